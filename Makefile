@@ -1,0 +1,72 @@
+# Steward — `make run` starts the server on embedded defaults, `make test`
+# runs every test. Both fetch what they need into .cache/ (git-ignored).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO        ?= go
+BIN       := bin/steward
+CACHE     := $(CURDIR)/.cache
+CHDB_PKG  := @chdb/lib-linux-x64-gnu@26.7.3-stable.1
+CHDB_LIB  := $(CACHE)/chdb/libchdb.so
+OPA_VER   := v1.22.2
+OPA       := $(CACHE)/bin/opa
+TEST_TIMEOUT ?= 12m
+
+export STEWARD_CHDB_LIB ?= $(CHDB_LIB)
+
+.PHONY: all run build test test-short lint bench chdb deps check-deps opa clean
+
+all: build
+
+## build: compile bin/steward
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/steward
+
+## run: fetch the engine if missing, build, migrate and serve on embedded defaults
+run: chdb build
+	$(BIN) migrate up
+	$(BIN) serve
+
+## chdb: fetch libchdb.so (the ClickHouse engine as a library) from npm into .cache/chdb
+chdb: $(CHDB_LIB)
+
+$(CHDB_LIB):
+	@command -v npm >/dev/null || { echo "npm is needed to fetch $(CHDB_PKG): apt-get install npm" >&2; exit 1; }
+	@mkdir -p $(CACHE)/chdb/tmp
+	@echo "fetching $(CHDB_PKG) (about 180 MB)..."
+	cd $(CACHE)/chdb/tmp && npm pack --silent $(CHDB_PKG) >/dev/null
+	tar -xzf $(CACHE)/chdb/tmp/*.tgz -C $(CACHE)/chdb --strip-components=1 package/libchdb.so
+	rm -rf $(CACHE)/chdb/tmp
+	@test -s $@ && echo "libchdb.so ready at $@"
+
+## deps: install the system packages the tests use (Debian, as root)
+deps:
+	scripts/install-deps.sh
+
+## check-deps: fail early, with the fix, when a test dependency is missing
+check-deps:
+	scripts/install-deps.sh --check
+
+## test: every test, on the real engines (SQLite, PostgreSQL, ClickHouse engine and server, OPA)
+test: chdb check-deps
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## lint: vet, gofmt and the Rego checks
+lint: opa
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(OPA) fmt --list --fail policies
+	$(OPA) check --strict policies
+
+opa: $(OPA)
+
+$(OPA):
+	GOBIN=$(CACHE)/bin $(GO) install github.com/open-policy-agent/opa@$(OPA_VER)
+
+## bench: the speed and memory targets, measured
+bench: chdb check-deps
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./... | tee bench.txt
+
+clean:
+	rm -rf bin var bench.txt

@@ -1,0 +1,261 @@
+// Package config holds Steward's configuration: one struct, parsed once in
+// main from flags and STEWARD_* environment variables, validated before
+// anything is opened, and passed down explicitly.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environments Steward knows. Production refuses development-only features
+// such as the email sign-in of --dev.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Config is the whole configuration of one Steward process.
+type Config struct {
+	// Addr is the host:port the HTTP server listens on.
+	Addr string
+	// DataDir holds the embedded stores (SQLite file, ClickHouse engine data)
+	// and files (uploads, generated media, export packages).
+	DataDir string
+	// DatabaseURL selects PostgreSQL when set; empty means the embedded
+	// SQLite file in DataDir.
+	DatabaseURL string
+	// ClickHouseURL selects a ClickHouse server (native protocol) when set;
+	// empty means the embedded ClickHouse engine under DataDir.
+	ClickHouseURL string
+	// ClickHouseDatabase is the warehouse database for the embedded engine
+	// (a server URL names its own database in its path).
+	ClickHouseDatabase string
+	// CHDBLib is the path of libchdb.so, loaded only when the embedded
+	// engine is used.
+	CHDBLib string
+	// Env is "development" or "production".
+	Env string
+	// Dev enables development-only routes (POST /v1/auth/dev).
+	Dev bool
+	// AutoMigrate runs pending migrations when the server starts.
+	AutoMigrate bool
+	// LogLevel and LogFormat shape the structured log.
+	LogLevel  slog.Level
+	LogFormat string
+	// BodyLimit caps request bodies, in bytes.
+	BodyLimit int
+	// ShutdownTimeout bounds the drain of in-flight requests on stop.
+	ShutdownTimeout time.Duration
+}
+
+// Defaults are the embedded-default settings `make run` uses.
+func Defaults() Config {
+	return Config{
+		Addr:               "127.0.0.1:8080",
+		DataDir:            "./var",
+		ClickHouseDatabase: "steward",
+		CHDBLib:            filepath.Join(".cache", "chdb", "libchdb.so"),
+		Env:                EnvDevelopment,
+		AutoMigrate:        true,
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "text",
+		BodyLimit:          1 << 20,
+		ShutdownTimeout:    15 * time.Second,
+	}
+}
+
+// Setting describes one configuration setting for the README table and
+// for error messages.
+type Setting struct {
+	Flag    string
+	Env     string
+	Default string
+	Help    string
+}
+
+// Settings lists every setting in the order the README documents them.
+func Settings() []Setting {
+	d := Defaults()
+	return []Setting{
+		{"addr", "STEWARD_ADDR", d.Addr, "HTTP listen address (host:port)"},
+		{"data-dir", "STEWARD_DATA_DIR", d.DataDir, "folder for the embedded stores and files"},
+		{"database-url", "STEWARD_DATABASE_URL", "", "PostgreSQL URL (postgres://...); empty = SQLite in the data dir"},
+		{"clickhouse-url", "STEWARD_CLICKHOUSE_URL", "", "ClickHouse server URL (clickhouse://host:9000/db); empty = embedded engine in the data dir"},
+		{"clickhouse-database", "STEWARD_CLICKHOUSE_DATABASE", d.ClickHouseDatabase, "database of the embedded engine"},
+		{"chdb-lib", "STEWARD_CHDB_LIB", d.CHDBLib, "path of libchdb.so (embedded engine only)"},
+		{"env", "STEWARD_ENV", d.Env, "development or production"},
+		{"auto-migrate", "STEWARD_AUTO_MIGRATE", strconv.FormatBool(d.AutoMigrate), "run pending migrations when serve starts"},
+		{"log-level", "STEWARD_LOG_LEVEL", "info", "debug, info, warn or error"},
+		{"log-format", "STEWARD_LOG_FORMAT", d.LogFormat, "text or json"},
+		{"body-limit", "STEWARD_BODY_LIMIT", strconv.Itoa(d.BodyLimit), "largest accepted request body in bytes"},
+		{"shutdown-timeout", "STEWARD_SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String(), "how long a stop waits for in-flight requests"},
+	}
+}
+
+// Load parses args (flags of one subcommand) over the environment over the
+// defaults, then validates. Flags win over environment variables. extra lets
+// a subcommand bind its own flags (to Config fields or its own variables)
+// before parsing; the flag set is returned so a subcommand can read its
+// remaining arguments.
+func Load(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet, *Config)) (Config, *flag.FlagSet, error) {
+	cfg := Defaults()
+	var problems []string
+	env := func(key string, apply func(string) error) {
+		v := getenv(key)
+		if v == "" {
+			return
+		}
+		if err := apply(v); err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q: %v", key, v, err))
+		}
+	}
+	str := func(dst *string) func(string) error {
+		return func(v string) error { *dst = v; return nil }
+	}
+	level := func(v string) error { return cfg.LogLevel.UnmarshalText([]byte(v)) }
+	env("STEWARD_ADDR", str(&cfg.Addr))
+	env("STEWARD_DATA_DIR", str(&cfg.DataDir))
+	env("STEWARD_DATABASE_URL", str(&cfg.DatabaseURL))
+	env("STEWARD_CLICKHOUSE_URL", str(&cfg.ClickHouseURL))
+	env("STEWARD_CLICKHOUSE_DATABASE", str(&cfg.ClickHouseDatabase))
+	env("STEWARD_CHDB_LIB", str(&cfg.CHDBLib))
+	env("STEWARD_ENV", str(&cfg.Env))
+	env("STEWARD_AUTO_MIGRATE", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		cfg.AutoMigrate = b
+		return err
+	})
+	env("STEWARD_LOG_LEVEL", level)
+	env("STEWARD_LOG_FORMAT", str(&cfg.LogFormat))
+	env("STEWARD_BODY_LIMIT", func(v string) error {
+		n, err := strconv.Atoi(v)
+		cfg.BodyLimit = n
+		return err
+	})
+	env("STEWARD_SHUTDOWN_TIMEOUT", func(v string) error {
+		d, err := time.ParseDuration(v)
+		cfg.ShutdownTimeout = d
+		return err
+	})
+	if len(problems) > 0 {
+		return cfg, nil, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
+	}
+
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "")
+	fs.StringVar(&cfg.ClickHouseURL, "clickhouse-url", cfg.ClickHouseURL, "")
+	fs.StringVar(&cfg.ClickHouseDatabase, "clickhouse-database", cfg.ClickHouseDatabase, "")
+	fs.StringVar(&cfg.CHDBLib, "chdb-lib", cfg.CHDBLib, "")
+	fs.StringVar(&cfg.Env, "env", cfg.Env, "")
+	fs.BoolVar(&cfg.AutoMigrate, "auto-migrate", cfg.AutoMigrate, "")
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "")
+	fs.IntVar(&cfg.BodyLimit, "body-limit", cfg.BodyLimit, "")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "")
+	if extra != nil {
+		extra(fs, &cfg)
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, fs, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fs, err
+	}
+	return cfg, fs, nil
+}
+
+// EmbeddedWarehouse reports whether the in-process ClickHouse engine is used.
+func (c Config) EmbeddedWarehouse() bool { return c.ClickHouseURL == "" }
+
+// EmbeddedSQL reports whether the SQLite file in the data dir is used.
+func (c Config) EmbeddedSQL() bool { return c.DatabaseURL == "" }
+
+// Validate checks every setting and names each wrong one with what would be
+// right, so a misconfigured process stops before it opens anything.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+	if host, port, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("STEWARD_ADDR", "%q is not host:port (for example 127.0.0.1:8080)", c.Addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("STEWARD_ADDR", "port %q of %q must be a number from 0 to 65535", port, c.Addr)
+	} else if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		bad("STEWARD_ADDR", "host %q of %q must be an IP address, localhost or empty", host, c.Addr)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("STEWARD_DATA_DIR", "must name a folder (for example ./var)")
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			bad("STEWARD_DATABASE_URL", "must be a PostgreSQL URL like postgres://user:pass@host:5432/steward (or empty for SQLite in the data dir)")
+		}
+	}
+	if c.ClickHouseURL != "" {
+		u, err := url.Parse(c.ClickHouseURL)
+		if err != nil || u.Scheme != "clickhouse" || u.Host == "" {
+			bad("STEWARD_CLICKHOUSE_URL", "must be a native-protocol URL like clickhouse://host:9000/steward (or empty for the embedded engine)")
+		}
+	} else if strings.TrimSpace(c.CHDBLib) == "" {
+		bad("STEWARD_CHDB_LIB", "must name libchdb.so when the embedded engine is used (make chdb fetches it)")
+	}
+	if !validIdent(c.ClickHouseDatabase) {
+		bad("STEWARD_CLICKHOUSE_DATABASE", "%q must be letters, digits and underscores, starting with a letter", c.ClickHouseDatabase)
+	}
+	switch c.Env {
+	case EnvDevelopment, EnvProduction:
+	default:
+		bad("STEWARD_ENV", "%q must be %q or %q", c.Env, EnvDevelopment, EnvProduction)
+	}
+	if c.Dev && c.Env == EnvProduction {
+		bad("--dev", "development sign-in is refused when STEWARD_ENV=production")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("STEWARD_LOG_FORMAT", "%q must be text or json", c.LogFormat)
+	}
+	if c.BodyLimit < 1024 {
+		bad("STEWARD_BODY_LIMIT", "%d must be at least 1024 bytes", c.BodyLimit)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("STEWARD_SHUTDOWN_TIMEOUT", "%s must be a positive duration like 15s", c.ShutdownTimeout)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}
+
+func validIdent(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r == '_' || (r >= '0' && r <= '9'):
+			if i == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr []string // substrings the error must contain; nil = no error
+		check   func(t *testing.T, c Config)
+	}{
+		{
+			name: "embedded defaults",
+			check: func(t *testing.T, c Config) {
+				if c.Addr != "127.0.0.1:8080" || c.DataDir != "./var" || !c.EmbeddedSQL() || !c.EmbeddedWarehouse() {
+					t.Fatalf("defaults = %+v", c)
+				}
+			},
+		},
+		{
+			name: "environment selects production stores",
+			env: map[string]string{
+				"STEWARD_DATABASE_URL":   "postgres://u:p@db:5432/steward",
+				"STEWARD_CLICKHOUSE_URL": "clickhouse://ch:9000/steward",
+				"STEWARD_CHDB_LIB":       "",
+			},
+			check: func(t *testing.T, c Config) {
+				if c.EmbeddedSQL() || c.EmbeddedWarehouse() {
+					t.Fatalf("stores still embedded: %+v", c)
+				}
+			},
+		},
+		{
+			name: "flags win over environment",
+			args: []string{"--addr", "127.0.0.1:9999", "--shutdown-timeout", "3s"},
+			env:  map[string]string{"STEWARD_ADDR": "127.0.0.1:7777"},
+			check: func(t *testing.T, c Config) {
+				if c.Addr != "127.0.0.1:9999" || c.ShutdownTimeout != 3*time.Second {
+					t.Fatalf("got %+v", c)
+				}
+			},
+		},
+		{
+			name:    "bad address names the setting and the fix",
+			env:     map[string]string{"STEWARD_ADDR": "8080"},
+			wantErr: []string{"STEWARD_ADDR", "host:port"},
+		},
+		{
+			name:    "mysql url refused",
+			env:     map[string]string{"STEWARD_DATABASE_URL": "mysql://x/y"},
+			wantErr: []string{"STEWARD_DATABASE_URL", "postgres://"},
+		},
+		{
+			name:    "http clickhouse url refused",
+			env:     map[string]string{"STEWARD_CLICKHOUSE_URL": "http://ch:8123"},
+			wantErr: []string{"STEWARD_CLICKHOUSE_URL", "clickhouse://"},
+		},
+		{
+			name:    "dev refused in production",
+			args:    []string{"--dev"},
+			env:     map[string]string{"STEWARD_ENV": "production"},
+			wantErr: []string{"--dev", "production"},
+		},
+		{
+			name:    "unknown environment",
+			env:     map[string]string{"STEWARD_ENV": "staging"},
+			wantErr: []string{"STEWARD_ENV", "staging"},
+		},
+		{
+			name:    "unparsable duration names the variable",
+			env:     map[string]string{"STEWARD_SHUTDOWN_TIMEOUT": "soon"},
+			wantErr: []string{"STEWARD_SHUTDOWN_TIMEOUT"},
+		},
+		{
+			name:    "several problems reported together",
+			env:     map[string]string{"STEWARD_LOG_FORMAT": "xml", "STEWARD_CLICKHOUSE_DATABASE": "1bad"},
+			wantErr: []string{"STEWARD_LOG_FORMAT", "STEWARD_CLICKHOUSE_DATABASE"},
+		},
+		{
+			name:    "unknown flag",
+			args:    []string{"--nope"},
+			wantErr: []string{"nope"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := Load("serve", tt.args, func(k string) string { return tt.env[k] }, func(fs *flag.FlagSet, c *Config) {
+				fs.BoolVar(&c.Dev, "dev", false, "")
+			})
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				tt.check(t, cfg)
+				return
+			}
+			if err == nil {
+				t.Fatalf("Load succeeded, want error containing %q", tt.wantErr)
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
