@@ -1,0 +1,175 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
+)
+
+// server is the Warehouse over a ClickHouse server, through clickhouse-go's
+// native protocol. clickhouse-go sends {name:Type} parameters to the server
+// apart from the SQL, which needs a server that speaks protocol revision
+// 54459 or later; against an older server a query with parameters fails with
+// a clear error instead of being rewritten client-side.
+type server struct {
+	conn     driver.Conn
+	opts     *clickhouse.Options
+	database string
+	version  *driver.ServerVersion
+	closed   atomic.Bool
+}
+
+func openServer(ctx context.Context, cfg Config) (*server, error) {
+	opts, err := clickhouse.ParseDSN(cfg.URL)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, errors.New("open warehouse server: invalid clickhouse URL (want clickhouse://user:pass@host:9000/db)")
+	}
+	database := opts.Auth.Database
+	if database == "" {
+		database = cfg.Database
+	}
+	if database == "" {
+		database = DefaultDatabase
+	}
+	if err := checkIdent("database", database); err != nil {
+		return nil, fmt.Errorf("open warehouse server: %w", err)
+	}
+
+	// The database may not exist yet, so create it over a connection to the
+	// user's default database first.
+	boot := *opts
+	boot.Auth.Database = ""
+	bootConn, err := clickhouse.Open(&boot)
+	if err != nil {
+		return nil, fmt.Errorf("open warehouse server: %w", err)
+	}
+	err = bootConn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database)
+	bootConn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("open warehouse server: create database %s: %w", database, err)
+	}
+
+	opts.Auth.Database = database
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open warehouse server: %w", err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open warehouse server: %w", err)
+	}
+	version, err := conn.ServerVersion()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open warehouse server: server version: %w", err)
+	}
+	return &server{conn: conn, opts: opts, database: database, version: version}, nil
+}
+
+// args checks query arguments and that the server can take them.
+func (s *server) args(args []any) ([]any, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if len(args) == 0 {
+		return nil, nil
+	}
+	named, err := namedArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	if s.version.Revision < proto.DBMS_MIN_PROTOCOL_VERSION_WITH_PARAMETERS {
+		return nil, fmt.Errorf("ClickHouse server %s is too old for query parameters ({name:Type}); upgrade the server", s.version.Version)
+	}
+	out := make([]any, len(named))
+	for i, nv := range named {
+		out[i] = nv
+	}
+	return out, nil
+}
+
+func (s *server) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("ping warehouse server: %w", err)
+	}
+	return nil
+}
+
+func (s *server) Exec(ctx context.Context, query string, args ...any) error {
+	a, err := s.args(args)
+	if err != nil {
+		return err
+	}
+	return s.conn.Exec(ctx, query, a...)
+}
+
+func (s *server) Select(ctx context.Context, dest any, query string, args ...any) error {
+	if _, _, err := destSlice(dest); err != nil {
+		return err
+	}
+	a, err := s.args(args)
+	if err != nil {
+		return err
+	}
+	return s.conn.Select(ctx, dest, query, a...)
+}
+
+// Insert sends rows as one native batch with an explicit column list; the
+// server checks each value against its column type.
+func (s *server) Insert(ctx context.Context, table string, columns []string, rows [][]any) (err error) {
+	head, err := insertHead(table, columns)
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	batch, err := s.conn.PrepareBatch(ctx, head)
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = batch.Abort()
+		}
+	}()
+	for i, row := range rows {
+		if len(row) != len(columns) {
+			return fmt.Errorf("insert into %s: row %d has %d values for %d columns", table, i, len(row), len(columns))
+		}
+		if err := batch.Append(row...); err != nil {
+			return fmt.Errorf("insert into %s: row %d: %w", table, i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+func (s *server) Backend() string  { return BackendServer }
+func (s *server) Database() string { return s.database }
+
+func (s *server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if err := s.conn.Close(); err != nil {
+		return fmt.Errorf("close warehouse server: %w", err)
+	}
+	return nil
+}
+
+var _ Warehouse = (*server)(nil)
