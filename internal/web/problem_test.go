@@ -1,0 +1,265 @@
+package web_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/web"
+)
+
+func TestProblemForEachKind(t *testing.T) {
+	tests := []struct {
+		name           string
+		err            error
+		wantStatus     int
+		wantType       string
+		wantDetail     string
+		wantRetryAfter string
+	}{
+		{"invalid argument", errs.E(errs.ErrInvalidArgument, "The cursor is malformed."), 400, "invalid-argument", "The cursor is malformed.", ""},
+		{"unauthenticated", errs.E(errs.ErrUnauthenticated, "The session has expired."), 401, "unauthenticated", "The session has expired.", ""},
+		{"payment required", errs.E(errs.ErrPaymentRequired, "You have 0 credits left."), 402, "payment-required", "You have 0 credits left.", ""},
+		{"forbidden", errs.E(errs.ErrForbidden, "Only a DPO may read the audit report."), 403, "forbidden", "Only a DPO may read the audit report.", ""},
+		{"not found", errs.Ef(errs.ErrNotFound, "Generation %s does not exist.", "g_1"), 404, "not-found", "Generation g_1 does not exist.", ""},
+		{"conflict", errs.E(errs.ErrConflict, "The ticket is closed."), 409, "conflict", "The ticket is closed.", ""},
+		{"too large", errs.E(errs.ErrTooLarge, "Uploads are limited to 50 MiB."), 413, "too-large", "Uploads are limited to 50 MiB.", ""},
+		{"unsupported media type", errs.E(errs.ErrUnsupportedMediaType, "Upload a PNG or JPEG image."), 415, "unsupported-media-type", "Upload a PNG or JPEG image.", ""},
+		{"rate limited with delay", errs.Retry(errs.ErrRateLimited, "Slow down.", 1500*time.Millisecond), 429, "rate-limited", "Slow down.", "2"},
+		{"rate limited without delay", errs.E(errs.ErrRateLimited, "Slow down."), 429, "rate-limited", "Slow down.", "5"},
+		{"unavailable", errs.Retry(errs.ErrUnavailable, "The warehouse is busy.", time.Minute), 503, "unavailable", "The warehouse is busy.", "60"},
+		{"bare sentinel gets a generic detail", fmt.Errorf("load user u_1 by email: %w", errs.ErrNotFound), 404, "not-found", "The requested resource does not exist.", ""},
+		{"wrapped kind keeps detail, hides cause", fmt.Errorf("handler: %w", errs.Wrap(errors.New("sql: no rows"), errs.ErrNotFound, "Order not found.")), 404, "not-found", "Order not found.", ""},
+		{"fiber error with a kind's status", fiber.ErrForbidden, 403, "forbidden", "You are not allowed to do this.", ""},
+		{"fiber error of another status", fiber.ErrTeapot, 418, "about:blank", "", ""},
+		{"internal error", fmt.Errorf("query orders: %w", errors.New("pq: password authentication failed for user steward")), 500, "internal", "The server failed to process the request.", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, logs := newApp(t, web.Options{})
+			app.Get("/v1/things/:id", func(c *fiber.Ctx) error { return tt.err })
+
+			r := get(t, app, "/v1/things/t_9")
+			if r.status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %s)", r.status, tt.wantStatus, r.body)
+			}
+			p := r.problem(t)
+			wantType := tt.wantType
+			if wantType != "about:blank" {
+				wantType = web.ProblemTypeBase + tt.wantType
+			}
+			if p.Type != wantType {
+				t.Errorf("type = %q, want %q", p.Type, wantType)
+			}
+			if p.Status != tt.wantStatus || p.Title == "" {
+				t.Errorf("status/title = %d %q", p.Status, p.Title)
+			}
+			if p.Detail != tt.wantDetail {
+				t.Errorf("detail = %q, want %q", p.Detail, tt.wantDetail)
+			}
+			if p.Instance != "/v1/things/t_9" {
+				t.Errorf("instance = %q", p.Instance)
+			}
+			if p.RequestID == "" || p.RequestID != r.header.Get(web.HeaderRequestID) {
+				t.Errorf("request_id = %q, header %q", p.RequestID, r.header.Get(web.HeaderRequestID))
+			}
+			if got := r.header.Get("Retry-After"); got != tt.wantRetryAfter {
+				t.Errorf("Retry-After = %q, want %q", got, tt.wantRetryAfter)
+			}
+			// Nothing of an error's own text beyond its client-safe detail
+			// reaches the client.
+			for _, secret := range []string{"sql:", "pq:", "password", "load user", "handler:"} {
+				if strings.Contains(string(r.body), secret) {
+					t.Errorf("body leaks %q: %s", secret, r.body)
+				}
+			}
+			if tt.wantStatus == 500 {
+				failed := logs.lines(t, "request failed")
+				if len(failed) != 1 || !strings.Contains(fmt.Sprint(failed[0]["error"]), "password authentication failed") {
+					t.Errorf("internal error not logged: %v", failed)
+				}
+				if failed[0]["request_id"] != p.RequestID || failed[0]["route"] != "/v1/things/:id" {
+					t.Errorf("log line lacks request id or route: %v", failed[0])
+				}
+			}
+		})
+	}
+}
+
+func TestEveryKindHasItsOwnStatus(t *testing.T) {
+	app, _ := newApp(t, web.Options{})
+	seen := map[int]error{}
+	for _, kind := range errs.Kinds() {
+		app.Get("/kind/"+strings.ReplaceAll(kind.Error(), " ", "-"), func(c *fiber.Ctx) error { return kind })
+	}
+	for _, kind := range errs.Kinds() {
+		r := get(t, app, "/kind/"+strings.ReplaceAll(kind.Error(), " ", "-"))
+		if r.status < 400 || r.status >= 600 || r.status == 500 {
+			t.Errorf("kind %q answers %d", kind, r.status)
+		}
+		if other, dup := seen[r.status]; dup {
+			t.Errorf("kinds %q and %q share status %d", kind, other, r.status)
+		}
+		seen[r.status] = kind
+		if p := r.problem(t); !strings.HasPrefix(p.Type, web.ProblemTypeBase) {
+			t.Errorf("kind %q has type %q", kind, p.Type)
+		}
+	}
+}
+
+func TestValidationProblem(t *testing.T) {
+	app, _ := newApp(t, web.Options{})
+	app.Post("/v1/support/tickets", func(c *fiber.Ctx) error {
+		var v errs.ValidationError
+		v.Add("subject", "required", "Subject is required.")
+		v.Add("messages[0].body", "max_length", "A message has at most 10000 characters.")
+		return fmt.Errorf("create ticket: %w", v.Err())
+	})
+	r := do(t, app, httptest.NewRequest(http.MethodPost, "/v1/support/tickets", nil))
+	if r.status != 400 {
+		t.Fatalf("status = %d", r.status)
+	}
+	p := r.problem(t)
+	want := []errs.FieldError{
+		{Field: "subject", Rule: "required", Message: "Subject is required."},
+		{Field: "messages[0].body", Rule: "max_length", Message: "A message has at most 10000 characters."},
+	}
+	if len(p.Errors) != len(want) {
+		t.Fatalf("errors = %+v", p.Errors)
+	}
+	for i := range want {
+		if p.Errors[i] != want[i] {
+			t.Errorf("errors[%d] = %+v, want %+v", i, p.Errors[i], want[i])
+		}
+	}
+	if p.Type != web.ProblemTypeBase+"invalid-argument" || p.Detail != "The request has 2 invalid fields." {
+		t.Errorf("problem = %+v", p)
+	}
+	if !strings.Contains(string(r.body), `"errors":[{"field":"subject","rule":"required","message":"Subject is required."}`) {
+		t.Errorf("wire format of errors changed: %s", r.body)
+	}
+}
+
+func TestRoutingProblems(t *testing.T) {
+	app, _ := newApp(t, web.Options{})
+	app.Get("/v1/me", func(c *fiber.Ctx) error { return c.SendString("me") })
+	tests := []struct {
+		name       string
+		method     string
+		target     string
+		wantStatus int
+		wantType   string
+	}{
+		{"unknown route", http.MethodGet, "/v1/nowhere?x=1", 404, "not-found"},
+		{"known path, other method", http.MethodDelete, "/v1/me", 405, "method-not-allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, app, httptest.NewRequest(tt.method, tt.target, nil))
+			if r.status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d", r.status, tt.wantStatus)
+			}
+			p := r.problem(t)
+			if p.Type != web.ProblemTypeBase+tt.wantType || p.Detail == "" || p.RequestID == "" {
+				t.Errorf("problem = %+v", p)
+			}
+		})
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	app, logs := newApp(t, web.Options{BodyLimit: 1024, MaxBodyLimit: 8192, OpenAPI: doc})
+	ok := func(c *fiber.Ctx) error { return c.SendString(fmt.Sprint(len(c.Body()))) }
+	web.Route(app, doc, web.RouteDoc{Method: "POST", Path: "/v1/events", Summary: "Send events", Request: []byte{}}, ok)
+	web.Route(app, doc, web.RouteDoc{
+		Method: "POST", Path: "/v1/assets/:id/parts", Summary: "Upload a part",
+		Request: web.Body{ContentType: "application/octet-stream"}, BodyLimit: 4096,
+	}, ok)
+
+	tests := []struct {
+		name       string
+		path       string
+		size       int
+		wantStatus int
+	}{
+		{"under the default limit", "/v1/events", 1024, 200},
+		{"over the default limit", "/v1/events", 1025, 413},
+		{"raised limit on its route", "/v1/assets/a_1/parts", 4096, 200},
+		{"over the raised limit", "/v1/assets/a_1/parts", 4097, 413},
+		{"over what the server reads at all", "/v1/assets/a_1/parts", 9000, 413},
+	}
+	// A real listener, since app.Test reports a body refused by the server
+	// as an error of its own instead of the answer.
+	base := serve(t, app)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := post(t, base+tt.path, strings.Repeat("x", tt.size))
+			if r.status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %s)", r.status, tt.wantStatus, r.body)
+			}
+			if tt.wantStatus != 413 {
+				return
+			}
+			p := r.problem(t)
+			if p.Type != web.ProblemTypeBase+"too-large" || p.RequestID == "" || p.RequestID != r.header.Get(web.HeaderRequestID) {
+				t.Errorf("problem = %+v", p)
+			}
+		})
+	}
+	// Even a body refused before routing is logged and counted.
+	found := false
+	for _, l := range logs.lines(t, "request") {
+		if l["status"] == float64(413) && l["route"] == "unmatched" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no access-log line for the body refused by the server:\n%s", logs.String())
+	}
+}
+
+func TestPanicAnswers500AndAppLivesOn(t *testing.T) {
+	app, logs := newApp(t, web.Options{})
+	app.Get("/v1/boom", func(c *fiber.Ctx) error {
+		var m map[string]int
+		m["x"]++ // assignment to a nil map panics
+		return nil
+	})
+	app.Get("/v1/fine", func(c *fiber.Ctx) error { return c.SendString("fine") })
+
+	r := get(t, app, "/v1/boom")
+	if r.status != 500 {
+		t.Fatalf("status = %d", r.status)
+	}
+	p := r.problem(t)
+	if p.Type != web.ProblemTypeBase+"internal" || strings.Contains(string(r.body), "nil map") {
+		t.Errorf("problem = %s", r.body)
+	}
+	panics := logs.lines(t, "panic serving request")
+	if len(panics) != 1 {
+		t.Fatalf("panic logged %d times:\n%s", len(panics), logs.String())
+	}
+	if panics[0]["request_id"] != p.RequestID || !strings.Contains(fmt.Sprint(panics[0]["stack"]), "problem_test.go") ||
+		!strings.Contains(fmt.Sprint(panics[0]["error"]), "nil map") {
+		t.Errorf("panic log line = %v", panics[0])
+	}
+	var accessStatus []any
+	for _, l := range logs.lines(t, "request") {
+		accessStatus = append(accessStatus, l["status"])
+	}
+	if len(accessStatus) != 1 || accessStatus[0] != float64(500) {
+		t.Errorf("access log statuses = %v, want [500]", accessStatus)
+	}
+
+	if r := get(t, app, "/v1/fine"); r.status != 200 || string(r.body) != "fine" {
+		t.Errorf("next request = %d %s", r.status, r.body)
+	}
+}
