@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/logging"
+	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/policies"
+)
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	return logging.New(w, cfg.LogLevel, cfg.LogFormat)
+}
+
+// runServe starts the server and blocks until ctx ends (SIGINT, SIGTERM),
+// then drains in-flight requests, stops the modules (which flush their
+// buffers) and closes the stores.
+func runServe(ctx context.Context, env cmdEnv, args []string) error {
+	cfg, fs, err := config.Load("serve", args, env.getenv, func(fs *flag.FlagSet, c *config.Config) {
+		fs.BoolVar(&c.Dev, "dev", false, "add POST /v1/auth/dev (development sign-in by email)")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	log := newLogger(cfg, env.stderr)
+	srv, err := newServer(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = srv.close(context.Background())
+		return fmt.Errorf("listen on %s (STEWARD_ADDR): %w", cfg.Addr, err)
+	}
+	log.InfoContext(ctx, "serving", slog.String("addr", ln.Addr().String()), slog.String("env", cfg.Env), slog.Bool("dev", cfg.Dev))
+	return srv.serve(ctx, ln)
+}
+
+// server is one wired Steward: stores, policy engine, modules, HTTP app.
+type server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	stores  *stores
+	engine  *policies.Engine
+	modules []module.Module
+	app     *fiber.App
+	doc     *web.OpenAPI
+}
+
+// newServer opens and wires everything serve needs. Tests build the same
+// server with their own configuration.
+func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server, err error) {
+	st, err := openStores(ctx, cfg, "steward serve", log)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, stores: st}
+	defer func() {
+		if err != nil {
+			_ = s.close(context.Background())
+		}
+	}()
+	if cfg.AutoMigrate {
+		if err := st.migrateUp(ctx); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	s.engine, err = policies.New(ctx, policies.Options{Logger: log.With(slog.String("component", "policies"))})
+	if err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.doc = web.NewOpenAPI(web.OpenAPIInfo{
+		Title:       "Steward",
+		Version:     version,
+		Description: "Privacy and data-governance hub: product API, consent, analytics and privacy requests.",
+	})
+	s.app = web.New(web.Options{
+		Logger:         log,
+		BodyLimit:      cfg.BodyLimit,
+		Version:        version,
+		Registry:       reg,
+		PolicyRevision: s.engine.Revision,
+		OpenAPI:        s.doc,
+		Health: []web.HealthCheck{
+			{Name: "sql", Check: func(ctx context.Context) error { return sqlstore.Ping(ctx, st.sql) }},
+			{Name: "warehouse", Check: st.warehouse.Ping},
+		},
+	})
+
+	// Product modules are built here with their dependencies and mounted
+	// under /v1; none registers itself.
+	s.modules = []module.Module{}
+	if err := module.Mount(s.app.Group("/v1"), s.doc, s.modules...); err != nil {
+		return nil, fmt.Errorf("mount modules: %w", err)
+	}
+	if err := module.Start(ctx, s.modules...); err != nil {
+		return nil, fmt.Errorf("start modules: %w", err)
+	}
+	return s, nil
+}
+
+// serve answers on ln until ctx ends, then shuts down gracefully.
+func (s *server) serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		_ = s.close(context.Background())
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", slog.Duration("timeout", s.cfg.ShutdownTimeout))
+	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	shutdownErr := web.Shutdown(stopCtx, s.app)
+	if err := <-errc; err != nil && shutdownErr == nil {
+		shutdownErr = err
+	}
+	return errors.Join(shutdownErr, s.close(stopCtx))
+}
+
+// close stops the modules (flushing what they buffer) and closes the stores.
+func (s *server) close(ctx context.Context) error {
+	var errs []error
+	if len(s.modules) > 0 {
+		if err := module.Stop(ctx, s.modules...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.stores != nil {
+		errs = append(errs, s.stores.close())
+	}
+	return errors.Join(errs...)
+}
+
+// runHealthcheck asks the server at STEWARD_ADDR for /healthz; it exits 0
+// only when every store is ok. Container images have no curl.
+func runHealthcheck(ctx context.Context, env cmdEnv, args []string) error {
+	cfg, _, err := config.Load("healthcheck", args, env.getenv, nil)
+	if err != nil {
+		return err
+	}
+	return checkHealth(ctx, cfg.Addr, 5*time.Second)
+}
