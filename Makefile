@@ -15,7 +15,7 @@ TEST_TIMEOUT ?= 12m
 
 export STEWARD_CHDB_LIB ?= $(CHDB_LIB)
 
-.PHONY: all run build test test-short lint bench chdb deps check-deps opa clean
+.PHONY: all run build test lint bench docs chdb deps check-deps opa clean
 
 all: build
 
@@ -67,6 +67,10 @@ $(OPA):
 ## bench: the speed and memory targets, measured
 bench: chdb check-deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./... | tee bench.txt
+
+## docs: regenerate docs/data-map.md from the live data map
+docs: chdb
+	$(GO) test -count=1 -run '^TestDataMapDocIsCurrent$$' ./cmd/steward -args -update
 
 clean:
 	rm -rf bin var bench.txt

@@ -445,3 +445,16 @@ func newDecisionID() string {
 	}
 	return id.String()
 }
+
+// ProcessingFacts returns data/processing.json: the facts of the record of
+// processing activities that no store shows (controller, data protection
+// officer, data subjects, recipients and their countries, security
+// measures). The data map renders them; operators edit the file like the
+// rest of the policy data.
+func ProcessingFacts() ([]byte, error) {
+	raw, err := sources.ReadFile("data/processing.json")
+	if err != nil {
+		return nil, fmt.Errorf("read processing facts: %w", err)
+	}
+	return raw, nil
+}

@@ -73,6 +73,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func loadTestConfig(t *testing.T, getenv func(string) string) config.Config {
+	t.Helper()
+	cfg, _, err := config.Load("test", nil, getenv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func get(t *testing.T, app *fiber.App, path string) (int, []byte) {
 	t.Helper()
 	resp, err := app.Test(httptest.NewRequest("GET", path, nil), -1)

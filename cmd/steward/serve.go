@@ -14,6 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/stewardhq/steward/governance/audit"
+	"github.com/stewardhq/steward/governance/decisionlog"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/logging"
 	"github.com/stewardhq/steward/internal/module"
@@ -60,8 +63,10 @@ type server struct {
 	stores  *stores
 	engine  *policies.Engine
 	modules []module.Module
-	app     *fiber.App
-	doc     *web.OpenAPI
+	// decisions persists every policy evaluation in decision_log.
+	decisions *decisionlog.Writer
+	app       *fiber.App
+	doc       *web.OpenAPI
 }
 
 // newServer opens and wires everything serve needs. Tests build the same
@@ -82,10 +87,15 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
 	}
-	s.engine, err = policies.New(ctx, policies.Options{Logger: log.With(slog.String("component", "policies"))})
+	s.decisions = decisionlog.New(st.sql, decisionlog.Options{Logger: log.With(slog.String("component", "decisionlog"))})
+	s.engine, err = policies.New(ctx, policies.Options{
+		Logger:   log.With(slog.String("component", "policies")),
+		Recorder: s.decisions.Record,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("policy engine: %w", err)
 	}
+	guard := authz.NewGuard(s.engine)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -108,9 +118,13 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 	})
 
 	// Product modules are built here with their dependencies and mounted
-	// under /v1; none registers itself.
-	s.modules = []module.Module{}
-	if err := module.Mount(s.app.Group("/v1"), s.doc, s.modules...); err != nil {
+	// at the root (their routes carry full paths); none registers itself.
+	auditMod, err := audit.New(audit.Deps{Guard: guard, DataMap: s.dataMap})
+	if err != nil {
+		return nil, err
+	}
+	s.modules = []module.Module{auditMod}
+	if err := module.Mount(s.app, s.doc, s.modules...); err != nil {
 		return nil, fmt.Errorf("mount modules: %w", err)
 	}
 	if err := module.Start(ctx, s.modules...); err != nil {
@@ -146,6 +160,9 @@ func (s *server) close(ctx context.Context) error {
 		if err := module.Stop(ctx, s.modules...); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.decisions != nil {
+		errs = append(errs, s.decisions.Close(ctx))
 	}
 	if s.stores != nil {
 		errs = append(errs, s.stores.close())

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/policies"
+)
+
+// dataSources lists every tagged model Steward stores: the platform's own
+// tables and each module's. The data map, and through it export, erasure,
+// retention and the audit, read this list.
+func (s *server) dataSources() []datamap.Source {
+	sources := []datamap.Source{{Module: "platform", Models: sqlstore.Models()}}
+	for _, m := range s.modules {
+		if models := m.Models(); len(models) > 0 {
+			sources = append(sources, datamap.Source{Module: m.Name(), Models: models})
+		}
+	}
+	return sources
+}
+
+// dataMap builds the data map of the live stores.
+func (s *server) dataMap(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
+	return datamap.Build(ctx, datamap.Inputs{
+		SQL:       s.stores.sql,
+		Warehouse: s.stores.warehouse,
+		Sources:   s.dataSources(),
+		Taxonomy:  s.engine.Taxonomy(),
+		Revision:  s.engine.Revision(),
+	})
+}
+
+// runDatamap prints the data map of the configured stores. Problems (a
+// column the map cannot govern) are printed to stderr and fail the
+// command, so it can gate a deployment.
+func runDatamap(ctx context.Context, env cmdEnv, args []string) error {
+	var format string
+	cfg, fs, err := config.Load("datamap", args, env.getenv, func(fs *flag.FlagSet, _ *config.Config) {
+		fs.StringVar(&format, "format", datamap.FormatJSON, "json, markdown or fides")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if !validFormat(format) {
+		return fmt.Errorf("%w: --format %q, want one of %s", errUsage, format, strings.Join(datamap.Formats(), ", "))
+	}
+	cfg.AutoMigrate = false
+	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	if err != nil {
+		return err
+	}
+	defer srv.close(context.Background())
+	m, problems, err := srv.dataMap(ctx)
+	if err != nil {
+		return err
+	}
+	proc, err := processingFacts()
+	if err != nil {
+		return err
+	}
+	if err := datamap.Render(env.stdout, m, format, proc); err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintln(env.stderr, "data map problem:", p)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%d columns are not governed by the data map", len(problems))
+	}
+	return nil
+}
+
+func validFormat(f string) bool {
+	for _, x := range datamap.Formats() {
+		if f == x {
+			return true
+		}
+	}
+	return false
+}
+
+func processingFacts() (datamap.Processing, error) {
+	raw, err := policies.ProcessingFacts()
+	if err != nil {
+		return datamap.Processing{}, err
+	}
+	return datamap.ParseProcessing(raw)
+}

@@ -1,0 +1,346 @@
+// Package datamap builds Steward's data map: every column of every store,
+// with the data category it is tagged with and what the taxonomy says of
+// that category (purposes, legal basis, retention, erasure, export).
+//
+// The map is built from two sides that must agree: the bun models each
+// module declares (struct tag `privacy:"<category>[,subject]"`) and the
+// live, migrated schemas (SQL columns, and ClickHouse columns whose COMMENT
+// carries the category). A column that only one side knows, a column
+// without a category and a category the taxonomy lacks are problems that
+// name the store, table and column; tests fail on any of them, so new
+// personal data cannot be stored without being governed.
+package datamap
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/policies"
+)
+
+// Stores a field can live in.
+const (
+	StoreSQL       = "sql"
+	StoreWarehouse = "warehouse"
+)
+
+// TagKey is the struct tag that carries a field's data category.
+const TagKey = "privacy"
+
+// subjectOption marks the column that identifies the data subject of a row.
+const subjectOption = "subject"
+
+// Source is the set of tagged models one module (or the platform) stores.
+type Source struct {
+	Module string
+	Models []any
+}
+
+// Field is one stored column and its tag.
+type Field struct {
+	Store  string `json:"store"`
+	Table  string `json:"table"`
+	Column string `json:"column"`
+	Type   string `json:"type"`
+	// Category is the data category key the column is tagged with.
+	Category string `json:"category"`
+	// Subject marks the column that identifies the row's data subject.
+	Subject bool `json:"subject,omitempty"`
+	// Module owns the table; "warehouse" columns belong to analytics.
+	Module string `json:"module"`
+}
+
+// Entry is a field with its category's governance rules.
+type Entry struct {
+	Field
+	CategoryName string              `json:"category_name"`
+	Section      policies.Section    `json:"policy_section"`
+	Purposes     []string            `json:"purposes"`
+	LegalBasis   policies.LegalBasis `json:"legal_basis"`
+	Retention    policies.Retention  `json:"retention"`
+	Erasure      policies.Erasure    `json:"erasure"`
+	Export       policies.Export     `json:"export"`
+	Personal     bool                `json:"personal"`
+}
+
+// Problem is a coverage failure: a column the map cannot govern.
+type Problem struct {
+	Store  string `json:"store"`
+	Table  string `json:"table"`
+	Column string `json:"column,omitempty"`
+	// Rule is a stable name for what is wrong, such as "untagged-column".
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	where := p.Store + " " + p.Table
+	if p.Column != "" {
+		where += "." + p.Column
+	}
+	return fmt.Sprintf("%s: %s (%s)", where, p.Message, p.Rule)
+}
+
+// Map is the data map of one running Steward.
+type Map struct {
+	// Revision is the policy revision whose taxonomy described the fields.
+	Revision string `json:"policy_revision"`
+	// Stores names the backend of each store, e.g. sql=sqlite.
+	Stores  map[string]string `json:"stores"`
+	Entries []Entry           `json:"entries"`
+	// Categories holds every taxonomy category that some column uses.
+	Categories map[string]policies.Category `json:"categories"`
+
+	taxonomy map[string]policies.Category
+}
+
+// Inputs is what Build reads.
+type Inputs struct {
+	SQL       *bun.DB
+	Warehouse warehouse.Warehouse
+	Sources   []Source
+	Taxonomy  map[string]policies.Category
+	Revision  string
+}
+
+// Build reads the live schemas, matches them with the tagged models and the
+// taxonomy, and returns the map with every coverage problem found. An
+// error means a store could not be read; problems are not errors.
+func Build(ctx context.Context, in Inputs) (*Map, []Problem, error) {
+	m := &Map{
+		Revision:   in.Revision,
+		Stores:     map[string]string{},
+		Categories: map[string]policies.Category{},
+		taxonomy:   in.Taxonomy,
+	}
+	var problems []Problem
+	var fields []Field
+	if in.SQL != nil {
+		m.Stores[StoreSQL] = sqlstore.Dialect(in.SQL)
+		f, p, err := sqlFields(ctx, in.SQL, in.Sources)
+		if err != nil {
+			return nil, nil, err
+		}
+		fields, problems = append(fields, f...), append(problems, p...)
+	}
+	if in.Warehouse != nil {
+		m.Stores[StoreWarehouse] = in.Warehouse.Backend()
+		f, p, err := warehouseFields(ctx, in.Warehouse)
+		if err != nil {
+			return nil, nil, err
+		}
+		fields, problems = append(fields, f...), append(problems, p...)
+	}
+	for _, f := range fields {
+		c, p := lookup(in.Taxonomy, f)
+		if p != nil {
+			problems = append(problems, *p)
+			continue
+		}
+		m.Categories[c.Key] = c
+		m.Entries = append(m.Entries, Entry{
+			Field:        f,
+			CategoryName: c.Name,
+			Section:      c.Section,
+			Purposes:     c.Purposes,
+			LegalBasis:   c.LegalBasis,
+			Retention:    c.Retention,
+			Erasure:      c.Erasure,
+			Export:       c.Export,
+			Personal:     c.Personal,
+		})
+	}
+	sort.Slice(m.Entries, func(i, j int) bool { return lessField(m.Entries[i].Field, m.Entries[j].Field) })
+	sort.Slice(problems, func(i, j int) bool {
+		a, b := problems[i], problems[j]
+		if a.Store != b.Store {
+			return a.Store < b.Store
+		}
+		if a.Table != b.Table {
+			return a.Table < b.Table
+		}
+		if a.Column != b.Column {
+			return a.Column < b.Column
+		}
+		return a.Rule < b.Rule
+	})
+	return m, problems, nil
+}
+
+func lessField(a, b Field) bool {
+	if a.Store != b.Store {
+		return a.Store < b.Store
+	}
+	if a.Table != b.Table {
+		return a.Table < b.Table
+	}
+	return a.Column < b.Column
+}
+
+// lookup finds the field's category and checks it can govern a column.
+func lookup(tax map[string]policies.Category, f Field) (policies.Category, *Problem) {
+	problem := func(rule, format string, args ...any) *Problem {
+		return &Problem{Store: f.Store, Table: f.Table, Column: f.Column, Rule: rule, Message: fmt.Sprintf(format, args...)}
+	}
+	c, ok := tax[f.Category]
+	if !ok {
+		return c, problem("unknown-category", "category %q is not in the taxonomy (policies/data/taxonomy.json)", f.Category)
+	}
+	c.Key = f.Category
+	switch {
+	case c.Group:
+		return c, problem("group-category", "category %q only groups other categories; tag the column with one of its children", f.Category)
+	case len(c.Purposes) == 0:
+		return c, problem("incomplete-category", "category %q has no purpose", f.Category)
+	case c.LegalBasis.Basis == "":
+		return c, problem("incomplete-category", "category %q has no legal basis", f.Category)
+	case c.Retention.Duration == "":
+		return c, problem("incomplete-category", "category %q has no retention rule", f.Category)
+	case c.Erasure.Action == "":
+		return c, problem("incomplete-category", "category %q has no erasure action", f.Category)
+	}
+	return c, nil
+}
+
+// ParseTag splits a privacy tag or column comment, "<category>[,subject]".
+func ParseTag(tag string) (category string, subject bool, err error) {
+	parts := strings.Split(strings.TrimSpace(tag), ",")
+	category = strings.TrimSpace(parts[0])
+	if category == "" {
+		return "", false, fmt.Errorf("empty category in %q", tag)
+	}
+	for _, opt := range parts[1:] {
+		switch strings.TrimSpace(opt) {
+		case subjectOption:
+			subject = true
+		default:
+			return "", false, fmt.Errorf("unknown option %q in %q (want %q)", opt, tag, subjectOption)
+		}
+	}
+	return category, subject, nil
+}
+
+type tableColumn struct{ table, column string }
+
+// sqlFields matches the live SQL schema with the tagged models.
+func sqlFields(ctx context.Context, db *bun.DB, sources []Source) ([]Field, []Problem, error) {
+	live, err := sqlstore.Columns(ctx, db)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read sql schema: %w", err)
+	}
+	type tagged struct {
+		category, module, goName string
+		subject                  bool
+	}
+	var problems []Problem
+	tags := map[tableColumn]tagged{}
+	// broken holds columns whose field has a tag problem already reported,
+	// so the live column is not reported a second time as untagged.
+	broken := map[tableColumn]bool{}
+	owner := map[string]string{}
+	for _, src := range sources {
+		for _, model := range src.Models {
+			typ := reflect.TypeOf(model)
+			for typ.Kind() == reflect.Pointer {
+				typ = typ.Elem()
+			}
+			table := db.Table(typ)
+			if prev, ok := owner[table.Name]; ok && prev != src.Module {
+				problems = append(problems, Problem{Store: StoreSQL, Table: table.Name, Rule: "shared-table",
+					Message: fmt.Sprintf("declared by modules %s and %s; a table has one owner", prev, src.Module)})
+			}
+			owner[table.Name] = src.Module
+			for _, f := range table.Fields {
+				goName := typ.Name() + "." + f.GoName
+				raw, ok := f.StructField.Tag.Lookup(TagKey)
+				if !ok {
+					problems = append(problems, Problem{Store: StoreSQL, Table: table.Name, Column: f.Name, Rule: "untagged-field",
+						Message: fmt.Sprintf("field %s has no %s tag", goName, TagKey)})
+					broken[tableColumn{table.Name, f.Name}] = true
+					continue
+				}
+				cat, subject, err := ParseTag(raw)
+				if err != nil {
+					problems = append(problems, Problem{Store: StoreSQL, Table: table.Name, Column: f.Name, Rule: "bad-tag",
+						Message: fmt.Sprintf("field %s: %v", goName, err)})
+					broken[tableColumn{table.Name, f.Name}] = true
+					continue
+				}
+				tags[tableColumn{table.Name, f.Name}] = tagged{category: cat, module: src.Module, goName: goName, subject: subject}
+			}
+		}
+	}
+	var fields []Field
+	seen := map[tableColumn]bool{}
+	for _, c := range live {
+		key := tableColumn{c.Table, c.Name}
+		seen[key] = true
+		t, ok := tags[key]
+		if !ok && broken[key] {
+			continue
+		}
+		if !ok {
+			msg := "no data category: no model field with a privacy tag maps to this column"
+			if _, known := owner[c.Table]; !known {
+				msg = "no data category: no module declares a model for this table"
+			}
+			problems = append(problems, Problem{Store: StoreSQL, Table: c.Table, Column: c.Name, Rule: "untagged-column", Message: msg})
+			continue
+		}
+		fields = append(fields, Field{Store: StoreSQL, Table: c.Table, Column: c.Name, Type: c.Type,
+			Category: t.category, Subject: t.subject, Module: t.module})
+	}
+	for key, t := range tags {
+		if !seen[key] {
+			problems = append(problems, Problem{Store: StoreSQL, Table: key.table, Column: key.column, Rule: "missing-column",
+				Message: fmt.Sprintf("field %s is tagged but the migrated schema has no such column", t.goName)})
+		}
+	}
+	return fields, problems, nil
+}
+
+// warehouseColumn is one row of ClickHouse's system.columns.
+type warehouseColumn struct {
+	Table   string `ch:"table"`
+	Name    string `ch:"name"`
+	Type    string `ch:"type"`
+	Comment string `ch:"comment"`
+}
+
+// warehouseFields reads every column of the warehouse database and its
+// category from the column comment.
+func warehouseFields(ctx context.Context, w warehouse.Warehouse) ([]Field, []Problem, error) {
+	var cols []warehouseColumn
+	err := w.Select(ctx, &cols,
+		// currentDatabase() rather than a bound parameter: servers older
+		// than query parameters still answer it.
+		"SELECT table, name, type, comment FROM system.columns WHERE database = currentDatabase() ORDER BY table, name")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read warehouse schema: %w", err)
+	}
+	var fields []Field
+	var problems []Problem
+	for _, c := range cols {
+		if strings.TrimSpace(c.Comment) == "" {
+			problems = append(problems, Problem{Store: StoreWarehouse, Table: c.Table, Column: c.Name, Rule: "untagged-column",
+				Message: "no data category: the column has no COMMENT naming one"})
+			continue
+		}
+		cat, subject, err := ParseTag(c.Comment)
+		if err != nil {
+			problems = append(problems, Problem{Store: StoreWarehouse, Table: c.Table, Column: c.Name, Rule: "bad-tag",
+				Message: fmt.Sprintf("column comment: %v", err)})
+			continue
+		}
+		fields = append(fields, Field{Store: StoreWarehouse, Table: c.Table, Column: c.Name, Type: c.Type,
+			Category: cat, Subject: subject, Module: "analytics"})
+	}
+	return fields, problems, nil
+}

@@ -1,0 +1,108 @@
+// Package authz is the one place where Steward decides who may see what.
+//
+// Authentication is pluggable: the accounts module implements Authenticator
+// (session cookie or bearer token) and Middleware puts the resulting
+// Principal in the request's context. Authorization is data-driven: a route
+// that returns personal data hands its response value to a Guard, which
+// reads the privacy tags of the value's fields, asks the access policy what
+// the caller's role may do with those categories, refuses the request or
+// returns the value with every field the role may not see set to null.
+// Handlers never test roles themselves.
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stewardhq/steward/internal/errs"
+)
+
+// Roles Steward knows; the access policy (policies/data/roles.json) says
+// what each reaches.
+const (
+	RoleUser    = "user"
+	RoleSupport = "support"
+	RoleAnalyst = "analyst"
+	RoleDPO     = "dpo"
+	RoleAdmin   = "admin"
+)
+
+// Roles lists every role, least privileged first.
+func Roles() []string { return []string{RoleUser, RoleSupport, RoleAnalyst, RoleDPO, RoleAdmin} }
+
+// ValidRole reports whether r is one of Roles.
+func ValidRole(r string) bool {
+	for _, x := range Roles() {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	// UserID is the caller's account id: the subject id of their own rows.
+	UserID string
+	// Role is one of Roles.
+	Role string
+	// Method is how the caller authenticated: "session" or "token".
+	Method string
+	// CredentialID identifies the session or token used (never the secret).
+	CredentialID string
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal of the request, if one authenticated.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok && p.UserID != ""
+}
+
+// Require returns the request's principal or an unauthenticated error.
+func Require(c *fiber.Ctx) (Principal, error) {
+	p, ok := FromContext(c.UserContext())
+	if !ok {
+		return Principal{}, errs.E(errs.ErrUnauthenticated, "sign in, or send Authorization: Bearer <token>")
+	}
+	return p, nil
+}
+
+// ErrNoCredentials is returned by an Authenticator when the request carries
+// no credentials at all; the request goes on anonymous.
+var ErrNoCredentials = errors.New("no credentials")
+
+// Authenticator finds the principal behind a request's credentials.
+type Authenticator interface {
+	// Authenticate returns ErrNoCredentials when the request presents none,
+	// and an error that is errs.ErrUnauthenticated when they are invalid,
+	// expired or revoked.
+	Authenticate(c *fiber.Ctx) (Principal, error)
+}
+
+// Middleware authenticates every request that presents credentials and
+// puts its principal in the user context. Invalid credentials are refused
+// at once (401) rather than treated as anonymous, so a revoked token never
+// silently becomes a signed-out visitor.
+func Middleware(a Authenticator) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p, err := a.Authenticate(c)
+		switch {
+		case errors.Is(err, ErrNoCredentials):
+			return c.Next()
+		case err != nil:
+			return fmt.Errorf("authenticate: %w", err)
+		}
+		c.SetUserContext(WithPrincipal(c.UserContext(), p))
+		return c.Next()
+	}
+}
