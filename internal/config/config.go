@@ -56,6 +56,48 @@ type Config struct {
 	BodyLimit int
 	// ShutdownTimeout bounds the drain of in-flight requests on stop.
 	ShutdownTimeout time.Duration
+
+	// BaseURL is the public URL of this Steward, used in links it hands
+	// out (signed downloads, checkout return pages).
+	BaseURL string
+	// SigningKey signs download links (HMAC). Empty in development means
+	// a random key kept in the SQL store; production requires one.
+	SigningKey string
+	// CookieSecure marks cookies Secure; "auto" means only in production.
+	CookieSecure string
+
+	// GoogleClientID is the OAuth client id Google ID tokens must carry;
+	// empty turns Google sign-in off.
+	GoogleClientID string
+	// GoogleJWKSURL serves Google's signing keys.
+	GoogleJWKSURL string
+
+	// StripeSecretKey, StripeWebhookSecret and StripeAPIURL configure
+	// Stripe; StripeAPIURL points at stripe-mock in tests.
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeAPIURL        string
+	// CreemAPIKey, CreemWebhookSecret and CreemAPIURL configure Creem.
+	CreemAPIKey        string
+	CreemWebhookSecret string
+	CreemAPIURL        string
+
+	// ProviderURL and ProviderKey select an HTTP model service for
+	// generation; empty uses the built-in local renderer.
+	ProviderURL string
+	ProviderKey string
+}
+
+// SecureCookies resolves CookieSecure.
+func (c Config) SecureCookies() bool {
+	switch c.CookieSecure {
+	case "true":
+		return true
+	case "false":
+		return false
+	default:
+		return c.Env == EnvProduction
+	}
 }
 
 // Defaults are the embedded-default settings `make run` uses.
@@ -71,6 +113,11 @@ func Defaults() Config {
 		LogFormat:          "text",
 		BodyLimit:          1 << 20,
 		ShutdownTimeout:    15 * time.Second,
+		BaseURL:            "http://127.0.0.1:8080",
+		CookieSecure:       "auto",
+		GoogleJWKSURL:      "https://www.googleapis.com/oauth2/v3/certs",
+		StripeAPIURL:       "https://api.stripe.com",
+		CreemAPIURL:        "https://api.creem.io",
 	}
 }
 
@@ -99,6 +146,19 @@ func Settings() []Setting {
 		{"log-format", "STEWARD_LOG_FORMAT", d.LogFormat, "text or json"},
 		{"body-limit", "STEWARD_BODY_LIMIT", strconv.Itoa(d.BodyLimit), "largest accepted request body in bytes"},
 		{"shutdown-timeout", "STEWARD_SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String(), "how long a stop waits for in-flight requests"},
+		{"base-url", "STEWARD_BASE_URL", d.BaseURL, "public URL of this server, used in the links it hands out"},
+		{"signing-key", "STEWARD_SIGNING_KEY", "", "secret (32+ characters) that signs download links; required in production"},
+		{"cookie-secure", "STEWARD_COOKIE_SECURE", d.CookieSecure, "mark cookies Secure: true, false, or auto (only in production)"},
+		{"google-client-id", "STEWARD_GOOGLE_CLIENT_ID", "", "OAuth client id for Google Sign-In and One Tap; empty turns Google sign-in off"},
+		{"google-jwks-url", "STEWARD_GOOGLE_JWKS_URL", d.GoogleJWKSURL, "where Google's signing keys are fetched"},
+		{"stripe-secret-key", "STEWARD_STRIPE_SECRET_KEY", "", "Stripe secret API key; empty turns Stripe checkout off"},
+		{"stripe-webhook-secret", "STEWARD_STRIPE_WEBHOOK_SECRET", "", "Stripe webhook signing secret (whsec_...)"},
+		{"stripe-api-url", "STEWARD_STRIPE_API_URL", d.StripeAPIURL, "Stripe API base URL (stripe-mock in tests)"},
+		{"creem-api-key", "STEWARD_CREEM_API_KEY", "", "Creem API key; empty turns Creem checkout off"},
+		{"creem-webhook-secret", "STEWARD_CREEM_WEBHOOK_SECRET", "", "Creem webhook secret (creem-signature HMAC)"},
+		{"creem-api-url", "STEWARD_CREEM_API_URL", d.CreemAPIURL, "Creem API base URL"},
+		{"provider-url", "STEWARD_PROVIDER_URL", "", "HTTP model service for generation; empty = built-in local renderer"},
+		{"provider-key", "STEWARD_PROVIDER_KEY", "", "API key of the model service"},
 	}
 }
 
@@ -147,6 +207,20 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		cfg.ShutdownTimeout = d
 		return err
 	})
+	for _, b := range []struct {
+		env string
+		dst *string
+	}{
+		{"STEWARD_BASE_URL", &cfg.BaseURL}, {"STEWARD_SIGNING_KEY", &cfg.SigningKey},
+		{"STEWARD_COOKIE_SECURE", &cfg.CookieSecure}, {"STEWARD_GOOGLE_CLIENT_ID", &cfg.GoogleClientID},
+		{"STEWARD_GOOGLE_JWKS_URL", &cfg.GoogleJWKSURL}, {"STEWARD_STRIPE_SECRET_KEY", &cfg.StripeSecretKey},
+		{"STEWARD_STRIPE_WEBHOOK_SECRET", &cfg.StripeWebhookSecret}, {"STEWARD_STRIPE_API_URL", &cfg.StripeAPIURL},
+		{"STEWARD_CREEM_API_KEY", &cfg.CreemAPIKey}, {"STEWARD_CREEM_WEBHOOK_SECRET", &cfg.CreemWebhookSecret},
+		{"STEWARD_CREEM_API_URL", &cfg.CreemAPIURL}, {"STEWARD_PROVIDER_URL", &cfg.ProviderURL},
+		{"STEWARD_PROVIDER_KEY", &cfg.ProviderKey},
+	} {
+		env(b.env, str(b.dst))
+	}
 	if len(problems) > 0 {
 		return cfg, nil, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
@@ -165,6 +239,19 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", cfg.BodyLimit, "")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "")
+	for _, b := range []struct {
+		flag string
+		dst  *string
+	}{
+		{"base-url", &cfg.BaseURL}, {"signing-key", &cfg.SigningKey}, {"cookie-secure", &cfg.CookieSecure},
+		{"google-client-id", &cfg.GoogleClientID}, {"google-jwks-url", &cfg.GoogleJWKSURL},
+		{"stripe-secret-key", &cfg.StripeSecretKey}, {"stripe-webhook-secret", &cfg.StripeWebhookSecret},
+		{"stripe-api-url", &cfg.StripeAPIURL}, {"creem-api-key", &cfg.CreemAPIKey},
+		{"creem-webhook-secret", &cfg.CreemWebhookSecret}, {"creem-api-url", &cfg.CreemAPIURL},
+		{"provider-url", &cfg.ProviderURL}, {"provider-key", &cfg.ProviderKey},
+	} {
+		fs.StringVar(b.dst, b.flag, *b.dst, "")
+	}
 	if extra != nil {
 		extra(fs, &cfg)
 	}
@@ -235,6 +322,29 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("STEWARD_SHUTDOWN_TIMEOUT", "%s must be a positive duration like 15s", c.ShutdownTimeout)
+	}
+	for _, u := range []struct{ env, val string }{
+		{"STEWARD_BASE_URL", c.BaseURL}, {"STEWARD_GOOGLE_JWKS_URL", c.GoogleJWKSURL},
+		{"STEWARD_STRIPE_API_URL", c.StripeAPIURL}, {"STEWARD_CREEM_API_URL", c.CreemAPIURL},
+		{"STEWARD_PROVIDER_URL", c.ProviderURL},
+	} {
+		if u.val == "" && u.env == "STEWARD_PROVIDER_URL" {
+			continue
+		}
+		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad(u.env, "%q must be an http(s) URL", u.val)
+		}
+	}
+	switch c.CookieSecure {
+	case "auto", "true", "false":
+	default:
+		bad("STEWARD_COOKIE_SECURE", "%q must be true, false or auto", c.CookieSecure)
+	}
+	if c.SigningKey != "" && len(c.SigningKey) < 32 {
+		bad("STEWARD_SIGNING_KEY", "must be at least 32 characters (for example: openssl rand -hex 32)")
+	}
+	if c.SigningKey == "" && c.Env == EnvProduction {
+		bad("STEWARD_SIGNING_KEY", "is required when STEWARD_ENV=production (for example: openssl rand -hex 32)")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("configuration: %w", err)

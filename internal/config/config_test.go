@@ -68,6 +68,38 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"--dev", "production"},
 		},
 		{
+			name:    "production needs a signing key",
+			env:     map[string]string{"STEWARD_ENV": "production"},
+			wantErr: []string{"STEWARD_SIGNING_KEY", "openssl rand"},
+		},
+		{
+			name:    "short signing key",
+			env:     map[string]string{"STEWARD_SIGNING_KEY": "short"},
+			wantErr: []string{"STEWARD_SIGNING_KEY", "32 characters"},
+		},
+		{
+			name: "secure cookies follow the environment unless set",
+			env:  map[string]string{"STEWARD_ENV": "production", "STEWARD_SIGNING_KEY": strings.Repeat("k", 32)},
+			check: func(t *testing.T, c Config) {
+				if !c.SecureCookies() {
+					t.Fatal("production cookies not Secure")
+				}
+				c.CookieSecure = "false"
+				if c.SecureCookies() {
+					t.Fatal("explicit false ignored")
+				}
+				c.Env, c.CookieSecure = EnvDevelopment, "auto"
+				if c.SecureCookies() {
+					t.Fatal("development cookies Secure on plain http")
+				}
+			},
+		},
+		{
+			name:    "stripe url must be http",
+			env:     map[string]string{"STEWARD_STRIPE_API_URL": "ftp://x"},
+			wantErr: []string{"STEWARD_STRIPE_API_URL"},
+		},
+		{
 			name:    "unknown environment",
 			env:     map[string]string{"STEWARD_ENV": "staging"},
 			wantErr: []string{"STEWARD_ENV", "staging"},
