@@ -11,11 +11,15 @@ CHDB_PKG  := @chdb/lib-linux-x64-gnu@26.7.3-stable.1
 CHDB_LIB  := $(CACHE)/chdb/libchdb.so
 OPA_VER   := v1.22.2
 OPA       := $(CACHE)/bin/opa
+STRIPE_MOCK_VER := v0.203.0
+STRIPE_MOCK     := $(CACHE)/bin/stripe-mock
 TEST_TIMEOUT ?= 12m
 
 export STEWARD_CHDB_LIB ?= $(CHDB_LIB)
+# Tools fetched into .cache/bin (stripe-mock, opa) are found by the tests.
+export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all run build test lint bench docs chdb deps check-deps opa clean
+.PHONY: all run build test lint bench docs chdb deps check-deps opa tools clean
 
 all: build
 
@@ -49,7 +53,7 @@ check-deps:
 	scripts/install-deps.sh --check
 
 ## test: every test, on the real engines (SQLite, PostgreSQL, ClickHouse engine and server, OPA)
-test: chdb check-deps
+test: chdb check-deps tools
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## lint: vet, gofmt and the Rego checks
@@ -59,13 +63,19 @@ lint: opa
 	$(OPA) fmt --list --fail policies
 	$(OPA) check --strict policies
 
+## tools: Go-installed test tools into .cache/bin (stripe-mock)
+tools: $(STRIPE_MOCK)
+
+$(STRIPE_MOCK):
+	GOBIN=$(CACHE)/bin $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VER)
+
 opa: $(OPA)
 
 $(OPA):
 	GOBIN=$(CACHE)/bin $(GO) install github.com/open-policy-agent/opa@$(OPA_VER)
 
 ## bench: the speed and memory targets, measured
-bench: chdb check-deps
+bench: chdb check-deps tools
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./... | tee bench.txt
 
 ## docs: regenerate docs/data-map.md from the live data map

@@ -343,3 +343,30 @@ test_analyst_reads_technical_columns_of_others if {
 	d.allow == true
 	d.redact == []
 }
+
+# Staff reach their own rows as users do.
+
+test_support_reads_and_edits_own_profile if {
+	d := check("support", "read", ["user.account.avatar", "user.authorization.role", "user.name"], true)
+	d.allow == true
+	d.redact == []
+	u := check("support", "update", ["user.name", "user.account.settings.language"], true)
+	u.allow == true
+}
+
+test_analyst_sees_own_email_but_not_others if {
+	own := check("analyst", "read", ["user.contact.email"], true)
+	own.redact == []
+	other := check("analyst", "read", ["user.contact.email"], false)
+	other.redact == ["user.contact.email"]
+}
+
+test_own_rows_do_not_grant_role_changes if {
+	d := check("support", "update", ["user.authorization.role"], true)
+	d.allow == false
+}
+
+test_own_rows_still_withhold_unexported_categories if {
+	d := check("analyst", "read", ["user.authorization.credentials"], true)
+	d.redact == ["user.authorization.credentials"]
+}

@@ -45,7 +45,7 @@ var sources embed.FS
 // storeDocs are the data files loaded under data.steward, each at the key of
 // its base name. The checklist and the fideslang reference are read by Go
 // only.
-var storeDocs = []string{"taxonomy", "roles", "consent_map"}
+var storeDocs = []string{"taxonomy", "roles", "consent_map", "safety"}
 
 // Policy names, as recorded in the decision log.
 const (
@@ -54,6 +54,7 @@ const (
 	PolicyExport    = "steward.export"
 	PolicyErasure   = "steward.erasure"
 	PolicyConsent   = "steward.consent"
+	PolicySafety    = "steward.safety"
 )
 
 // DefaultCacheSize bounds each decision cache when Options.CacheSize is 0.
@@ -172,7 +173,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
 	}
-	for _, policy := range []string{PolicyAccess, PolicyRetention, PolicyExport, PolicyErasure, PolicyConsent} {
+	for _, policy := range []string{PolicyAccess, PolicyRetention, PolicyExport, PolicyErasure, PolicyConsent, PolicySafety} {
 		pq, err := rego.New(
 			rego.Query("data."+policy+".decision"),
 			rego.Compiler(compiler),
@@ -269,7 +270,7 @@ func (e *Engine) readData(ctx context.Context, txn storage.Transaction) (*stewar
 	if err != nil {
 		return nil, "", fmt.Errorf("encode policy data: %w", err)
 	}
-	data, err := decodeStewardData(canonical)
+	data, err := decodeStewardDataWithSafety(canonical)
 	if err != nil {
 		return nil, "", err
 	}

@@ -17,4 +17,5 @@ fi
 exec "$OPA" test "$@" ./*.rego \
 	steward.taxonomy:data/taxonomy.json \
 	steward.roles:data/roles.json \
-	steward.consent_map:data/consent_map.json
+	steward.consent_map:data/consent_map.json \
+	steward.safety:data/safety.json

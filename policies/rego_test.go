@@ -75,7 +75,7 @@ func TestRegoPolicies(t *testing.T) {
 		})
 	}
 	// Every policy has its own tests beside it.
-	for _, pkg := range []string{"access", "retention", "export", "erasure", "consent", "lib"} {
+	for _, pkg := range []string{"access", "retention", "export", "erasure", "consent", "safety", "lib"} {
 		if perPackage["data.steward."+pkg+"_test"] == 0 {
 			t.Errorf("package steward.%s has no Rego tests; found %v", pkg, slices.Sorted(maps.Keys(perPackage)))
 		}

@@ -17,7 +17,7 @@ var agreedKeys = []string{
 	// Section 1: account.
 	"user.unique_id", "user.unique_id.provider_subject", "user.name", "user.account.avatar",
 	"user.contact.email", "user.account.sign_in_state", "user.account.settings.language",
-	"user.account.created_at", "user.financial.credit_balance", "user.financial.subscription_status",
+	"user.account.created_at", "user.account.status", "user.financial.credit_balance", "user.financial.subscription_status",
 	"user.authorization.credentials", "user.authorization.role",
 	// Section 2: creative inputs.
 	"user.content.prompt", "user.content.negative_prompt", "user.content.generation_settings.model",

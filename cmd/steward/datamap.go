@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/policies"
@@ -16,7 +17,8 @@ import (
 // tables and each module's. The data map, and through it export, erasure,
 // retention and the audit, read this list.
 func (s *server) dataSources() []datamap.Source {
-	sources := []datamap.Source{{Module: "platform", Models: sqlstore.Models()}}
+	platform := append(sqlstore.Models(), adminlog.Models()...)
+	sources := []datamap.Source{{Module: "platform", Models: platform}}
 	for _, m := range s.modules {
 		if models := m.Models(); len(models) > 0 {
 			sources = append(sources, datamap.Source{Module: m.Name(), Models: models})

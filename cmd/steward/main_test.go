@@ -189,14 +189,12 @@ func TestProductionStores(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	migrateSQLOnly(t, func(k string) string { return env[k] })
 	srv, err := newServer(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("newServer on postgres + clickhouse server: %v", err)
 	}
 	defer srv.close(ctx)
-	if err := srv.stores.migrateSQL(ctx); err != nil {
-		t.Fatal(err)
-	}
 	status, body := get(t, srv.app, "/healthz")
 	var h healthReport
 	_ = json.Unmarshal(body, &h)

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/stewardhq/steward/governance/audit"
 	"github.com/stewardhq/steward/governance/decisionlog"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
@@ -65,8 +64,10 @@ type server struct {
 	modules []module.Module
 	// decisions persists every policy evaluation in decision_log.
 	decisions *decisionlog.Writer
-	app       *fiber.App
-	doc       *web.OpenAPI
+	// wired holds the modules main calls directly (tokens, DSAR lookups).
+	wired wired
+	app   *fiber.App
+	doc   *web.OpenAPI
 }
 
 // newServer opens and wires everything serve needs. Tests build the same
@@ -104,9 +105,14 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 		Version:     version,
 		Description: "Privacy and data-governance hub: product API, consent, analytics and privacy requests.",
 	})
+	if s.modules, err = s.buildModules(ctx, guard); err != nil {
+		return nil, err
+	}
 	s.app = web.New(web.Options{
-		Logger:         log,
-		BodyLimit:      cfg.BodyLimit,
+		Logger:    log,
+		BodyLimit: cfg.BodyLimit,
+		// Uploads raise their own route's limit up to this ceiling.
+		MaxBodyLimit:   max(cfg.BodyLimit, s.wired.assets.UploadBodyLimit()),
 		Version:        version,
 		Registry:       reg,
 		PolicyRevision: s.engine.Revision,
@@ -119,11 +125,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 
 	// Product modules are built here with their dependencies and mounted
 	// at the root (their routes carry full paths); none registers itself.
-	auditMod, err := audit.New(audit.Deps{Guard: guard, DataMap: s.dataMap})
-	if err != nil {
-		return nil, err
-	}
-	s.modules = []module.Module{auditMod}
+	s.mountAuth(s.app)
 	if err := module.Mount(s.app, s.doc, s.modules...); err != nil {
 		return nil, fmt.Errorf("mount modules: %w", err)
 	}

@@ -141,36 +141,6 @@ func TestTimesCompareInTimeOrder(t *testing.T) {
 	})
 }
 
-// TestModelsCoverTheirTables: every column the platform migrations create
-// has a model field with a privacy tag, and every field has a column.
-func TestModelsCoverTheirTables(t *testing.T) {
-	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		fields := map[string]map[string]string{} // table -> column -> privacy tag
-		for _, m := range sqlstore.Models() {
-			table := db.Table(reflect.TypeOf(m).Elem())
-			fields[table.Name] = map[string]string{}
-			for _, f := range table.Fields {
-				fields[table.Name][f.Name] = f.StructField.Tag.Get("privacy")
-			}
-		}
-		for _, c := range columns(t, db) {
-			tag, ok := fields[c.Table][c.Name]
-			switch {
-			case !ok:
-				t.Errorf("%s.%s has no model field", c.Table, c.Name)
-			case tag == "":
-				t.Errorf("%s.%s has no privacy tag", c.Table, c.Name)
-			}
-			delete(fields[c.Table], c.Name)
-		}
-		for table, rest := range fields {
-			for name := range rest {
-				t.Errorf("model field %s.%s has no column", table, name)
-			}
-		}
-	})
-}
-
 func TestSubjectRef(t *testing.T) {
 	a, b := sqlstore.SubjectRef("user-1"), sqlstore.SubjectRef("user-2")
 	if a != sqlstore.SubjectRef("user-1") {

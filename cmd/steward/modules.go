@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/governance/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/modules/accounts"
+	"github.com/stewardhq/steward/modules/assets"
+	"github.com/stewardhq/steward/modules/billing"
+	"github.com/stewardhq/steward/modules/generation"
+	"github.com/stewardhq/steward/modules/risk"
+	"github.com/stewardhq/steward/modules/support"
+)
+
+// defaultProducts is the catalog served when no other is configured.
+//
+//go:embed defaults/products.json
+var defaultProducts []byte
+
+// wired holds the modules whose methods other parts of main call.
+type wired struct {
+	accounts *accounts.Module
+	billing  *billing.Module
+	assets   *assets.Module
+}
+
+// buildModules builds every product module with its dependencies. The
+// order of the returned list is the start order; stops run in reverse, so
+// generation (which writes assets and settles credits) stops before the
+// modules it uses.
+func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module.Module, error) {
+	cfg, db := s.cfg, s.stores.sql
+	logFor := func(name string) *slog.Logger { return s.log.With(slog.String("module", name)) }
+
+	key, err := signingKey(ctx, db, cfg.SigningKey)
+	if err != nil {
+		return nil, err
+	}
+
+	riskMod, err := risk.New(risk.Options{DB: db, Log: logFor("risk")})
+	if err != nil {
+		return nil, fmt.Errorf("risk: %w", err)
+	}
+
+	var products []billing.Product
+	if err := json.Unmarshal(defaultProducts, &products); err != nil {
+		return nil, fmt.Errorf("billing catalog: %w", err)
+	}
+	emails := &emailLookup{}
+	billingMod, err := billing.New(billing.Config{
+		Products:        products,
+		SuccessURL:      cfg.BaseURL + "/billing/success",
+		CancelURL:       cfg.BaseURL + "/billing/cancel",
+		PortalReturnURL: cfg.BaseURL + "/",
+		Stripe:          billing.StripeConfig{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIURL: cfg.StripeAPIURL},
+		Creem:           billing.CreemConfig{APIKey: cfg.CreemAPIKey, WebhookSecret: cfg.CreemWebhookSecret, APIURL: cfg.CreemAPIURL},
+	}, billing.Deps{DB: db, Guard: guard, Emails: emails, Logger: logFor("billing")})
+	if err != nil {
+		return nil, fmt.Errorf("billing: %w", err)
+	}
+
+	accountsMod, err := accounts.New(accounts.Config{
+		GoogleClientID: cfg.GoogleClientID,
+		GoogleJWKSURL:  cfg.GoogleJWKSURL,
+		CookieSecure:   cfg.SecureCookies(),
+		Dev:            cfg.Dev,
+		Env:            cfg.Env,
+		// Beacons cannot set the CSRF header; events carry no session
+		// authority (they are consent-gated analytics, not account writes).
+		CSRFExemptPaths: []string{"/v1/events"},
+	}, accounts.Deps{
+		DB:    db,
+		Log:   logFor("accounts"),
+		Guard: guard,
+		Abuse: riskMod,
+		Balance: func(ctx context.Context, userID string) (accounts.Balance, error) {
+			credits, status, err := billingMod.AccountSummary(ctx, userID)
+			return accounts.Balance{Credits: credits, SubscriptionStatus: status}, err
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	emails.accounts = accountsMod
+
+	assetsMod, err := assets.New(assets.Config{
+		FilesDir:   filepath.Join(cfg.DataDir, "files"),
+		SigningKey: key,
+	}, assets.Deps{DB: db, Guard: guard, Logger: logFor("assets")})
+	if err != nil {
+		return nil, fmt.Errorf("assets: %w", err)
+	}
+
+	providers := map[string]generation.Provider{generation.LocalProviderName: generation.LocalProvider{}}
+	if cfg.ProviderURL != "" {
+		remote, err := generation.NewHTTPProvider(generation.HTTPProviderConfig{
+			BaseURL:      cfg.ProviderURL,
+			APIKey:       cfg.ProviderKey,
+			AssetBaseURL: cfg.BaseURL,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("generation provider: %w", err)
+		}
+		providers["remote"] = remote
+	}
+	generationMod, err := generation.New(generation.Config{Models: generation.DefaultModels()}, generation.Deps{
+		DB:        db,
+		Guard:     guard,
+		Safety:    s.engine,
+		Credits:   billingMod.Ledger(),
+		Assets:    assetsMod,
+		Providers: providers,
+		Logger:    logFor("generation"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generation: %w", err)
+	}
+
+	supportMod, err := support.New(support.Config{}, support.Deps{
+		DB:          db,
+		Guard:       guard,
+		Attachments: attachments{assetsMod},
+		Logger:      logFor("support"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("support: %w", err)
+	}
+
+	auditMod, err := audit.New(audit.Deps{Guard: guard, DataMap: s.dataMap})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+
+	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod}
+	return []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, auditMod}, nil
+}
+
+// mountAuth installs, before any module route, the CSRF check and the
+// authentication that puts the caller's principal in every request.
+// Fiber runs a middleware only for routes added after it.
+func (s *server) mountAuth(app *fiber.App) {
+	app.Use(s.wired.accounts.CSRF())
+	app.Use(authz.Middleware(s.wired.accounts.Authenticator()))
+}
+
+// emailLookup gives billing the email of an account, for the payment
+// provider's customer record, without billing importing accounts.
+type emailLookup struct{ accounts *accounts.Module }
+
+func (e *emailLookup) Email(ctx context.Context, userID string) (string, error) {
+	u, err := e.accounts.UserByID(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return u.Email, nil
+}
+
+// attachments lets support check that a ticket's attachment is an asset
+// of the user, without support importing assets.
+type attachments struct{ assets *assets.Module }
+
+func (a attachments) Owned(ctx context.Context, userID, assetID string) (support.AttachmentRef, error) {
+	name, mime, err := a.assets.Describe(ctx, userID, assetID)
+	if err != nil {
+		return support.AttachmentRef{}, err
+	}
+	return support.AttachmentRef{AssetID: assetID, FileName: name, MimeType: mime}, nil
+}
+
+// signingKeySetting names the settings row holding the development key.
+const signingKeySetting = "signing_key"
+
+// signingKey returns the configured key or, when none is configured (only
+// allowed outside production), a random key kept in the settings table so
+// links survive a restart.
+func signingKey(ctx context.Context, db *bun.DB, configured string) ([]byte, error) {
+	if configured != "" {
+		return []byte(configured), nil
+	}
+	var row sqlstore.Setting
+	err := db.NewSelect().Model(&row).Where("key = ?", signingKeySetting).Scan(ctx)
+	switch {
+	case err == nil:
+		return hex.DecodeString(row.Value)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("make signing key: %w", err)
+	}
+	row = sqlstore.Setting{Key: signingKeySetting, Value: hex.EncodeToString(raw), UpdatedAt: time.Now().UTC()}
+	if _, err := db.NewInsert().Model(&row).On("CONFLICT (key) DO NOTHING").Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store signing key: %w", err)
+	}
+	// Another process may have stored its key first; use whichever won.
+	if err := db.NewSelect().Model(&row).Where("key = ?", signingKeySetting).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	return hex.DecodeString(strings.TrimSpace(row.Value))
+}

@@ -1,0 +1,266 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stewardhq/steward/internal/errs"
+)
+
+// HandleEvent applies a verified provider event once: an event id already
+// processed is acknowledged and ignored. Every step below is idempotent
+// (ledger operations carry keys, subscription writes are ordered by event
+// time), so an event processed halfway before a crash is safe to apply
+// again when the provider redelivers it.
+func (m *Module) HandleEvent(ctx context.Context, ev Event) error {
+	seen, err := eventSeen(ctx, m.db, ev.Provider, ev.ID)
+	if err != nil {
+		return err
+	}
+	if seen {
+		m.logger.InfoContext(ctx, "billing event replayed", "provider", ev.Provider, "event_type", ev.Type)
+		return nil
+	}
+	switch ev.Kind {
+	case EventCheckoutCompleted:
+		err = m.checkoutCompleted(ctx, ev)
+	case EventCheckoutExpired:
+		err = m.checkoutExpired(ctx, ev)
+	case EventPeriodPaid:
+		err = m.periodPaid(ctx, ev)
+	case EventSubscription:
+		err = m.subscriptionChanged(ctx, ev)
+	case EventRefund:
+		err = m.refunded(ctx, ev)
+	}
+	if err != nil {
+		return fmt.Errorf("handle %s event %s: %w", ev.Provider, ev.Type, err)
+	}
+	return markEvent(ctx, m.db, ev, time.Now().UTC())
+}
+
+// checkoutCompleted marks the order paid and grants a one-time product's
+// credits. A subscription's credits come with its paid periods.
+func (m *Module) checkoutCompleted(ctx context.Context, ev Event) error {
+	o, err := getOrder(ctx, m.db, ev.OrderID)
+	if err != nil {
+		return err
+	}
+	if ev.UserID != "" && ev.UserID != o.UserID {
+		return fmt.Errorf("order %s: event names another user", o.ID)
+	}
+	now := time.Now().UTC()
+	if ev.CustomerID != "" {
+		if err := saveCustomer(ctx, m.db, o.UserID, ev.Provider, ev.CustomerID, now); err != nil {
+			return err
+		}
+	}
+	q := m.db.NewUpdate().Model((*Order)(nil)).Set("updated_at = ?", now).Where("id = ?", o.ID)
+	if ev.SessionID != "" {
+		q = q.Set("checkout_session_id = ?", ev.SessionID)
+	}
+	if ev.PaymentID != "" {
+		q = q.Set("payment_id = ?", ev.PaymentID)
+	}
+	if ev.SubscriptionID != "" {
+		q = q.Set("subscription_id = ?", ev.SubscriptionID)
+	}
+	if ev.Paid {
+		q = q.Set("status = ?", statusPaid)
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("update order: %w", err)
+	}
+	if ev.SubscriptionID != "" {
+		// Links the subscription to the user and product before its own
+		// events arrive; the oldest possible time lets any of them win.
+		s := Subscription{ID: ev.Provider + ":" + ev.SubscriptionID, UserID: o.UserID, Provider: ev.Provider,
+			SubscriptionID: ev.SubscriptionID, ProductID: o.ProductID, Status: "incomplete", UpdatedAt: now}
+		if ev.Paid {
+			s.Status = "active"
+		}
+		if err := saveSubscription(ctx, m.db, s); err != nil {
+			return err
+		}
+	}
+	if ev.Paid && o.Kind == KindOneTime {
+		return m.ledger.Grant(ctx, o.UserID, o.Credits, "purchase", o.ID)
+	}
+	return nil
+}
+
+// checkoutExpired marks a still pending order expired; a paid one stays
+// paid.
+func (m *Module) checkoutExpired(ctx context.Context, ev Event) error {
+	if _, err := m.db.NewUpdate().Model((*Order)(nil)).
+		Set("status = ?", statusExpired).Set("updated_at = ?", time.Now().UTC()).
+		Where("id = ? AND status = ?", ev.OrderID, statusPending).Exec(ctx); err != nil {
+		return fmt.Errorf("expire order: %w", err)
+	}
+	return nil
+}
+
+// periodPaid records a paid subscription period and grants its credits.
+func (m *Module) periodPaid(ctx context.Context, ev Event) error {
+	if !ev.Paid {
+		return nil
+	}
+	userID, productID, err := m.subscriber(ctx, ev)
+	if err != nil {
+		return err
+	}
+	p, ok := m.products[productID]
+	if !ok {
+		return fmt.Errorf("paid period of unknown product %q", productID)
+	}
+	now := time.Now().UTC()
+	inv := Invoice{
+		ID: newID("inv"), UserID: userID, Provider: ev.Provider, InvoiceID: ev.InvoiceID,
+		SubscriptionID: ev.SubscriptionID, ProductID: p.ID, AmountCents: ev.AmountCents,
+		Currency: ev.Currency, Credits: p.Credits, Status: statusPaid, PaymentID: ev.PaymentID,
+		PeriodStart: ev.PeriodStart, PeriodEnd: ev.PeriodEnd, RefundStatus: refundNone, CreatedAt: now,
+	}
+	if _, err := m.db.NewInsert().Model(&inv).On("CONFLICT (provider, invoice_id) DO NOTHING").Exec(ctx); err != nil {
+		return fmt.Errorf("save invoice: %w", err)
+	}
+	if ev.SubscriptionID != "" && ev.PeriodEnd != nil {
+		// A paid period proves the subscription active up to its end; the
+		// event's time keeps a later cancellation in force.
+		s := Subscription{ID: ev.Provider + ":" + ev.SubscriptionID, UserID: userID, Provider: ev.Provider,
+			SubscriptionID: ev.SubscriptionID, ProductID: p.ID, Status: "active",
+			CurrentPeriodStart: ev.PeriodStart, CurrentPeriodEnd: ev.PeriodEnd,
+			EventCreated: ev.Created.Unix(), UpdatedAt: now}
+		if err := saveSubscription(ctx, m.db, s); err != nil {
+			return err
+		}
+	}
+	return m.ledger.Grant(ctx, userID, p.Credits, "subscription period", grantRefInvoice(ev.Provider, ev.InvoiceID))
+}
+
+// subscriber finds the user and our product id behind a subscription
+// event: from its metadata, else from the stored subscription, else from
+// the customer; the product from the provider's price or product id.
+func (m *Module) subscriber(ctx context.Context, ev Event) (userID, productID string, err error) {
+	userID = ev.UserID
+	if ev.SubscriptionID != "" {
+		if s, err := getSubscription(ctx, m.db, ev.Provider, ev.SubscriptionID); err == nil {
+			if userID == "" {
+				userID = s.UserID
+			}
+			productID = s.ProductID
+		} else if !errors.Is(err, errs.ErrNotFound) {
+			return "", "", err
+		}
+	}
+	if userID == "" && ev.CustomerID != "" {
+		if userID, err = userForCustomer(ctx, m.db, ev.Provider, ev.CustomerID); err != nil {
+			return "", "", err
+		}
+	}
+	if userID == "" {
+		return "", "", errors.New("cannot tell whose subscription this is")
+	}
+	if p, ok := m.productByProviderID(ev.Provider, ev.PriceID); ok {
+		productID = p.ID
+	}
+	return userID, productID, nil
+}
+
+func (m *Module) productByProviderID(provider, id string) (Product, bool) {
+	if id == "" {
+		return Product{}, false
+	}
+	for _, p := range m.cfg.Products {
+		if (provider == ProviderStripe && p.StripePriceID == id) || (provider == ProviderCreem && p.CreemProductID == id) {
+			return p, true
+		}
+	}
+	return Product{}, false
+}
+
+// subscriptionChanged stores the subscription's new state unless a newer
+// one is stored.
+func (m *Module) subscriptionChanged(ctx context.Context, ev Event) error {
+	userID, productID, err := m.subscriber(ctx, ev)
+	if err != nil {
+		return err
+	}
+	s := Subscription{ID: ev.Provider + ":" + ev.SubscriptionID, UserID: userID, Provider: ev.Provider,
+		SubscriptionID: ev.SubscriptionID, ProductID: productID, Status: ev.Status,
+		CurrentPeriodStart: ev.PeriodStart, CurrentPeriodEnd: ev.PeriodEnd,
+		CancelAtPeriodEnd: ev.CancelAtPeriodEnd, CanceledAt: ev.CanceledAt,
+		EventCreated: ev.Created.Unix(), UpdatedAt: time.Now().UTC()}
+	return saveSubscription(ctx, m.db, s)
+}
+
+// refunded records a refund on the order or paid period it refunds and
+// claws back the refunded share of its credits.
+func (m *Module) refunded(ctx context.Context, ev Event) error {
+	target, err := m.refundTarget(ctx, ev)
+	if err != nil {
+		return err
+	}
+	total := target.amount
+	if total <= 0 {
+		total = ev.AmountCents
+	}
+	refundedTotal := ev.RefundedTotal
+	if refundedTotal == 0 {
+		refundedTotal = target.refunded + ev.RefundAmount
+	}
+	refundedTotal = min(refundedTotal, total)
+	status := refundStatus(refundedTotal, total)
+	if _, err := m.db.NewUpdate().Table(target.table).
+		Set("refunded_cents = ?", refundedTotal).Set("refund_status = ?", status).
+		Where("id = ? AND refunded_cents <= ?", target.id, refundedTotal).Exec(ctx); err != nil {
+		return fmt.Errorf("record refund: %w", err)
+	}
+	granted, clawed, err := m.ledger.granted(ctx, target.grantRef)
+	if err != nil {
+		return err
+	}
+	want := granted
+	if total > 0 && refundedTotal < total {
+		want = granted * refundedTotal / total
+	}
+	taken, shortfall, err := m.ledger.Clawback(ctx, target.userID, want-clawed, target.grantRef, ev.Provider+":"+ev.RefundID)
+	if err != nil {
+		return err
+	}
+	if shortfall > 0 {
+		m.logger.WarnContext(ctx, "refund clawback short", "provider", ev.Provider, "taken", taken, "shortfall", shortfall)
+	}
+	return nil
+}
+
+// refundTarget is the order or paid period a refund applies to.
+type refundTarget struct {
+	table, id, userID, grantRef string
+	amount, refunded            int64
+}
+
+func (m *Module) refundTarget(ctx context.Context, ev Event) (refundTarget, error) {
+	if ev.PaymentID != "" {
+		if o, err := orderByPayment(ctx, m.db, ev.Provider, ev.PaymentID); err == nil && o.Kind == KindOneTime {
+			return refundTarget{table: "billing_orders", id: o.ID, userID: o.UserID, grantRef: o.ID,
+				amount: o.AmountCents, refunded: o.RefundedCents}, nil
+		} else if err != nil && !errors.Is(err, errs.ErrNotFound) {
+			return refundTarget{}, err
+		}
+	}
+	inv, err := invoiceByProviderID(ctx, m.db, ev.Provider, ev.InvoiceID)
+	if errors.Is(err, errs.ErrNotFound) && ev.PaymentID != "" {
+		inv, err = invoiceByPayment(ctx, m.db, ev.Provider, ev.PaymentID)
+	}
+	if err != nil {
+		return refundTarget{}, fmt.Errorf("find refunded payment: %w", err)
+	}
+	return refundTarget{table: "billing_invoices", id: inv.ID, userID: inv.UserID,
+		grantRef: grantRefInvoice(inv.Provider, inv.InvoiceID), amount: inv.AmountCents, refunded: inv.RefundedCents}, nil
+}
+
+func grantRefInvoice(provider, invoiceID string) string {
+	return provider + ":" + invoiceID
+}

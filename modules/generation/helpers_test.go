@@ -1,0 +1,314 @@
+package generation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/modules/assets"
+	"github.com/stewardhq/steward/policies"
+)
+
+func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
+
+// headerAuth authenticates "X-Test-User: <id>" or "<id>:<role>"; real
+// session auth belongs to the accounts module.
+type headerAuth struct{}
+
+func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
+	v := c.Get("X-Test-User")
+	if v == "" {
+		return authz.Principal{}, authz.ErrNoCredentials
+	}
+	id, role, ok := strings.Cut(v, ":")
+	if !ok {
+		role = authz.RoleUser
+	}
+	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
+}
+
+var (
+	engineOnce sync.Once
+	engine     *policies.Engine
+	engineErr  error
+)
+
+func testEngine(t testing.TB) *policies.Engine {
+	t.Helper()
+	engineOnce.Do(func() { engine, engineErr = policies.New(context.Background(), policies.Options{}) })
+	if engineErr != nil {
+		t.Fatalf("policies.New: %v", engineErr)
+	}
+	return engine
+}
+
+// memCredits is a small ledger with the semantics billing implements:
+// a reservation holds part of the balance until it is committed (charged)
+// or released (returned); settling twice is harmless.
+type memCredits struct {
+	mu       sync.Mutex
+	balance  map[string]int64
+	reserved map[string]*reservation
+	n        int
+}
+
+type reservation struct {
+	user   string
+	amount int64
+	state  string // held, committed, released
+	ref    string
+}
+
+func newCredits(balances map[string]int64) *memCredits {
+	return &memCredits{balance: balances, reserved: map[string]*reservation{}}
+}
+
+func (c *memCredits) available(user string) int64 {
+	a := c.balance[user]
+	for _, r := range c.reserved {
+		if r.user == user && r.state == "held" {
+			a -= r.amount
+		}
+	}
+	return a
+}
+
+func (c *memCredits) Reserve(_ context.Context, user string, amount int64, ref string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.available(user) < amount {
+		return "", errs.E(errs.ErrPaymentRequired, "You do not have enough credits for this generation.")
+	}
+	c.n++
+	id := fmt.Sprintf("r%d", c.n)
+	c.reserved[id] = &reservation{user: user, amount: amount, state: "held", ref: ref}
+	return id, nil
+}
+
+func (c *memCredits) settle(id, state string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.reserved[id]
+	if !ok {
+		return fmt.Errorf("reservation %s: %w", id, errs.ErrNotFound)
+	}
+	if r.state != "held" {
+		return nil
+	}
+	r.state = state
+	if state == "committed" {
+		c.balance[r.user] -= r.amount
+	}
+	return nil
+}
+
+func (c *memCredits) Commit(_ context.Context, id string) error  { return c.settle(id, "committed") }
+func (c *memCredits) Release(_ context.Context, id string) error { return c.settle(id, "released") }
+
+// states returns the states of the reservations for ref.
+func (c *memCredits) states(ref string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, r := range c.reserved {
+		if r.ref == ref {
+			out = append(out, r.state)
+		}
+	}
+	return out
+}
+
+func (c *memCredits) Balance(user string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.balance[user]
+}
+
+type fixture struct {
+	db      *bun.DB
+	app     *fiber.App
+	assets  *assets.Module
+	gen     *Module
+	credits *memCredits
+	files   string
+	doc     *web.OpenAPI
+}
+
+type fixtureOpts struct {
+	cfg       Config
+	providers map[string]Provider
+	credits   *memCredits
+	files     string
+	noStart   bool
+}
+
+// newFixture builds one app with the assets and generation modules
+// mounted, as cmd/steward does, and starts the worker pool.
+func newFixture(t *testing.T, db *bun.DB, o fixtureOpts) *fixture {
+	t.Helper()
+	if o.files == "" {
+		o.files = t.TempDir()
+	}
+	if o.credits == nil {
+		o.credits = newCredits(map[string]int64{"u1": 100, "u2": 100})
+	}
+	if o.cfg.PollInterval == 0 {
+		o.cfg.PollInterval = 20 * time.Millisecond
+	}
+	guard := authz.NewGuard(testEngine(t))
+	am, err := assets.New(assets.Config{FilesDir: o.files, SigningKey: bytes.Repeat([]byte("s"), 32)}, assets.Deps{DB: db, Guard: guard})
+	if err != nil {
+		t.Fatalf("assets.New: %v", err)
+	}
+	gm, err := New(o.cfg, Deps{DB: db, Guard: guard, Safety: testEngine(t), Credits: o.credits, Assets: am, Providers: o.providers})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	app := web.New(web.Options{MaxBodyLimit: am.UploadBodyLimit(), Logger: slog.New(slog.DiscardHandler), OpenAPI: doc})
+	app.Use(authz.Middleware(headerAuth{}))
+	am.Mount(app, doc)
+	gm.Mount(app, doc)
+	if !o.noStart {
+		if err := gm.Start(t.Context()); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := gm.Stop(context.Background()); err != nil {
+				t.Errorf("Stop: %v", err)
+			}
+		})
+	}
+	return &fixture{db: db, app: app, assets: am, gen: gm, credits: o.credits, files: o.files, doc: doc}
+}
+
+func (f *fixture) do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := f.app.Test(req, 10_000)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+func jsonRequest(user, method, target string, body any) *http.Request {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, target, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if user != "" {
+		req.Header.Set("X-Test-User", user)
+	}
+	return req
+}
+
+func uploadRequest(t *testing.T, user, name string, data []byte) *http.Request {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	part, err := w.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part.Write(data)
+	w.WriteField("purpose", "reference")
+	w.Close()
+	req := httptest.NewRequest(http.MethodPost, "/v1/assets", &buf)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("X-Test-User", user)
+	return req
+}
+
+func decode[T any](t *testing.T, body []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	return v
+}
+
+// createTask starts a generation over HTTP and returns its view.
+func (f *fixture) createTask(t *testing.T, user string, req map[string]any) GenerationView {
+	t.Helper()
+	resp, body := f.do(t, jsonRequest(user, http.MethodPost, "/v1/generations", req))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/generations = %d %s", resp.StatusCode, body)
+	}
+	return decode[GenerationView](t, body)
+}
+
+// waitFor polls the generation over HTTP until its status is final.
+func (f *fixture) waitFor(t *testing.T, user, id string) GenerationView {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, body := f.do(t, jsonRequest(user, http.MethodGet, "/v1/generations/"+id, nil))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET generation = %d %s", resp.StatusCode, body)
+		}
+		v := decode[GenerationView](t, body)
+		if v.Status == StatusSucceeded || v.Status == StatusFailed {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("generation %s still %s", id, v.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func pngBytes(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x * 3), uint8(y * 5), 90, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// countTasks counts the generation rows.
+func countTasks(t *testing.T, db *bun.DB) int {
+	t.Helper()
+	n, err := db.NewSelect().Model((*Generation)(nil)).Count(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}

@@ -1,0 +1,492 @@
+package support
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/web"
+)
+
+// Limits of user input.
+const (
+	maxSubject     = 200
+	maxBody        = 10000
+	maxAttachments = 10
+	maxTickets     = 200
+)
+
+// CreateTicketRequest is the body of POST /v1/support/tickets.
+type CreateTicketRequest struct {
+	Subject string `json:"subject"`
+	Message string `json:"message"`
+	// ContactEmail is optional: where to answer, if not the account's
+	// address.
+	ContactEmail string `json:"contact_email,omitempty"`
+	// Attachments are asset ids the caller uploaded.
+	Attachments []string `json:"attachments,omitempty"`
+}
+
+// MessageRequest is the body of POST /v1/support/tickets/:id/messages.
+type MessageRequest struct {
+	Body        string   `json:"body"`
+	Attachments []string `json:"attachments,omitempty"`
+}
+
+// StatusRequest is the body of PATCH /v1/support/tickets/:id.
+type StatusRequest struct {
+	Status string `json:"status"`
+}
+
+// TicketsQuery are the query parameters of GET /v1/support/tickets.
+type TicketsQuery struct {
+	// UserID lists one user's tickets (staff).
+	UserID string `query:"user_id"`
+	// Status lists tickets in one status.
+	Status string `query:"status"`
+}
+
+// TicketView is a ticket with its conversation, as GET
+// /v1/support/tickets/:id answers.
+type TicketView struct {
+	ID           string        `json:"id" privacy:"system.operations"`
+	UserID       string        `json:"user_id" privacy:"user.unique_id,subject"`
+	Subject      string        `json:"subject" privacy:"user.support.question"`
+	ContactEmail string        `json:"contact_email" privacy:"user.support.contact"`
+	Status       string        `json:"status" privacy:"user.support.status"`
+	CreatedAt    string        `json:"created_at" privacy:"user.support.status"`
+	UpdatedAt    string        `json:"updated_at" privacy:"user.support.status"`
+	Messages     []MessageView `json:"messages"`
+}
+
+// OwnerID returns the ticket's owner.
+func (v TicketView) OwnerID() string { return v.UserID }
+
+// MessageView is one message of a conversation.
+type MessageView struct {
+	ID          string           `json:"id" privacy:"system.operations"`
+	AuthorID    string           `json:"author_id" privacy:"user.unique_id"`
+	AuthorRole  string           `json:"author_role" privacy:"user.support.conversation"`
+	Body        string           `json:"body" privacy:"user.support.conversation"`
+	CreatedAt   string           `json:"created_at" privacy:"user.support.conversation"`
+	Attachments []AttachmentView `json:"attachments"`
+	// ownerID is the ticket owner's id, for the access policy.
+	ownerID string
+}
+
+// OwnerID returns the owner of the message's ticket.
+func (v MessageView) OwnerID() string { return v.ownerID }
+
+// AttachmentView is an attachment of a message.
+type AttachmentView struct {
+	AssetID  string `json:"asset_id" privacy:"user.support.attachment"`
+	FileName string `json:"file_name" privacy:"user.support.attachment"`
+	MimeType string `json:"mime_type" privacy:"user.support.attachment"`
+}
+
+// listCategories are the categories of a ticket list row.
+var listCategories = []string{
+	"system.operations", "user.unique_id", "user.support.question",
+	"user.support.contact", "user.support.status",
+}
+
+func (m *Module) mount(r fiber.Router, doc web.Documenter) {
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodGet, Path: "/v1/support/feedback/token", Tag: "support",
+		Summary:   "Get a token for the feedback form",
+		Responses: map[int]any{200: FormToken{}},
+	}, m.formToken)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodPost, Path: "/v1/support/feedback", Tag: "support",
+		Summary:   "Send feedback without an account",
+		Request:   FeedbackRequest{},
+		Responses: map[int]any{202: Accepted{}, 400: nil, 429: nil},
+	}, m.feedback)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodPost, Path: "/v1/support/tickets", Tag: "support", Auth: true,
+		Summary: "Open a support ticket", Request: CreateTicketRequest{},
+		Responses: map[int]any{201: TicketView{}, 400: nil},
+	}, m.createTicket)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodGet, Path: "/v1/support/tickets", Tag: "support", Auth: true,
+		Summary: "List support tickets: the caller's, or any for support staff", Query: TicketsQuery{},
+		Responses: map[int]any{200: []Ticket{}, 403: nil},
+	}, m.listTickets)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodGet, Path: "/v1/support/tickets/:id", Tag: "support", Auth: true,
+		Summary:   "Read a ticket and its conversation",
+		Responses: map[int]any{200: TicketView{}, 403: nil, 404: nil},
+	}, m.getTicket)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodPost, Path: "/v1/support/tickets/:id/messages", Tag: "support", Auth: true,
+		Summary: "Answer in a ticket's conversation", Request: MessageRequest{},
+		Responses: map[int]any{201: MessageView{}, 403: nil, 404: nil, 409: nil},
+	}, m.postMessage)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodPatch, Path: "/v1/support/tickets/:id", Tag: "support", Auth: true,
+		Summary: "Change a ticket's status", Request: StatusRequest{},
+		Responses: map[int]any{200: TicketView{}, 403: nil, 404: nil, 409: nil},
+	}, m.patchTicket)
+}
+
+func (m *Module) createTicket(c *fiber.Ctx) error {
+	p, err := authz.Require(c)
+	if err != nil {
+		return err
+	}
+	var req CreateTicketRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	var v errs.ValidationError
+	req.Subject = strings.TrimSpace(req.Subject)
+	if req.Subject == "" {
+		v.Add("subject", "required", "Say in a line what the ticket is about.")
+	} else if utf8.RuneCountInString(req.Subject) > maxSubject {
+		v.Add("subject", "max_length", "The subject is too long.")
+	}
+	checkBody(&v, "message", req.Message)
+	req.ContactEmail = strings.TrimSpace(req.ContactEmail)
+	if req.ContactEmail != "" && !validEmail(req.ContactEmail) {
+		v.Add("contact_email", "format", "This is not a valid email address.")
+	}
+	ctx := c.UserContext()
+	refs := m.checkAttachments(ctx, &v, p.UserID, req.Attachments)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	now := m.now()
+	t := Ticket{ID: newID("tkt"), UserID: p.UserID, Subject: req.Subject, ContactEmail: req.ContactEmail,
+		Status: StatusOpen, CreatedAt: now, UpdatedAt: now}
+	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&t).Exec(ctx); err != nil {
+			return fmt.Errorf("insert ticket: %w", err)
+		}
+		_, err := addMessage(ctx, tx, t, p.UserID, AuthorUser, req.Message, refs, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	view, err := m.ticketView(ctx, t)
+	if err != nil {
+		return err
+	}
+	c.Status(fiber.StatusCreated)
+	return m.guard.JSON(c, authz.ActionRead, view)
+}
+
+func (m *Module) listTickets(c *fiber.Ctx) error {
+	p, err := authz.Require(c)
+	if err != nil {
+		return err
+	}
+	var q TicketsQuery
+	if err := c.QueryParser(&q); err != nil {
+		return errs.Invalid("query", "format", "The query string could not be read.")
+	}
+	if q.Status != "" && !validStatus(q.Status) {
+		return errs.Invalid("status", "enum", "Status must be open, pending, resolved or closed.")
+	}
+	owner := q.UserID
+	if owner == "" {
+		owner = p.UserID
+	}
+	ctx := c.UserContext()
+	d, err := m.guard.Check(ctx, p, authz.ActionList, owner, listCategories)
+	if err != nil {
+		return err
+	}
+	filter := q.UserID
+	if d.OwnOnly {
+		// The policy limits this role to its own rows: the query says so,
+		// rather than filtering a page of other people's tickets.
+		filter = p.UserID
+	}
+	var list []Ticket
+	sel := m.db.NewSelect().Model(&list).Order("updated_at DESC", "id DESC").Limit(maxTickets)
+	if filter != "" {
+		sel = sel.Where("user_id = ?", filter)
+	}
+	if q.Status != "" {
+		sel = sel.Where("status = ?", q.Status)
+	}
+	if err := sel.Scan(ctx); err != nil {
+		return fmt.Errorf("list tickets: %w", err)
+	}
+	if list == nil {
+		list = []Ticket{}
+	}
+	return m.guard.JSON(c, authz.ActionList, list)
+}
+
+func (m *Module) getTicket(c *fiber.Ctx) error {
+	if _, err := authz.Require(c); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	t, err := getTicket(ctx, m.db, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	view, err := m.ticketView(ctx, t)
+	if err != nil {
+		return err
+	}
+	return m.guard.JSON(c, authz.ActionRead, view)
+}
+
+func (m *Module) postMessage(c *fiber.Ctx) error {
+	p, err := authz.Require(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	t, err := getTicket(ctx, m.db, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	// Taking part needs reading the conversation; someone other than the
+	// ticket's owner also needs the right to update it (an agent).
+	author := AuthorUser
+	if _, err := m.guard.Check(ctx, p, authz.ActionRead, t.UserID, []string{"user.support.conversation"}); err != nil {
+		return err
+	}
+	if p.UserID != t.UserID {
+		author = AuthorAgent
+		if _, err := m.guard.Check(ctx, p, authz.ActionUpdate, t.UserID, []string{"user.support.conversation"}); err != nil {
+			return err
+		}
+	}
+	var req MessageRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	var v errs.ValidationError
+	checkBody(&v, "body", req.Body)
+	refs := m.checkAttachments(ctx, &v, p.UserID, req.Attachments)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	var msg MessageView
+	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// Read again under the transaction, so a ticket closed meanwhile
+		// takes no message.
+		cur, err := getTicket(ctx, tx, t.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status == StatusClosed {
+			return errs.E(errs.ErrConflict, "The ticket is closed; open a new one.")
+		}
+		now := m.now()
+		next := cur.Status
+		switch {
+		case author == AuthorAgent && cur.Status == StatusOpen:
+			next = StatusPending
+		case author == AuthorUser && (cur.Status == StatusPending || cur.Status == StatusResolved):
+			next = StatusOpen
+		}
+		if _, err := tx.NewUpdate().Model((*Ticket)(nil)).Set("status = ?", next).Set("updated_at = ?", now).
+			Where("id = ?", cur.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("update ticket: %w", err)
+		}
+		msg, err = addMessage(ctx, tx, cur, p.UserID, author, req.Body, refs, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.Status(fiber.StatusCreated)
+	return m.guard.JSON(c, authz.ActionRead, msg)
+}
+
+// transitions lists the status changes PATCH allows.
+var transitions = map[string][]string{
+	StatusOpen:     {StatusPending, StatusResolved},
+	StatusPending:  {StatusOpen, StatusResolved},
+	StatusResolved: {StatusOpen, StatusClosed},
+	StatusClosed:   {},
+}
+
+func (m *Module) patchTicket(c *fiber.Ctx) error {
+	p, err := authz.Require(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	t, err := getTicket(ctx, m.db, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if _, err := m.guard.Check(ctx, p, authz.ActionUpdate, t.UserID, []string{"user.support.status"}); err != nil {
+		return err
+	}
+	var req StatusRequest
+	if err := web.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if !validStatus(req.Status) {
+		return errs.Invalid("status", "enum", "Status must be open, pending, resolved or closed.")
+	}
+	now := m.now()
+	var from string
+	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		cur, err := getTicket(ctx, tx, t.ID)
+		if err != nil {
+			return err
+		}
+		from = cur.Status
+		if !allowed(cur.Status, req.Status) {
+			return errs.Ef(errs.ErrConflict, "A ticket cannot go from %s to %s.", cur.Status, req.Status)
+		}
+		// The status in the WHERE clause makes the change conditional on
+		// what was read, should a concurrent change slip in.
+		res, err := tx.NewUpdate().Model((*Ticket)(nil)).Set("status = ?", req.Status).Set("updated_at = ?", now).
+			Where("id = ? AND status = ?", cur.ID, cur.Status).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("update ticket: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.E(errs.ErrConflict, "The ticket changed meanwhile; reload it.")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	m.logger.InfoContext(ctx, "ticket status changed", "from", from, "to", req.Status)
+	t.Status, t.UpdatedAt = req.Status, now
+	view, err := m.ticketView(ctx, t)
+	if err != nil {
+		return err
+	}
+	return m.guard.JSON(c, authz.ActionRead, view)
+}
+
+func allowed(from, to string) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+func validStatus(s string) bool {
+	_, ok := transitions[s]
+	return ok
+}
+
+func checkBody(v *errs.ValidationError, field, body string) {
+	switch {
+	case strings.TrimSpace(body) == "":
+		v.Add(field, "required", "Write a message.")
+	case utf8.RuneCountInString(body) > maxBody:
+		v.Add(field, "max_length", "The message is too long.")
+	}
+}
+
+// checkAttachments resolves asset ids the caller attaches, adding a
+// validation error for any they do not own.
+func (m *Module) checkAttachments(ctx context.Context, v *errs.ValidationError, userID string, ids []string) []AttachmentRef {
+	if len(ids) > maxAttachments {
+		v.Add("attachments", "max_items", fmt.Sprintf("At most %d attachments per message.", maxAttachments))
+		return nil
+	}
+	var refs []AttachmentRef
+	for i, id := range ids {
+		ref, err := m.assets.Owned(ctx, userID, id)
+		switch {
+		case errors.Is(err, errs.ErrNotFound):
+			v.Add(fmt.Sprintf("attachments[%d]", i), "unknown", "No upload of yours has this id.")
+		case err != nil:
+			v.Add(fmt.Sprintf("attachments[%d]", i), "unavailable", "This upload cannot be checked now; try again.")
+			m.logger.ErrorContext(ctx, "check attachment", "error", err)
+		default:
+			refs = append(refs, ref)
+		}
+	}
+	return refs
+}
+
+func addMessage(ctx context.Context, tx bun.Tx, t Ticket, authorID, role, body string, refs []AttachmentRef, now time.Time) (MessageView, error) {
+	msg := Message{ID: newID("msg"), TicketID: t.ID, UserID: t.UserID, AuthorID: authorID, AuthorRole: role, Body: body, CreatedAt: now}
+	if _, err := tx.NewInsert().Model(&msg).Exec(ctx); err != nil {
+		return MessageView{}, fmt.Errorf("insert message: %w", err)
+	}
+	view := messageView(msg)
+	for _, r := range refs {
+		a := Attachment{ID: newID("att"), TicketID: t.ID, MessageID: msg.ID, UserID: t.UserID,
+			AssetID: r.AssetID, FileName: r.FileName, MimeType: r.MimeType, CreatedAt: now}
+		if _, err := tx.NewInsert().Model(&a).Exec(ctx); err != nil {
+			return MessageView{}, fmt.Errorf("insert attachment: %w", err)
+		}
+		view.Attachments = append(view.Attachments, AttachmentView{AssetID: a.AssetID, FileName: a.FileName, MimeType: a.MimeType})
+	}
+	return view, nil
+}
+
+func getTicket(ctx context.Context, db bun.IDB, id string) (Ticket, error) {
+	var t Ticket
+	err := db.NewSelect().Model(&t).Where("id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, errs.Ef(errs.ErrNotFound, "No ticket %s.", id)
+	}
+	if err != nil {
+		return t, fmt.Errorf("read ticket: %w", err)
+	}
+	return t, nil
+}
+
+// ticketView reads the ticket's conversation and attachments.
+func (m *Module) ticketView(ctx context.Context, t Ticket) (TicketView, error) {
+	var msgs []Message
+	if err := m.db.NewSelect().Model(&msgs).Where("ticket_id = ?", t.ID).Order("created_at ASC", "id ASC").Scan(ctx); err != nil {
+		return TicketView{}, fmt.Errorf("read messages: %w", err)
+	}
+	var atts []Attachment
+	if err := m.db.NewSelect().Model(&atts).Where("ticket_id = ?", t.ID).Order("created_at ASC", "id ASC").Scan(ctx); err != nil {
+		return TicketView{}, fmt.Errorf("read attachments: %w", err)
+	}
+	byMsg := map[string][]AttachmentView{}
+	for _, a := range atts {
+		byMsg[a.MessageID] = append(byMsg[a.MessageID], AttachmentView{AssetID: a.AssetID, FileName: a.FileName, MimeType: a.MimeType})
+	}
+	v := TicketView{ID: t.ID, UserID: t.UserID, Subject: t.Subject, ContactEmail: t.ContactEmail, Status: t.Status,
+		CreatedAt: t.CreatedAt.Format(time.RFC3339Nano), UpdatedAt: t.UpdatedAt.Format(time.RFC3339Nano),
+		Messages: make([]MessageView, 0, len(msgs))}
+	for _, msg := range msgs {
+		mv := messageView(msg)
+		mv.Attachments = byMsg[msg.ID]
+		if mv.Attachments == nil {
+			mv.Attachments = []AttachmentView{}
+		}
+		v.Messages = append(v.Messages, mv)
+	}
+	return v, nil
+}
+
+func messageView(msg Message) MessageView {
+	return MessageView{ID: msg.ID, AuthorID: msg.AuthorID, AuthorRole: msg.AuthorRole, Body: msg.Body,
+		CreatedAt: msg.CreatedAt.Format(time.RFC3339Nano), Attachments: []AttachmentView{}, ownerID: msg.UserID}
+}
+
+// newID returns a random id with a type prefix, such as "tkt_3f2a...".
+func newID(prefix string) string {
+	var b [12]byte
+	// crypto/rand.Read never fails on supported platforms.
+	_, _ = rand.Read(b[:])
+	return prefix + "_" + hex.EncodeToString(b[:])
+}

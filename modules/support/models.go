@@ -1,0 +1,85 @@
+package support
+
+import (
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Ticket statuses, in lifecycle order.
+const (
+	StatusOpen     = "open"
+	StatusPending  = "pending"
+	StatusResolved = "resolved"
+	StatusClosed   = "closed"
+)
+
+// Author roles of messages.
+const (
+	AuthorUser  = "user"
+	AuthorAgent = "agent"
+)
+
+// Ticket is a support request of a signed-in user.
+type Ticket struct {
+	bun.BaseModel `bun:"table:support_tickets"`
+
+	ID     string `bun:"id,pk" json:"id" privacy:"system.operations"`
+	UserID string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject"`
+	// Subject is the user's question in a line.
+	Subject string `bun:"subject,notnull" json:"subject" privacy:"user.support.question"`
+	// ContactEmail is where the user wants answers, when not their
+	// account's address.
+	ContactEmail string    `bun:"contact_email,notnull" json:"contact_email" privacy:"user.support.contact"`
+	Status       string    `bun:"status,notnull" json:"status" privacy:"user.support.status"`
+	CreatedAt    time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.support.status"`
+	UpdatedAt    time.Time `bun:"updated_at,notnull" json:"updated_at" privacy:"user.support.status"`
+}
+
+// OwnerID returns the user the ticket is about.
+func (t Ticket) OwnerID() string { return t.UserID }
+
+// Message is one message of a ticket's conversation.
+type Message struct {
+	bun.BaseModel `bun:"table:support_messages"`
+
+	ID       string `bun:"id,pk" privacy:"system.operations"`
+	TicketID string `bun:"ticket_id,notnull" privacy:"system.operations"`
+	// UserID is the ticket owner's id, the subject of the conversation.
+	UserID     string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	AuthorID   string    `bun:"author_id,notnull" privacy:"user.unique_id"`
+	AuthorRole string    `bun:"author_role,notnull" privacy:"user.support.conversation"`
+	Body       string    `bun:"body,notnull" privacy:"user.support.conversation"`
+	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"user.support.conversation"`
+}
+
+// Attachment references an uploaded asset attached to a message.
+type Attachment struct {
+	bun.BaseModel `bun:"table:support_attachments"`
+
+	ID        string    `bun:"id,pk" privacy:"system.operations"`
+	TicketID  string    `bun:"ticket_id,notnull" privacy:"system.operations"`
+	MessageID string    `bun:"message_id,notnull" privacy:"system.operations"`
+	UserID    string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	AssetID   string    `bun:"asset_id,notnull" privacy:"user.support.attachment"`
+	FileName  string    `bun:"file_name,notnull" privacy:"user.support.attachment"`
+	MimeType  string    `bun:"mime_type,notnull" privacy:"user.support.attachment"`
+	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.support.attachment"`
+}
+
+// Feedback is a message from the feedback form for signed-out visitors.
+type Feedback struct {
+	bun.BaseModel `bun:"table:support_feedback"`
+
+	ID string `bun:"id,pk" privacy:"system.operations"`
+	// Email is the visitor's contact address; it identifies the subject,
+	// who has no account id.
+	Email     string    `bun:"email,notnull" privacy:"user.support.contact,subject"`
+	Name      string    `bun:"name,notnull" privacy:"user.support.contact"`
+	Message   string    `bun:"message,notnull" privacy:"user.support.question"`
+	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.support.question"`
+}
+
+func models() []any {
+	return []any{(*Ticket)(nil), (*Message)(nil), (*Attachment)(nil), (*Feedback)(nil)}
+}

@@ -1,0 +1,348 @@
+package support_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/modules/support"
+	"github.com/stewardhq/steward/policies"
+)
+
+func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
+
+const principalHead = "X-Test-Principal"
+
+// headerAuth maps "X-Test-Principal: user-id:role" to a principal; the
+// real session authentication belongs to the accounts module.
+type headerAuth struct{}
+
+func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
+	v := c.Get(principalHead)
+	if v == "" {
+		return authz.Principal{}, authz.ErrNoCredentials
+	}
+	id, role, _ := strings.Cut(v, ":")
+	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
+}
+
+// uploads stands in for the assets module: asset ids owned by each user.
+type uploads map[string]map[string]support.AttachmentRef
+
+func (u uploads) Owned(_ context.Context, userID, assetID string) (support.AttachmentRef, error) {
+	if ref, ok := u[userID][assetID]; ok {
+		return ref, nil
+	}
+	return support.AttachmentRef{}, errs.E(errs.ErrNotFound, "no such upload")
+}
+
+type env struct {
+	t   *testing.T
+	db  *bun.DB
+	app *fiber.App
+}
+
+func newEnv(t *testing.T, db *bun.DB, cfg support.Config) *env {
+	t.Helper()
+	engine, err := policies.New(context.Background(), policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assets := uploads{
+		"u1": {"ast_screenshot": {AssetID: "ast_screenshot", FileName: "error.png", MimeType: "image/png"}},
+		"u2": {"ast_other": {AssetID: "ast_other", FileName: "other.png", MimeType: "image/png"}},
+	}
+	mod, err := support.New(cfg, support.Deps{DB: db, Guard: authz.NewGuard(engine), Attachments: assets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler)})
+	app.Use(authz.Middleware(headerAuth{}))
+	mod.Mount(app, web.NewOpenAPI(web.OpenAPIInfo{}))
+	return &env{t: t, db: db, app: app}
+}
+
+func (e *env) do(method, path, principal string, body any, headers map[string]string) (int, map[string]any, []byte) {
+	e.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, path, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if principal != "" {
+		req.Header.Set(principalHead, principal)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.app.Test(req, 10000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m, raw
+}
+
+func (e *env) must(want int, method, path, principal string, body any) map[string]any {
+	e.t.Helper()
+	status, m, raw := e.do(method, path, principal, body, nil)
+	if status != want {
+		e.t.Fatalf("%s %s as %s = %d %s, want %d", method, path, principal, status, raw, want)
+	}
+	return m
+}
+
+func TestConversationWithAttachment(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		e := newEnv(t, db, support.Config{})
+		// Attaching someone else's upload is refused.
+		e.must(http.StatusBadRequest, http.MethodPost, "/v1/support/tickets", "u1:user",
+			map[string]any{"subject": "Render failed", "message": "See the file", "attachments": []string{"ast_other"}})
+
+		ticket := e.must(http.StatusCreated, http.MethodPost, "/v1/support/tickets", "u1:user", map[string]any{
+			"subject": "Render failed", "message": "My video stopped at 80%.", "contact_email": "ann@example.com",
+			"attachments": []string{"ast_screenshot"},
+		})
+		id := ticket["id"].(string)
+		if ticket["status"] != "open" || ticket["user_id"] != "u1" {
+			t.Fatalf("new ticket = %v", ticket)
+		}
+		path := "/v1/support/tickets/" + id
+
+		// The agent finds it in the queue and reads the conversation with
+		// its attachment.
+		status, _, raw := e.do(http.MethodGet, "/v1/support/tickets?status=open", "s1:support", nil, nil)
+		if status != http.StatusOK || !strings.Contains(string(raw), id) {
+			t.Fatalf("agent queue = %d %s", status, raw)
+		}
+		seen := e.must(http.StatusOK, http.MethodGet, path, "s1:support", nil)
+		msgs := seen["messages"].([]any)
+		atts := msgs[0].(map[string]any)["attachments"].([]any)
+		if len(atts) != 1 || atts[0].(map[string]any)["file_name"] != "error.png" {
+			t.Fatalf("agent sees attachments %v", atts)
+		}
+
+		reply := e.must(http.StatusCreated, http.MethodPost, path+"/messages", "s1:support", map[string]any{"body": "We are looking into it."})
+		if reply["author_role"] != "agent" {
+			t.Fatalf("agent reply = %v", reply)
+		}
+		if got := e.must(http.StatusOK, http.MethodGet, path, "u1:user", nil); got["status"] != "pending" {
+			t.Fatalf("after the agent's answer status = %v, want pending", got["status"])
+		}
+		back := e.must(http.StatusCreated, http.MethodPost, path+"/messages", "u1:user", map[string]any{"body": "Thanks!"})
+		if back["author_role"] != "user" {
+			t.Fatalf("user reply = %v", back)
+		}
+		got := e.must(http.StatusOK, http.MethodGet, path, "u1:user", nil)
+		if got["status"] != "open" || len(got["messages"].([]any)) != 3 {
+			t.Fatalf("conversation = %v", got)
+		}
+
+		// Another user reaches none of it.
+		tests := []struct {
+			name   string
+			method string
+			path   string
+			body   any
+		}{
+			{name: "read the ticket", method: http.MethodGet, path: path},
+			{name: "post in it", method: http.MethodPost, path: path + "/messages", body: map[string]any{"body": "hi"}},
+			{name: "list its owner's tickets", method: http.MethodGet, path: "/v1/support/tickets?user_id=u1"},
+			{name: "change its status", method: http.MethodPatch, path: path, body: map[string]any{"status": "resolved"}},
+		}
+		for _, tt := range tests {
+			t.Run("another user cannot "+tt.name, func(t *testing.T) {
+				if status, _, raw := e.do(tt.method, tt.path, "u2:user", tt.body, nil); status != http.StatusForbidden {
+					t.Fatalf("status = %d %s, want 403", status, raw)
+				}
+			})
+		}
+		status, _, raw = e.do(http.MethodGet, "/v1/support/tickets", "u2:user", nil, nil)
+		if status != http.StatusOK || strings.Contains(string(raw), id) {
+			t.Fatalf("u2's own list = %d %s; must not hold u1's ticket", status, raw)
+		}
+		status, _, raw = e.do(http.MethodGet, "/v1/support/tickets", "u1:user", nil, nil)
+		if status != http.StatusOK || !strings.Contains(string(raw), id) {
+			t.Fatalf("u1's own list = %d %s", status, raw)
+		}
+	})
+}
+
+func TestStatusLifecycle(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		e := newEnv(t, db, support.Config{})
+		ticket := e.must(http.StatusCreated, http.MethodPost, "/v1/support/tickets", "u1:user",
+			map[string]any{"subject": "Billing question", "message": "Where is my invoice?"})
+		path := "/v1/support/tickets/" + ticket["id"].(string)
+		tests := []struct {
+			name      string
+			principal string
+			status    string
+			want      int
+		}{
+			{name: "the user may not set the status", principal: "u1:user", status: "resolved", want: http.StatusForbidden},
+			{name: "unknown status", principal: "s1:support", status: "done", want: http.StatusBadRequest},
+			{name: "open cannot jump to closed", principal: "s1:support", status: "closed", want: http.StatusConflict},
+			{name: "open to pending", principal: "s1:support", status: "pending", want: http.StatusOK},
+			{name: "pending to resolved", principal: "s1:support", status: "resolved", want: http.StatusOK},
+			{name: "resolved to pending is not a step", principal: "s1:support", status: "pending", want: http.StatusConflict},
+			{name: "resolved to closed", principal: "s1:support", status: "closed", want: http.StatusOK},
+			{name: "closed is final", principal: "s1:support", status: "open", want: http.StatusConflict},
+		}
+		for _, tt := range tests {
+			status, m, raw := e.do(http.MethodPatch, path, tt.principal, map[string]any{"status": tt.status}, nil)
+			if status != tt.want {
+				t.Fatalf("%s: status = %d %s, want %d", tt.name, status, raw, tt.want)
+			}
+			if tt.want == http.StatusConflict && !strings.Contains(string(raw), "problems/conflict") {
+				t.Fatalf("%s: conflict is not a problem document: %s", tt.name, raw)
+			}
+			if tt.want == http.StatusOK && m["status"] != tt.status {
+				t.Fatalf("%s: ticket = %v", tt.name, m)
+			}
+		}
+		if status, _, raw := e.do(http.MethodPost, path+"/messages", "u1:user", map[string]any{"body": "one more thing"}, nil); status != http.StatusConflict {
+			t.Fatalf("message on a closed ticket = %d %s, want 409", status, raw)
+		}
+	})
+}
+
+func TestFeedbackForm(t *testing.T) {
+	db := sqltest.SQLite(t)
+	e := newEnv(t, db, support.Config{FormMinFill: 200 * time.Millisecond, FeedbackLimit: 6})
+	token := func() string {
+		m := e.must(http.StatusOK, http.MethodGet, "/v1/support/feedback/token", "", nil)
+		return m["token"].(string)
+	}
+	early := token()
+	status, m, raw := e.do(http.MethodPost, "/v1/support/feedback", "", map[string]any{"email": "ann@example.com", "message": "Hello", "token": early}, nil)
+	if status != http.StatusBadRequest || !strings.Contains(string(raw), "too_fast") {
+		t.Fatalf("instant submission = %d %v", status, m)
+	}
+	time.Sleep(250 * time.Millisecond)
+	tests := []struct {
+		name string
+		body map[string]any
+		want int
+		rule string
+	}{
+		{name: "email required", body: map[string]any{"message": "Hello", "token": early}, want: http.StatusBadRequest, rule: "required"},
+		{name: "email invalid", body: map[string]any{"email": "ann at example", "message": "Hello", "token": early}, want: http.StatusBadRequest, rule: "format"},
+		{name: "forged token", body: map[string]any{"email": "ann@example.com", "message": "Hello", "token": "AAAA"}, want: http.StatusBadRequest, rule: "invalid"},
+		{name: "honeypot filled", body: map[string]any{"email": "bot@example.com", "message": "Buy", "token": early, "website": "http://spam"}, want: http.StatusAccepted},
+		{name: "valid", body: map[string]any{"email": "ann@example.com", "name": "Ann", "message": "Lovely app", "token": early}, want: http.StatusAccepted},
+	}
+	for _, tt := range tests {
+		status, _, raw := e.do(http.MethodPost, "/v1/support/feedback", "", tt.body, nil)
+		if status != tt.want || !strings.Contains(string(raw), tt.rule) {
+			t.Fatalf("%s: %d %s, want %d with rule %q", tt.name, status, raw, tt.want, tt.rule)
+		}
+	}
+	var stored []support.Feedback
+	if err := db.NewSelect().Model(&stored).Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 || stored[0].Email != "ann@example.com" {
+		t.Fatalf("stored feedback = %+v; want only the valid one (the honeypot one dropped)", stored)
+	}
+	// The limit of 6 per window per address is spent (the early submission
+	// counted too); the next is refused with Retry-After.
+	status, _, raw = e.do(http.MethodPost, "/v1/support/feedback", "", tests[4].body, nil)
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("7th submission = %d %s, want 429", status, raw)
+	}
+}
+
+// TestEveryColumnTagged checks the migrated schema of both dialects
+// against the models: every column of the module's tables has a model
+// field whose privacy tag is a category of the taxonomy.
+func TestEveryColumnTagged(t *testing.T) {
+	raw, err := os.ReadFile("../../policies/data/taxonomy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taxonomy map[string]any
+	if err := json.Unmarshal(raw, &taxonomy); err != nil {
+		t.Fatal(err)
+	}
+	tags := map[string]string{}
+	for _, m := range (&support.Module{}).Models() {
+		typ := reflect.TypeOf(m).Elem()
+		table := ""
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if f.Anonymous {
+				table = strings.TrimPrefix(f.Tag.Get("bun"), "table:")
+				continue
+			}
+			col, _, _ := strings.Cut(f.Tag.Get("bun"), ",")
+			cat, _, _ := strings.Cut(f.Tag.Get("privacy"), ",")
+			tags[table+"."+col] = cat
+		}
+	}
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		cols, err := sqlstore.Columns(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, c := range cols {
+			if !strings.HasPrefix(c.Table, "support_") {
+				continue
+			}
+			seen++
+			cat := tags[c.Table+"."+c.Name]
+			if _, ok := taxonomy[cat]; !ok {
+				t.Errorf("%s.%s is tagged %q, not a taxonomy category", c.Table, c.Name, cat)
+			}
+		}
+		if seen != len(tags) {
+			t.Errorf("schema has %d support columns, models tag %d", seen, len(tags))
+		}
+	})
+}
+
+func TestRoutesDocumented(t *testing.T) {
+	engine, err := policies.New(context.Background(), policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := support.New(support.Config{}, support.Deps{DB: sqltest.SQLite(t), Guard: authz.NewGuard(engine), Attachments: uploads{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	app := fiber.New()
+	mod.Mount(app, doc)
+	if _, err := doc.JSON(); err != nil {
+		t.Fatalf("OpenAPI document: %v", err)
+	}
+	if missing := web.UndocumentedRoutes(app, doc); len(missing) > 0 {
+		t.Fatalf("undocumented routes: %v", missing)
+	}
+}
