@@ -40,6 +40,22 @@ func taxonomy(t *testing.T) (map[string]policies.Category, string) {
 
 func platform() []Source { return []Source{{Module: "platform", Models: sqlstore.Models()}} }
 
+// only keeps the problems about the given tables. The migrated schema
+// holds every module's tables; these tests declare the platform's models
+// alone, and the whole product's coverage is checked where every module is
+// wired (cmd/steward).
+func only(problems []Problem, tables ...string) []Problem {
+	var out []Problem
+	for _, p := range problems {
+		for _, t := range tables {
+			if p.Table == t {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // rogue is a model of a table the tests create by hand.
 type rogue struct {
 	bun.BaseModel `bun:"table:rogue"`
@@ -59,7 +75,7 @@ func TestPlatformSchemaIsCovered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range problems {
+		for _, p := range only(problems, "decision_log", "settings") {
 			t.Errorf("problem: %s", p)
 		}
 		if len(m.Entries) == 0 {
@@ -91,7 +107,7 @@ func TestCoverageProblemsNameTheColumn(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := map[string]string{}
-		for _, p := range problems {
+		for _, p := range only(problems, "rogue", "orphan", "decision_log", "settings") {
 			got[p.Table+"."+p.Column] = p.Rule
 			if !strings.Contains(p.String(), "sql "+p.Table+"."+p.Column) {
 				t.Errorf("message %q does not name store, table and column", p)
@@ -188,7 +204,7 @@ func TestRenderFormats(t *testing.T) {
 	db := sqltest.SQLite(t)
 	w := chtest.Embedded(t)
 	m, problems, err := Build(context.Background(), Inputs{SQL: db, Warehouse: w, Sources: platform(), Taxonomy: tax, Revision: rev})
-	if err != nil || len(problems) > 0 {
+	if problems = only(problems, "decision_log", "settings", "events"); err != nil || len(problems) > 0 {
 		t.Fatalf("Build: %v %v", err, problems)
 	}
 	raw, err := policies.ProcessingFacts()
