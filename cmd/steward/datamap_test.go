@@ -145,3 +145,41 @@ func migrateSQLOnly(t *testing.T, getenv func(string) string) {
 		t.Fatal(err)
 	}
 }
+
+// TestTokenCommand creates tokens with `steward token create` on the
+// production shape.
+func TestTokenCommand(t *testing.T) {
+	env := map[string]string{
+		"STEWARD_DATABASE_URL":   pgtest.NewDatabase(t),
+		"STEWARD_CLICKHOUSE_URL": chtest.ServerURL(t, "steward_token_cmd"),
+		"STEWARD_DATA_DIR":       t.TempDir(),
+		"STEWARD_AUTO_MIGRATE":   "false",
+	}
+	getenv := func(k string) string { return env[k] }
+	migrateSQLOnly(t, getenv)
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"dpo token", []string{"token", "create", "--role", "dpo", "--email", "dpo@example.com"}, 0},
+		{"unknown role", []string{"token", "create", "--role", "root", "--email", "x@example.com"}, 2},
+		{"no email", []string{"token", "create", "--role", "user"}, 2},
+		{"no subcommand", []string{"token"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tt.args, &stdout, &stderr, getenv)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", code, tt.code, stderr.String())
+			}
+			if code == 0 {
+				lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+				if len(lines) != 1 || !strings.HasPrefix(lines[0], "stw_") {
+					t.Fatalf("stdout %q is not one token line", stdout.String())
+				}
+			}
+		})
+	}
+}

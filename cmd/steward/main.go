@@ -53,6 +53,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the HTTP server (--dev adds development sign-in)", runServe},
 		{"migrate", "apply or roll back migrations: migrate up|down|version", runMigrate},
+		{"token", "create a bearer token: token create --role user|support|analyst|dpo|admin --email E", runToken},
 		{"datamap", "print the data map: --format json|markdown|fides", runDatamap},
 		{"healthcheck", "exit 0 when the server at STEWARD_ADDR answers /healthz ok", runHealthcheck},
 		{"version", "print the version", func(_ context.Context, env cmdEnv, _ []string) error {
