@@ -136,9 +136,24 @@ read_like if {
 
 default allow := false
 
+# Technical columns (system.operations) are readable by every role, so
+# they alone never open a row: a read needs some personal category
+# permitted, unless nothing personal was asked for. Otherwise a role that
+# may see none of a row's personal data would still learn that the row
+# exists and when it was written.
+personal_requested := {c | some c in requested; data.steward.taxonomy[c].personal == true}
+
+personal_permitted := permitted & personal_requested
+
+allow if {
+	read_like
+	count(personal_permitted) > 0
+}
+
 allow if {
 	read_like
 	count(permitted) > 0
+	count(personal_requested) == 0
 }
 
 allow if {

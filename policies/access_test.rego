@@ -370,3 +370,14 @@ test_own_rows_still_withhold_unexported_categories if {
 	d := check("analyst", "read", ["user.authorization.credentials"], true)
 	d.redact == ["user.authorization.credentials"]
 }
+
+test_technical_columns_alone_do_not_open_a_row if {
+	d := check("analyst", "read", ["system.operations", "user.content.prompt", "user.content.generated_media"], false)
+	d.allow == false
+	d.permitted == ["system.operations"]
+}
+
+test_non_personal_rows_are_readable if {
+	d := check("analyst", "read", ["system.operations"], false)
+	d.allow == true
+}
