@@ -76,7 +76,8 @@ $(OPA):
 
 ## bench: the speed and memory targets, measured
 bench: chdb check-deps tools
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./... | tee bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $$($(GO) list ./... | grep -v /analytics/ingest) | tee bench.txt
+	$(GO) test -run '^$$' -bench BenchmarkIngestHTTP -benchtime 1000x -count=1 ./analytics/ingest | tee -a bench.txt
 
 ## docs: regenerate docs/data-map.md from the live data map
 docs: chdb

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh installs, on a Debian machine, the system packages Steward's
-# tests run against: PostgreSQL server binaries and the Debian ClickHouse
-# server (used for the warehouse adapter's contract tests). With --check it
+# tests run against: PostgreSQL server binaries, the Debian ClickHouse
+# server (used for the warehouse adapter's contract tests), npm (fetches the
+# embedded ClickHouse engine) and Chromium (browser tests of the consent
+# banner and the tracker). With --check it
 # only reports what is missing and how to get it.
 set -euo pipefail
 
@@ -16,6 +18,8 @@ have_pg() {
 have_pg || missing+=(postgresql)
 { command -v clickhouse-server >/dev/null 2>&1 || [[ -x /usr/sbin/clickhouse-server ]] || [[ -x /usr/bin/clickhouse ]]; } || missing+=(clickhouse-server)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The consent banner and tracker are tested in a real headless browser.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if ((${#missing[@]} == 0)); then
 	exit 0

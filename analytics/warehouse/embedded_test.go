@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
+	chmigrations "github.com/stewardhq/steward/migrations/clickhouse"
 )
 
 var testBase = time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
@@ -188,13 +191,37 @@ func TestEmbeddedDeleteSubject(t *testing.T) {
 	}
 }
 
+// latestMigration is the highest version among the ClickHouse migration
+// files.
+func latestMigration(t *testing.T) uint {
+	t.Helper()
+	entries, err := fs.ReadDir(chmigrations.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var latest uint
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		if !ok || !strings.HasSuffix(e.Name(), ".up.sql") {
+			continue
+		}
+		n, err := strconv.ParseUint(num, 10, 32)
+		if err != nil {
+			t.Fatalf("migration %s: %v", e.Name(), err)
+		}
+		latest = max(latest, uint(n))
+	}
+	return latest
+}
+
 func TestEmbeddedMigrations(t *testing.T) {
 	ctx := context.Background()
 	w := chtest.Embedded(t)
+	want := latestMigration(t)
 
 	version, dirty, err := warehouse.MigrationVersion(ctx, w)
-	if err != nil || version != 1 || dirty {
-		t.Fatalf("MigrationVersion = %d, %v, %v; want 1, false, nil", version, dirty, err)
+	if err != nil || version != want || dirty {
+		t.Fatalf("MigrationVersion = %d, %v, %v; want %d, false, nil", version, dirty, err, want)
 	}
 	if err := w.Insert(ctx, "events", eventColumns, rowsOf(makeEvents("mig-", 10, testBase))); err != nil {
 		t.Fatal(err)
@@ -218,8 +245,8 @@ func TestEmbeddedMigrations(t *testing.T) {
 		t.Fatalf("up after down: %v", err)
 	}
 	version, dirty, err = warehouse.MigrationVersion(ctx, w)
-	if err != nil || version != 1 || dirty {
-		t.Fatalf("MigrationVersion after up = %d, %v, %v; want 1, false, nil", version, dirty, err)
+	if err != nil || version != want || dirty {
+		t.Fatalf("MigrationVersion after up = %d, %v, %v; want %d, false, nil", version, dirty, err, want)
 	}
 	if n := count(t, w, "SELECT count() AS n FROM events"); n != 0 {
 		t.Fatalf("recreated events table holds %d rows", n)

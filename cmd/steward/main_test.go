@@ -50,6 +50,11 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "embedded server:", err)
 			return 1
 		}
+		if err := embedded.start(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "start embedded server:", err)
+			_ = embedded.close(context.Background())
+			return 1
+		}
 		// A route that panics, to prove a panic with the engine loaded
 		// answers 500 and leaves the process serving.
 		embedded.app.Get("/test/panic", func(*fiber.Ctx) error {

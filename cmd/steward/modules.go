@@ -17,6 +17,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/analytics/ingest"
+	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/module"
@@ -39,6 +41,8 @@ type wired struct {
 	accounts *accounts.Module
 	billing  *billing.Module
 	assets   *assets.Module
+	consent  *consent.Module
+	events   *ingest.Module
 }
 
 // buildModules builds every product module with its dependencies. The
@@ -76,6 +80,9 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("billing: %w", err)
 	}
 
+	// onSignIn is set once the consent module exists, below; the closure
+	// handed to accounts reads it at sign-in time.
+	var onSignIn func(c *fiber.Ctx, userID string) error
 	accountsMod, err := accounts.New(accounts.Config{
 		GoogleClientID: cfg.GoogleClientID,
 		GoogleJWKSURL:  cfg.GoogleJWKSURL,
@@ -86,10 +93,11 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		// authority (they are consent-gated analytics, not account writes).
 		CSRFExemptPaths: []string{"/v1/events"},
 	}, accounts.Deps{
-		DB:    db,
-		Log:   logFor("accounts"),
-		Guard: guard,
-		Abuse: riskMod,
+		DB:       db,
+		Log:      logFor("accounts"),
+		Guard:    guard,
+		Abuse:    riskMod,
+		OnSignIn: func(c *fiber.Ctx, userID string) error { return onSignIn(c, userID) },
 		Balance: func(ctx context.Context, userID string) (accounts.Balance, error) {
 			credits, status, err := billingMod.AccountSummary(ctx, userID)
 			return accounts.Balance{Credits: credits, SubscriptionStatus: status}, err
@@ -143,13 +151,47 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("support: %w", err)
 	}
 
+	consentKey, err := instanceKey(ctx, db, consentKeySetting)
+	if err != nil {
+		return nil, err
+	}
+	consentMod, err := consent.New(consent.Options{
+		DB:             db,
+		PolicyVersion:  cfg.ConsentPolicyVersion,
+		BannerVersion:  cfg.ConsentBannerVersion,
+		ValidFor:       cfg.ConsentValidFor,
+		CookieSecure:   cfg.SecureCookies(),
+		HashKey:        consentKey,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         logFor("consent"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consent: %w", err)
+	}
+	// A visitor's choices follow them into the account they sign in to.
+	onSignIn = func(c *fiber.Ctx, userID string) error {
+		return consentMod.MergeVisitor(c.UserContext(), c.Cookies(consent.DefaultCookieName), userID)
+	}
+	eventsMod, err := ingest.New(ctx, ingest.Options{
+		Warehouse:      s.stores.warehouse,
+		Policy:         s.engine,
+		Consent:        consentMod,
+		SpoolDir:       filepath.Join(cfg.DataDir, "spool", "events"),
+		SpoolMaxBytes:  cfg.EventsSpoolMaxBytes,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         logFor("events"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+
 	auditMod, err := audit.New(audit.Deps{Guard: guard, DataMap: s.dataMap})
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 
-	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod}
-	return []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, auditMod}, nil
+	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod, consent: consentMod, events: eventsMod}
+	return []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, auditMod}, nil
 }
 
 // mountAuth installs, before any module route, the CSRF check and the
@@ -184,8 +226,17 @@ func (a attachments) Owned(ctx context.Context, userID, assetID string) (support
 	return support.AttachmentRef{AssetID: assetID, FileName: name, MimeType: mime}, nil
 }
 
-// signingKeySetting names the settings row holding the development key.
-const signingKeySetting = "signing_key"
+// Settings rows holding the instance's own random keys.
+const (
+	// signingKeySetting is the development signing key, used when
+	// STEWARD_SIGNING_KEY is not set (never in production).
+	signingKeySetting = "signing_key"
+	// consentKeySetting keys the consent proof log's subject hashes. It
+	// must never change, or old proofs could no longer be matched to their
+	// subject, so it is not configurable and not rotated with the signing
+	// key.
+	consentKeySetting = "consent_hash_key"
+)
 
 // signingKey returns the configured key or, when none is configured (only
 // allowed outside production), a random key kept in the settings table so
@@ -194,25 +245,32 @@ func signingKey(ctx context.Context, db *bun.DB, configured string) ([]byte, err
 	if configured != "" {
 		return []byte(configured), nil
 	}
+	return instanceKey(ctx, db, signingKeySetting)
+}
+
+// instanceKey returns the random 32-byte key kept in the settings row
+// name, making it on first use. Every process sharing the SQL store gets
+// the same key.
+func instanceKey(ctx context.Context, db *bun.DB, name string) ([]byte, error) {
 	var row sqlstore.Setting
-	err := db.NewSelect().Model(&row).Where("key = ?", signingKeySetting).Scan(ctx)
+	err := db.NewSelect().Model(&row).Where("key = ?", name).Scan(ctx)
 	switch {
 	case err == nil:
 		return hex.DecodeString(row.Value)
 	case !errors.Is(err, sql.ErrNoRows):
-		return nil, fmt.Errorf("read signing key: %w", err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		return nil, fmt.Errorf("make signing key: %w", err)
+		return nil, fmt.Errorf("make %s: %w", name, err)
 	}
-	row = sqlstore.Setting{Key: signingKeySetting, Value: hex.EncodeToString(raw), UpdatedAt: time.Now().UTC()}
+	row = sqlstore.Setting{Key: name, Value: hex.EncodeToString(raw), UpdatedAt: time.Now().UTC()}
 	if _, err := db.NewInsert().Model(&row).On("CONFLICT (key) DO NOTHING").Exec(ctx); err != nil {
-		return nil, fmt.Errorf("store signing key: %w", err)
+		return nil, fmt.Errorf("store %s: %w", name, err)
 	}
 	// Another process may have stored its key first; use whichever won.
-	if err := db.NewSelect().Model(&row).Where("key = ?", signingKeySetting).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("read signing key: %w", err)
+	if err := db.NewSelect().Model(&row).Where("key = ?", name).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return hex.DecodeString(strings.TrimSpace(row.Value))
 }

@@ -46,6 +46,10 @@ func runServe(ctx context.Context, env cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := srv.start(ctx); err != nil {
+		_ = srv.close(context.Background())
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = srv.close(context.Background())
@@ -112,7 +116,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 		Logger:    log,
 		BodyLimit: cfg.BodyLimit,
 		// Uploads raise their own route's limit up to this ceiling.
-		MaxBodyLimit:   max(cfg.BodyLimit, s.wired.assets.UploadBodyLimit()),
+		MaxBodyLimit:   max(cfg.BodyLimit, s.wired.assets.UploadBodyLimit(), s.wired.events.BodyLimit()),
 		Version:        version,
 		Registry:       reg,
 		PolicyRevision: s.engine.Revision,
@@ -129,10 +133,16 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 	if err := module.Mount(s.app, s.doc, s.modules...); err != nil {
 		return nil, fmt.Errorf("mount modules: %w", err)
 	}
-	if err := module.Start(ctx, s.modules...); err != nil {
-		return nil, fmt.Errorf("start modules: %w", err)
-	}
 	return s, nil
+}
+
+// start launches the modules' background work (workers, schedulers, the
+// event drain). One-shot commands build a server without starting it.
+func (s *server) start(ctx context.Context) error {
+	if err := module.Start(ctx, s.modules...); err != nil {
+		return fmt.Errorf("start modules: %w", err)
+	}
+	return nil
 }
 
 // serve answers on ln until ctx ends, then shuts down gracefully.
@@ -158,6 +168,8 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 // close stops the modules (flushing what they buffer) and closes the stores.
 func (s *server) close(ctx context.Context) error {
 	var errs []error
+	// Every module's Stop copes with a module that never started, and
+	// releases what New took (such as the event spool's lock).
 	if len(s.modules) > 0 {
 		if err := module.Stop(ctx, s.modules...); err != nil {
 			errs = append(errs, err)

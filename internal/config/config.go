@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -86,6 +87,18 @@ type Config struct {
 	// generation; empty uses the built-in local renderer.
 	ProviderURL string
 	ProviderKey string
+
+	// ConsentPolicyVersion names the privacy policy in force; changing it
+	// asks every visitor again. ConsentBannerVersion names the banner text.
+	ConsentPolicyVersion string
+	ConsentBannerVersion string
+	// ConsentValidFor is how long a consent choice lasts (ISO 8601 period).
+	ConsentValidFor string
+	// EventsSpoolMaxBytes bounds the durable event spool; past it, event
+	// ingestion answers 503 with Retry-After.
+	EventsSpoolMaxBytes int64
+	// TrustedProxies lists CIDRs whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // SecureCookies resolves CookieSecure.
@@ -118,6 +131,11 @@ func Defaults() Config {
 		GoogleJWKSURL:      "https://www.googleapis.com/oauth2/v3/certs",
 		StripeAPIURL:       "https://api.stripe.com",
 		CreemAPIURL:        "https://api.creem.io",
+
+		ConsentPolicyVersion: "1",
+		ConsentBannerVersion: "1",
+		ConsentValidFor:      "P13M",
+		EventsSpoolMaxBytes:  256 << 20,
 	}
 }
 
@@ -159,6 +177,11 @@ func Settings() []Setting {
 		{"creem-api-url", "STEWARD_CREEM_API_URL", d.CreemAPIURL, "Creem API base URL"},
 		{"provider-url", "STEWARD_PROVIDER_URL", "", "HTTP model service for generation; empty = built-in local renderer"},
 		{"provider-key", "STEWARD_PROVIDER_KEY", "", "API key of the model service"},
+		{"consent-policy-version", "STEWARD_CONSENT_POLICY_VERSION", d.ConsentPolicyVersion, "version of the privacy policy in force; changing it asks every visitor again"},
+		{"consent-banner-version", "STEWARD_CONSENT_BANNER_VERSION", d.ConsentBannerVersion, "version of the consent banner text, kept in each proof"},
+		{"consent-valid-for", "STEWARD_CONSENT_VALID_FOR", d.ConsentValidFor, "how long a consent choice lasts (ISO 8601 period)"},
+		{"events-spool-max-bytes", "STEWARD_EVENTS_SPOOL_MAX_BYTES", strconv.FormatInt(d.EventsSpoolMaxBytes, 10), "largest durable event spool; past it /v1/events answers 503"},
+		{"trusted-proxies", "STEWARD_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
 	}
 }
 
@@ -218,9 +241,22 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		{"STEWARD_CREEM_API_KEY", &cfg.CreemAPIKey}, {"STEWARD_CREEM_WEBHOOK_SECRET", &cfg.CreemWebhookSecret},
 		{"STEWARD_CREEM_API_URL", &cfg.CreemAPIURL}, {"STEWARD_PROVIDER_URL", &cfg.ProviderURL},
 		{"STEWARD_PROVIDER_KEY", &cfg.ProviderKey},
+		{"STEWARD_CONSENT_POLICY_VERSION", &cfg.ConsentPolicyVersion},
+		{"STEWARD_CONSENT_BANNER_VERSION", &cfg.ConsentBannerVersion},
+		{"STEWARD_CONSENT_VALID_FOR", &cfg.ConsentValidFor},
 	} {
 		env(b.env, str(b.dst))
 	}
+	env("STEWARD_EVENTS_SPOOL_MAX_BYTES", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		cfg.EventsSpoolMaxBytes = n
+		return err
+	})
+	env("STEWARD_TRUSTED_PROXIES", func(v string) error {
+		p, err := parsePrefixes(v)
+		cfg.TrustedProxies = p
+		return err
+	})
 	if len(problems) > 0 {
 		return cfg, nil, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
@@ -249,9 +285,17 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		{"stripe-api-url", &cfg.StripeAPIURL}, {"creem-api-key", &cfg.CreemAPIKey},
 		{"creem-webhook-secret", &cfg.CreemWebhookSecret}, {"creem-api-url", &cfg.CreemAPIURL},
 		{"provider-url", &cfg.ProviderURL}, {"provider-key", &cfg.ProviderKey},
+		{"consent-policy-version", &cfg.ConsentPolicyVersion}, {"consent-banner-version", &cfg.ConsentBannerVersion},
+		{"consent-valid-for", &cfg.ConsentValidFor},
 	} {
 		fs.StringVar(b.dst, b.flag, *b.dst, "")
 	}
+	fs.Int64Var(&cfg.EventsSpoolMaxBytes, "events-spool-max-bytes", cfg.EventsSpoolMaxBytes, "")
+	fs.Func("trusted-proxies", "", func(v string) error {
+		p, err := parsePrefixes(v)
+		cfg.TrustedProxies = p
+		return err
+	})
 	if extra != nil {
 		extra(fs, &cfg)
 	}
@@ -346,10 +390,45 @@ func (c Config) Validate() error {
 	if c.SigningKey == "" && c.Env == EnvProduction {
 		bad("STEWARD_SIGNING_KEY", "is required when STEWARD_ENV=production (for example: openssl rand -hex 32)")
 	}
+	if strings.TrimSpace(c.ConsentPolicyVersion) == "" || strings.TrimSpace(c.ConsentBannerVersion) == "" {
+		bad("STEWARD_CONSENT_POLICY_VERSION", "the policy and banner versions must not be empty")
+	}
+	if !strings.HasPrefix(c.ConsentValidFor, "P") || len(c.ConsentValidFor) < 3 {
+		bad("STEWARD_CONSENT_VALID_FOR", "%q must be an ISO 8601 period such as P13M", c.ConsentValidFor)
+	}
+	if c.EventsSpoolMaxBytes < 1<<20 {
+		bad("STEWARD_EVENTS_SPOOL_MAX_BYTES", "%d must be at least 1048576 (1 MiB)", c.EventsSpoolMaxBytes)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	return nil
+}
+
+// parsePrefixes reads comma-separated CIDRs (a bare address is a /32 or
+// /128).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR or an address", part)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func validIdent(s string) bool {

@@ -183,6 +183,14 @@ func (m *Module) openSession(c *fiber.Ctx, u User, method string) (authz.Princip
 	}
 	m.setSessionCookies(c, secret, sess.ExpiresAt)
 	c.Cookie(m.cookie(CookieDevice, device, true, now.Add(deviceCookieAge)))
+	if m.onSignIn != nil {
+		// The hook runs after the session exists: a failure there (such
+		// as merging the visitor's consent choices) is the hook's to
+		// report, and must not undo a sign-in Google already approved.
+		if err := m.onSignIn(c, u.ID); err != nil {
+			m.log.WarnContext(ctx, "sign-in hook failed", slog.String("user_id", u.ID), slog.Any("error", err))
+		}
+	}
 	return authz.Principal{UserID: u.ID, Role: u.Role, Method: principalSession, CredentialID: sess.ID}, nil
 }
 

@@ -193,19 +193,24 @@ type Deps struct {
 	// Balance reports an account's credits and subscription for
 	// GET /v1/me; nil leaves them out.
 	Balance func(ctx context.Context, userID string) (Balance, error)
+	// OnSignIn, when set, runs after a browser sign-in opened a session,
+	// with the request (its cookies) and the account: the consent module
+	// merges the visitor's choices into the account there.
+	OnSignIn func(c *fiber.Ctx, userID string) error
 }
 
 // Module is the accounts module.
 type Module struct {
-	cfg     Config
-	store   store
-	log     *slog.Logger
-	guard   *authz.Guard
-	abuse   AbuseRecorder
-	now     func() time.Time
-	balance func(ctx context.Context, userID string) (Balance, error)
-	langs   languages
-	google  *googleVerifier
+	cfg      Config
+	store    store
+	log      *slog.Logger
+	guard    *authz.Guard
+	abuse    AbuseRecorder
+	now      func() time.Time
+	balance  func(ctx context.Context, userID string) (Balance, error)
+	onSignIn func(c *fiber.Ctx, userID string) error
+	langs    languages
+	google   *googleVerifier
 
 	ipLimit      *keyedLimiter
 	accountLimit *keyedLimiter
@@ -250,6 +255,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		abuse:        deps.Abuse,
 		now:          deps.Now,
 		balance:      deps.Balance,
+		onSignIn:     deps.OnSignIn,
 		langs:        langs,
 		ipLimit:      newKeyedLimiter(cfg.RateLimit.IPPerMinute, cfg.RateLimit.IPBurst, cfg.RateLimit.MaxKeys),
 		accountLimit: newKeyedLimiter(cfg.RateLimit.AccountPerMinute, cfg.RateLimit.AccountBurst, cfg.RateLimit.MaxKeys),

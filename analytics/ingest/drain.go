@@ -1,0 +1,219 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stewardhq/steward/analytics/spool"
+	"github.com/stewardhq/steward/analytics/warehouse"
+)
+
+// drain moves spooled events to the warehouse until Stop has been called
+// and the spool is empty, or ctx ends.
+func (m *Module) drain(ctx context.Context) {
+	defer func() {
+		if err := m.spool.Close(); err != nil {
+			m.log.Error("close event spool", slog.Any("error", err))
+		}
+	}()
+	// A batch left in flight by the last run may have reached the
+	// warehouse before the process stopped: read exactly that batch again
+	// and check its ids before inserting.
+	// Waiting for a batch to fill ends early on Stop, so that the drain
+	// of what is left starts at once; inserts keep ctx.
+	waitCtx, cancelWait := context.WithCancel(ctx)
+	defer cancelWait()
+	go func() {
+		select {
+		case <-m.stopping:
+			cancelWait()
+		case <-waitCtx.Done():
+		}
+	}()
+	start, end, recovering := m.spool.Recovered()
+	if recovering {
+		m.log.Info("resuming an event batch that was in flight when the last run stopped",
+			slog.Any("from", start), slog.Any("to", end))
+	}
+	for {
+		var limit *spool.Position
+		if recovering {
+			limit = &end
+		}
+		stopping := m.isStopping()
+		// While stopping, read whatever is there at once instead of waiting
+		// to fill a batch.
+		wait := m.opts.FlushInterval
+		if stopping {
+			wait = 0
+		}
+		batch, err := m.next(waitCtx, wait, limit)
+		if err != nil {
+			m.log.Error("read event spool", slog.Any("error", err))
+			return
+		}
+		if len(batch.Records) == 0 {
+			if recovering && !batch.End.Less(end) {
+				recovering = false
+			}
+			if ctx.Err() != nil || (stopping && !m.spool.Pending()) {
+				return
+			}
+			if batch.Start != batch.End {
+				// Only empty segments were passed; remember that.
+				if err := m.spool.Commit(batch.End); err != nil {
+					m.log.Error("commit event spool", slog.Any("error", err))
+				}
+			}
+			continue
+		}
+		if err := m.deliver(ctx, batch, recovering); err != nil {
+			// Only a stop ends delivery; the batch stays spooled.
+			m.log.Warn("event delivery stopped; the batch stays spooled for the next start", slog.Any("error", err))
+			return
+		}
+		if recovering && !batch.End.Less(end) {
+			recovering = false
+		}
+	}
+}
+
+// next reads the next batch; a Flush call ends the wait for a full batch.
+func (m *Module) next(ctx context.Context, wait time.Duration, limit *spool.Position) (spool.Batch, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.flushReq:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return m.spool.Next(ctx, m.opts.BatchRows, wait, limit)
+}
+
+func (m *Module) isStopping() bool {
+	select {
+	case <-m.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// deliver inserts one batch, retrying until it succeeds or ctx ends, and
+// commits it. uncertain says the batch may already be in the warehouse.
+func (m *Module) deliver(ctx context.Context, batch spool.Batch, uncertain bool) error {
+	rows := make([]Row, 0, len(batch.Records))
+	seen := make(map[string]bool, len(batch.Records))
+	for _, rec := range batch.Records {
+		var r Row
+		if err := decodeRow(rec, &r); err != nil {
+			// A record that passed its checksum but does not decode was
+			// written by an incompatible build; it cannot be stored.
+			m.log.Error("skipping an undecodable spooled event", slog.Any("error", err))
+			continue
+		}
+		// A client that resends an event before its first send was
+		// answered can put both copies in one batch.
+		if seen[r.EventID] {
+			continue
+		}
+		seen[r.EventID] = true
+		rows = append(rows, r)
+	}
+	if err := m.spool.MarkInflight(batch.End); err != nil {
+		return err
+	}
+	backoff := m.opts.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := m.insert(ctx, rows, uncertain)
+		if err == nil {
+			break
+		}
+		// After a failure the insert may still have been applied (a lost
+		// answer from a server), so the next attempt checks first.
+		uncertain = true
+		m.log.Warn("warehouse insert failed; retrying", slog.Int("attempt", attempt),
+			slog.Int("rows", len(rows)), slog.Duration("backoff", backoff), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, m.opts.RetryMax)
+	}
+	if err := m.spool.Commit(batch.End); err != nil {
+		return err
+	}
+	return nil
+}
+
+// insert writes rows, leaving out those already stored when uncertain.
+func (m *Module) insert(ctx context.Context, rows []Row, uncertain bool) error {
+	if uncertain {
+		stored, err := m.storedIDs(ctx, rows)
+		if err != nil {
+			return fmt.Errorf("check stored events: %w", err)
+		}
+		if len(stored) > 0 {
+			kept := rows[:0:0]
+			for _, r := range rows {
+				if !stored[r.EventID] {
+					kept = append(kept, r)
+				}
+			}
+			m.log.Info("events of a resent batch were already stored", slog.Int("stored", len(stored)), slog.Int("left", len(kept)))
+			rows = kept
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	values := make([][]any, len(rows))
+	for i := range rows {
+		values[i] = rows[i].Values()
+	}
+	if err := m.opts.Warehouse.Insert(ctx, m.opts.Table, m.colIdx, values); err != nil {
+		return err
+	}
+	return nil
+}
+
+// storedIDs returns the ids of rows already in the events table. The
+// time range lets the engine skip every part outside the batch's days.
+func (m *Module) storedIDs(ctx context.Context, rows []Row) (map[string]bool, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(rows))
+	from, to := rows[0].EventTime, rows[0].EventTime
+	for i, r := range rows {
+		ids[i] = r.EventID
+		if r.EventTime.Before(from) {
+			from = r.EventTime
+		}
+		if r.EventTime.After(to) {
+			to = r.EventTime
+		}
+	}
+	type idRow struct {
+		EventID string `ch:"event_id"`
+	}
+	var found []idRow
+	err := m.opts.Warehouse.Select(ctx, &found,
+		"SELECT DISTINCT event_id FROM "+m.opts.Table+
+			" WHERE event_time >= {from:DateTime64(3, 'UTC')} AND event_time <= {to:DateTime64(3, 'UTC')}"+
+			" AND event_id IN {ids:Array(String)}",
+		warehouse.Named("from", from), warehouse.Named("to", to), warehouse.Named("ids", ids))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(found))
+	for _, f := range found {
+		out[f.EventID] = true
+	}
+	return out, nil
+}

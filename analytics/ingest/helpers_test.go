@@ -1,0 +1,363 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/analytics/ingest"
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/consent"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/policies"
+)
+
+func TestMain(m *testing.M) {
+	// The crash test runs this binary again as the ingesting process.
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	code := sqltest.Main(m)
+	chtest.Teardown()
+	os.Exit(code)
+}
+
+const (
+	firefox    = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	policyVer  = "2026-05"
+	bannerVer  = "b1"
+	clientAddr = "198.51.100.77"
+)
+
+// headerAuth signs a request in as the user named by X-Test-User, the way
+// the accounts module's session check would.
+type headerAuth struct{}
+
+func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
+	id := c.Get("X-Test-User")
+	if id == "" {
+		return authz.Principal{}, authz.ErrNoCredentials
+	}
+	return authz.Principal{UserID: id, Role: authz.RoleUser, Method: "session"}, nil
+}
+
+// stack is the consent and events modules wired as cmd/steward wires them,
+// on real SQLite, the real policy engine and the embedded ClickHouse.
+type stack struct {
+	t       testing.TB
+	db      *bun.DB
+	wh      warehouse.Warehouse
+	consent *consent.Module
+	events  *ingest.Module
+	app     *fiber.App
+}
+
+type stackOptions struct {
+	warehouse warehouse.Warehouse // nil: a fresh embedded database
+	spoolDir  string              // empty: a temporary folder
+	mutate    func(*ingest.Options)
+	noStart   bool
+}
+
+func newPolicyEngine(t testing.TB) *policies.Engine {
+	t.Helper()
+	e, err := policies.New(context.Background(), policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func newStack(t testing.TB, so stackOptions) *stack {
+	t.Helper()
+	ctx := context.Background()
+	s := &stack{t: t, db: sqltest.SQLite(t)}
+	s.wh = so.warehouse
+	if s.wh == nil {
+		s.wh = chtest.Embedded(t)
+	}
+	// The tests count rows to prove each event is stored once; background
+	// merges of the ReplacingMergeTree would fold duplicates away first.
+	if err := s.wh.Exec(ctx, "SYSTEM STOP MERGES events"); err != nil {
+		t.Fatal(err)
+	}
+	proxies := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/32"), netip.MustParsePrefix("127.0.0.1/32")}
+	var err error
+	s.consent, err = consent.New(consent.Options{DB: s.db, PolicyVersion: policyVer, BannerVersion: bannerVer, TrustedProxies: proxies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoolDir := so.spoolDir
+	if spoolDir == "" {
+		spoolDir = t.TempDir()
+	}
+	opts := ingest.Options{
+		Warehouse:      s.wh,
+		Policy:         newPolicyEngine(t),
+		Consent:        s.consent,
+		SpoolDir:       spoolDir,
+		FlushInterval:  50 * time.Millisecond,
+		RetryMin:       20 * time.Millisecond,
+		RetryMax:       200 * time.Millisecond,
+		TrustedProxies: proxies,
+		Logger:         testLogger(),
+	}
+	if so.mutate != nil {
+		so.mutate(&opts)
+	}
+	s.events, err = ingest.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.app = web.New(web.Options{Logger: slog.New(slog.DiscardHandler), MaxBodyLimit: 4 << 20})
+	s.app.Use(authz.Middleware(headerAuth{}))
+	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	s.consent.Mount(s.app, doc)
+	s.events.Mount(s.app, doc)
+	if !so.noStart {
+		if err := s.events.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.events.Stop(ctx); err != nil {
+			t.Errorf("stop events: %v", err)
+		}
+	})
+	return s
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("STEWARD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// client is one browser: its visitor cookie, its signed-in user and its
+// GPC setting.
+type client struct {
+	s    *stack
+	vid  string
+	user string
+	gpc  bool
+	ua   string
+}
+
+func (s *stack) client() *client { return &client{s: s, ua: firefox} }
+
+func (c *client) do(method, path string, body any, contentType string) (*http.Response, []byte) {
+	c.s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			c.s.t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req := httptest.NewRequest(method, path, r)
+	req.Header.Set("X-Forwarded-For", clientAddr)
+	req.Header.Set("User-Agent", c.ua)
+	if body != nil {
+		if contentType == "" {
+			contentType = "application/json"
+		}
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.vid != "" {
+		req.AddCookie(&http.Cookie{Name: "steward_vid", Value: c.vid})
+	}
+	if c.user != "" {
+		req.Header.Set("X-Test-User", c.user)
+	}
+	if c.gpc {
+		req.Header.Set("Sec-GPC", "1")
+	}
+	resp, err := c.s.app.Test(req, -1)
+	if err != nil {
+		c.s.t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "steward_vid" {
+			c.vid = ck.Value
+		}
+	}
+	return resp, raw
+}
+
+// choose records a consent choice through PUT /v1/consent.
+func (c *client) choose(method string, purposes map[string]bool) {
+	c.s.t.Helper()
+	body := map[string]any{"method": method, "policy_version": policyVer, "banner_version": bannerVer}
+	if purposes != nil {
+		body["purposes"] = purposes
+	}
+	resp, raw := c.do("PUT", "/v1/consent", body, "")
+	if resp.StatusCode != 200 {
+		c.s.t.Fatalf("PUT /v1/consent: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// send posts events and returns the status and the decoded answer.
+func (c *client) send(body any) (int, ingest.Result, []byte) {
+	c.s.t.Helper()
+	resp, raw := c.do("POST", "/v1/events", body, "")
+	var res ingest.Result
+	if resp.StatusCode == 202 {
+		if err := json.Unmarshal(raw, &res); err != nil {
+			c.s.t.Fatalf("decode answer %s: %v", raw, err)
+		}
+	}
+	return resp.StatusCode, res, raw
+}
+
+// fullEvent is an event carrying every field, so a test sees what the gate
+// strips.
+func fullEvent(typ string) map[string]any {
+	return map[string]any{
+		"event_id":     uuid.NewString(),
+		"type":         typ,
+		"name":         typ,
+		"time":         time.Now().UTC().Add(-time.Second).Format(time.RFC3339Nano),
+		"url":          "https://app.example.com/pricing?plan=pro&token=secret#top",
+		"referrer":     "https://www.google.com/search?q=ai+video",
+		"landing_page": "https://app.example.com/landing?utm_source=newsletter&utm_medium=email&utm_campaign=spring&utm_term=video&utm_content=a&gclid=CLICK123",
+		"session_id":   "sess_abc123",
+		"screen":       "1920x1080",
+		"language":     "de-DE",
+		"props":        map[string]any{"plan": "pro"},
+	}
+}
+
+// storedEvent is a row of the events table.
+type storedEvent struct {
+	EventID         string          `ch:"event_id"`
+	EventTime       time.Time       `ch:"event_time"`
+	ReceivedAt      time.Time       `ch:"received_at"`
+	EventType       string          `ch:"event_type"`
+	EventName       string          `ch:"event_name"`
+	UserID          *string         `ch:"user_id"`
+	VisitorID       string          `ch:"visitor_id"`
+	SessionID       string          `ch:"session_id"`
+	Path            string          `ch:"path"`
+	LandingPage     string          `ch:"landing_page"`
+	Referrer        string          `ch:"referrer"`
+	ReferrerHost    string          `ch:"referrer_host"`
+	Source          string          `ch:"source"`
+	Medium          string          `ch:"medium"`
+	Campaign        string          `ch:"campaign"`
+	Term            string          `ch:"term"`
+	Content         string          `ch:"content"`
+	Channel         string          `ch:"channel"`
+	ClickIDType     string          `ch:"click_id_type"`
+	ClickID         string          `ch:"click_id"`
+	Browser         string          `ch:"browser"`
+	OS              string          `ch:"os"`
+	DeviceClass     string          `ch:"device_class"`
+	Screen          string          `ch:"screen"`
+	Language        string          `ch:"language"`
+	IPTruncated     string          `ch:"ip_truncated"`
+	ConsentPurposes []string        `ch:"consent_purposes"`
+	ConversionValue decimal.Decimal `ch:"conversion_value"`
+	Currency        string          `ch:"currency"`
+	Props           string          `ch:"props"`
+}
+
+// rowsByID reads the stored rows of the given event ids, every copy (no
+// FINAL), keyed by id.
+func (s *stack) rowsByID(ids []string) map[string][]storedEvent {
+	s.t.Helper()
+	var rows []storedEvent
+	if err := s.wh.Select(context.Background(), &rows, "SELECT * FROM events WHERE event_id IN {ids:Array(String)}",
+		warehouse.Named("ids", ids)); err != nil {
+		s.t.Fatal(err)
+	}
+	out := map[string][]storedEvent{}
+	for _, r := range rows {
+		out[r.EventID] = append(out[r.EventID], r)
+	}
+	return out
+}
+
+type countRow struct {
+	N uint64 `ch:"n"`
+}
+
+// countRows counts every stored row, duplicates included.
+func countRows(t testing.TB, w warehouse.Warehouse) uint64 {
+	t.Helper()
+	var rows []countRow
+	if err := w.Select(context.Background(), &rows, "SELECT count() AS n FROM events"); err != nil {
+		t.Fatal(err)
+	}
+	return rows[0].N
+}
+
+func (s *stack) flush() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.events.Flush(ctx); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// flakyWarehouse is the real warehouse behind a switch: while down, every
+// insert fails; lostAnswers makes that many inserts succeed but report a
+// failure, as a server whose answer is lost would.
+type flakyWarehouse struct {
+	warehouse.Warehouse
+	down        atomic.Bool
+	lostAnswers atomic.Int32
+	failed      atomic.Int32
+}
+
+func (f *flakyWarehouse) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
+	if f.down.Load() {
+		f.failed.Add(1)
+		return fmt.Errorf("warehouse down")
+	}
+	if err := f.Warehouse.Insert(ctx, table, columns, rows); err != nil {
+		return err
+	}
+	if f.lostAnswers.Load() > 0 {
+		f.lostAnswers.Add(-1)
+		return fmt.Errorf("connection reset after the insert was applied")
+	}
+	return nil
+}
+
+func (f *flakyWarehouse) Select(ctx context.Context, dest any, query string, args ...any) error {
+	if f.down.Load() && !strings.Contains(query, "system.columns") {
+		f.failed.Add(1)
+		return fmt.Errorf("warehouse down")
+	}
+	return f.Warehouse.Select(ctx, dest, query, args...)
+}

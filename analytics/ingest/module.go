@@ -1,0 +1,379 @@
+// Package ingest provides analytics event ingestion: the tracker script
+// (GET /t.js), the collection endpoint (POST /v1/events) and the pipeline
+// behind it.
+//
+// Every event passes, in order: validation (sizes, formats, a time window,
+// a batch limit; invalid items are reported one by one while the valid
+// ones go on), bot filtering, the consent gate, enrichment and a durable
+// spool. The consent gate looks up the consent the visitor or user has
+// stored (through ConsentSource, implemented by the consent module), adds
+// the Global Privacy Control signal of the request and asks the policy
+// engine what may be kept: the event is dropped, stored minimized, or
+// stored in full, and every column whose data category the decision strips
+// is cleared before the event is written anywhere, the spool included.
+// Nothing reaches the warehouse that consent does not allow.
+//
+// 202 means the event is safe: the handler answers only once the spool has
+// synced it to disk. A drainer moves spooled events to the warehouse in
+// large batches, retrying with backoff while the warehouse is down. Event
+// ids make delivery exactly-once: the drainer marks a batch in flight
+// before inserting it and commits it after, and a batch that may have
+// reached the warehouse already (after a crash or a failed insert) is
+// checked against the ids stored before it is sent again. The events table
+// is a ReplacingMergeTree keyed on event_id as a last net.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stewardhq/steward/analytics/enrich"
+	"github.com/stewardhq/steward/analytics/spool"
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/policies"
+)
+
+// ConsentSource looks up the consent a subject has stored. The consent
+// module implements it; ingest declares it so that neither package
+// imports the other.
+type ConsentSource interface {
+	// ConsentFor returns the purposes in effect for the visitor (the
+	// steward_vid cookie) and the signed-in user, either of which may be
+	// empty, and whether the marketing purpose was granted explicitly
+	// while the Global Privacy Control signal was on. A subject without a
+	// stored choice, or whose choice has expired, has no purposes; the
+	// necessary purpose is implied and need not be listed.
+	ConsentFor(ctx context.Context, visitorID, userID string) (purposes []string, explicitMarketing bool, err error)
+}
+
+// ConsentPolicy decides how an event is stored; *policies.Engine
+// implements it.
+type ConsentPolicy interface {
+	Consent(ctx context.Context, in policies.ConsentInput) (policies.ConsentDecision, error)
+}
+
+// Defaults for zero Options fields.
+const (
+	DefaultTable          = "events"
+	DefaultVisitorCookie  = "steward_vid"
+	DefaultBatchRows      = 10_000
+	DefaultFlushInterval  = time.Second
+	DefaultMaxBatch       = 500
+	DefaultBodyLimit      = 2 << 20
+	DefaultSpoolMaxBytes  = 256 << 20
+	DefaultRetryMin       = 100 * time.Millisecond
+	DefaultRetryMax       = 10 * time.Second
+	DefaultMaxPast        = 48 * time.Hour
+	DefaultMaxFuture      = 5 * time.Minute
+	defaultRetryAfterFull = 5 * time.Second
+)
+
+// DefaultEventTypes are the event types of policies/data/consent_map.json;
+// the gate drops any other, so validation refuses them up front.
+var DefaultEventTypes = []string{"page_view", "feature_interaction", "pricing_view", "signup", "purchase", "performance", "error"}
+
+// Options configure the module.
+type Options struct {
+	// Warehouse receives the events. Required.
+	Warehouse warehouse.Warehouse
+	// Policy decides per event what consent allows. Required.
+	Policy ConsentPolicy
+	// Consent looks up stored consent. Required.
+	Consent ConsentSource
+	// SpoolDir holds the spool's segment files, for example
+	// <data dir>/spool/events. Required.
+	SpoolDir string
+	// SpoolMaxBytes bounds the undrained spool; a full spool answers 503
+	// with Retry-After. Zero means DefaultSpoolMaxBytes.
+	SpoolMaxBytes int64
+	// Table is the events table; zero means DefaultTable.
+	Table string
+	// BatchRows is the largest insert; zero means DefaultBatchRows.
+	BatchRows int
+	// FlushInterval is how long the drainer waits to fill a batch; zero
+	// means DefaultFlushInterval.
+	FlushInterval time.Duration
+	// RetryMin and RetryMax bound the backoff between failed inserts.
+	RetryMin, RetryMax time.Duration
+	// MaxBatch is the most events one request may carry; zero means
+	// DefaultMaxBatch.
+	MaxBatch int
+	// BodyLimit is the body limit of POST /v1/events; zero means
+	// DefaultBodyLimit. The server's web.Options.MaxBodyLimit must be at
+	// least this.
+	BodyLimit int
+	// MaxPast and MaxFuture bound event times around the time received.
+	MaxPast, MaxFuture time.Duration
+	// EventTypes are the accepted event types; nil means
+	// DefaultEventTypes.
+	EventTypes []string
+	// VisitorCookie names the first-party visitor id cookie; zero means
+	// DefaultVisitorCookie.
+	VisitorCookie string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Logger receives the module's log; nil discards it.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Module is the event ingestion module.
+type Module struct {
+	opts   Options
+	log    *slog.Logger
+	rules  *enrich.Rules
+	ua     *enrich.UAParser
+	spool  *spool.Spool
+	types  map[string]bool
+	plans  planCache
+	colIdx []string
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stopping  chan struct{}
+	flushReq  chan struct{}
+	done      chan struct{}
+	cancel    context.CancelFunc
+}
+
+// New builds the module and opens its spool.
+func New(ctx context.Context, opts Options) (*Module, error) {
+	if opts.Warehouse == nil || opts.Policy == nil || opts.Consent == nil {
+		return nil, errors.New("ingest: Warehouse, Policy and Consent are required")
+	}
+	if opts.SpoolDir == "" {
+		return nil, errors.New("ingest: SpoolDir is required")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if opts.Table == "" {
+		opts.Table = DefaultTable
+	}
+	if opts.BatchRows <= 0 {
+		opts.BatchRows = DefaultBatchRows
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = DefaultRetryMin
+	}
+	if opts.RetryMax < opts.RetryMin {
+		opts.RetryMax = max(DefaultRetryMax, opts.RetryMin)
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = DefaultBodyLimit
+	}
+	if opts.SpoolMaxBytes <= 0 {
+		opts.SpoolMaxBytes = DefaultSpoolMaxBytes
+	}
+	if opts.MaxPast <= 0 {
+		opts.MaxPast = DefaultMaxPast
+	}
+	if opts.MaxFuture <= 0 {
+		opts.MaxFuture = DefaultMaxFuture
+	}
+	if opts.EventTypes == nil {
+		opts.EventTypes = DefaultEventTypes
+	}
+	if opts.VisitorCookie == "" {
+		opts.VisitorCookie = DefaultVisitorCookie
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With(slog.String("module", "events"))
+	rules, err := enrich.LoadRules()
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	sp, err := spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	m := &Module{
+		opts:     opts,
+		log:      log,
+		rules:    rules,
+		ua:       enrich.NewUAParser(rules, 0),
+		spool:    sp,
+		types:    map[string]bool{},
+		stopping: make(chan struct{}),
+		flushReq: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		colIdx:   Columns(),
+	}
+	for _, t := range opts.EventTypes {
+		m.types[t] = true
+	}
+	return m, nil
+}
+
+// BodyLimit is the body limit of POST /v1/events; the server's
+// web.Options.MaxBodyLimit must be at least this.
+func (m *Module) BodyLimit() int { return m.opts.BodyLimit }
+
+// Name is the module's name.
+func (m *Module) Name() string { return "events" }
+
+// Models returns nothing: the module stores no SQL rows. Its warehouse
+// columns carry their categories in the schema's comments.
+func (m *Module) Models() []any { return nil }
+
+// Mount adds POST /v1/events and GET /t.js.
+func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
+	web.Route(r, doc, web.RouteDoc{
+		Method:  fiber.MethodPost,
+		Path:    "/v1/events",
+		Summary: "Collect analytics events (one event or an array)",
+		Description: "Accepts one event object or an array of up to the batch limit. Valid events are " +
+			"accepted (202) once they are safely spooled, even when other items of the batch are invalid; " +
+			"those are listed in `rejected` with their errors. When every item is invalid the answer is a " +
+			"400 problem. What is stored is decided by the visitor's stored consent and the Sec-GPC header.",
+		Tag:       "events",
+		Request:   []EventInput{},
+		Responses: map[int]any{fiber.StatusAccepted: Result{}, fiber.StatusBadRequest: nil, fiber.StatusServiceUnavailable: nil},
+		BodyLimit: m.opts.BodyLimit,
+	}, m.postEvents)
+	web.Route(r, doc, web.RouteDoc{
+		Method:    fiber.MethodGet,
+		Path:      "/t.js",
+		Summary:   "The analytics tracker script",
+		Tag:       "events",
+		Responses: map[int]any{fiber.StatusOK: web.Body{ContentType: "text/javascript"}, fiber.StatusNotModified: nil},
+	}, trackerHandler)
+}
+
+// Start checks the events table against the gate's column list and starts
+// the drainer.
+func (m *Module) Start(ctx context.Context) error {
+	if err := m.checkSchema(ctx); err != nil {
+		return err
+	}
+	m.startOnce.Do(func() {
+		// The drainer outlives the request that started it; its own
+		// context ends with Stop.
+		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		m.cancel = cancel
+		go func() {
+			defer close(m.done)
+			m.drain(runCtx)
+		}()
+	})
+	return nil
+}
+
+// Stop drains every spooled event it can into the warehouse and closes the
+// spool. When ctx ends first the rest stays in the spool for the next
+// start.
+func (m *Module) Stop(ctx context.Context) error {
+	var err error
+	m.stopOnce.Do(func() {
+		close(m.stopping)
+		if m.cancel == nil {
+			// Never started: nothing drains.
+			err = m.spool.Close()
+			return
+		}
+		select {
+		case <-m.done:
+		case <-ctx.Done():
+			m.cancel()
+			err = fmt.Errorf("stop events: drain cut short, the rest stays spooled: %w", ctx.Err())
+		}
+	})
+	return err
+}
+
+// Flush waits until every event accepted before the call is in the
+// warehouse, or ctx ends. The drainer must be running (see Start).
+func (m *Module) Flush(ctx context.Context) error {
+	target := m.spool.Durable()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for m.spool.Committed().Less(target) {
+		// Ask the drainer not to wait for a full batch.
+		select {
+		case m.flushReq <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("flush events: %w", ctx.Err())
+		case <-m.done:
+			return errors.New("flush events: the drainer has stopped")
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// checkSchema verifies that the events table has every column the gate
+// writes, each with the category the gate clears it by.
+func (m *Module) checkSchema(ctx context.Context) error {
+	type col struct {
+		Name    string `ch:"name"`
+		Comment string `ch:"comment"`
+	}
+	var cols []col
+	err := m.opts.Warehouse.Select(ctx, &cols,
+		"SELECT name, comment FROM system.columns WHERE database = currentDatabase() AND table = {table:String}",
+		warehouse.Named("table", m.opts.Table))
+	if err != nil {
+		return fmt.Errorf("events: read %s schema: %w", m.opts.Table, err)
+	}
+	have := map[string]string{}
+	for _, c := range cols {
+		cat, _, _ := cutComma(c.Comment)
+		have[c.Name] = cat
+	}
+	var problems []string
+	for _, c := range columns {
+		got, ok := have[c.name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("column %s is missing", c.name))
+		case got != c.category:
+			problems = append(problems, fmt.Sprintf("column %s is tagged %q, the consent gate treats it as %q", c.name, got, c.category))
+		}
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return fmt.Errorf("events: table %s does not match the consent gate (migrate the warehouse): %v", m.opts.Table, problems)
+	}
+	return nil
+}
+
+func cutComma(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+var (
+	_ module.Module  = (*Module)(nil)
+	_ module.Starter = (*Module)(nil)
+	_ module.Stopper = (*Module)(nil)
+)

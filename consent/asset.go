@@ -1,0 +1,176 @@
+package consent
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+//go:embed consent.js
+var consentJS []byte
+
+// configMarker is replaced by the banner's configuration when the script
+// is built.
+var configMarker = []byte("/*STEWARD_CONSENT_CONFIG*/{}")
+
+// BannerText is the wording of the banner and the preferences dialog. Every
+// field has an English default; configuration overrides any of them.
+type BannerText struct {
+	Title            string                 `json:"title"`
+	Body             string                 `json:"body"`
+	AcceptAll        string                 `json:"accept_all"`
+	RejectAll        string                 `json:"reject_all"`
+	Customize        string                 `json:"customize"`
+	Save             string                 `json:"save"`
+	Close            string                 `json:"close"`
+	PreferencesTitle string                 `json:"preferences_title"`
+	PolicyURL        string                 `json:"policy_url"`
+	PolicyLink       string                 `json:"policy_link"`
+	AlwaysOn         string                 `json:"always_on"`
+	GPCNotice        string                 `json:"gpc_notice"`
+	RegionLabel      string                 `json:"region_label"`
+	Purposes         map[string]PurposeText `json:"purposes"`
+}
+
+// PurposeText names and explains one purpose in the dialog.
+type PurposeText struct {
+	Label       string `json:"label"`
+	Description string `json:"description"`
+}
+
+// DefaultBannerText returns the English wording.
+func DefaultBannerText() BannerText {
+	return BannerText{
+		Title:            "Your privacy choices",
+		Body:             "We use cookies and similar storage that are strictly necessary to run this site. With your consent we also remember preferences, measure visits to improve the product, and attribute visits to campaigns. You can change your choice at any time.",
+		AcceptAll:        "Accept all",
+		RejectAll:        "Reject all",
+		Customize:        "Customize",
+		Save:             "Save choices",
+		Close:            "Close",
+		PreferencesTitle: "Privacy preferences",
+		PolicyURL:        "/privacy",
+		PolicyLink:       "Privacy policy",
+		AlwaysOn:         "Always on",
+		GPCNotice:        "Your browser sends a Global Privacy Control signal, so marketing stays off unless you switch it on here.",
+		RegionLabel:      "Cookie consent",
+		Purposes: map[string]PurposeText{
+			PurposeNecessary:  {Label: "Strictly necessary", Description: "Sign-in, security and remembering these choices."},
+			PurposeFunctional: {Label: "Functional", Description: "Remembering interface preferences beyond what you set yourself."},
+			PurposeAnalytics:  {Label: "Analytics", Description: "Counting visits and use of features with a first-party visitor id, to improve the product."},
+			PurposeMarketing:  {Label: "Marketing", Description: "Attributing visits and purchases to campaigns and ad clicks, and linking events to your account."},
+		},
+	}
+}
+
+// withDefaults fills every empty field of t from the defaults.
+func (t BannerText) withDefaults() BannerText {
+	d := DefaultBannerText()
+	fill := func(dst *string, def string) {
+		if strings.TrimSpace(*dst) == "" {
+			*dst = def
+		}
+	}
+	fill(&t.Title, d.Title)
+	fill(&t.Body, d.Body)
+	fill(&t.AcceptAll, d.AcceptAll)
+	fill(&t.RejectAll, d.RejectAll)
+	fill(&t.Customize, d.Customize)
+	fill(&t.Save, d.Save)
+	fill(&t.Close, d.Close)
+	fill(&t.PreferencesTitle, d.PreferencesTitle)
+	fill(&t.PolicyURL, d.PolicyURL)
+	fill(&t.PolicyLink, d.PolicyLink)
+	fill(&t.AlwaysOn, d.AlwaysOn)
+	fill(&t.GPCNotice, d.GPCNotice)
+	fill(&t.RegionLabel, d.RegionLabel)
+	purposes := map[string]PurposeText{}
+	for _, p := range Purposes() {
+		pt := t.Purposes[p]
+		fill(&pt.Label, d.Purposes[p].Label)
+		fill(&pt.Description, d.Purposes[p].Description)
+		purposes[p] = pt
+	}
+	t.Purposes = purposes
+	return t
+}
+
+// scriptConfig is what consent.js reads.
+type scriptConfig struct {
+	PolicyVersion string     `json:"policyVersion"`
+	BannerVersion string     `json:"bannerVersion"`
+	Purposes      []string   `json:"purposes"`
+	Text          BannerText `json:"text"`
+	CSRFCookie    string     `json:"csrfCookie"`
+	CSRFHeader    string     `json:"csrfHeader"`
+}
+
+// buildScript puts the configuration into the embedded script.
+func buildScript(opts Options) (asset, error) {
+	for p := range opts.Text.Purposes {
+		if !slices.Contains(Purposes(), p) {
+			return asset{}, fmt.Errorf("consent: banner text for unknown purpose %q", p)
+		}
+	}
+	cfg := scriptConfig{
+		PolicyVersion: opts.PolicyVersion,
+		BannerVersion: opts.BannerVersion,
+		Purposes:      Purposes(),
+		Text:          opts.Text.withDefaults(),
+		CSRFCookie:    opts.CSRFCookie,
+		CSRFHeader:    opts.CSRFHeader,
+	}
+	// encoding/json escapes <, > and & in strings, so no configured text
+	// can close the script or open markup.
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return asset{}, fmt.Errorf("consent: encode banner config: %w", err)
+	}
+	if !bytes.Contains(consentJS, configMarker) {
+		return asset{}, fmt.Errorf("consent: consent.js lacks its configuration marker")
+	}
+	return newAsset(bytes.Replace(consentJS, configMarker, raw, 1)), nil
+}
+
+// asset is a script served with an ETag, so browsers revalidate cheaply
+// and pick up a new version within the cache lifetime.
+type asset struct {
+	body []byte
+	etag string
+}
+
+func newAsset(body []byte) asset {
+	sum := sha256.Sum256(body)
+	return asset{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+}
+
+func (a asset) serve(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderETag, a.etag)
+	// An hour of freshness keeps repeat page loads off the network; the
+	// ETag makes the revalidation after it a 304.
+	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), a.etag) {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	c.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
+	return c.Send(a.body)
+}
+
+// etagMatches implements If-None-Match's weak comparison over a list.
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,2 @@
+DROP TABLE consent_log;
+DROP TABLE consent_state;
