@@ -58,11 +58,6 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, err
 	}
 
-	riskMod, err := risk.New(risk.Options{DB: db, Log: logFor("risk")})
-	if err != nil {
-		return nil, fmt.Errorf("risk: %w", err)
-	}
-
 	var products []billing.Product
 	if err := json.Unmarshal(defaultProducts, &products); err != nil {
 		return nil, fmt.Errorf("billing catalog: %w", err)
@@ -78,6 +73,16 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	}, billing.Deps{DB: db, Guard: guard, Emails: emails, Logger: logFor("billing")})
 	if err != nil {
 		return nil, fmt.Errorf("billing: %w", err)
+	}
+
+	riskMod, err := risk.New(risk.Options{
+		DB:      db,
+		Log:     logFor("risk"),
+		Guard:   guard,
+		Rewards: billingMod.Ledger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("risk: %w", err)
 	}
 
 	// onSignIn is set once the consent module exists, below; the closure

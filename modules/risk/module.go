@@ -1,10 +1,18 @@
-// Package risk provides Steward's risk module. For now it keeps the
-// abuse-prevention log: rate-limit hits, failed sign-ins and other abuse
+// Package risk provides Steward's risk module: the abuse-prevention log and
+// the reward records (daily check-ins and one-time reward tasks).
+//
+// The abuse log holds rate-limit hits, failed sign-ins and other abuse
 // signals, each with the rule that fired, the account when one is known,
 // the client's address truncated to its network and the coarse user agent
 // family. Other modules report to it through small interfaces they declare
 // themselves (accounts.AbuseRecorder), which *Module implements, so no
-// module imports this one.
+// module imports this one. Staff whose role the access policy allows read
+// it through GET /v1/risk/abuse-events.
+//
+// Rewards grant credits through a Rewarder (the billing ledger, wired in
+// cmd/steward) and record each grant in reward_records, whose unique
+// indexes allow one check-in per user and day and one grant per user and
+// task, however many requests race.
 package risk
 
 import (
@@ -22,6 +30,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 )
@@ -32,25 +41,45 @@ const maxDetail = 200
 // maxUAFamily bounds the stored user agent family, in bytes.
 const maxUAFamily = 64
 
-// AbuseEvent is one row of abuse_events.
+// AbuseEvent is one row of abuse_events, and one item of GET
+// /v1/risk/abuse-events.
 type AbuseEvent struct {
-	bun.BaseModel `bun:"table:abuse_events"`
+	bun.BaseModel `bun:"table:abuse_events" json:"-"`
 
-	ID         string    `bun:"id,pk" privacy:"system.operations"`
-	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.security.abuse_log"`
+	ID         string    `bun:"id,pk" json:"id" privacy:"system.operations"`
+	OccurredAt time.Time `bun:"occurred_at,notnull" json:"occurred_at" privacy:"user.security.abuse_log"`
 	// Kind names the rule that fired, such as "rate_limited".
-	Kind string `bun:"kind,notnull" privacy:"user.security.abuse_log"`
+	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.abuse_log"`
 	// UserID is the account concerned, nil when none is known.
-	UserID *string `bun:"user_id" privacy:"user.unique_id,subject"`
+	UserID *string `bun:"user_id" json:"user_id" privacy:"user.unique_id,subject"`
 	// IPTruncated is the client's network: the address with its last 8
 	// (IPv4) or 80 (IPv6) bits zeroed, as a prefix such as
 	// "203.0.113.0/24"; "" when the address was unknown.
-	IPTruncated string `bun:"ip_truncated,notnull" privacy:"user.security.abuse_log"`
+	IPTruncated string `bun:"ip_truncated,notnull" json:"ip_truncated" privacy:"user.security.abuse_log"`
 	// UAFamily is the browser and system family, such as "Chrome on
 	// Windows", never the full user agent.
-	UAFamily string `bun:"ua_family,notnull" privacy:"user.security.abuse_log"`
+	UAFamily string `bun:"ua_family,notnull" json:"ua_family" privacy:"user.security.abuse_log"`
 	// Detail says more about the rule, as codes: never a personal value.
-	Detail string `bun:"detail,notnull" privacy:"user.security.abuse_log"`
+	Detail string `bun:"detail,notnull" json:"detail" privacy:"user.security.abuse_log"`
+}
+
+// OwnerID returns the account the event concerns, "" when none is known.
+func (e AbuseEvent) OwnerID() string {
+	if e.UserID == nil {
+		return ""
+	}
+	return *e.UserID
+}
+
+// DefaultCheckInCredits is the credits a daily check-in grants when
+// Options.CheckInCredits is zero.
+const DefaultCheckInCredits = 5
+
+// Rewarder credits a user's balance; *billing.Ledger is one. Reward must
+// apply a given ref at most once, so that a retried call grants nothing
+// twice.
+type Rewarder interface {
+	Reward(ctx context.Context, userID string, amount int64, reason, ref string) error
 }
 
 // Options configure New.
@@ -61,13 +90,28 @@ type Options struct {
 	Log *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Guard applies the access policy to the module's routes. Without it
+	// Mount adds no route.
+	Guard *authz.Guard
+	// Rewards receives the credits of check-ins and reward tasks. Without
+	// it the reward routes are not mounted and CheckIn and GrantTask fail.
+	Rewards Rewarder
+	// CheckInCredits is what one daily check-in grants; zero means
+	// DefaultCheckInCredits.
+	CheckInCredits int64
+	// Location sets where a check-in day begins and ends; nil means UTC.
+	Location *time.Location
 }
 
 // Module is the risk module.
 type Module struct {
-	db  *bun.DB
-	log *slog.Logger
-	now func() time.Time
+	db             *bun.DB
+	log            *slog.Logger
+	now            func() time.Time
+	guard          *authz.Guard
+	rewards        Rewarder
+	checkInCredits int64
+	loc            *time.Location
 }
 
 // New returns the risk module.
@@ -75,24 +119,43 @@ func New(opts Options) (*Module, error) {
 	if opts.DB == nil {
 		return nil, errors.New("risk: a database is required")
 	}
+	if opts.CheckInCredits < 0 {
+		return nil, fmt.Errorf("risk: check-in credits must not be negative, got %d", opts.CheckInCredits)
+	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Module{db: opts.DB, log: opts.Log, now: opts.Now}, nil
+	if opts.CheckInCredits == 0 {
+		opts.CheckInCredits = DefaultCheckInCredits
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	return &Module{
+		db: opts.DB, log: opts.Log, now: opts.Now, guard: opts.Guard,
+		rewards: opts.Rewards, checkInCredits: opts.CheckInCredits, loc: opts.Location,
+	}, nil
 }
 
 // Name returns "risk".
 func (m *Module) Name() string { return "risk" }
 
-// Mount adds no routes yet: the abuse log is written by other modules and
-// read by the audit.
-func (m *Module) Mount(fiber.Router, web.Documenter) {}
+// Mount adds the abuse-log route for staff and, when a Rewarder is set,
+// the reward routes. A module built without a Guard mounts nothing, since
+// every route returns personal data.
+func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
+	if m.guard == nil {
+		m.log.Warn("risk routes not mounted: no access guard")
+		return
+	}
+	m.mount(r, doc)
+}
 
 // Models returns the module's bun models for the data map.
-func (m *Module) Models() []any { return []any{(*AbuseEvent)(nil)} }
+func (m *Module) Models() []any { return []any{(*AbuseEvent)(nil), (*RewardRecord)(nil)} }
 
 // RecordAbuse stores one abuse event. kind names the rule that fired;
 // userID is the account concerned or ""; ip is the client's address as
@@ -103,7 +166,7 @@ func (m *Module) RecordAbuse(ctx context.Context, kind, userID, ip, uaFamily, de
 		return errors.New("record abuse: kind is required")
 	}
 	ev := AbuseEvent{
-		ID:          newID(),
+		ID:          newID("ab"),
 		OccurredAt:  m.now().UTC(),
 		Kind:        kind,
 		IPTruncated: TruncateIP(ip),
@@ -154,12 +217,13 @@ func clip(s string, n int) string {
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// newID returns a random event id, "ab_" and 26 base32 characters.
-func newID() string {
+// newID returns a random id: the prefix ("ab" for abuse events, "rw" for
+// reward records), "_" and 26 base32 characters.
+func newID(prefix string) string {
 	var b [16]byte
 	// crypto/rand.Read never fails on supported platforms.
 	_, _ = rand.Read(b[:])
-	return "ab_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 
 var _ module.Module = (*Module)(nil)

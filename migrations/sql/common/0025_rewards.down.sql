@@ -1,0 +1,1 @@
+DROP TABLE reward_records;

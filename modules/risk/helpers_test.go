@@ -1,0 +1,160 @@
+package risk_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/modules/billing"
+	"github.com/stewardhq/steward/modules/risk"
+	"github.com/stewardhq/steward/policies"
+)
+
+// principalHead carries the test principal, "user-id:role".
+const principalHead = "X-Test-Principal"
+
+// headerAuth maps the principal header to a principal; the real session
+// authentication belongs to the accounts module.
+type headerAuth struct{}
+
+func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
+	v := c.Get(principalHead)
+	if v == "" {
+		return authz.Principal{}, authz.ErrNoCredentials
+	}
+	id, role, _ := strings.Cut(v, ":")
+	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
+}
+
+// clock is a settable time source safe for concurrent requests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// env is the risk module mounted on the real web platform, with the real
+// access policy and the real billing ledger.
+type env struct {
+	t      *testing.T
+	db     *bun.DB
+	mod    *risk.Module
+	app    *fiber.App
+	doc    *web.OpenAPI
+	ledger *billing.Ledger
+	clock  *clock
+}
+
+// newEnv builds the module; opts.DB, Now, Guard and (unless set) Rewards
+// are filled in.
+func newEnv(t *testing.T, db *bun.DB, opts risk.Options) *env {
+	t.Helper()
+	engine, err := policies.New(context.Background(), policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, ledger: billing.NewLedger(db), clock: &clock{t: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)}}
+	opts.DB, opts.Now, opts.Guard = db, e.clock.Now, authz.NewGuard(engine)
+	if opts.Rewards == nil {
+		opts.Rewards = e.ledger
+	}
+	e.mod, err = risk.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.doc = web.NewOpenAPI(web.OpenAPIInfo{})
+	e.app = web.New(web.Options{Logger: slog.New(slog.DiscardHandler), OpenAPI: e.doc})
+	e.app.Use(authz.Middleware(headerAuth{}))
+	e.mod.Mount(e.app, e.doc)
+	return e
+}
+
+// do sends a request as principal ("" for none) and returns the status and
+// body.
+func (e *env) do(method, path, principal string) (int, []byte) {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	if principal != "" {
+		req.Header.Set(principalHead, principal)
+	}
+	resp, err := e.app.Test(req, 30000)
+	if err != nil {
+		e.t.Errorf("%s %s: %v", method, path, err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// checkIn checks in over HTTP as user and decodes the answer.
+func (e *env) checkIn(user string) checkInAnswer {
+	e.t.Helper()
+	status, out := e.do(fiber.MethodPost, "/v1/rewards/checkin", user+":user")
+	var a checkInAnswer
+	if status != fiber.StatusOK || json.Unmarshal(out, &a) != nil {
+		e.t.Errorf("check-in = %d %s, want 200", status, out)
+	}
+	return a
+}
+
+// balance returns the user's spendable credits in the ledger.
+func (e *env) balance(user string) int64 {
+	e.t.Helper()
+	b, err := e.ledger.Balance(context.Background(), user)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+// rewardEntries counts the user's reward entries in the ledger.
+func (e *env) rewardEntries(user string) int {
+	e.t.Helper()
+	entries, err := e.ledger.Entries(context.Background(), user)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, en := range entries {
+		if en.Kind == billing.EntryReward {
+			n++
+		}
+	}
+	return n
+}
+
+type checkInAnswer struct {
+	Granted bool      `json:"granted"`
+	Credits int64     `json:"credits"`
+	Day     string    `json:"day"`
+	NextAt  time.Time `json:"next_at"`
+}
+
+// page is a decoded list answer.
+type page struct {
+	Items      []map[string]any `json:"items"`
+	NextCursor string           `json:"next_cursor"`
+}
