@@ -24,7 +24,10 @@ import (
 	chmigrations "github.com/stewardhq/steward/migrations/clickhouse"
 )
 
-var testBase = time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+// testBase is the newest event time of the test data. It follows the clock
+// so the schema's retention TTLs never expire test rows whenever the tests
+// run; it keeps milliseconds, which DateTime64(3) stores exactly.
+var testBase = time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
 
 type countRow struct {
 	N uint64 `ch:"n"`
@@ -47,6 +50,15 @@ func TestEmbeddedEventsRoundTrip(t *testing.T) {
 	w := chtest.Embedded(t)
 	if w.Backend() != warehouse.BackendEmbedded {
 		t.Fatalf("Backend() = %q", w.Backend())
+	}
+	// The events span six weeks of fixed dates; the schema's retention
+	// TTLs (table and ip_truncated) would empty them in a background merge
+	// at any moment. This test is about values surviving the trip, so it
+	// turns the TTLs off in its own database; retention has its own tests.
+	for _, q := range []string{"ALTER TABLE events REMOVE TTL", "ALTER TABLE events MODIFY COLUMN ip_truncated REMOVE TTL"} {
+		if err := w.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 
 	want := makeEvents("rt-", 3000, testBase)
