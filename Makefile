@@ -19,7 +19,7 @@ export STEWARD_CHDB_LIB ?= $(CHDB_LIB)
 # Tools fetched into .cache/bin (stripe-mock, opa) are found by the tests.
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all run build test lint bench docs chdb deps check-deps opa tools clean
+.PHONY: all run build test lint bench bench-soak docs chdb deps check-deps opa tools clean
 
 all: build
 
@@ -78,6 +78,10 @@ $(OPA):
 bench: chdb check-deps tools
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $$($(GO) list ./... | grep -v /analytics/ingest) | tee bench.txt
 	$(GO) test -run '^$$' -bench BenchmarkIngestHTTP -benchtime 1000x -count=1 ./analytics/ingest | tee -a bench.txt
+
+## bench-soak: a sustained minute of HTTP ingest (about 3.8M events), to see memory stay flat
+bench-soak: chdb check-deps
+	$(GO) test -run '^$$' -bench BenchmarkIngestHTTP -benchtime 38000x -count=1 -timeout 20m ./analytics/ingest
 
 ## docs: regenerate docs/data-map.md from the live data map
 docs: chdb
