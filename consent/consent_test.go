@@ -249,6 +249,13 @@ func TestMergeVisitorIntoAccount(t *testing.T) {
 				if got, _ := consentFor(t, h, "", user); got != tc.want {
 					t.Fatalf("account after merge: %s, want %s", got, tc.want)
 				}
+				// The merged visitor id is linked to the account (as is any
+				// browser the account chose on while signed in), so exports
+				// and erasures follow it into the events.
+				linked, err := h.mod.VisitorIDs(ctx, user)
+				if err != nil || !slices.Contains(linked, b.vid) {
+					t.Fatalf("VisitorIDs(%s) = %v, %v; want it to hold %s", user, linked, err, b.vid)
+				}
 				b.user = user
 				if v := b.get(); granted(v) != tc.want || v.Subject != "user" {
 					t.Fatalf("GET as the user after merge: %+v", v)

@@ -26,7 +26,7 @@ type State struct {
 	GPC           bool      `bun:"gpc,notnull" privacy:"user.consent.record"`
 	PolicyVersion string    `bun:"policy_version,notnull" privacy:"user.consent.record"`
 	BannerVersion string    `bun:"banner_version,notnull" privacy:"user.consent.record"`
-	DecidedAt     time.Time `bun:"decided_at,notnull" privacy:"user.consent.record"`
+	DecidedAt     time.Time `bun:"decided_at,notnull" privacy:"user.consent.record,collected"`
 	// ExpiresAt is when the choice lapses and the visitor is asked again.
 	ExpiresAt time.Time `bun:"expires_at,notnull" privacy:"user.consent.record"`
 	// ProofID is the consent_log row that records this choice.
@@ -52,7 +52,7 @@ type Proof struct {
 	GPC           bool      `bun:"gpc,notnull" privacy:"user.consent.record"`
 	PolicyVersion string    `bun:"policy_version,notnull" privacy:"user.consent.record"`
 	BannerVersion string    `bun:"banner_version,notnull" privacy:"user.consent.record"`
-	RecordedAt    time.Time `bun:"recorded_at,notnull" privacy:"user.consent.record"`
+	RecordedAt    time.Time `bun:"recorded_at,notnull" privacy:"user.consent.record,collected"`
 	// UserAgent is the parsed browser, "Firefox 128 (Linux, desktop)",
 	// never the raw header: the family is what proves the circumstances of
 	// the choice, and the raw string helps fingerprint a browser.

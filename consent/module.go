@@ -491,3 +491,10 @@ func versionOK(s string) bool {
 }
 
 var _ module.Module = (*Module)(nil)
+
+// VisitorIDs returns the first-party visitor ids linked to the account
+// userID: those whose choices merged into it at a sign-in. Access exports
+// and erasures follow them into the analytics events.
+func (m *Module) VisitorIDs(ctx context.Context, userID string) ([]string, error) {
+	return m.store.linkedVisitors(ctx, userID)
+}

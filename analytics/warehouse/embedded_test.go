@@ -287,14 +287,19 @@ func TestEmbeddedSchemaCategories(t *testing.T) {
 	var subjects []string
 	for _, c := range cols {
 		tables[c.Table] = true
-		category, flag, _ := strings.Cut(c.Comment, ",")
+		parts := strings.Split(c.Comment, ",")
+		category := parts[0]
 		if !strings.HasPrefix(category, "user.") && !strings.HasPrefix(category, "system.") {
 			t.Errorf("%s.%s: comment %q is not a data category", c.Table, c.Name, c.Comment)
 		}
-		if flag == "subject" {
-			subjects = append(subjects, c.Table+"."+c.Name)
-		} else if flag != "" {
-			t.Errorf("%s.%s: unknown flag %q", c.Table, c.Name, flag)
+		for _, flag := range parts[1:] {
+			switch flag {
+			case "subject":
+				subjects = append(subjects, c.Table+"."+c.Name)
+			case "collected":
+			default:
+				t.Errorf("%s.%s: unknown flag %q", c.Table, c.Name, flag)
+			}
 		}
 	}
 	if !tables["events"] || !tables["schema_migrations"] {

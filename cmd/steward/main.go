@@ -55,6 +55,9 @@ func commands() []command {
 		{"migrate", "apply or roll back migrations: migrate up|down|version", runMigrate},
 		{"token", "create a bearer token: token create --role user|support|analyst|dpo|admin --email E", runToken},
 		{"datamap", "print the data map: --format json|markdown|fides", runDatamap},
+		{"dsar", "data subject requests: dsar export --email E --out F.zip | dsar erase --email E", runDSAR},
+		{"retention", "apply the retention rules once: retention run [--dry-run]", runRetention},
+		{"seed", "create demo data: seed [--users N] [--events N] [--profile typical|heavy]", runSeed},
 		{"healthcheck", "exit 0 when the server at STEWARD_ADDR answers /healthz ok", runHealthcheck},
 		{"version", "print the version", func(_ context.Context, env cmdEnv, _ []string) error {
 			_, err := fmt.Fprintln(env.stdout, version)

@@ -20,6 +20,8 @@ import (
 	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/audit"
+	"github.com/stewardhq/steward/governance/privacy"
+	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
@@ -38,11 +40,13 @@ var defaultProducts []byte
 
 // wired holds the modules whose methods other parts of main call.
 type wired struct {
-	accounts *accounts.Module
-	billing  *billing.Module
-	assets   *assets.Module
-	consent  *consent.Module
-	events   *ingest.Module
+	accounts  *accounts.Module
+	billing   *billing.Module
+	assets    *assets.Module
+	consent   *consent.Module
+	events    *ingest.Module
+	privacy   *privacy.Module
+	retention *retention.Module
 }
 
 // buildModules builds every product module with its dependencies. The
@@ -195,8 +199,21 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 
-	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod, consent: consentMod, events: eventsMod}
-	return []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, auditMod}, nil
+	mods := []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, auditMod}
+	privacyMod, err := s.buildPrivacy(key, guard, accountsMod, consentMod, mods)
+	if err != nil {
+		return nil, fmt.Errorf("privacy: %w", err)
+	}
+	retentionMod, err := retention.New(retention.Config{Interval: cfg.RetentionInterval}, retention.Deps{
+		DB: db, Warehouse: s.stores.warehouse, Policy: s.engine, DataMap: s.dataMap, Logger: logFor("retention"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retention: %w", err)
+	}
+	mods = append(mods, privacyMod, retentionMod)
+
+	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod, consent: consentMod, events: eventsMod, privacy: privacyMod, retention: retentionMod}
+	return mods, nil
 }
 
 // mountAuth installs, before any module route, the CSRF check and the

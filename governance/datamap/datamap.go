@@ -37,6 +37,11 @@ const TagKey = "privacy"
 // subjectOption marks the column that identifies the data subject of a row.
 const subjectOption = "subject"
 
+// collectedOption marks the column holding the time a row's retention
+// period counts from (its creation, last activity or payment): one per
+// table, read by the retention runner.
+const collectedOption = "collected"
+
 // Source is the set of tagged models one module (or the platform) stores.
 type Source struct {
 	Module string
@@ -53,6 +58,9 @@ type Field struct {
 	Category string `json:"category"`
 	// Subject marks the column that identifies the row's data subject.
 	Subject bool `json:"subject,omitempty"`
+	// Collected marks the column holding the time the row's retention
+	// period counts from.
+	Collected bool `json:"collected,omitempty"`
 	// Module owns the table; "warehouse" columns belong to analytics.
 	Module string `json:"module"`
 }
@@ -209,22 +217,42 @@ func lookup(tax map[string]policies.Category, f Field) (policies.Category, *Prob
 	return c, nil
 }
 
-// ParseTag splits a privacy tag or column comment, "<category>[,subject]".
+// ParseTag splits a privacy tag or column comment,
+// "<category>[,subject][,collected]".
 func ParseTag(tag string) (category string, subject bool, err error) {
+	t, err := ParseTagOptions(tag)
+	return t.Category, t.Subject, err
+}
+
+// Tag is a parsed privacy tag or column comment.
+type Tag struct {
+	Category string
+	// Subject marks the column identifying the row's data subject.
+	Subject bool
+	// Collected marks the column holding the time the row's retention
+	// period counts from.
+	Collected bool
+}
+
+// ParseTagOptions parses a privacy tag or column comment with all its
+// options, "<category>[,subject][,collected]".
+func ParseTagOptions(tag string) (Tag, error) {
 	parts := strings.Split(strings.TrimSpace(tag), ",")
-	category = strings.TrimSpace(parts[0])
-	if category == "" {
-		return "", false, fmt.Errorf("empty category in %q", tag)
+	t := Tag{Category: strings.TrimSpace(parts[0])}
+	if t.Category == "" {
+		return Tag{}, fmt.Errorf("empty category in %q", tag)
 	}
 	for _, opt := range parts[1:] {
 		switch strings.TrimSpace(opt) {
 		case subjectOption:
-			subject = true
+			t.Subject = true
+		case collectedOption:
+			t.Collected = true
 		default:
-			return "", false, fmt.Errorf("unknown option %q in %q (want %q)", opt, tag, subjectOption)
+			return Tag{}, fmt.Errorf("unknown option %q in %q (want %q or %q)", opt, tag, subjectOption, collectedOption)
 		}
 	}
-	return category, subject, nil
+	return t, nil
 }
 
 type tableColumn struct{ table, column string }
@@ -237,7 +265,7 @@ func sqlFields(ctx context.Context, db *bun.DB, sources []Source) ([]Field, []Pr
 	}
 	type tagged struct {
 		category, module, goName string
-		subject                  bool
+		subject, collected       bool
 	}
 	var problems []Problem
 	tags := map[tableColumn]tagged{}
@@ -266,14 +294,14 @@ func sqlFields(ctx context.Context, db *bun.DB, sources []Source) ([]Field, []Pr
 					broken[tableColumn{table.Name, f.Name}] = true
 					continue
 				}
-				cat, subject, err := ParseTag(raw)
+				tag, err := ParseTagOptions(raw)
 				if err != nil {
 					problems = append(problems, Problem{Store: StoreSQL, Table: table.Name, Column: f.Name, Rule: "bad-tag",
 						Message: fmt.Sprintf("field %s: %v", goName, err)})
 					broken[tableColumn{table.Name, f.Name}] = true
 					continue
 				}
-				tags[tableColumn{table.Name, f.Name}] = tagged{category: cat, module: src.Module, goName: goName, subject: subject}
+				tags[tableColumn{table.Name, f.Name}] = tagged{category: tag.Category, module: src.Module, goName: goName, subject: tag.Subject, collected: tag.Collected}
 			}
 		}
 	}
@@ -295,7 +323,7 @@ func sqlFields(ctx context.Context, db *bun.DB, sources []Source) ([]Field, []Pr
 			continue
 		}
 		fields = append(fields, Field{Store: StoreSQL, Table: c.Table, Column: c.Name, Type: c.Type,
-			Category: t.category, Subject: t.subject, Module: t.module})
+			Category: t.category, Subject: t.subject, Collected: t.collected, Module: t.module})
 	}
 	for key, t := range tags {
 		if !seen[key] {
@@ -333,14 +361,14 @@ func warehouseFields(ctx context.Context, w warehouse.Warehouse) ([]Field, []Pro
 				Message: "no data category: the column has no COMMENT naming one"})
 			continue
 		}
-		cat, subject, err := ParseTag(c.Comment)
+		tag, err := ParseTagOptions(c.Comment)
 		if err != nil {
 			problems = append(problems, Problem{Store: StoreWarehouse, Table: c.Table, Column: c.Name, Rule: "bad-tag",
 				Message: fmt.Sprintf("column comment: %v", err)})
 			continue
 		}
 		fields = append(fields, Field{Store: StoreWarehouse, Table: c.Table, Column: c.Name, Type: c.Type,
-			Category: cat, Subject: subject, Module: "analytics"})
+			Category: tag.Category, Subject: tag.Subject, Collected: tag.Collected, Module: "analytics"})
 	}
 	return fields, problems, nil
 }

@@ -188,12 +188,35 @@ func TestParseTag(t *testing.T) {
 		{"spaces", " user.unique_id , subject ", "user.unique_id", true, false},
 		{"empty", "", "", false, true},
 		{"unknown option", "user.name,pk", "", false, true},
+		{"collected", "user.account.created_at,collected", "user.account.created_at", false, false},
+		{"subject and collected", "user.unique_id,collected,subject", "user.unique_id", true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cat, subject, err := ParseTag(tt.tag)
 			if (err != nil) != tt.wantErr || cat != tt.cat || subject != tt.subject {
 				t.Fatalf("ParseTag(%q) = %q, %v, %v", tt.tag, cat, subject, err)
+			}
+		})
+	}
+}
+
+func TestParseTagOptions(t *testing.T) {
+	tests := []struct {
+		name, tag string
+		want      Tag
+		wantErr   bool
+	}{
+		{"plain", "user.name", Tag{Category: "user.name"}, false},
+		{"collected", "user.account.created_at,collected", Tag{Category: "user.account.created_at", Collected: true}, false},
+		{"both", " user.unique_id , subject , collected", Tag{Category: "user.unique_id", Subject: true, Collected: true}, false},
+		{"unknown option", "user.name,time", Tag{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseTagOptions(tt.tag)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("ParseTagOptions(%q) = %+v, %v", tt.tag, got, err)
 			}
 		})
 	}

@@ -72,7 +72,7 @@ type Record struct {
 	bun.BaseModel `bun:"table:admin_log"`
 
 	Seq        int64     `bun:"seq,pk" privacy:"system.operations"`
-	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.security.admin_audit_log"`
+	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.security.admin_audit_log,collected"`
 	// ActorID is the staff member's own id. It is not the subject column:
 	// the entry is about what was done to the target's data.
 	ActorID  string `bun:"actor_id,notnull" privacy:"user.security.admin_audit_log"`

@@ -99,6 +99,8 @@ type Config struct {
 	EventsSpoolMaxBytes int64
 	// TrustedProxies lists CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// RetentionInterval is how often serve runs the retention job.
+	RetentionInterval time.Duration
 }
 
 // SecureCookies resolves CookieSecure.
@@ -136,6 +138,7 @@ func Defaults() Config {
 		ConsentBannerVersion: "1",
 		ConsentValidFor:      "P13M",
 		EventsSpoolMaxBytes:  256 << 20,
+		RetentionInterval:    24 * time.Hour,
 	}
 }
 
@@ -182,6 +185,7 @@ func Settings() []Setting {
 		{"consent-valid-for", "STEWARD_CONSENT_VALID_FOR", d.ConsentValidFor, "how long a consent choice lasts (ISO 8601 period)"},
 		{"events-spool-max-bytes", "STEWARD_EVENTS_SPOOL_MAX_BYTES", strconv.FormatInt(d.EventsSpoolMaxBytes, 10), "largest durable event spool; past it /v1/events answers 503"},
 		{"trusted-proxies", "STEWARD_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
+		{"retention-interval", "STEWARD_RETENTION_INTERVAL", d.RetentionInterval.String(), "how often serve runs the retention job"},
 	}
 }
 
@@ -252,6 +256,11 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		cfg.EventsSpoolMaxBytes = n
 		return err
 	})
+	env("STEWARD_RETENTION_INTERVAL", func(v string) error {
+		d, err := time.ParseDuration(v)
+		cfg.RetentionInterval = d
+		return err
+	})
 	env("STEWARD_TRUSTED_PROXIES", func(v string) error {
 		p, err := parsePrefixes(v)
 		cfg.TrustedProxies = p
@@ -291,6 +300,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		fs.StringVar(b.dst, b.flag, *b.dst, "")
 	}
 	fs.Int64Var(&cfg.EventsSpoolMaxBytes, "events-spool-max-bytes", cfg.EventsSpoolMaxBytes, "")
+	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "")
 	fs.Func("trusted-proxies", "", func(v string) error {
 		p, err := parsePrefixes(v)
 		cfg.TrustedProxies = p
@@ -395,6 +405,9 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.ConsentValidFor, "P") || len(c.ConsentValidFor) < 3 {
 		bad("STEWARD_CONSENT_VALID_FOR", "%q must be an ISO 8601 period such as P13M", c.ConsentValidFor)
+	}
+	if c.RetentionInterval < time.Minute {
+		bad("STEWARD_RETENTION_INTERVAL", "%s must be at least 1m", c.RetentionInterval)
 	}
 	if c.EventsSpoolMaxBytes < 1<<20 {
 		bad("STEWARD_EVENTS_SPOOL_MAX_BYTES", "%d must be at least 1048576 (1 MiB)", c.EventsSpoolMaxBytes)

@@ -16,7 +16,7 @@ type DecisionRecord struct {
 	bun.BaseModel `bun:"table:decision_log"`
 
 	ID        string    `bun:"id,pk" privacy:"system.operations"`
-	DecidedAt time.Time `bun:"decided_at,notnull" privacy:"system.operations"`
+	DecidedAt time.Time `bun:"decided_at,notnull" privacy:"system.operations,collected"`
 	// Policy names the decision, for example "data.steward.retention".
 	Policy string `bun:"policy,notnull" privacy:"system.operations"`
 	// Revision is the hash of the policy bundle that decided.
@@ -42,7 +42,7 @@ type Setting struct {
 
 	Key       string    `bun:"key,pk" privacy:"system.operations"`
 	Value     string    `bun:"value,notnull" privacy:"system.operations"`
-	UpdatedAt time.Time `bun:"updated_at,notnull" privacy:"system.operations"`
+	UpdatedAt time.Time `bun:"updated_at,notnull" privacy:"system.operations,collected"`
 }
 
 // SubjectRef returns the pseudonymous reference under which decision_log

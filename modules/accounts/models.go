@@ -43,7 +43,7 @@ type User struct {
 	Role     string `bun:"role,notnull" privacy:"user.authorization.role"`
 	// Status is StatusActive or StatusDisabled.
 	Status    string    `bun:"status,notnull" privacy:"user.account.status"`
-	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.account.created_at"`
+	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.account.created_at,collected"`
 }
 
 // Session is one row of sessions: a signed-in browser.
@@ -56,7 +56,7 @@ type Session struct {
 	SecretHash string    `bun:"secret_hash,notnull" privacy:"user.authorization.credentials"`
 	UAFamily   string    `bun:"ua_family,notnull" privacy:"user.account.sign_in_state"`
 	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"user.account.sign_in_state"`
-	LastSeenAt time.Time `bun:"last_seen_at,notnull" privacy:"user.account.sign_in_state"`
+	LastSeenAt time.Time `bun:"last_seen_at,notnull" privacy:"user.account.sign_in_state,collected"`
 	// ExpiresAt is the absolute end; the idle end is LastSeenAt plus
 	// Config.SessionIdle.
 	ExpiresAt time.Time `bun:"expires_at,notnull" privacy:"user.account.sign_in_state"`
@@ -71,7 +71,7 @@ type APIToken struct {
 	// SecretHash is the hex SHA-256 of the whole token.
 	SecretHash string     `bun:"secret_hash,notnull" privacy:"user.authorization.credentials"`
 	Name       string     `bun:"name,notnull" privacy:"user.account.sign_in_state"`
-	CreatedAt  time.Time  `bun:"created_at,notnull" privacy:"user.account.sign_in_state"`
+	CreatedAt  time.Time  `bun:"created_at,notnull" privacy:"user.account.sign_in_state,collected"`
 	LastUsedAt *time.Time `bun:"last_used_at" privacy:"user.account.sign_in_state"`
 }
 
@@ -81,7 +81,7 @@ type SignInEvent struct {
 
 	ID         string    `bun:"id,pk" privacy:"system.operations"`
 	UserID     string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
-	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.account.sign_in_state"`
+	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.account.sign_in_state,collected"`
 	// Event is EventSignIn, EventSignOut or EventSessionRevoked.
 	Event string `bun:"event,notnull" privacy:"user.account.sign_in_state"`
 	// Method is MethodGoogle or MethodDev for a sign-in, empty for the end
@@ -100,7 +100,7 @@ type DeviceBinding struct {
 	UserID      string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
 	UAFamily    string    `bun:"ua_family,notnull" privacy:"user.security.device_binding"`
 	FirstSeenAt time.Time `bun:"first_seen_at,notnull" privacy:"user.security.device_binding"`
-	LastSeenAt  time.Time `bun:"last_seen_at,notnull" privacy:"user.security.device_binding"`
+	LastSeenAt  time.Time `bun:"last_seen_at,notnull" privacy:"user.security.device_binding,collected"`
 }
 
 // models lists the module's tables for the data map.

@@ -28,7 +28,7 @@ type Asset struct {
 	StoragePath string `bun:"storage_path,notnull" privacy:"user.content.upload.storage_path"`
 	// PreviewPath is the PNG preview of an image, nil for videos.
 	PreviewPath *string   `bun:"preview_path" privacy:"user.content.upload.storage_path"`
-	CreatedAt   time.Time `bun:"created_at,notnull" privacy:"user.content.upload.metadata"`
+	CreatedAt   time.Time `bun:"created_at,notnull" privacy:"user.content.upload.metadata,collected"`
 }
 
 // contentCategory is the data category of the asset's bytes.

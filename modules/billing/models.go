@@ -13,7 +13,7 @@ type Customer struct {
 	UserID     string    `bun:"user_id,pk" privacy:"user.unique_id,subject"`
 	Provider   string    `bun:"provider,pk" privacy:"system.operations"`
 	CustomerID string    `bun:"customer_id,notnull" privacy:"user.financial.customer_id"`
-	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"system.operations"`
+	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"system.operations,collected"`
 }
 
 // Order is one checkout: a credit pack or the start of a subscription.
@@ -39,7 +39,7 @@ type Order struct {
 	RefundedCents  int64  `bun:"refunded_cents,notnull" json:"refunded_cents" privacy:"user.financial.refund_status"`
 	// RefundStatus is none, partially_refunded or refunded.
 	RefundStatus string    `bun:"refund_status,notnull" json:"refund_status" privacy:"user.financial.refund_status"`
-	CreatedAt    time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.financial.order"`
+	CreatedAt    time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.financial.order,collected"`
 	UpdatedAt    time.Time `bun:"updated_at,notnull" json:"updated_at" privacy:"system.operations"`
 }
 
@@ -66,7 +66,7 @@ type Invoice struct {
 	PeriodEnd      *time.Time `bun:"period_end" privacy:"user.financial.subscription_period"`
 	RefundedCents  int64      `bun:"refunded_cents,notnull" privacy:"user.financial.refund_status"`
 	RefundStatus   string     `bun:"refund_status,notnull" privacy:"user.financial.refund_status"`
-	CreatedAt      time.Time  `bun:"created_at,notnull" privacy:"user.financial.order"`
+	CreatedAt      time.Time  `bun:"created_at,notnull" privacy:"user.financial.order,collected"`
 }
 
 // Subscription is the latest known state of one subscription.
@@ -88,7 +88,7 @@ type Subscription struct {
 	// EventCreated is the provider's time (Unix seconds) of the event that
 	// set this state; older events do not overwrite it.
 	EventCreated int64     `bun:"event_created,notnull" privacy:"system.operations"`
-	UpdatedAt    time.Time `bun:"updated_at,notnull" privacy:"system.operations"`
+	UpdatedAt    time.Time `bun:"updated_at,notnull" privacy:"system.operations,collected"`
 }
 
 // ProcessedEvent records a provider webhook event already handled.
@@ -98,7 +98,7 @@ type ProcessedEvent struct {
 	Provider    string    `bun:"provider,pk" privacy:"system.operations"`
 	EventID     string    `bun:"event_id,pk" privacy:"system.operations"`
 	EventType   string    `bun:"event_type,notnull" privacy:"system.operations"`
-	ProcessedAt time.Time `bun:"processed_at,notnull" privacy:"system.operations"`
+	ProcessedAt time.Time `bun:"processed_at,notnull" privacy:"system.operations,collected"`
 }
 
 // Balance is a user's spendable credits.
@@ -107,7 +107,7 @@ type Balance struct {
 
 	UserID    string    `bun:"user_id,pk" privacy:"user.unique_id,subject"`
 	Balance   int64     `bun:"balance,notnull" privacy:"user.financial.credit_balance"`
-	UpdatedAt time.Time `bun:"updated_at,notnull" privacy:"system.operations"`
+	UpdatedAt time.Time `bun:"updated_at,notnull" privacy:"system.operations,collected"`
 }
 
 // Entry is one append-only line of the credits ledger.
@@ -127,7 +127,7 @@ type Entry struct {
 	Ref           string    `bun:"ref,notnull" privacy:"user.financial.order"`
 	ReservationID string    `bun:"reservation_id,notnull" privacy:"system.operations"`
 	IdemKey       string    `bun:"idem_key,notnull" privacy:"system.operations"`
-	CreatedAt     time.Time `bun:"created_at,notnull" privacy:"user.financial.credit_balance"`
+	CreatedAt     time.Time `bun:"created_at,notnull" privacy:"user.financial.credit_balance,collected"`
 }
 
 // Reservation is credits set aside for work in progress.
@@ -140,7 +140,7 @@ type Reservation struct {
 	// Ref is the caller's reference of the work, such as a generation id.
 	Ref       string    `bun:"ref,notnull" privacy:"system.operations"`
 	Status    string    `bun:"status,notnull" privacy:"user.financial.credit_balance"`
-	CreatedAt time.Time `bun:"created_at,notnull" privacy:"system.operations"`
+	CreatedAt time.Time `bun:"created_at,notnull" privacy:"system.operations,collected"`
 	UpdatedAt time.Time `bun:"updated_at,notnull" privacy:"system.operations"`
 }
 

@@ -13,7 +13,7 @@ type Project struct {
 	ID        string    `bun:"id,pk" privacy:"user.content.project"`
 	UserID    string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
 	Name      string    `bun:"name,notnull" privacy:"user.content.project"`
-	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.content.project"`
+	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.content.project,collected"`
 }
 
 // Generation is one row of generations: a task with its creative inputs,
@@ -48,7 +48,7 @@ type Generation struct {
 	// ReservationID is the credit reservation made for the task.
 	ReservationID *string    `bun:"reservation_id" privacy:"user.content.generation_history"`
 	Attempts      int64      `bun:"attempts,notnull" privacy:"system.operations"`
-	CreatedAt     time.Time  `bun:"created_at,notnull" privacy:"user.content.generation_history"`
+	CreatedAt     time.Time  `bun:"created_at,notnull" privacy:"user.content.generation_history,collected"`
 	StartedAt     *time.Time `bun:"started_at" privacy:"user.content.generation_history"`
 	HeartbeatAt   *time.Time `bun:"heartbeat_at" privacy:"system.operations"`
 	FinishedAt    *time.Time `bun:"finished_at" privacy:"user.content.generation_history"`
@@ -63,7 +63,7 @@ type Output struct {
 	UserID       string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
 	AssetID      string    `bun:"asset_id,notnull" privacy:"user.content.generated_media"`
 	MIMEType     string    `bun:"mime_type,notnull" privacy:"user.content.generated_media"`
-	CreatedAt    time.Time `bun:"created_at,notnull" privacy:"user.content.generation_history"`
+	CreatedAt    time.Time `bun:"created_at,notnull" privacy:"user.content.generation_history,collected"`
 }
 
 // SafetyResult is one row of prompt_safety_results: the safety check of
@@ -83,7 +83,7 @@ type SafetyResult struct {
 	Reason     string    `bun:"reason,notnull" privacy:"user.security.prompt_safety_result"`
 	Revision   string    `bun:"revision,notnull" privacy:"system.operations"`
 	DecisionID string    `bun:"decision_id,notnull" privacy:"system.operations"`
-	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"user.security.prompt_safety_result"`
+	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"user.security.prompt_safety_result,collected"`
 }
 
 // Reference is an image or video a request points at: one of the caller's

@@ -47,7 +47,7 @@ type AbuseEvent struct {
 	bun.BaseModel `bun:"table:abuse_events" json:"-"`
 
 	ID         string    `bun:"id,pk" json:"id" privacy:"system.operations"`
-	OccurredAt time.Time `bun:"occurred_at,notnull" json:"occurred_at" privacy:"user.security.abuse_log"`
+	OccurredAt time.Time `bun:"occurred_at,notnull" json:"occurred_at" privacy:"user.security.abuse_log,collected"`
 	// Kind names the rule that fired, such as "rate_limited".
 	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.abuse_log"`
 	// UserID is the account concerned, nil when none is known.

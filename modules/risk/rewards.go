@@ -46,7 +46,7 @@ type RewardRecord struct {
 	// time zone.
 	Day       string    `bun:"day,notnull" json:"day" privacy:"user.security.reward_record"`
 	Credits   int64     `bun:"credits,notnull" json:"credits" privacy:"user.security.reward_record"`
-	CreatedAt time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.security.reward_record"`
+	CreatedAt time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.security.reward_record,collected"`
 }
 
 // OwnerID returns the user the record belongs to.

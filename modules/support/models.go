@@ -33,7 +33,7 @@ type Ticket struct {
 	ContactEmail string    `bun:"contact_email,notnull" json:"contact_email" privacy:"user.support.contact"`
 	Status       string    `bun:"status,notnull" json:"status" privacy:"user.support.status"`
 	CreatedAt    time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.support.status"`
-	UpdatedAt    time.Time `bun:"updated_at,notnull" json:"updated_at" privacy:"user.support.status"`
+	UpdatedAt    time.Time `bun:"updated_at,notnull" json:"updated_at" privacy:"user.support.status,collected"`
 }
 
 // OwnerID returns the user the ticket is about.
@@ -50,7 +50,7 @@ type Message struct {
 	AuthorID   string    `bun:"author_id,notnull" privacy:"user.unique_id"`
 	AuthorRole string    `bun:"author_role,notnull" privacy:"user.support.conversation"`
 	Body       string    `bun:"body,notnull" privacy:"user.support.conversation"`
-	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"user.support.conversation"`
+	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"user.support.conversation,collected"`
 }
 
 // Attachment references an uploaded asset attached to a message.
@@ -64,7 +64,7 @@ type Attachment struct {
 	AssetID   string    `bun:"asset_id,notnull" privacy:"user.support.attachment"`
 	FileName  string    `bun:"file_name,notnull" privacy:"user.support.attachment"`
 	MimeType  string    `bun:"mime_type,notnull" privacy:"user.support.attachment"`
-	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.support.attachment"`
+	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.support.attachment,collected"`
 }
 
 // Feedback is a message from the feedback form for signed-out visitors.
@@ -77,7 +77,7 @@ type Feedback struct {
 	Email     string    `bun:"email,notnull" privacy:"user.support.contact,subject"`
 	Name      string    `bun:"name,notnull" privacy:"user.support.contact"`
 	Message   string    `bun:"message,notnull" privacy:"user.support.question"`
-	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.support.question"`
+	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.support.question,collected"`
 }
 
 func models() []any {

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/stewardhq/steward/governance/privacy"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/modules/accounts"
+)
+
+// buildPrivacy builds the privacy requests module. Every module holding
+// subject data outside the SQL store takes part through its hooks.
+func (s *server) buildPrivacy(key []byte, guard *authz.Guard, acc *accounts.Module, visitors privacy.VisitorLinks, mods []module.Module) (*privacy.Module, error) {
+	var hooks []privacy.Hook
+	for _, m := range mods {
+		if d, ok := m.(module.SubjectData); ok {
+			hooks = append(hooks, privacy.Hook{Module: m.Name(), Data: d})
+		}
+	}
+	return privacy.New(privacy.Config{DataDir: s.cfg.DataDir, SigningKey: key}, privacy.Deps{
+		DB:         s.stores.sql,
+		Warehouse:  s.stores.warehouse,
+		Policy:     s.engine,
+		Guard:      guard,
+		DataMap:    s.dataMap,
+		Accounts:   accountLookup{acc},
+		Visitors:   visitors,
+		Hooks:      hooks,
+		SignedInAt: s.signedInAt,
+		Logger:     s.log.With("module", "privacy"),
+	})
+}
+
+// accountLookup gives the privacy module the accounts it needs without
+// the governance package importing a module.
+type accountLookup struct{ accounts *accounts.Module }
+
+func (a accountLookup) UserIDByEmail(ctx context.Context, email string) (string, error) {
+	u, err := a.accounts.UserByEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	return u.ID, nil
+}
+
+func (a accountLookup) EmailByUserID(ctx context.Context, userID string) (string, error) {
+	u, err := a.accounts.UserByID(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return u.Email, nil
+}
+
+// signedInAt is when the principal's session began: a sign-in. A bearer
+// token is not a sign-in, so it has none (not found), and a self-service
+// erasure through a token is refused until the subject signs in.
+func (s *server) signedInAt(ctx context.Context, p authz.Principal) (time.Time, error) {
+	if p.Method != "session" || p.CredentialID == "" {
+		return time.Time{}, errs.E(errs.ErrNotFound, "no sign-in behind this credential")
+	}
+	var sess accounts.Session
+	err := s.stores.sql.NewSelect().Model(&sess).Column("created_at").Where("id = ? AND user_id = ?", p.CredentialID, p.UserID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, errs.E(errs.ErrNotFound, "no such session")
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read session: %w", err)
+	}
+	return sess.CreatedAt, nil
+}
+
+// runDSAR handles `steward dsar export --email E --out F.zip` and `steward
+// dsar erase --email E`: it files the request as the operator, processes
+// it at once and, for an export, copies the package to --out.
+func runDSAR(ctx context.Context, env cmdEnv, args []string) error {
+	if len(args) == 0 || (args[0] != "export" && args[0] != "erase") {
+		return fmt.Errorf("%w: want: dsar export --email E --out F.zip | dsar erase --email E", errUsage)
+	}
+	verb := args[0]
+	var email, out, reason string
+	cfg, fs, err := config.Load("dsar "+verb, args[1:], env.getenv, func(fs *flag.FlagSet, _ *config.Config) {
+		fs.StringVar(&email, "email", "", "email address of the data subject")
+		fs.StringVar(&reason, "reason", "request received by the operator", "why the operator files the request (kept in the admin log)")
+		if verb == "export" {
+			fs.StringVar(&out, "out", "", "file to write the ZIP package to")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if strings.TrimSpace(email) == "" {
+		return fmt.Errorf("%w: --email is required", errUsage)
+	}
+	if verb == "export" && out == "" {
+		return fmt.Errorf("%w: --out is required", errUsage)
+	}
+	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	if err != nil {
+		return err
+	}
+	defer srv.close(context.Background())
+	typ := privacy.TypeAccess
+	if verb == "erase" {
+		typ = privacy.TypeErasure
+	}
+	req, err := dsar(ctx, srv.wired.privacy, env, typ, email, reason)
+	if err != nil {
+		return err
+	}
+	if verb == "export" {
+		return copyPackage(srv.wired.privacy, req, out)
+	}
+	if req.Status != privacy.StatusCompleted {
+		return fmt.Errorf("erasure %s ended %s: %s", req.ID, req.Status, req.Failure)
+	}
+	// The certificate is the command's output: counts before and after,
+	// what was kept and why, the policy revision.
+	if req.Certificate != "" {
+		_, err = fmt.Fprintln(env.stdout, req.Certificate)
+		return err
+	}
+	_, err = fmt.Fprintf(env.stdout, "erasure %s: %s\n", req.ID, req.Status)
+	return err
+}
+
+// dsar files and processes one request, drawing a progress bar when
+// stderr is a terminal.
+func dsar(ctx context.Context, p *privacy.Module, env cmdEnv, typ, email, reason string) (privacy.Request, error) {
+	req, err := p.FileForOperator(ctx, typ, email, reason)
+	if err != nil {
+		return privacy.Request{}, err
+	}
+	if f, ok := env.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var bar *progressbar.ProgressBar
+		ctx = privacy.WithProgress(ctx, func(step string, done, total int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(typ))
+			}
+			_ = bar.Set(done)
+		})
+		defer func() {
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(f)
+			}
+		}()
+	}
+	return p.Process(ctx, req.ID)
+}
+
+func copyPackage(p *privacy.Module, req privacy.Request, out string) error {
+	if req.Status != privacy.StatusCompleted {
+		return fmt.Errorf("export %s ended %s: %s", req.ID, req.Status, req.Failure)
+	}
+	src, err := p.OpenPackage(req)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.Create(out)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", out, err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return dst.Close()
+}

@@ -1,0 +1,705 @@
+package privacy
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/policies"
+)
+
+// censusStep is the first step of an erasure: it counts the subject's rows
+// before anything changes and fixes the identifiers the later steps use.
+const censusStep = "census"
+
+// Certificate is the record an erasure leaves: what there was, what is
+// left, what was kept and why, and the verification that proves it.
+type Certificate struct {
+	RequestID      string         `json:"request_id"`
+	UserID         string         `json:"user_id,omitempty"`
+	PolicyRevision string         `json:"policy_revision"`
+	StartedAt      time.Time      `json:"started_at"`
+	CompletedAt    time.Time      `json:"completed_at"`
+	Tables         []TableResult  `json:"tables"`
+	Kept           []KeptItem     `json:"kept"`
+	Modules        []ModuleResult `json:"modules"`
+	Verification   Verification   `json:"verification"`
+	// Pseudonym replaces the subject's identifiers in the rows kept.
+	Pseudonym string `json:"pseudonym"`
+}
+
+// TableResult counts one table's rows of the subject before and after.
+type TableResult struct {
+	Store string `json:"store"`
+	Table string `json:"table"`
+	// Mode is delete, partial (row kept, personal columns cleared but the
+	// kept ones) or keep (row kept whole).
+	Mode   string `json:"mode"`
+	Before int64  `json:"before"`
+	// After counts the rows still found under the subject's identifiers.
+	After int64 `json:"after"`
+	// Kept counts the rows that stay, under the pseudonym or whole.
+	Kept int64 `json:"kept"`
+}
+
+// KeptItem is a category the erasure kept, with its legal reason.
+type KeptItem struct {
+	Store    string   `json:"store"`
+	Table    string   `json:"table"`
+	Category string   `json:"category"`
+	Columns  []string `json:"columns"`
+	Rows     int64    `json:"rows"`
+	Reason   string   `json:"reason"`
+	// Until is the policy's rule ("P10Y from order_paid"); UntilLatest is
+	// the latest date it can give, counting from the erasure.
+	Until       string     `json:"until"`
+	UntilLatest *time.Time `json:"until_latest,omitempty"`
+}
+
+// ModuleResult is what a module's erasure hook reported.
+type ModuleResult struct {
+	Module     string             `json:"module"`
+	Deleted    int                `json:"deleted"`
+	Anonymized int                `json:"anonymized"`
+	Retained   []module.Retention `json:"retained,omitempty"`
+	// Remaining counts items the module still exports for the subject.
+	Remaining int `json:"remaining"`
+}
+
+// Verification is the pass over every store after an erasure.
+type Verification struct {
+	Passed bool    `json:"passed"`
+	Checks []Check `json:"checks"`
+}
+
+// Check is one query of the verification.
+type Check struct {
+	Store  string `json:"store"`
+	Table  string `json:"table"`
+	Column string `json:"column,omitempty"`
+	// What says what the check looks for.
+	What  string `json:"what"`
+	Found int64  `json:"found"`
+	Want  int64  `json:"want"`
+	OK    bool   `json:"ok"`
+}
+
+// census is the result of the census step, kept so a rerun uses the same
+// identifiers and counts after the first steps removed some of them.
+type census struct {
+	StartedAt  time.Time        `json:"started_at"`
+	VisitorIDs []string         `json:"visitor_ids"`
+	Before     map[string]int64 `json:"before"`
+}
+
+// stepResult is what one step did.
+type stepResult struct {
+	Rows   int64                 `json:"rows"`
+	Module *module.ErasureResult `json:"module,omitempty"`
+}
+
+// sqlColumnInfo is what blanking a column needs to know.
+type sqlColumnInfo struct {
+	family   string
+	nullable bool
+}
+
+// erase runs, or resumes, the erasure of a request's subject and returns
+// its certificate. Each step is recorded when done; a rerun skips done
+// steps, so a crash at any point and a rerun finish the job.
+func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
+	dm, err := m.dataMap(ctx)
+	if err != nil {
+		return Certificate{}, err
+	}
+	plans, err := plan(ctx, m.deps.Policy, dm)
+	if err != nil {
+		return Certificate{}, err
+	}
+	done, err := m.doneSteps(ctx, req.ID)
+	if err != nil {
+		return Certificate{}, err
+	}
+	subject := module.SubjectRef{UserID: req.UserID, Email: req.Email}
+	var cen census
+	if raw, ok := done[censusStep]; ok {
+		if err := json.Unmarshal([]byte(raw), &cen); err != nil {
+			return Certificate{}, fmt.Errorf("read erasure census: %w", err)
+		}
+	} else {
+		if subject.VisitorIDs, err = m.visitorIDs(ctx, req.UserID); err != nil {
+			return Certificate{}, err
+		}
+		cen = census{StartedAt: m.now().UTC(), VisitorIDs: subject.VisitorIDs, Before: map[string]int64{}}
+		for i := range plans {
+			n, err := m.countSubject(ctx, &plans[i], subject)
+			if err != nil {
+				return Certificate{}, err
+			}
+			cen.Before[plans[i].store+"."+plans[i].table] = n
+		}
+		if err := m.recordStep(ctx, m.deps.DB, req.ID, censusStep, cen); err != nil {
+			return Certificate{}, err
+		}
+	}
+	subject.VisitorIDs = cen.VisitorIDs
+	pseudonym := "erased:" + req.ID
+
+	info, err := m.sqlColumnInfo(ctx)
+	if err != nil {
+		return Certificate{}, err
+	}
+	order, err := m.sqlOrder(ctx, plans)
+	if err != nil {
+		return Certificate{}, err
+	}
+	// The warehouse goes first: its rows are found through identifiers the
+	// SQL tables (consent records) may hold.
+	var steps []func() error
+	results := map[string]stepResult{}
+	for i := range plans {
+		tp := &plans[i]
+		if tp.store != datamap.StoreWarehouse {
+			continue
+		}
+		name := "warehouse:" + tp.table
+		steps = append(steps, func() error {
+			if _, ok := done[name]; ok {
+				return nil
+			}
+			n, err := m.eraseWarehouseTable(ctx, tp, subject)
+			if err != nil {
+				return err
+			}
+			results[name] = stepResult{Rows: n}
+			return m.recordStep(ctx, m.deps.DB, req.ID, name, results[name])
+		})
+	}
+	for _, tp := range order {
+		name := "sql:" + tp.table
+		steps = append(steps, func() error {
+			if _, ok := done[name]; ok {
+				return nil
+			}
+			return m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				n, err := eraseSQLTable(ctx, tx, tp, subject, pseudonym, info)
+				if err != nil {
+					return err
+				}
+				results[name] = stepResult{Rows: n}
+				return m.recordStep(ctx, tx, req.ID, name, results[name])
+			})
+		})
+	}
+	for _, h := range m.deps.Hooks {
+		name := "module:" + h.Module
+		steps = append(steps, func() error {
+			if _, ok := done[name]; ok {
+				return nil
+			}
+			res, err := h.Data.EraseSubject(ctx, subject)
+			if err != nil {
+				return fmt.Errorf("erase %s: %w", h.Module, err)
+			}
+			results[name] = stepResult{Module: &res}
+			return m.recordStep(ctx, m.deps.DB, req.ID, name, results[name])
+		})
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			return Certificate{}, err
+		}
+		progress(ctx, "erase", i+1, len(steps)+1)
+	}
+	// Results of steps done by an earlier run are read back.
+	if done, err = m.doneSteps(ctx, req.ID); err != nil {
+		return Certificate{}, err
+	}
+	cert := Certificate{
+		RequestID:      req.ID,
+		UserID:         req.UserID,
+		PolicyRevision: m.deps.Policy.Revision(),
+		StartedAt:      cen.StartedAt,
+		Pseudonym:      pseudonym,
+	}
+	for _, h := range m.deps.Hooks {
+		var r stepResult
+		_ = json.Unmarshal([]byte(done["module:"+h.Module]), &r)
+		mr := ModuleResult{Module: h.Module}
+		if r.Module != nil {
+			mr.Deleted, mr.Anonymized, mr.Retained = r.Module.Deleted, r.Module.Anonymized, r.Module.Retained
+		}
+		cert.Modules = append(cert.Modules, mr)
+	}
+	if err := m.verify(ctx, &cert, plans, subject, cen, info); err != nil {
+		return Certificate{}, err
+	}
+	cert.CompletedAt = m.now().UTC()
+	progress(ctx, "verify", len(steps)+1, len(steps)+1)
+	return cert, nil
+}
+
+// visitorIDs returns the visitor ids linked to the account: those the
+// consent records link (when wired) and those the warehouse holds under
+// the user id.
+func (m *Module) visitorIDs(ctx context.Context, userID string) ([]string, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	set := map[string]bool{}
+	if m.deps.Visitors != nil {
+		ids, err := m.deps.Visitors.VisitorIDs(ctx, userID)
+		if err != nil {
+			return nil, fmt.Errorf("linked visitor ids: %w", err)
+		}
+		for _, id := range ids {
+			set[id] = true
+		}
+	}
+	if m.deps.Warehouse != nil {
+		var rows []struct {
+			ID string `ch:"visitor_id"`
+		}
+		err := m.deps.Warehouse.Select(ctx, &rows, "SELECT DISTINCT visitor_id FROM events WHERE user_id = {uid:String}",
+			warehouse.Named("uid", userID))
+		if err != nil {
+			return nil, fmt.Errorf("visitor ids in the warehouse: %w", err)
+		}
+		for _, r := range rows {
+			if r.ID != "" {
+				set[r.ID] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for id := range set {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// countSubject counts the rows of a table found under the subject's
+// identifiers.
+func (m *Module) countSubject(ctx context.Context, tp *tablePlan, s module.SubjectRef) (int64, error) {
+	switch tp.store {
+	case datamap.StoreSQL:
+		where, args, ok := tp.subjectWhere(s, func(int) string { return "?" })
+		if !ok {
+			return 0, nil
+		}
+		return m.countSQL(ctx, tp.table, where, args)
+	case datamap.StoreWarehouse:
+		if m.deps.Warehouse == nil {
+			return 0, nil
+		}
+		where, args, ok := warehouseWhere(tp, s)
+		if !ok {
+			return 0, nil
+		}
+		var rows []struct {
+			N uint64 `ch:"n"`
+		}
+		if err := m.deps.Warehouse.Select(ctx, &rows, "SELECT count() AS n FROM "+tp.table+" WHERE "+where, args...); err != nil {
+			return 0, fmt.Errorf("count %s: %w", tp.table, err)
+		}
+		return int64(rows[0].N), nil
+	}
+	return 0, nil
+}
+
+func (m *Module) countSQL(ctx context.Context, table, where string, args []any) (int64, error) {
+	var n int64
+	if err := m.deps.DB.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE "+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// eraseWarehouseTable deletes every row of the subject. The warehouse
+// holds analytics copies only; what the law makes us keep (payments) is
+// kept in the SQL store, so no warehouse row is kept.
+func (m *Module) eraseWarehouseTable(ctx context.Context, tp *tablePlan, s module.SubjectRef) (int64, error) {
+	if m.deps.Warehouse == nil {
+		return 0, nil
+	}
+	n, err := m.countSubject(ctx, tp, s)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	where, args, _ := warehouseWhere(tp, s)
+	if err := m.deps.Warehouse.Exec(ctx, "DELETE FROM "+tp.table+" WHERE "+where, args...); err != nil {
+		return 0, fmt.Errorf("erase %s: %w", tp.table, err)
+	}
+	return n, nil
+}
+
+// eraseSQLTable applies a table's row mode to the subject's rows and
+// returns how many rows it changed.
+func eraseSQLTable(ctx context.Context, tx bun.Tx, tp *tablePlan, s module.SubjectRef, pseudonym string, info map[string]sqlColumnInfo) (int64, error) {
+	where, args, ok := tp.subjectWhere(s, func(int) string { return "?" })
+	if !ok || tp.mode == modeKeep {
+		return 0, nil
+	}
+	var res sql.Result
+	var err error
+	switch tp.mode {
+	case modeDelete:
+		res, err = tx.ExecContext(ctx, "DELETE FROM "+tp.table+" WHERE "+where, args...)
+	case modePartial:
+		sets, setArgs := partialSets(tp, pseudonym, info)
+		res, err = tx.ExecContext(ctx, "UPDATE "+tp.table+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(setArgs, args...)...)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("erase %s: %w", tp.table, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// partialSets returns the assignments that clear a kept row: deleted and
+// anonymized columns blanked, identifiers replaced by the pseudonym, kept
+// columns left alone.
+func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlColumnInfo) ([]string, []any) {
+	var sets []string
+	var args []any
+	for _, c := range tp.columns {
+		// The collected time stays: the kept columns' periods count from
+		// it, and retention ends them on time only if it is there.
+		if !c.personal || c.erasure.Action == actionKeep || c.Collected {
+			continue
+		}
+		if c.Subject {
+			// A NULL identifier stays NULL: a row names its subject by one
+			// of several columns, and schemas may require exactly one.
+			if info[tp.table+"."+c.Column].nullable {
+				sets = append(sets, c.Column+" = CASE WHEN "+c.Column+" IS NULL THEN NULL ELSE ? END")
+			} else {
+				sets = append(sets, c.Column+" = ?")
+			}
+			args = append(args, pseudonym)
+			continue
+		}
+		sets = append(sets, c.Column+" = ?")
+		args = append(args, blankValue(info[tp.table+"."+c.Column]))
+	}
+	return sets, args
+}
+
+// blankValue is the value a cleared column holds: NULL where allowed,
+// otherwise the empty value of its type.
+func blankValue(ci sqlColumnInfo) any {
+	if ci.nullable {
+		return nil
+	}
+	switch ci.family {
+	case sqlstore.FamilyInteger, sqlstore.FamilyFloat, sqlstore.FamilyDecimal:
+		return 0
+	case sqlstore.FamilyBoolean:
+		return false
+	case sqlstore.FamilyTime:
+		return time.Unix(0, 0).UTC()
+	case sqlstore.FamilyJSON:
+		return "{}"
+	default:
+		return ""
+	}
+}
+
+func (m *Module) sqlColumnInfo(ctx context.Context) (map[string]sqlColumnInfo, error) {
+	cols, err := sqlstore.Columns(ctx, m.deps.DB)
+	if err != nil {
+		return nil, fmt.Errorf("read sql schema: %w", err)
+	}
+	out := make(map[string]sqlColumnInfo, len(cols))
+	for _, c := range cols {
+		out[c.Table+"."+c.Name] = sqlColumnInfo{family: c.Family, nullable: c.Nullable}
+	}
+	return out, nil
+}
+
+// sqlOrder orders the SQL tables so that a table comes before the tables
+// its foreign keys reference: children are cleared before their parents.
+func (m *Module) sqlOrder(ctx context.Context, plans []tablePlan) ([]*tablePlan, error) {
+	refs, err := foreignKeys(ctx, m.deps.DB)
+	if err != nil {
+		return nil, err
+	}
+	var list []*tablePlan
+	byName := map[string]*tablePlan{}
+	for i := range plans {
+		if plans[i].store == datamap.StoreSQL {
+			list = append(list, &plans[i])
+			byName[plans[i].table] = &plans[i]
+		}
+	}
+	var out []*tablePlan
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(t string)
+	// A table is placed after every table that references it is placed.
+	referencedBy := map[string][]string{}
+	for child, parents := range refs {
+		for _, p := range parents {
+			if p != child {
+				referencedBy[p] = append(referencedBy[p], child)
+			}
+		}
+	}
+	visit = func(t string) {
+		if state[t] != 0 {
+			return
+		}
+		state[t] = 1
+		children := referencedBy[t]
+		sort.Strings(children)
+		for _, c := range children {
+			visit(c)
+		}
+		state[t] = 2
+		if tp, ok := byName[t]; ok {
+			out = append(out, tp)
+		}
+	}
+	for _, tp := range list {
+		visit(tp.table)
+	}
+	return out, nil
+}
+
+// foreignKeys maps each table to the tables its foreign keys reference.
+func foreignKeys(ctx context.Context, db *bun.DB) (map[string][]string, error) {
+	var q string
+	switch sqlstore.Dialect(db) {
+	case sqlstore.Postgres:
+		q = `SELECT tc.table_name, ccu.table_name FROM information_schema.table_constraints tc
+JOIN information_schema.constraint_column_usage ccu ON tc.constraint_name = ccu.constraint_name AND tc.table_schema = ccu.table_schema
+WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()`
+	default:
+		q = `SELECT m.name, p."table" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`
+	}
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read foreign keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var child, parent string
+		if err := rows.Scan(&child, &parent); err != nil {
+			return nil, fmt.Errorf("read foreign keys: %w", err)
+		}
+		out[child] = append(out[child], parent)
+	}
+	return out, rows.Err()
+}
+
+// verify queries every subject column of every store for the subject's
+// identifiers, checks the pseudonymized rows hold nothing but kept data,
+// and asks each module what it still holds. The certificate gets the
+// counts, the kept items and the verdict.
+func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePlan, s module.SubjectRef, cen census, info map[string]sqlColumnInfo) error {
+	passed := true
+	add := func(c Check) {
+		c.OK = c.Found == c.Want
+		passed = passed && c.OK
+		cert.Verification.Checks = append(cert.Verification.Checks, c)
+	}
+	for i := range plans {
+		tp := &plans[i]
+		before := cen.Before[tp.store+"."+tp.table]
+		after, err := m.countSubject(ctx, tp, s)
+		if err != nil {
+			return err
+		}
+		tr := TableResult{Store: tp.store, Table: tp.table, Mode: tp.mode, Before: before, After: after}
+		want := int64(0)
+		if tp.store == datamap.StoreSQL && tp.mode == modeKeep {
+			want = before
+			tr.Kept = after
+		}
+		if tp.store == datamap.StoreWarehouse {
+			tr.Mode = modeDelete
+		}
+		for _, c := range tp.subjects {
+			one := *tp
+			one.subjects = []column{c}
+			var n int64
+			if n, err = m.countSubject(ctx, &one, s); err != nil {
+				return err
+			}
+			w := int64(0)
+			if tr.Mode == modeKeep {
+				w = n // the whole row stays; counted against the census below
+			}
+			add(Check{Store: tp.store, Table: tp.table, Column: c.Column, What: "rows under the subject's " + c.idKind + " id", Found: n, Want: w})
+		}
+		if tr.Mode == modeKeep {
+			add(Check{Store: tp.store, Table: tp.table, What: "rows kept whole, as counted before the erasure", Found: after, Want: want})
+		}
+		if tp.store == datamap.StoreSQL && tp.mode == modePartial {
+			kept, dirty, err := m.checkPseudonymized(ctx, tp, cert.Pseudonym, info)
+			if err != nil {
+				return err
+			}
+			tr.Kept = kept
+			add(Check{Store: tp.store, Table: tp.table, What: "kept rows still holding a cleared column", Found: dirty, Want: 0})
+			if kept > 0 {
+				cert.Kept = append(cert.Kept, keptItems(tp, kept, m.now())...)
+			}
+		}
+		if tp.store == datamap.StoreSQL && tp.mode == modeKeep && after > 0 {
+			cert.Kept = append(cert.Kept, keptItems(tp, after, m.now())...)
+		}
+		cert.Tables = append(cert.Tables, tr)
+	}
+	// Contact columns that are not the subject's identifier may still hold
+	// the address (a ticket's contact email).
+	if s.Email != "" {
+		for i := range plans {
+			tp := &plans[i]
+			if tp.store != datamap.StoreSQL || tp.mode == modeKeep {
+				continue
+			}
+			for _, c := range tp.columns {
+				if c.Subject || identifierKind(c.Category) != idEmail || c.erasure.Action == actionKeep {
+					continue
+				}
+				n, err := m.countSQL(ctx, tp.table, c.Column+" = ?", []any{s.Email})
+				if err != nil {
+					return err
+				}
+				add(Check{Store: tp.store, Table: tp.table, Column: c.Column, What: "rows holding the subject's email address", Found: n, Want: 0})
+			}
+		}
+	}
+	for i, h := range m.deps.Hooks {
+		cw := &countingWriter{}
+		if err := h.Data.ExportSubject(ctx, s, cw); err != nil {
+			return fmt.Errorf("verify %s: %w", h.Module, err)
+		}
+		cert.Modules[i].Remaining = cw.n
+		add(Check{Store: "module", Table: h.Module, What: "items the module still holds", Found: int64(cw.n), Want: 0})
+	}
+	cert.Verification.Passed = passed
+	return nil
+}
+
+// checkPseudonymized counts the rows kept under the pseudonym and those of
+// them where a column that should be cleared is not.
+func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudonym string, info map[string]sqlColumnInfo) (kept, dirty int64, err error) {
+	var subj []string
+	var args []any
+	for _, c := range tp.subjects {
+		if c.erasure.Action != actionKeep {
+			subj = append(subj, c.Column+" = ?")
+			args = append(args, pseudonym)
+		}
+	}
+	if len(subj) == 0 {
+		return 0, 0, nil
+	}
+	where := "(" + strings.Join(subj, " OR ") + ")"
+	if kept, err = m.countSQL(ctx, tp.table, where, args); err != nil {
+		return 0, 0, err
+	}
+	var notBlank []string
+	var blankArgs []any
+	for _, c := range tp.columns {
+		if !c.personal || c.Subject || c.erasure.Action == actionKeep || c.Collected {
+			continue
+		}
+		ci := info[tp.table+"."+c.Column]
+		if ci.nullable {
+			notBlank = append(notBlank, c.Column+" IS NOT NULL")
+			continue
+		}
+		notBlank = append(notBlank, c.Column+" <> ?")
+		blankArgs = append(blankArgs, blankValue(ci))
+	}
+	if len(notBlank) == 0 {
+		return kept, 0, nil
+	}
+	dirty, err = m.countSQL(ctx, tp.table, where+" AND ("+strings.Join(notBlank, " OR ")+")", append(args, blankArgs...))
+	return kept, dirty, err
+}
+
+// keptItems lists the kept categories of a table with their reasons.
+func keptItems(tp *tablePlan, rows int64, now time.Time) []KeptItem {
+	byCat := map[string]*KeptItem{}
+	var order []string
+	for _, c := range tp.columns {
+		if !c.personal || c.erasure.Action != actionKeep {
+			continue
+		}
+		k, ok := byCat[c.Category]
+		if !ok {
+			k = &KeptItem{Store: tp.store, Table: tp.table, Category: c.Category, Rows: rows, Reason: c.erasure.Reason, Until: c.erasure.Until}
+			if p, err := policies.ParsePeriod(strings.Fields(c.erasure.Until + " ")[0]); err == nil {
+				t := p.AddTo(now).UTC()
+				k.UntilLatest = &t
+			}
+			byCat[c.Category] = k
+			order = append(order, c.Category)
+		}
+		k.Columns = append(k.Columns, c.Column)
+	}
+	out := make([]KeptItem, 0, len(order)+1)
+	for _, cat := range order {
+		out = append(out, *byCat[cat])
+	}
+	// A kept row keeps its collected time too, whatever its category
+	// says: the kept columns' periods count from it.
+	for _, c := range tp.columns {
+		if c.Collected && c.personal && c.erasure.Action != actionKeep && len(out) > 0 {
+			k := KeptItem{Store: tp.store, Table: tp.table, Category: c.Category, Columns: []string{c.Column}, Rows: rows,
+				Reason: "the time the kept data's retention period counts from", Until: out[0].Until, UntilLatest: out[0].UntilLatest}
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// countingWriter counts what a module would still export.
+type countingWriter struct{ n int }
+
+func (c *countingWriter) Record(context.Context, string, any) error { c.n++; return nil }
+
+func (c *countingWriter) File(context.Context, string, string, io.Reader) error {
+	c.n++
+	return nil
+}
+
+func (m *Module) doneSteps(ctx context.Context, requestID string) (map[string]string, error) {
+	var steps []Step
+	if err := m.deps.DB.NewSelect().Model(&steps).Where("request_id = ?", requestID).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read erasure steps: %w", err)
+	}
+	out := make(map[string]string, len(steps))
+	for _, s := range steps {
+		out[s.Step] = s.Result
+	}
+	return out, nil
+}
+
+func (m *Module) recordStep(ctx context.Context, db bun.IDB, requestID, name string, result any) error {
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return fmt.Errorf("record step %s: %w", name, err)
+	}
+	row := Step{RequestID: requestID, Step: name, DoneAt: m.now().UTC(), Result: string(raw)}
+	if _, err := db.NewInsert().Model(&row).Exec(ctx); err != nil {
+		return fmt.Errorf("record step %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,259 @@
+package privacy
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/governance/seed"
+	"github.com/stewardhq/steward/internal/adminlog"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/modules/accounts"
+	"github.com/stewardhq/steward/modules/billing"
+	"github.com/stewardhq/steward/modules/generation"
+	"github.com/stewardhq/steward/modules/support"
+	"github.com/stewardhq/steward/policies"
+)
+
+func TestMain(m *testing.M) {
+	code := sqltest.Main(m)
+	chtest.Teardown()
+	_ = warehouse.ShutdownEngine()
+	os.Exit(code)
+}
+
+// usersTable finds accounts in the users table, as the accounts module
+// does.
+type usersTable struct{ db *bun.DB }
+
+func (u usersTable) UserIDByEmail(ctx context.Context, email string) (string, error) {
+	var id string
+	err := u.db.NewSelect().Table("users").Column("id").Where("email = ?", email).Scan(ctx, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errs.E(errs.ErrNotFound, "no such user")
+	}
+	return id, err
+}
+
+func (u usersTable) EmailByUserID(ctx context.Context, id string) (string, error) {
+	var email string
+	err := u.db.NewSelect().Table("users").Column("email").Where("id = ?", id).Scan(ctx, &email)
+	return email, err
+}
+
+// linkedVisitors stands in for the consent records, which link a
+// visitor id to the account that signed in on it.
+type linkedVisitors map[string][]string
+
+func (l linkedVisitors) VisitorIDs(_ context.Context, userID string) ([]string, error) {
+	return l[userID], nil
+}
+
+// TestExportAndEraseOnBothDialects seeds people across the module tables
+// and the warehouse, then exports and erases one of them on SQLite and on
+// PostgreSQL: the package holds every row of theirs, the erasure verifies
+// clean, and the other person is untouched.
+func TestExportAndEraseOnBothDialects(t *testing.T) {
+	ctx := context.Background()
+	engine, err := policies.New(ctx, policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := chtest.Embedded(t)
+	sources := []datamap.Source{
+		{Module: "platform", Models: append(sqlstore.Models(), adminlog.Models()...)},
+		{Module: "accounts", Models: (&accounts.Module{}).Models()},
+		{Module: "generation", Models: (&generation.Module{}).Models()},
+		{Module: "billing", Models: (&billing.Module{}).Models()},
+		{Module: "support", Models: (&support.Module{}).Models()},
+		{Module: "privacy", Models: Models()},
+	}
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		if err := w.Exec(ctx, "TRUNCATE TABLE events"); err != nil {
+			t.Fatal(err)
+		}
+		dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
+			return datamap.Build(ctx, datamap.Inputs{SQL: db, Warehouse: w, Sources: sources, Taxonomy: engine.Taxonomy(), Revision: engine.Revision()})
+		}
+		sd, err := seed.New(ctx, seed.Deps{DB: db, Warehouse: w, Sources: sources}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		people, sum, err := sd.People(ctx, 2, seed.Typical())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The unconsented events carry only the second visitor id, which
+		// the consent records link to the account.
+		links := linkedVisitors{}
+		for _, p := range people {
+			links[p.UserID] = p.VisitorIDs
+		}
+		mod, err := New(Config{DataDir: t.TempDir(), SigningKey: []byte("0123456789abcdef0123456789")}, Deps{
+			DB: db, Warehouse: w, Policy: engine, Guard: authz.NewGuard(engine), DataMap: dataMap, Accounts: usersTable{db}, Visitors: links,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, other := people[0], people[1]
+
+		req, err := mod.FileForOperator(ctx, TypeAccess, subject.Email, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req, err = mod.Process(ctx, req.ID); err != nil || req.Status != StatusCompleted {
+			t.Fatalf("access: %v %s", err, req.Status)
+		}
+		f, err := mod.OpenPackage(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(f)
+		f.Close()
+		zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]bool{}
+		for _, zf := range zr.File {
+			names[zf.Name] = true
+		}
+		for _, want := range []string{"manifest.json", "index.html", "data/generation/generations.json", "data/support/support_messages.json", "data/analytics/events.jsonl", "data/analytics/events.csv"} {
+			if !names[want] {
+				t.Errorf("package lacks %s", want)
+			}
+		}
+
+		dm, _, err := dataMap(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans, err := plan(ctx, engine, dm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := func(p seed.Person) map[string]int64 {
+			s := subjectOfPerson(p)
+			out := map[string]int64{}
+			for i := range plans {
+				n, err := mod.countSubject(ctx, &plans[i], s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[plans[i].table] = n
+			}
+			return out
+		}
+		otherBefore := counts(other)
+		if otherBefore["generations"] != int64(sum.Rows["generations"]/2) || otherBefore["events"] == 0 {
+			t.Fatalf("seed: %v", otherBefore)
+		}
+
+		ereq, err := mod.FileForOperator(ctx, TypeErasure, subject.Email, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ereq, err = mod.Process(ctx, ereq.ID); err != nil || ereq.Status != StatusCompleted {
+			t.Fatalf("erasure: %v %s %s", err, ereq.Status, ereq.Certificate)
+		}
+		after := counts(subject)
+		for _, tp := range plans {
+			if tp.mode != modeKeep && after[tp.table] != 0 {
+				t.Errorf("%s: %d rows of the subject left", tp.table, after[tp.table])
+			}
+		}
+		if got := counts(other); len(got) != len(otherBefore) {
+			t.Errorf("other person's tables changed: %v", got)
+		} else {
+			for k, v := range otherBefore {
+				if got[k] != v {
+					t.Errorf("%s: the other person's rows went from %d to %d", k, v, got[k])
+				}
+			}
+		}
+	})
+}
+
+func subjectOfPerson(p seed.Person) module.SubjectRef {
+	return module.SubjectRef{UserID: p.UserID, Email: p.Email, VisitorIDs: p.VisitorIDs}
+}
+
+// TestExpirePackages removes a package once its download period is over,
+// and not before.
+func TestExpirePackages(t *testing.T) {
+	ctx := context.Background()
+	engine, err := policies.New(ctx, policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqltest.SQLite(t)
+	now := time.Now().UTC()
+	mod, err := New(Config{DataDir: t.TempDir(), SigningKey: []byte("0123456789abcdef0123456789"), PackageTTL: 48 * time.Hour}, Deps{
+		DB: db, Policy: engine, Guard: authz.NewGuard(engine), Accounts: usersTable{db}, Now: func() time.Time { return now },
+		DataMap: func(context.Context) (*datamap.Map, []datamap.Problem, error) { return &datamap.Map{}, nil, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureDir(mod.exportsDir()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		completed time.Duration
+		gone      bool
+	}{
+		{"completed three days ago", -72 * time.Hour, true},
+		{"completed yesterday", -24 * time.Hour, false},
+	}
+	for i, tt := range tests {
+		done := now.Add(tt.completed)
+		req := Request{ID: fmt.Sprintf("pr_%d", i), Type: TypeAccess, Status: StatusCompleted, UserID: "u1", Email: "a@example.com",
+			ReceivedAt: done, DueAt: done, CompletedAt: &done, UpdatedAt: done, PackagePath: fmt.Sprintf("pr_%d.zip", i), PackageSize: 3}
+		if _, err := db.NewInsert().Model(&req).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(mod.exportsDir(), req.PackagePath), []byte("zip"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := mod.ExpirePackages(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("ExpirePackages = %d, %v; want 1", n, err)
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := os.Stat(filepath.Join(mod.exportsDir(), fmt.Sprintf("pr_%d.zip", i)))
+			if gone := errors.Is(err, os.ErrNotExist); gone != tt.gone {
+				t.Fatalf("package gone = %v, want %v", gone, tt.gone)
+			}
+			req, err := mod.load(ctx, fmt.Sprintf("pr_%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := mod.OpenPackage(req); tt.gone && !errors.Is(err, errs.ErrNotFound) {
+				t.Fatalf("OpenPackage after removal: %v, want not found", err)
+			}
+			if v := mod.view(req, nil); tt.gone && v.DownloadURL != "" {
+				t.Fatalf("removed package still offered for download")
+			}
+		})
+	}
+}

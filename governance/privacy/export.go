@@ -1,0 +1,466 @@
+package privacy
+
+import (
+	"archive/zip"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"html/template"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/module"
+)
+
+// warehousePage is how many warehouse rows one query of an export reads,
+// which bounds the memory an export of a heavy subject takes.
+const warehousePage = 10000
+
+// Manifest describes an access export package; it is the package's
+// manifest.json.
+type Manifest struct {
+	RequestID      string             `json:"request_id,omitempty"`
+	Subject        ManifestSubject    `json:"subject"`
+	GeneratedAt    time.Time          `json:"generated_at"`
+	PolicyRevision string             `json:"policy_revision"`
+	Sources        []ManifestFile     `json:"sources"`
+	Included       []ManifestCategory `json:"categories_included"`
+	Withheld       []ManifestCategory `json:"categories_withheld"`
+}
+
+// ManifestSubject names whom the package is about.
+type ManifestSubject struct {
+	UserID     string   `json:"user_id,omitempty"`
+	Email      string   `json:"email,omitempty"`
+	VisitorIDs []string `json:"visitor_ids,omitempty"`
+}
+
+// ManifestFile is one file of the package.
+type ManifestFile struct {
+	Store  string `json:"store"`
+	Module string `json:"module"`
+	Table  string `json:"table,omitempty"`
+	File   string `json:"file"`
+	Format string `json:"format"`
+	// Rows counts the records in the file (1 for a single record or file).
+	Rows   int64  `json:"rows"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// ManifestCategory is a data category the package includes or withholds.
+type ManifestCategory struct {
+	Category string `json:"category"`
+	Name     string `json:"name,omitempty"`
+	// Reason says why the category is included or withheld.
+	Reason  string   `json:"reason"`
+	Columns []string `json:"columns,omitempty"`
+}
+
+// Rows returns the number of rows the package holds for a table, summed
+// over its files of one format.
+func (m Manifest) Rows(store, table, format string) int64 {
+	var n int64
+	for _, f := range m.Sources {
+		if f.Store == store && f.Table == table && f.Format == format {
+			n += f.Rows
+		}
+	}
+	return n
+}
+
+// exportPackage writes the subject's access package to w as a ZIP, built
+// from the data map and filtered by the export policy. Rows are written as
+// they are read, so memory does not grow with the subject's data.
+func (m *Module) exportPackage(ctx context.Context, requestID string, subject module.SubjectRef, w io.Writer) (Manifest, error) {
+	dm, err := m.dataMap(ctx)
+	if err != nil {
+		return Manifest{}, err
+	}
+	plans, err := plan(ctx, m.deps.Policy, dm)
+	if err != nil {
+		return Manifest{}, err
+	}
+	man := Manifest{
+		RequestID:      requestID,
+		Subject:        ManifestSubject{UserID: subject.UserID, Email: subject.Email, VisitorIDs: subject.VisitorIDs},
+		GeneratedAt:    m.now().UTC(),
+		PolicyRevision: m.deps.Policy.Revision(),
+	}
+	zw := zip.NewWriter(w)
+	pk := &packer{zw: zw, man: &man}
+	for i := range plans {
+		tp := &plans[i]
+		switch tp.store {
+		case datamap.StoreSQL:
+			err = m.exportSQLTable(ctx, pk, tp, subject)
+		case datamap.StoreWarehouse:
+			err = m.exportWarehouseTable(ctx, pk, tp, subject)
+		}
+		if err != nil {
+			return Manifest{}, fmt.Errorf("export %s %s: %w", tp.store, tp.table, err)
+		}
+		progress(ctx, tp.table, i+1, len(plans)+len(m.deps.Hooks))
+	}
+	for i, h := range m.deps.Hooks {
+		hw := &hookWriter{pk: pk, module: h.Module}
+		if err := h.Data.ExportSubject(ctx, subject, hw); err != nil {
+			return Manifest{}, fmt.Errorf("export %s: %w", h.Module, err)
+		}
+		progress(ctx, h.Module, len(plans)+i+1, len(plans)+len(m.deps.Hooks))
+	}
+	man.Included, man.Withheld = categoryLists(plans)
+	if err := pk.writeJSON("manifest.json", man); err != nil {
+		return Manifest{}, err
+	}
+	if err := pk.writeIndex(man); err != nil {
+		return Manifest{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return Manifest{}, fmt.Errorf("finish export package: %w", err)
+	}
+	return man, nil
+}
+
+// categoryLists sums up which categories the export policy includes and
+// which it withholds, with the reason and the columns concerned.
+func categoryLists(plans []tablePlan) (included, withheld []ManifestCategory) {
+	inc := map[string]*ManifestCategory{}
+	wh := map[string]*ManifestCategory{}
+	for _, tp := range plans {
+		for _, c := range tp.columns {
+			target := inc
+			if !c.export.Include {
+				target = wh
+			}
+			mc, ok := target[c.Category]
+			if !ok {
+				mc = &ManifestCategory{Category: c.Category, Name: c.CategoryName, Reason: c.export.Reason}
+				target[c.Category] = mc
+			}
+			mc.Columns = append(mc.Columns, tp.table+"."+c.Column)
+		}
+	}
+	flatten := func(m map[string]*ManifestCategory) []ManifestCategory {
+		out := make([]ManifestCategory, 0, len(m))
+		for _, v := range m {
+			out = append(out, *v)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Category < out[j].Category })
+		return out
+	}
+	return flatten(inc), flatten(wh)
+}
+
+// packer writes the files of a package and records each in the manifest.
+type packer struct {
+	zw  *zip.Writer
+	man *Manifest
+}
+
+// entry is one file being written: bytes go through a hash and a counter.
+type entry struct {
+	w     *bufio.Writer
+	sum   hash.Hash
+	count *countWriter
+	file  ManifestFile
+	pk    *packer
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (pk *packer) create(f ManifestFile) (*entry, error) {
+	zf, err := pk.zw.CreateHeader(&zip.FileHeader{Name: f.File, Method: zip.Deflate, Modified: pk.man.GeneratedAt})
+	if err != nil {
+		return nil, fmt.Errorf("add %s: %w", f.File, err)
+	}
+	sum := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(zf, sum)}
+	return &entry{w: bufio.NewWriterSize(cw, 64<<10), sum: sum, count: cw, file: f, pk: pk}, nil
+}
+
+// close finishes the file and adds it to the manifest's sources.
+func (e *entry) close() error {
+	if err := e.w.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", e.file.File, err)
+	}
+	e.file.SHA256 = hex.EncodeToString(e.sum.Sum(nil))
+	e.file.Bytes = e.count.n
+	e.pk.man.Sources = append(e.pk.man.Sources, e.file)
+	return nil
+}
+
+func (pk *packer) writeJSON(name string, v any) error {
+	zf, err := pk.zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: pk.man.GeneratedAt})
+	if err != nil {
+		return fmt.Errorf("add %s: %w", name, err)
+	}
+	enc := json.NewEncoder(zf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// exportSQLTable writes the subject's rows of one table as a JSON array,
+// only the columns the export policy includes.
+func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, subject module.SubjectRef) error {
+	cols := tp.exportColumns()
+	if len(cols) == 0 {
+		return nil
+	}
+	where, args, ok := tp.subjectWhere(subject, func(int) string { return "?" })
+	if !ok {
+		return nil
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Column
+	}
+	rows, err := m.deps.DB.QueryContext(ctx, "SELECT "+strings.Join(names, ", ")+" FROM "+tp.table+" WHERE "+where, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	e, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
+		File: path.Join("data", tp.module, tp.table+".json"), Format: "json"})
+	if err != nil {
+		return err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	row := make(map[string]any, len(cols))
+	enc := json.NewEncoder(e.w)
+	if _, err := e.w.WriteString("[\n"); err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		for i, n := range names {
+			if b, ok := vals[i].([]byte); ok {
+				row[n] = string(b)
+			} else {
+				row[n] = vals[i]
+			}
+		}
+		if e.file.Rows > 0 {
+			if _, err := e.w.WriteString(","); err != nil {
+				return err
+			}
+		}
+		if err := enc.Encode(row); err != nil {
+			return err
+		}
+		e.file.Rows++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := e.w.WriteString("]\n"); err != nil {
+		return err
+	}
+	return e.close()
+}
+
+// warehouseRow is one row of an export page, formatted by ClickHouse.
+type warehouseRow struct {
+	JSON string `ch:"j"`
+	CSV  string `ch:"c"`
+}
+
+// exportWarehouseTable writes the subject's rows of a warehouse table as
+// JSON Lines and as CSV. Rows are read in buckets of about warehousePage
+// rows, split by a hash of the row's text (a NULL would hash to NULL)
+// rather than sorted, so no query sorts
+// the subject's whole history; the CSV goes to a temporary file while the
+// JSON Lines go into the package, since a ZIP has one entry open at a
+// time.
+func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *tablePlan, subject module.SubjectRef) error {
+	if m.deps.Warehouse == nil {
+		return nil
+	}
+	cols := tp.exportColumns()
+	if len(cols) == 0 {
+		return nil
+	}
+	where, args, ok := warehouseWhere(tp, subject)
+	if !ok {
+		return nil
+	}
+	total, err := m.countSubject(ctx, tp, subject)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Column
+	}
+	var all []string
+	for _, c := range tp.columns {
+		all = append(all, c.Column)
+	}
+	list := strings.Join(names, ", ")
+	jl, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
+		File: path.Join("data", tp.module, tp.table+".jsonl"), Format: "jsonl"})
+	if err != nil {
+		return err
+	}
+	if err := ensureDir(m.exportsDir()); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(m.exportsDir(), "csv-*.tmp")
+	if err != nil {
+		return fmt.Errorf("create csv buffer: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	csvw := bufio.NewWriterSize(tmp, 64<<10)
+	if _, err := csvw.WriteString(list + "\n"); err != nil {
+		return err
+	}
+	buckets := (total + warehousePage - 1) / warehousePage
+	if buckets < 1 {
+		buckets = 1
+	}
+	for b := int64(0); b < buckets; b++ {
+		var page []warehouseRow
+		q := fmt.Sprintf("SELECT formatRowNoNewline('JSONEachRow', %s) AS j, formatRowNoNewline('CSV', %s) AS c FROM %s WHERE %s AND cityHash64(formatRowNoNewline('TSV', %s)) %% %d = %d",
+			list, list, tp.table, where, strings.Join(all, ", "), buckets, b)
+		if err := m.deps.Warehouse.Select(ctx, &page, q, args...); err != nil {
+			return err
+		}
+		for _, r := range page {
+			if _, err := jl.w.WriteString(r.JSON + "\n"); err != nil {
+				return err
+			}
+			if _, err := csvw.WriteString(r.CSV + "\n"); err != nil {
+				return err
+			}
+			jl.file.Rows++
+		}
+	}
+	if err := jl.close(); err != nil {
+		return err
+	}
+	if err := csvw.Flush(); err != nil {
+		return fmt.Errorf("write csv buffer: %w", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read csv buffer: %w", err)
+	}
+	e, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
+		File: path.Join("data", tp.module, tp.table+".csv"), Format: "csv", Rows: jl.file.Rows})
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(e.w, tmp); err != nil {
+		return fmt.Errorf("write csv: %w", err)
+	}
+	return e.close()
+}
+
+// warehouseWhere is subjectWhere with ClickHouse's named parameters.
+func warehouseWhere(tp *tablePlan, subject module.SubjectRef) (string, []any, bool) {
+	where, raw, ok := tp.subjectWhere(subject, func(i int) string { return fmt.Sprintf("{p%d:String}", i) })
+	args := make([]any, len(raw))
+	for i, v := range raw {
+		args[i] = warehouse.Named(fmt.Sprintf("p%d", i), v)
+	}
+	return where, args, ok
+}
+
+// hookWriter files a module's items under its name in the package.
+type hookWriter struct {
+	pk     *packer
+	module string
+	n      int
+}
+
+// Record implements module.ExportWriter.
+func (h *hookWriter) Record(_ context.Context, category string, v any) error {
+	h.n++
+	e, err := h.pk.create(ManifestFile{Store: "external", Module: h.module,
+		File: path.Join("data", h.module, "external", fmt.Sprintf("%s-%d.json", category, h.n)), Format: "json", Rows: 1})
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(e.w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write %s record: %w", h.module, err)
+	}
+	return e.close()
+}
+
+// File implements module.ExportWriter.
+func (h *hookWriter) File(_ context.Context, name, category string, r io.Reader) error {
+	clean := path.Clean("/" + name)[1:]
+	if clean == "" {
+		return fmt.Errorf("export %s: empty file name", h.module)
+	}
+	e, err := h.pk.create(ManifestFile{Store: "files", Module: h.module,
+		File: path.Join("files", h.module, clean), Format: "file:" + category, Rows: 1})
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(e.w, r); err != nil {
+		return fmt.Errorf("write %s file: %w", h.module, err)
+	}
+	return e.close()
+}
+
+var indexTemplate = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Your data</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}
+code{font-size:.9em}</style></head><body>
+<h1>Your data</h1>
+<p>This package holds the personal data we keep about you, generated {{.GeneratedAt.Format "2 January 2006 15:04 MST"}}
+under policy revision <code>{{.PolicyRevision}}</code>. Each file is listed with the number of records it holds and its SHA-256
+checksum; <a href="manifest.json">manifest.json</a> says the same in machine-readable form.</p>
+<h2>Files</h2>
+<table><tr><th>File</th><th>Source</th><th>Records</th><th>SHA-256</th></tr>
+{{range .Sources}}<tr><td><a href="{{.File}}">{{.File}}</a></td><td>{{.Module}} {{.Table}}</td><td>{{.Rows}}</td><td><code>{{.SHA256}}</code></td></tr>
+{{end}}</table>
+<h2>Kinds of data included</h2>
+<ul>{{range .Included}}<li><b>{{.Name}}</b> (<code>{{.Category}}</code>)</li>{{end}}</ul>
+<h2>Kinds of data withheld, and why</h2>
+<ul>{{range .Withheld}}<li><b>{{.Name}}</b> (<code>{{.Category}}</code>): {{.Reason}}</li>{{end}}</ul>
+</body></html>
+`))
+
+func (pk *packer) writeIndex(man Manifest) error {
+	zf, err := pk.zw.CreateHeader(&zip.FileHeader{Name: "index.html", Method: zip.Deflate, Modified: man.GeneratedAt})
+	if err != nil {
+		return fmt.Errorf("add index.html: %w", err)
+	}
+	if err := indexTemplate.Execute(zf, man); err != nil {
+		return fmt.Errorf("write index.html: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+package privacy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/policies"
+)
+
+// Policy is the part of the policy engine this package asks;
+// *policies.Engine is one.
+type Policy interface {
+	Export(ctx context.Context, category string) (policies.ExportDecision, error)
+	Erasure(ctx context.Context, category string) (policies.ErasureDecision, error)
+	Revision() string
+}
+
+// Erasure actions the policy gives a category.
+const (
+	actionDelete    = "delete"
+	actionAnonymize = "anonymize"
+	actionKeep      = "keep"
+)
+
+// Row modes: what an erasure does to a subject's row of a table.
+const (
+	// modeDelete removes the row: no column must outlive the erasure.
+	modeDelete = "delete"
+	// modeKeep leaves the row as it is: every personal column is kept for
+	// a legal reason (an audit log entry, the request record itself).
+	modeKeep = "keep"
+	// modePartial keeps the row for its kept columns, blanks the deleted
+	// and anonymized ones and replaces the subject's identifiers with a
+	// pseudonym.
+	modePartial = "partial"
+)
+
+// identifier kinds: which of the subject's identifiers a subject column
+// holds, read from its category.
+const (
+	idUser    = "user"
+	idVisitor = "visitor"
+	idEmail   = "email"
+)
+
+// column is one column of a table plan.
+type column struct {
+	datamap.Entry
+	export   policies.ExportDecision
+	erasure  policies.ErasureDecision
+	idKind   string // for subject columns
+	personal bool
+}
+
+// tablePlan is what access and erasure do to one table.
+type tablePlan struct {
+	store, table, module string
+	columns              []column
+	subjects             []column
+	mode                 string
+}
+
+// identifierKind says which identifier a subject column of a category
+// holds. Visitor and cookie ids are the tracker's; contact categories hold
+// an email address; every other subject column holds the account id.
+func identifierKind(category string) string {
+	switch {
+	case category == "user.unique_id.analytics_id" || strings.HasPrefix(category, "user.device.cookie_id"):
+		return idVisitor
+	case category == "user.contact.email" || category == "user.support.contact":
+		return idEmail
+	default:
+		return idUser
+	}
+}
+
+// plan groups the data map by table and asks the policy what export and
+// erasure do to each column. Tables with no subject column hold nobody's
+// data in particular and are left out.
+func plan(ctx context.Context, pol Policy, m *datamap.Map) ([]tablePlan, error) {
+	byTable := map[string]*tablePlan{}
+	var order []string
+	for _, e := range m.Entries {
+		key := e.Store + "\x00" + e.Table
+		tp, ok := byTable[key]
+		if !ok {
+			tp = &tablePlan{store: e.Store, table: e.Table, module: e.Module}
+			byTable[key] = tp
+			order = append(order, key)
+		}
+		ex, err := pol.Export(ctx, e.Category)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s.%s: %w", e.Table, e.Column, err)
+		}
+		er, err := pol.Erasure(ctx, e.Category)
+		if err != nil {
+			return nil, fmt.Errorf("plan %s.%s: %w", e.Table, e.Column, err)
+		}
+		c := column{Entry: e, export: ex, erasure: er, personal: e.Personal}
+		if e.Subject {
+			c.idKind = identifierKind(e.Category)
+			tp.subjects = append(tp.subjects, c)
+		}
+		tp.columns = append(tp.columns, c)
+	}
+	var out []tablePlan
+	for _, key := range order {
+		tp := byTable[key]
+		if len(tp.subjects) == 0 {
+			continue
+		}
+		tp.mode = rowMode(tp.columns)
+		out = append(out, *tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].store != out[j].store {
+			return out[i].store < out[j].store
+		}
+		return out[i].table < out[j].table
+	})
+	return out, nil
+}
+
+// rowMode decides a table's erasure from its columns: a row goes unless a
+// personal column other than the subject's identifiers must stay (kept) or
+// stay in a reduced form (anonymized); it stays whole when every personal
+// column is kept.
+func rowMode(cols []column) string {
+	allKept, blocked := true, false
+	for _, c := range cols {
+		if !c.personal {
+			continue
+		}
+		if c.erasure.Action != actionKeep {
+			allKept = false
+		}
+		if c.Subject {
+			continue
+		}
+		if c.erasure.Action == actionKeep || c.erasure.Action == actionAnonymize {
+			blocked = true
+		}
+	}
+	switch {
+	case allKept:
+		return modeKeep
+	case blocked:
+		return modePartial
+	default:
+		return modeDelete
+	}
+}
+
+// exportColumns returns the columns an access export includes.
+func (tp *tablePlan) exportColumns() []column {
+	var out []column
+	for _, c := range tp.columns {
+		if c.export.Include {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// subjectWhere returns the condition matching the subject's rows, with its
+// arguments, and false when the subject has no identifier this table uses.
+// placeholder gives the i-th parameter's placeholder in the store's syntax.
+func (tp *tablePlan) subjectWhere(s module.SubjectRef, placeholder func(i int) string) (string, []any, bool) {
+	var parts []string
+	var args []any
+	add := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		ph := make([]string, len(vals))
+		for i, v := range vals {
+			ph[i] = placeholder(len(args))
+			args = append(args, v)
+		}
+		parts = append(parts, col+" IN ("+strings.Join(ph, ", ")+")")
+	}
+	for _, c := range tp.subjects {
+		switch c.idKind {
+		case idUser:
+			if s.UserID != "" {
+				add(c.Column, []string{s.UserID})
+			}
+		case idEmail:
+			if s.Email != "" {
+				add(c.Column, []string{s.Email})
+			}
+		case idVisitor:
+			add(c.Column, s.VisitorIDs)
+		}
+	}
+	if len(parts) == 0 {
+		return "", nil, false
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", args, true
+}

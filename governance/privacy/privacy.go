@@ -1,0 +1,477 @@
+// Package privacy provides data subject requests: access (GDPR Art. 15 and
+// 20) and erasure (Art. 17). It files requests and keeps their audit
+// trail, processes them in the background, builds the access package as a
+// streamed ZIP, erases across the SQL store, the warehouse, files and
+// external systems, verifies the erasure and issues its certificate.
+//
+// Nothing here lists tables or columns: what a request reaches is read
+// from the data map (every tagged column of every store) and decided per
+// category by the export and erasure policies, so a newly tagged table is
+// exported and erased with no change to this package. Modules that hold
+// data outside the SQL store take part through module.SubjectData.
+package privacy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/adminlog"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/policies"
+)
+
+// Defaults of Config.
+const (
+	DefaultPollInterval   = 5 * time.Second
+	DefaultDownloadTTL    = 24 * time.Hour
+	DefaultRecentSignIn   = 15 * time.Minute
+	DefaultPackageTTL     = 7 * 24 * time.Hour
+	exportsFolder         = "exports"
+	maxReasonLength       = 2000
+	requestCategory       = "user.privacy_request"
+	dueMonths             = 1
+	maxExtensionMonths    = 2
+	processingErrorDetail = "processing failed; the request will be retried"
+)
+
+// Accounts finds the account behind an email address.
+type Accounts interface {
+	// UserIDByEmail returns the account id of the address, or an error
+	// wrapping errs.ErrNotFound when no account has it.
+	UserIDByEmail(ctx context.Context, email string) (string, error)
+	// EmailByUserID returns the account's email address.
+	EmailByUserID(ctx context.Context, userID string) (string, error)
+}
+
+// VisitorLinks gives the visitor ids linked to an account, such as those
+// its consent records name.
+type VisitorLinks interface {
+	VisitorIDs(ctx context.Context, userID string) ([]string, error)
+}
+
+// Hook is a module holding subject data outside the SQL store.
+type Hook struct {
+	Module string
+	Data   module.SubjectData
+}
+
+// Config tunes the module.
+type Config struct {
+	// DataDir holds the export packages, in DataDir/exports.
+	DataDir string
+	// SigningKey signs download links (HMAC-SHA256).
+	SigningKey []byte
+	// PollInterval is how often the worker looks for requests to process.
+	PollInterval time.Duration
+	// DownloadTTL is how long a download link stays valid.
+	DownloadTTL time.Duration
+	// RecentSignIn is how recent a sign-in must be for a user to request
+	// their own erasure.
+	RecentSignIn time.Duration
+	// PackageTTL is how long an access package is kept for download after
+	// the request completed; the file is then removed.
+	PackageTTL time.Duration
+}
+
+// Deps is what the module needs, handed in by cmd/steward.
+type Deps struct {
+	DB        *bun.DB
+	Warehouse warehouse.Warehouse // nil: no warehouse data
+	Policy    Policy
+	Guard     *authz.Guard
+	DataMap   func(ctx context.Context) (*datamap.Map, []datamap.Problem, error)
+	Accounts  Accounts
+	Visitors  VisitorLinks // nil: linked ids come from the warehouse only
+	Hooks     []Hook
+	// SignedInAt returns when the principal's credential was issued by a
+	// sign-in; erasure by the subject needs a recent one. Nil refuses
+	// self-service erasure.
+	SignedInAt func(ctx context.Context, p authz.Principal) (time.Time, error)
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Module is the privacy requests module.
+type Module struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	procMu sync.Mutex
+
+	mu      sync.Mutex
+	running bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	wake    chan struct{}
+}
+
+// New returns the module.
+func New(cfg Config, deps Deps) (*Module, error) {
+	if deps.DB == nil || deps.Policy == nil || deps.Guard == nil || deps.DataMap == nil || deps.Accounts == nil {
+		return nil, errors.New("privacy: DB, Policy, Guard, DataMap and Accounts are required")
+	}
+	if len(cfg.SigningKey) < 16 {
+		return nil, errors.New("privacy: a signing key of at least 16 bytes is required")
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("privacy: DataDir is required")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.DownloadTTL <= 0 {
+		cfg.DownloadTTL = DefaultDownloadTTL
+	}
+	if cfg.RecentSignIn <= 0 {
+		cfg.RecentSignIn = DefaultRecentSignIn
+	}
+	if cfg.PackageTTL <= 0 {
+		cfg.PackageTTL = DefaultPackageTTL
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Module{cfg: cfg, deps: deps, log: deps.Logger, wake: make(chan struct{}, 1)}, nil
+}
+
+// Name implements module.Module.
+func (m *Module) Name() string { return "privacy" }
+
+// Models implements module.Module.
+func (m *Module) Models() []any { return Models() }
+
+// now is the current time at the precision the SQL store keeps, so a
+// value answered before a read-back equals the value read back.
+func (m *Module) now() time.Time { return m.deps.Now().Truncate(time.Microsecond) }
+
+func (m *Module) dataMap(ctx context.Context) (*datamap.Map, error) {
+	dm, _, err := m.deps.DataMap(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("build data map: %w", err)
+	}
+	return dm, nil
+}
+
+// NewRequest is what a caller files.
+type NewRequest struct {
+	Type string
+	// Email names the subject when a DPO or admin files on their behalf;
+	// empty for the caller's own request.
+	Email string
+	// Reason is required on behalf of a subject.
+	Reason string
+}
+
+// Create files a request for the principal, or on behalf of the subject
+// NewRequest.Email names when the access policy lets the principal act
+// for others. The request is verified at once (the caller is signed in,
+// or a DPO vouches for the subject's identity with a reason) and queued.
+func (m *Module) Create(ctx context.Context, p authz.Principal, in NewRequest) (Request, error) {
+	if in.Type != TypeAccess && in.Type != TypeErasure {
+		return Request{}, errs.Invalid("type", "oneof", `must be "access" or "erasure"`)
+	}
+	if len(in.Reason) > maxReasonLength {
+		return Request{}, errs.Invalid("reason", "max", fmt.Sprintf("at most %d characters", maxReasonLength))
+	}
+	now := m.now().UTC()
+	req := Request{
+		ID: newID("pr"), Type: in.Type, Status: StatusReceived, RequestedBy: p.UserID,
+		ReceivedAt: now, DueAt: now.AddDate(0, dueMonths, 0), PolicyRevision: m.deps.Policy.Revision(), UpdatedAt: now,
+	}
+	email := strings.TrimSpace(in.Email)
+	if email == "" {
+		req.UserID = p.UserID
+		if _, err := m.check(ctx, p, authz.ActionExport, req.UserID, requestCategory); err != nil {
+			return Request{}, err
+		}
+		addr, err := m.deps.Accounts.EmailByUserID(ctx, p.UserID)
+		if err != nil {
+			return Request{}, fmt.Errorf("create privacy request: %w", err)
+		}
+		req.Email = addr
+		if in.Type == TypeErasure {
+			if err := m.checkRecentSignIn(ctx, p); err != nil {
+				return Request{}, err
+			}
+		}
+	} else {
+		if !strings.Contains(email, "@") {
+			return Request{}, errs.Invalid("email", "email", "must be an email address")
+		}
+		if strings.TrimSpace(in.Reason) == "" {
+			return Request{}, errs.Invalid("reason", "required", "say why you file the request for the subject")
+		}
+		uid, err := m.deps.Accounts.UserIDByEmail(ctx, email)
+		if err != nil && !errors.Is(err, errs.ErrNotFound) {
+			return Request{}, fmt.Errorf("create privacy request: %w", err)
+		}
+		// Acting for another subject is what the policy must allow: the
+		// owner is the subject (or no one), never the caller.
+		owner := uid
+		if owner == "" || owner == p.UserID {
+			owner = "subject:" + email
+		}
+		if _, err := m.check(ctx, p, authz.ActionExport, owner, requestCategory); err != nil {
+			return Request{}, err
+		}
+		req.UserID, req.Email, req.OnBehalf, req.Reason = uid, email, true, strings.TrimSpace(in.Reason)
+	}
+	err := m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&req).Exec(ctx); err != nil {
+			return err
+		}
+		if err := m.addEvent(ctx, tx, &req, StatusReceived, p.UserID, ""); err != nil {
+			return err
+		}
+		note := "the subject is signed in"
+		if req.OnBehalf {
+			note = "identity vouched for by the staff member who filed the request"
+			if _, err := adminlog.Append(ctx, tx, adminlog.Entry{
+				ActorID: p.UserID, Action: "privacy_request." + req.Type, TargetID: targetOf(req),
+				Details: map[string]any{"request_id": req.ID, "reason": req.Reason},
+			}); err != nil {
+				return err
+			}
+		}
+		return m.setStatus(ctx, tx, &req, StatusVerified, p.UserID, note)
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("create privacy request: %w", err)
+	}
+	m.notify()
+	return req, nil
+}
+
+// checkRecentSignIn refuses a self-service erasure unless the caller
+// signed in within RecentSignIn: deleting an account is not something a
+// stolen, long-lived credential should be able to do.
+func (m *Module) checkRecentSignIn(ctx context.Context, p authz.Principal) error {
+	if m.deps.SignedInAt == nil {
+		return errs.E(errs.ErrForbidden, "sign in again to request the erasure of your account")
+	}
+	at, err := m.deps.SignedInAt(ctx, p)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return errs.E(errs.ErrForbidden, "sign in again to request the erasure of your account")
+		}
+		return fmt.Errorf("check sign-in time: %w", err)
+	}
+	if m.now().Sub(at) > m.cfg.RecentSignIn {
+		return errs.E(errs.ErrForbidden, fmt.Sprintf("sign in again (within %s) to request the erasure of your account", m.cfg.RecentSignIn))
+	}
+	return nil
+}
+
+// Get returns a request the principal may see.
+func (m *Module) Get(ctx context.Context, p authz.Principal, id string) (Request, error) {
+	req, err := m.load(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if _, err := m.check(ctx, p, authz.ActionRead, ownerOf(req), requestCategory); err != nil {
+		// A request the caller may not see does not exist for them.
+		if errors.Is(err, errs.ErrForbidden) {
+			return Request{}, errs.E(errs.ErrNotFound, "no such privacy request")
+		}
+		return Request{}, err
+	}
+	return req, nil
+}
+
+// targetOf is what the admin log names as acted on: the subject's
+// account, or the request itself for a subject without one (the log never
+// holds an email address).
+func targetOf(r Request) string {
+	if r.UserID != "" {
+		return r.UserID
+	}
+	return "privacy_request:" + r.ID
+}
+
+// check asks the access policy whether p may perform action on requests
+// about owner. The policy may allow a read with categories redacted; a
+// request is one category, so a redaction refuses it whole.
+func (m *Module) check(ctx context.Context, p authz.Principal, action, owner, category string) (policies.AccessDecision, error) {
+	d, err := m.deps.Guard.Check(ctx, p, action, owner, []string{category})
+	if err != nil {
+		return d, err
+	}
+	if len(d.Redact) > 0 {
+		return d, errs.E(errs.ErrForbidden, "your role may not "+action+" privacy requests")
+	}
+	return d, nil
+}
+
+// ownerOf is the subject id a request is about, for the access policy.
+func ownerOf(r Request) string {
+	if r.UserID != "" {
+		return r.UserID
+	}
+	return "subject:" + r.Email
+}
+
+// List returns the requests the principal may see, newest first: every
+// request for a role the policy lets list requests about anyone (dpo,
+// admin), otherwise the caller's own.
+func (m *Module) List(ctx context.Context, p authz.Principal) ([]Request, error) {
+	q := m.deps.DB.NewSelect().Model((*Request)(nil)).Order("received_at DESC", "id").Limit(500)
+	d, err := m.check(ctx, p, authz.ActionList, "", requestCategory)
+	switch {
+	case err == nil && !d.OwnOnly:
+	case err == nil || errors.Is(err, errs.ErrForbidden):
+		// A subject lists the requests about themself.
+		if _, err := m.check(ctx, p, authz.ActionList, p.UserID, requestCategory); err != nil {
+			return nil, err
+		}
+		q = q.Where("user_id = ?", p.UserID)
+	default:
+		return nil, err
+	}
+	var out []Request
+	if err := q.Scan(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list privacy requests: %w", err)
+	}
+	return out, nil
+}
+
+// Events returns a request's audit trail, oldest first.
+func (m *Module) Events(ctx context.Context, requestID string) ([]Event, error) {
+	var out []Event
+	if err := m.deps.DB.NewSelect().Model(&out).Where("request_id = ?", requestID).Order("at", "id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read request events: %w", err)
+	}
+	return out, nil
+}
+
+// Extend records an extension of the deadline by up to two further months
+// (Art. 12(3)) with its reason. Only roles the policy lets audit requests
+// (dpo, admin) may extend.
+func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, months int, reason string) (Request, error) {
+	if months < 1 || months > maxExtensionMonths {
+		return Request{}, errs.Invalid("months", "range", fmt.Sprintf("between 1 and %d", maxExtensionMonths))
+	}
+	if strings.TrimSpace(reason) == "" {
+		return Request{}, errs.Invalid("reason", "required", "say why the request needs more time")
+	}
+	req, err := m.load(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if _, err := m.check(ctx, p, authz.ActionAudit, ownerOf(req), requestCategory); err != nil {
+		return Request{}, err
+	}
+	if req.ExtensionReason != "" {
+		return Request{}, errs.E(errs.ErrConflict, "the deadline was extended already")
+	}
+	if req.Status == StatusCompleted || req.Status == StatusRejected {
+		return Request{}, errs.E(errs.ErrConflict, "the request is closed")
+	}
+	req.DueAt = req.ReceivedAt.AddDate(0, dueMonths+months, 0)
+	req.ExtensionReason = strings.TrimSpace(reason)
+	req.UpdatedAt = m.now().UTC()
+	err = m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewUpdate().Model(&req).Column("due_at", "extension_reason", "updated_at").WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		if _, err := adminlog.Append(ctx, tx, adminlog.Entry{ActorID: p.UserID, Action: "privacy_request.extend", TargetID: targetOf(req),
+			Details: map[string]any{"request_id": req.ID, "months": months, "reason": req.ExtensionReason}}); err != nil {
+			return err
+		}
+		return m.addEvent(ctx, tx, &req, "extended", p.UserID, req.ExtensionReason)
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("extend privacy request: %w", err)
+	}
+	return req, nil
+}
+
+func (m *Module) load(ctx context.Context, id string) (Request, error) {
+	var req Request
+	err := m.deps.DB.NewSelect().Model(&req).Where("id = ?", id).Scan(ctx)
+	if err != nil {
+		if errors.Is(err, errSQLNoRows) {
+			return Request{}, errs.E(errs.ErrNotFound, "no such privacy request")
+		}
+		return Request{}, fmt.Errorf("read privacy request: %w", err)
+	}
+	return req, nil
+}
+
+func (m *Module) addEvent(ctx context.Context, db bun.IDB, req *Request, event, actor, note string) error {
+	ev := Event{ID: newID("pre"), RequestID: req.ID, UserID: req.UserID, At: m.now().UTC(), Event: event, ActorID: actor, Note: note}
+	if _, err := db.NewInsert().Model(&ev).Exec(ctx); err != nil {
+		return fmt.Errorf("record request event: %w", err)
+	}
+	return nil
+}
+
+// setStatus moves a request to status and records the step.
+func (m *Module) setStatus(ctx context.Context, db bun.IDB, req *Request, status, actor, note string) error {
+	req.Status = status
+	req.UpdatedAt = m.now().UTC()
+	if _, err := db.NewUpdate().Model(req).Column("status", "updated_at", "completed_at", "failure", "package_path", "package_size", "certificate", "policy_revision").WherePK().Exec(ctx); err != nil {
+		return fmt.Errorf("update request status: %w", err)
+	}
+	return m.addEvent(ctx, db, req, status, actor, note)
+}
+
+// CertificateJSON returns the erasure certificate of a completed erasure,
+// or nil for any other request.
+func (r Request) CertificateJSON() json.RawMessage {
+	if r.Certificate == "" {
+		return nil
+	}
+	return json.RawMessage(r.Certificate)
+}
+
+// exportsDir is the folder holding export packages.
+func (m *Module) exportsDir() string { return filepath.Join(m.cfg.DataDir, exportsFolder) }
+
+// packagePath is the absolute path of a request's package.
+func (m *Module) packagePath(req Request) (string, error) {
+	if req.PackagePath == "" || strings.Contains(req.PackagePath, "..") || strings.ContainsAny(req.PackagePath, `/\`) {
+		return "", errs.E(errs.ErrNotFound, "the request has no package")
+	}
+	return filepath.Join(m.exportsDir(), req.PackagePath), nil
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return prefix + "_" + hex.EncodeToString(b)
+}
+
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return nil
+}
+
+var (
+	_ module.Module  = (*Module)(nil)
+	_ module.Starter = (*Module)(nil)
+	_ module.Stopper = (*Module)(nil)
+)

@@ -1,0 +1,170 @@
+package retention
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/modules/generation"
+	"github.com/stewardhq/steward/policies"
+)
+
+func TestMain(m *testing.M) {
+	code := sqltest.Main(m)
+	chtest.Teardown()
+	_ = warehouse.ShutdownEngine()
+	os.Exit(code)
+}
+
+type eventRow struct {
+	ID string `ch:"event_id"`
+	IP string `ch:"ip_truncated"`
+}
+
+// TestRunRemovesExactlyWhatExpired moves the clock and checks that a run
+// deletes the prompt safety results older than 180 days and the events
+// older than 13 months, clears the IP of events older than 30 days, and
+// nothing else.
+func TestRunRemovesExactlyWhatExpired(t *testing.T) {
+	ctx := context.Background()
+	engine, err := policies.New(ctx, policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := chtest.Embedded(t)
+	// The time column of events, as the warehouse migration tags it.
+	if err := w.Exec(ctx, "ALTER TABLE events COMMENT COLUMN event_time 'user.behavior.timestamp,collected'"); err != nil {
+		t.Fatal(err)
+	}
+	// The clock runs two years ahead: the warehouse's own TTLs act on the
+	// real time, and must not remove the rows before the run does.
+	now := time.Now().UTC().AddDate(2, 0, 0).Truncate(time.Second)
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
+			return datamap.Build(ctx, datamap.Inputs{SQL: db, Warehouse: w, Taxonomy: engine.Taxonomy(), Revision: engine.Revision(),
+				Sources: []datamap.Source{{Module: "generation", Models: (&generation.Module{}).Models()}, {Module: "retention", Models: []any{(*Run)(nil)}}}})
+		}
+		mod, err := New(Config{}, Deps{DB: db, Warehouse: w, Policy: engine, DataMap: dataMap, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results := []generation.SafetyResult{
+			{ID: "s_old", UserID: "u1", Allowed: true, Flags: "[]", CreatedAt: now.AddDate(0, 0, -181)},
+			{ID: "s_new", UserID: "u1", Allowed: true, Flags: "[]", CreatedAt: now.AddDate(0, 0, -179)},
+		}
+		if _, err := db.NewInsert().Model(&results).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Exec(ctx, "TRUNCATE TABLE events"); err != nil {
+			t.Fatal(err)
+		}
+		cols := []string{"event_id", "event_time", "received_at", "event_type", "event_name", "visitor_id", "ip_truncated"}
+		rows := [][]any{
+			{"e_14m", now.AddDate(0, -14, 0), now, "page_view", "page_view", "v1", "203.0.113.0/24"},
+			{"e_2m", now.AddDate(0, -2, 0), now, "page_view", "page_view", "v1", "203.0.113.0/24"},
+			{"e_1d", now.AddDate(0, 0, -1), now, "page_view", "page_view", "v1", "203.0.113.0/24"},
+		}
+		if err := w.Insert(ctx, "events", cols, rows); err != nil {
+			t.Fatal(err)
+		}
+
+		dry, err := mod.Run(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dry.RowsAffected != 3 {
+			t.Errorf("dry run counts %d rows, want 3 (a safety result, an event, an IP): %+v", dry.RowsAffected, dry.Items)
+		}
+		var left int64
+		if left, err = db.NewSelect().Model((*generation.SafetyResult)(nil)).Count(ctx); err != nil || left != 2 {
+			t.Fatalf("dry run changed safety results: %d left, %v", left, err)
+		}
+
+		rep, err := mod.Run(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.RowsAffected != 3 {
+			t.Errorf("run affected %d rows, want 3: %+v", rep.RowsAffected, rep.Items)
+		}
+		var ids []string
+		if err := db.NewSelect().Model((*generation.SafetyResult)(nil)).Column("id").Scan(ctx, &ids); err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != 1 || ids[0] != "s_new" {
+			t.Errorf("safety results left %v, want [s_new]", ids)
+		}
+		var events []eventRow
+		if err := w.Select(ctx, &events, "SELECT event_id, ip_truncated FROM events ORDER BY event_time"); err != nil {
+			t.Fatal(err)
+		}
+		want := []eventRow{{"e_2m", ""}, {"e_1d", "203.0.113.0/24"}}
+		if len(events) != len(want) || events[0] != want[0] || events[1] != want[1] {
+			t.Errorf("events left %+v, want %+v", events, want)
+		}
+		var ttl []struct {
+			Q string `ch:"q"`
+		}
+		if err := w.Select(ctx, &ttl, "SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = 'events'"); err != nil {
+			t.Fatal(err)
+		}
+		if len(ttl) != 1 || !strings.Contains(ttl[0].Q, "toIntervalMonth(13)") || !strings.Contains(ttl[0].Q, "toIntervalDay(30)") {
+			t.Errorf("events TTLs not in step with the rules: %v", ttl)
+		}
+		again, err := mod.Run(ctx, false)
+		if err != nil || again.RowsAffected != 0 {
+			t.Errorf("second run affected %d rows (%v), want 0", again.RowsAffected, err)
+		}
+		reports, err := mod.Reports(ctx, 10)
+		if err != nil || len(reports) != 3 || reports[0].ID != again.ID || !reports[2].DryRun {
+			t.Errorf("stored reports %d, %v", len(reports), err)
+		}
+	})
+}
+
+// TestSchedulerRuns starts the scheduler with a short interval and waits
+// for a stored report.
+func TestSchedulerRuns(t *testing.T) {
+	ctx := context.Background()
+	engine, err := policies.New(ctx, policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqltest.SQLite(t)
+	dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
+		return datamap.Build(ctx, datamap.Inputs{SQL: db, Taxonomy: engine.Taxonomy(), Revision: engine.Revision(),
+			Sources: []datamap.Source{{Module: "retention", Models: []any{(*Run)(nil)}}}})
+	}
+	mod, err := New(Config{Interval: 20 * time.Millisecond}, Deps{DB: db, Policy: engine, DataMap: dataMap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mod.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		reports, err := mod.Reports(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reports) == 1 && !reports[0].DryRun && reports[0].PolicyRevision == engine.Revision() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no scheduled run within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := mod.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

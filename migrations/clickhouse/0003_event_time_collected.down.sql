@@ -1,0 +1,1 @@
+ALTER TABLE events COMMENT COLUMN event_time 'user.behavior.timestamp';
