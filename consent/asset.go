@@ -2,15 +2,13 @@ package consent
 
 import (
 	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/gofiber/fiber/v2"
+	"github.com/stewardhq/steward/internal/web"
 )
 
 //go:embed consent.js
@@ -113,10 +111,10 @@ type scriptConfig struct {
 }
 
 // buildScript puts the configuration into the embedded script.
-func buildScript(opts Options) (asset, error) {
+func buildScript(opts Options) (web.Script, error) {
 	for p := range opts.Text.Purposes {
 		if !slices.Contains(Purposes(), p) {
-			return asset{}, fmt.Errorf("consent: banner text for unknown purpose %q", p)
+			return web.Script{}, fmt.Errorf("consent: banner text for unknown purpose %q", p)
 		}
 	}
 	cfg := scriptConfig{
@@ -131,46 +129,10 @@ func buildScript(opts Options) (asset, error) {
 	// can close the script or open markup.
 	raw, err := json.Marshal(cfg)
 	if err != nil {
-		return asset{}, fmt.Errorf("consent: encode banner config: %w", err)
+		return web.Script{}, fmt.Errorf("consent: encode banner config: %w", err)
 	}
 	if !bytes.Contains(consentJS, configMarker) {
-		return asset{}, fmt.Errorf("consent: consent.js lacks its configuration marker")
+		return web.Script{}, fmt.Errorf("consent: consent.js lacks its configuration marker")
 	}
-	return newAsset(bytes.Replace(consentJS, configMarker, raw, 1)), nil
-}
-
-// asset is a script served with an ETag, so browsers revalidate cheaply
-// and pick up a new version within the cache lifetime.
-type asset struct {
-	body []byte
-	etag string
-}
-
-func newAsset(body []byte) asset {
-	sum := sha256.Sum256(body)
-	return asset{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
-}
-
-func (a asset) serve(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderETag, a.etag)
-	// An hour of freshness keeps repeat page loads off the network; the
-	// ETag makes the revalidation after it a 304.
-	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
-	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), a.etag) {
-		return c.SendStatus(fiber.StatusNotModified)
-	}
-	c.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
-	return c.Send(a.body)
-}
-
-// etagMatches implements If-None-Match's weak comparison over a list.
-func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag || t == "*" {
-			return true
-		}
-	}
-	return false
+	return web.NewScript(bytes.Replace(consentJS, configMarker, raw, 1)), nil
 }

@@ -150,7 +150,7 @@ type Module struct {
 	store    *store
 	validFor policies.Period
 	ua       *enrich.UAParser
-	script   asset
+	script   web.Script
 
 	// cache holds ConsentFor answers; gen is bumped by every write so
 	// older answers are never served after a change.
@@ -277,7 +277,7 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Summary:   "The consent banner and its JavaScript API (window.steward.consent)",
 		Tag:       "consent",
 		Responses: map[int]any{fiber.StatusOK: web.Body{ContentType: "text/javascript"}, fiber.StatusNotModified: nil},
-	}, m.script.serve)
+	}, m.script.Serve)
 }
 
 // effective is a subject's consent as it applies now.
