@@ -30,6 +30,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(envChildArgs); args != "" {
+		os.Exit(childMain(args))
+	}
 	code := func() int {
 		dir, err := os.MkdirTemp("", "steward-cmd-test-")
 		if err != nil {
