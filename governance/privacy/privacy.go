@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stewardhq/steward/internal/background"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -115,11 +116,8 @@ type Module struct {
 
 	procMu sync.Mutex
 
-	mu      sync.Mutex
-	running bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	wake    chan struct{}
+	bg   background.Group
+	wake chan struct{}
 }
 
 // New returns the module.

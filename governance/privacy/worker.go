@@ -35,37 +35,19 @@ const OperatorID = "cli"
 // Start implements module.Starter: it resumes requests a previous process
 // left verified or processing, then processes new ones as they come.
 func (m *Module) Start(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.running {
-		return errors.New("privacy: already started")
+	if err := m.bg.Start(ctx, m.loop); err != nil {
+		return fmt.Errorf("privacy: %w", err)
 	}
-	// The loop outlives the ctx of Start, which may be a startup timeout.
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancel, m.done, m.running = cancel, make(chan struct{}), true
-	go func() {
-		defer close(m.done)
-		m.loop(loopCtx)
-	}()
 	return nil
 }
 
 // Stop implements module.Stopper; a request being processed is left in
 // processing and resumed by the next Start.
 func (m *Module) Stop(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.running {
-		return nil
+	if err := m.bg.Stop(ctx); err != nil {
+		return fmt.Errorf("privacy: stop: %w", err)
 	}
-	m.cancel()
-	m.running = false
-	select {
-	case <-m.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("privacy: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 func (m *Module) notify() {

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stewardhq/steward/internal/background"
 	"log/slog"
 	"sort"
 	"strings"
@@ -125,11 +126,8 @@ type Module struct {
 	deps Deps
 	log  *slog.Logger
 
-	runMu   sync.Mutex
-	mu      sync.Mutex
-	running bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	runMu sync.Mutex
+	bg    background.Group
 }
 
 // New returns the runner.
@@ -161,49 +159,36 @@ func (m *Module) Mount(fiber.Router, web.Documenter) {}
 // Start implements module.Starter: it runs retention every Interval, the
 // first run one Interval after start.
 func (m *Module) Start(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.running {
-		return errors.New("retention: already started")
+	if err := m.bg.Start(ctx, m.schedule); err != nil {
+		return fmt.Errorf("retention: %w", err)
 	}
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancel, m.done, m.running = cancel, make(chan struct{}), true
-	go func() {
-		defer close(m.done)
-		t := time.NewTicker(m.cfg.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-loopCtx.Done():
-				return
-			case <-t.C:
-				r, err := m.Run(loopCtx, false)
-				if err != nil && loopCtx.Err() == nil {
-					m.log.Error("retention run", slog.Any("error", err))
-					continue
-				}
-				m.log.Info("retention run", slog.String("run_id", r.ID), slog.Int64("rows", r.RowsAffected))
-			}
-		}
-	}()
 	return nil
+}
+
+func (m *Module) schedule(ctx context.Context) {
+	t := time.NewTicker(m.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r, err := m.Run(ctx, false)
+			if err != nil && ctx.Err() == nil {
+				m.log.Error("retention run", slog.Any("error", err))
+				continue
+			}
+			m.log.Info("retention run", slog.String("run_id", r.ID), slog.Int64("rows", r.RowsAffected))
+		}
+	}
 }
 
 // Stop implements module.Stopper.
 func (m *Module) Stop(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.running {
-		return nil
+	if err := m.bg.Stop(ctx); err != nil {
+		return fmt.Errorf("retention: stop: %w", err)
 	}
-	m.cancel()
-	m.running = false
-	select {
-	case <-m.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("retention: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // tableRule is what retention does to one table.

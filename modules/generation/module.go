@@ -36,9 +36,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stewardhq/steward/internal/background"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -175,11 +175,8 @@ type Module struct {
 	now       func() time.Time
 
 	wake chan struct{}
-	// mu guards the pool below.
-	mu      sync.Mutex
-	cancel  context.CancelFunc
-	done    chan struct{}
-	running bool
+	// bg runs the worker pool and the janitor.
+	bg background.Group
 }
 
 // New returns the generation module.

@@ -3,49 +3,32 @@ package generation
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/stewardhq/steward/internal/background"
 	"github.com/stewardhq/steward/internal/logging"
 )
 
 // Start implements module.Starter: it recovers tasks abandoned by a
 // stopped process and starts the workers.
 func (m *Module) Start(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.running {
-		return errors.New("generation: already started")
+	if m.bg.Running() {
+		return fmt.Errorf("generation: %w", background.ErrRunning)
 	}
 	if err := m.recoverAbandoned(ctx); err != nil {
 		return err
 	}
-	// The pool outlives the ctx of Start, which may be a startup timeout;
-	// Stop ends it.
-	poolCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	var wg sync.WaitGroup
+	fns := make([]func(context.Context), 0, m.cfg.Workers+1)
 	for range m.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.work(poolCtx)
-		}()
+		fns = append(fns, m.work)
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		m.janitor(poolCtx)
-	}()
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	m.cancel, m.done, m.running = cancel, done, true
+	fns = append(fns, m.janitor)
+	if err := m.bg.Start(ctx, fns...); err != nil {
+		return fmt.Errorf("generation: %w", err)
+	}
 	m.notify()
 	return nil
 }
@@ -53,19 +36,10 @@ func (m *Module) Start(ctx context.Context) error {
 // Stop implements module.Stopper: it cancels running tasks, which go back
 // to the queue, and waits for the workers to end.
 func (m *Module) Stop(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.running {
-		return nil
+	if err := m.bg.Stop(ctx); err != nil {
+		return fmt.Errorf("generation: stop: %w", err)
 	}
-	m.cancel()
-	m.running = false
-	select {
-	case <-m.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("generation: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // notify wakes one idle worker.
