@@ -22,6 +22,10 @@ import (
 	"github.com/stewardhq/steward/internal/web"
 )
 
+// allowedOrigin is the product page origin the test server accepts
+// browser calls from.
+const allowedOrigin = "https://app.example.test"
+
 // The embedded engine runs on one path per process, so every test of this
 // binary shares one data dir and one server built on it.
 var (
@@ -48,6 +52,7 @@ func TestMain(m *testing.M) {
 		}
 		cfg := config.Defaults()
 		cfg.DataDir, cfg.CHDBLib = dir, lib
+		cfg.AllowedOrigins = []string{allowedOrigin}
 		embedded, err = newServer(context.Background(), cfg, slog.New(slog.DiscardHandler))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "embedded server:", err)
@@ -236,6 +241,39 @@ func TestUsage(t *testing.T) {
 			code := run(context.Background(), tt.args, io.Discard, &stderr, func(string) string { return "" })
 			if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tt.code, tt.want)
+			}
+		})
+	}
+}
+
+// TestBrowserCallsOnlyFromAllowedOrigins checks the CORS answer the
+// consent banner and the tracker rely on: credentials allowed for the
+// configured product origin, nothing for any other.
+func TestBrowserCallsOnlyFromAllowedOrigins(t *testing.T) {
+	tests := []struct {
+		name, origin string
+		allowed      bool
+	}{
+		{"product origin", allowedOrigin, true},
+		{"other origin", "https://evil.example", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("OPTIONS", "/v1/consent", nil)
+			req.Header.Set("Origin", tt.origin)
+			req.Header.Set("Access-Control-Request-Method", "PUT")
+			req.Header.Set("Access-Control-Request-Headers", "Content-Type, X-CSRF-Token")
+			resp, err := embedded.app.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := resp.Header.Get("Access-Control-Allow-Origin")
+			creds := resp.Header.Get("Access-Control-Allow-Credentials")
+			if tt.allowed && (got != tt.origin || creds != "true") {
+				t.Fatalf("allowed origin got Allow-Origin %q, credentials %q", got, creds)
+			}
+			if !tt.allowed && got != "" {
+				t.Fatalf("other origin got Allow-Origin %q", got)
 			}
 		})
 	}

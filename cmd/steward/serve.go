@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -129,6 +131,18 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 
 	// Product modules are built here with their dependencies and mounted
 	// at the root (their routes carry full paths); none registers itself.
+	if len(cfg.AllowedOrigins) > 0 {
+		// The banner, the tracker and the web app run on the product's own
+		// origins and call Steward with its cookies; only the listed
+		// origins may, and never a wildcard (credentials forbid it anyway).
+		s.app.Use(cors.New(cors.Config{
+			AllowOrigins:     strings.Join(cfg.AllowedOrigins, ","),
+			AllowCredentials: true,
+			AllowMethods:     "GET,POST,PUT,PATCH,DELETE",
+			AllowHeaders:     "Content-Type,Authorization,X-CSRF-Token",
+			MaxAge:           600,
+		}))
+	}
 	s.mountAuth(s.app)
 	if err := module.Mount(s.app, s.doc, s.modules...); err != nil {
 		return nil, fmt.Errorf("mount modules: %w", err)

@@ -101,6 +101,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// RetentionInterval is how often serve runs the retention job.
 	RetentionInterval time.Duration
+	// AllowedOrigins are the web origins (scheme://host[:port]) of the
+	// product's pages that may call the API with credentials from the
+	// browser: the consent banner, the tracker, the web app.
+	AllowedOrigins []string
 }
 
 // SecureCookies resolves CookieSecure.
@@ -186,6 +190,7 @@ func Settings() []Setting {
 		{"events-spool-max-bytes", "STEWARD_EVENTS_SPOOL_MAX_BYTES", strconv.FormatInt(d.EventsSpoolMaxBytes, 10), "largest durable event spool; past it /v1/events answers 503"},
 		{"trusted-proxies", "STEWARD_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
 		{"retention-interval", "STEWARD_RETENTION_INTERVAL", d.RetentionInterval.String(), "how often serve runs the retention job"},
+		{"allowed-origins", "STEWARD_ALLOWED_ORIGINS", "", "comma-separated origins of the product's pages allowed to call the API from the browser (CORS with credentials)"},
 	}
 }
 
@@ -256,6 +261,10 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		cfg.EventsSpoolMaxBytes = n
 		return err
 	})
+	env("STEWARD_ALLOWED_ORIGINS", func(v string) error {
+		cfg.AllowedOrigins = splitList(v)
+		return nil
+	})
 	env("STEWARD_RETENTION_INTERVAL", func(v string) error {
 		d, err := time.ParseDuration(v)
 		cfg.RetentionInterval = d
@@ -301,6 +310,10 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	}
 	fs.Int64Var(&cfg.EventsSpoolMaxBytes, "events-spool-max-bytes", cfg.EventsSpoolMaxBytes, "")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "")
+	fs.Func("allowed-origins", "", func(v string) error {
+		cfg.AllowedOrigins = splitList(v)
+		return nil
+	})
 	fs.Func("trusted-proxies", "", func(v string) error {
 		p, err := parsePrefixes(v)
 		cfg.TrustedProxies = p
@@ -406,6 +419,12 @@ func (c Config) Validate() error {
 	if !strings.HasPrefix(c.ConsentValidFor, "P") || len(c.ConsentValidFor) < 3 {
 		bad("STEWARD_CONSENT_VALID_FOR", "%q must be an ISO 8601 period such as P13M", c.ConsentValidFor)
 	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || o == "*" {
+			bad("STEWARD_ALLOWED_ORIGINS", "%q must be an origin like https://app.example.com (no path, no wildcard)", o)
+		}
+	}
 	if c.RetentionInterval < time.Minute {
 		bad("STEWARD_RETENTION_INTERVAL", "%s must be at least 1m", c.RetentionInterval)
 	}
@@ -416,6 +435,17 @@ func (c Config) Validate() error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	return nil
+}
+
+// splitList reads a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimRight(strings.TrimSpace(part), "/"); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // parsePrefixes reads comma-separated CIDRs (a bare address is a /32 or

@@ -100,6 +100,20 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"STEWARD_STRIPE_API_URL"},
 		},
 		{
+			name: "allowed origins are read as a list",
+			env:  map[string]string{"STEWARD_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:3000/"},
+			check: func(t *testing.T, c Config) {
+				if strings.Join(c.AllowedOrigins, " ") != "https://app.example.com http://localhost:3000" {
+					t.Fatalf("origins = %q", c.AllowedOrigins)
+				}
+			},
+		},
+		{
+			name:    "a wildcard origin is refused",
+			env:     map[string]string{"STEWARD_ALLOWED_ORIGINS": "*"},
+			wantErr: []string{"STEWARD_ALLOWED_ORIGINS"},
+		},
+		{
 			name:    "unknown environment",
 			env:     map[string]string{"STEWARD_ENV": "staging"},
 			wantErr: []string{"STEWARD_ENV", "staging"},
