@@ -56,6 +56,7 @@ func commands() []command {
 		{"token", "create a bearer token: token create --role user|support|analyst|dpo|admin --email E", runToken},
 		{"datamap", "print the data map: --format json|markdown|fides", runDatamap},
 		{"dsar", "data subject requests: dsar export --email E --out F.zip | dsar erase --email E", runDSAR},
+		{"audit", "the DPO audit report, exit 1 on findings: audit [--format json|html] [--out F]", runAudit},
 		{"retention", "apply the retention rules once: retention run [--dry-run]", runRetention},
 		{"seed", "create demo data: seed [--users N] [--events N] [--profile typical|heavy]", runSeed},
 		{"healthcheck", "exit 0 when the server at STEWARD_ADDR answers /healthz ok", runHealthcheck},

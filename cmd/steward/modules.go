@@ -194,7 +194,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("events: %w", err)
 	}
 
-	auditMod, err := audit.New(audit.Deps{Guard: guard, DataMap: s.dataMap})
+	auditMod, err := audit.New(s.auditDeps(guard))
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}

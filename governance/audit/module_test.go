@@ -2,14 +2,21 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/governance/privacy"
+	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
 )
@@ -87,6 +94,144 @@ func TestDataMapRoute(t *testing.T) {
 			}
 			if tt.status != 200 && resp.Header.Get("Content-Type") != web.ContentTypeProblem {
 				t.Fatalf("refusal is %s, want problem+json", resp.Header.Get("Content-Type"))
+			}
+		})
+	}
+	if missing := web.UndocumentedRoutes(app, doc); len(missing) > 0 {
+		t.Fatalf("undocumented: %v", missing)
+	}
+}
+
+// reportModule is the audit module over a real, migrated SQLite store and
+// a real retention runner.
+func reportModule(t *testing.T) (*Module, *bun.DB) {
+	t.Helper()
+	engine := newEngine(t)
+	db := sqltest.SQLite(t)
+	dataMap := sqlDataMap(db, engine)
+	ret, err := retention.New(retention.Config{}, retention.Deps{DB: db, Policy: engine, DataMap: dataMap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := New(Deps{
+		Guard: authz.NewGuard(engine), DataMap: dataMap, DB: db, Policy: engine, Retention: ret,
+		Processing: func() (datamap.Processing, error) {
+			raw, err := policies.ProcessingFacts()
+			if err != nil {
+				return datamap.Processing{}, err
+			}
+			return datamap.ParseProcessing(raw)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mod, db
+}
+
+func TestReport(t *testing.T) {
+	ctx := context.Background()
+	mod, db := reportModule(t)
+	rep, err := mod.Report(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range rep.Checks {
+		names = append(names, c.Name)
+	}
+	want := []string{CheckDataMap, CheckRetention, CheckDeadlines, CheckConsent, CheckAdminLog, CheckDecisionLog, CheckRecord}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Fatalf("checks %v, want %v", names, want)
+	}
+	if rep.PolicyRevision == "" || rep.GeneratedAt.IsZero() {
+		t.Fatalf("report lacks revision or time: %+v", rep)
+	}
+	byName := func(r Report, name string) Check {
+		for _, c := range r.Checks {
+			if c.Name == name {
+				return c
+			}
+		}
+		t.Fatalf("no check %s", name)
+		return Check{}
+	}
+	// The store holds no privacy request and an intact admin log.
+	wantStatus(t, byName(rep, CheckDeadlines), StatusOK)
+	wantStatus(t, byName(rep, CheckAdminLog), StatusOK)
+
+	now := time.Now().UTC()
+	late := privacy.Request{ID: "pr_late", Type: privacy.TypeErasure, Status: privacy.StatusReceived, UserID: "u1",
+		ReceivedAt: now.AddDate(0, -2, 0), DueAt: now.AddDate(0, -1, 0), UpdatedAt: now, PolicyRevision: "r"}
+	if _, err := db.NewInsert().Model(&late).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = mod.Report(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, byName(rep, CheckDeadlines), StatusFinding)
+	if rep.Clean {
+		t.Fatal("a report with an overdue request is clean")
+	}
+}
+
+func TestReportNeedsItsStores(t *testing.T) {
+	mod, err := New(Deps{Guard: authz.NewGuard(newEngine(t)), DataMap: func(context.Context) (*datamap.Map, []datamap.Problem, error) {
+		return &datamap.Map{}, nil, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mod.Report(context.Background()); err == nil {
+		t.Fatal("a report without a store was made")
+	}
+}
+
+func TestReportRoute(t *testing.T) {
+	mod, _ := reportModule(t)
+	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	app := web.New(web.Options{OpenAPI: doc})
+	app.Use(authz.Middleware(roleHeader{}))
+	mod.Mount(app, doc)
+
+	tests := []struct {
+		role   string
+		status int
+	}{
+		{"", 401},
+		{authz.RoleUser, 403},
+		{authz.RoleSupport, 403},
+		{authz.RoleAnalyst, 403},
+		{authz.RoleDPO, 200},
+		{authz.RoleAdmin, 200},
+	}
+	for _, tt := range tests {
+		t.Run("role "+tt.role, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/v1/audit/report", nil)
+			if tt.role != "" {
+				req.Header.Set("X-Test-Role", tt.role)
+			}
+			resp, err := app.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if tt.status != 200 {
+				if resp.Header.Get("Content-Type") != web.ContentTypeProblem {
+					t.Fatalf("refusal is %s, want problem+json", resp.Header.Get("Content-Type"))
+				}
+				return
+			}
+			var rep Report
+			if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Checks) != 7 {
+				t.Fatalf("%d checks, want 7", len(rep.Checks))
 			}
 		})
 	}

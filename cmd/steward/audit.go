@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/stewardhq/steward/governance/audit"
+	"github.com/stewardhq/steward/governance/retention"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
+)
+
+// errFindings fails `steward audit` with exit 1 once the report is out:
+// the report itself says what was found.
+var errFindings = errors.New("the audit has findings")
+
+// auditDeps is what the audit module reads. The retention runner is built
+// after the audit module, so the audit reaches it through the server when
+// a report is made.
+func (s *server) auditDeps(guard *authz.Guard) audit.Deps {
+	return audit.Deps{
+		Guard:             guard,
+		DataMap:           s.dataMap,
+		DB:                s.stores.sql,
+		Policy:            s.engine,
+		Retention:         serverRetention{s},
+		RetentionInterval: s.cfg.RetentionInterval,
+		Processing:        processingFacts,
+	}
+}
+
+// serverRetention is the server's retention runner, looked up at call time.
+type serverRetention struct{ s *server }
+
+func (r serverRetention) Run(ctx context.Context, dryRun bool) (retention.Report, error) {
+	if r.s.wired.retention == nil {
+		return retention.Report{}, errors.New("retention runner not built")
+	}
+	return r.s.wired.retention.Run(ctx, dryRun)
+}
+
+// runAudit handles `steward audit [--format json|html] [--out F]`: it
+// prints or writes the audit report and exits 0 when clean (warnings
+// allowed), 1 when any check has a finding.
+func runAudit(ctx context.Context, env cmdEnv, args []string) error {
+	var format, out string
+	cfg, fs, err := config.Load("audit", args, env.getenv, func(fs *flag.FlagSet, _ *config.Config) {
+		fs.StringVar(&format, "format", audit.FormatJSON, "json or html")
+		fs.StringVar(&out, "out", "", "write the report to this file instead of stdout")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if format != audit.FormatJSON && format != audit.FormatHTML {
+		return fmt.Errorf("%w: --format %q, want one of %s", errUsage, format, strings.Join(audit.Formats(), ", "))
+	}
+	cfg.AutoMigrate = false
+	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	if err != nil {
+		return err
+	}
+	defer srv.close(context.Background())
+	var mod *audit.Module
+	for _, m := range srv.modules {
+		if a, ok := m.(*audit.Module); ok {
+			mod = a
+		}
+	}
+	if mod == nil {
+		return errors.New("the server has no audit module")
+	}
+	rep, err := mod.Report(ctx)
+	if err != nil {
+		return err
+	}
+	if err := writeReport(rep, format, out, env.stdout); err != nil {
+		return err
+	}
+	if !rep.Clean {
+		n := 0
+		for _, c := range rep.Checks {
+			if c.Status == audit.StatusFinding {
+				n++
+			}
+		}
+		return fmt.Errorf("%w in %d of %d checks", errFindings, n, len(rep.Checks))
+	}
+	return nil
+}
+
+// writeReport writes the report to out, or to stdout when out is empty.
+// The file is written whole through a temporary name, so a failed run
+// never leaves half a report where the last good one was.
+func writeReport(rep audit.Report, format, out string, stdout io.Writer) error {
+	if out == "" {
+		return audit.Render(stdout, rep, format)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".audit-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := audit.Render(tmp, rep, format); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return nil
+}
