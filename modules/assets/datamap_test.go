@@ -6,6 +6,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 )
 
@@ -15,8 +16,7 @@ import (
 func TestEveryColumnTagged(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		f := newFixture(t, db, Config{})
-		testGuard(t)
-		e := engine
+		e := authtest.Engine(t)
 		m, problems, err := datamap.Build(t.Context(), datamap.Inputs{
 			SQL: db, Sources: []datamap.Source{{Module: f.mod.Name(), Models: f.mod.Models()}},
 			Taxonomy: e.Taxonomy(), Revision: e.Revision(),

@@ -2,7 +2,6 @@ package assets
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -24,43 +23,14 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
-	"github.com/stewardhq/steward/policies"
 )
 
 func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 
-// headerAuth authenticates "X-Test-User: <id>" or "<id>:<role>"; real
-// session auth belongs to the accounts module.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	v := c.Get("X-Test-User")
-	if v == "" {
-		return authz.Principal{}, authz.ErrNoCredentials
-	}
-	id, role, ok := strings.Cut(v, ":")
-	if !ok {
-		role = authz.RoleUser
-	}
-	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
-}
-
-var (
-	engineOnce sync.Once
-	engine     *policies.Engine
-	engineErr  error
-)
-
-func testGuard(t testing.TB) *authz.Guard {
-	t.Helper()
-	engineOnce.Do(func() { engine, engineErr = policies.New(context.Background(), policies.Options{}) })
-	if engineErr != nil {
-		t.Fatalf("policies.New: %v", engineErr)
-	}
-	return authz.NewGuard(engine)
-}
+func testGuard(t testing.TB) *authz.Guard { return authtest.Guard(t) }
 
 // clock is a settable time source.
 type clock struct {
@@ -100,7 +70,7 @@ func newFixture(t *testing.T, db *bun.DB, cfg Config) *fixture {
 		t.Fatalf("New: %v", err)
 	}
 	app := web.New(web.Options{MaxBodyLimit: 2 * mod.UploadBodyLimit(), Logger: slog.New(slog.DiscardHandler)})
-	app.Use(authz.Middleware(headerAuth{}))
+	app.Use(authz.Middleware(authtest.HeaderAuth{}))
 	mod.Mount(app, web.NewOpenAPI(web.OpenAPIInfo{}))
 	return &fixture{mod: mod, app: app, clock: clk, dir: cfg.FilesDir, db: db}
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/billing"
@@ -125,21 +125,8 @@ const (
 	stripeSecret  = "whsec_test_secret"
 	creemSecret   = "creem_whsec_test"
 	creemAPIKey   = "creem_test_key"
-	principalHead = "X-Test-Principal"
+	principalHead = authtest.Header
 )
-
-// headerAuth maps "X-Test-Principal: user-id:role" to a principal; the
-// real session authentication belongs to the accounts module.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	v := c.Get(principalHead)
-	if v == "" {
-		return authz.Principal{}, authz.ErrNoCredentials
-	}
-	id, role, _ := strings.Cut(v, ":")
-	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
-}
 
 // emails is the accounts module's part: every user has an address.
 type emails struct{}
@@ -184,7 +171,7 @@ func newEnv(t *testing.T, db *bun.DB, creemURL string) *env {
 		t.Fatal(err)
 	}
 	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler)})
-	app.Use(authz.Middleware(headerAuth{}))
+	app.Use(authz.Middleware(authtest.HeaderAuth{}))
 	mod.Mount(app, web.NewOpenAPI(web.OpenAPIInfo{}))
 	return &env{t: t, db: db, mod: mod, app: app}
 }

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/assets"
@@ -32,36 +32,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 
-// headerAuth authenticates "X-Test-User: <id>" or "<id>:<role>"; real
-// session auth belongs to the accounts module.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	v := c.Get("X-Test-User")
-	if v == "" {
-		return authz.Principal{}, authz.ErrNoCredentials
-	}
-	id, role, ok := strings.Cut(v, ":")
-	if !ok {
-		role = authz.RoleUser
-	}
-	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
-}
-
-var (
-	engineOnce sync.Once
-	engine     *policies.Engine
-	engineErr  error
-)
-
-func testEngine(t testing.TB) *policies.Engine {
-	t.Helper()
-	engineOnce.Do(func() { engine, engineErr = policies.New(context.Background(), policies.Options{}) })
-	if engineErr != nil {
-		t.Fatalf("policies.New: %v", engineErr)
-	}
-	return engine
-}
+func testEngine(t testing.TB) *policies.Engine { return authtest.Engine(t) }
 
 // memCredits is a small ledger with the semantics billing implements:
 // a reservation holds part of the balance until it is committed (charged)
@@ -187,7 +158,7 @@ func newFixture(t *testing.T, db *bun.DB, o fixtureOpts) *fixture {
 	}
 	doc := web.NewOpenAPI(web.OpenAPIInfo{})
 	app := web.New(web.Options{MaxBodyLimit: am.UploadBodyLimit(), Logger: slog.New(slog.DiscardHandler), OpenAPI: doc})
-	app.Use(authz.Middleware(headerAuth{}))
+	app.Use(authz.Middleware(authtest.HeaderAuth{}))
 	am.Mount(app, doc)
 	gm.Mount(app, doc)
 	if !o.noStart {

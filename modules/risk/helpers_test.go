@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/billing"
 	"github.com/stewardhq/steward/modules/risk"
@@ -22,20 +22,7 @@ import (
 )
 
 // principalHead carries the test principal, "user-id:role".
-const principalHead = "X-Test-Principal"
-
-// headerAuth maps the principal header to a principal; the real session
-// authentication belongs to the accounts module.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	v := c.Get(principalHead)
-	if v == "" {
-		return authz.Principal{}, authz.ErrNoCredentials
-	}
-	id, role, _ := strings.Cut(v, ":")
-	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
-}
+const principalHead = authtest.Header
 
 // clock is a settable time source safe for concurrent requests.
 type clock struct {
@@ -86,7 +73,7 @@ func newEnv(t *testing.T, db *bun.DB, opts risk.Options) *env {
 	}
 	e.doc = web.NewOpenAPI(web.OpenAPIInfo{})
 	e.app = web.New(web.Options{Logger: slog.New(slog.DiscardHandler), OpenAPI: e.doc})
-	e.app.Use(authz.Middleware(headerAuth{}))
+	e.app.Use(authz.Middleware(authtest.HeaderAuth{}))
 	e.mod.Mount(e.app, e.doc)
 	return e
 }

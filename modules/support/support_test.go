@@ -21,6 +21,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/support"
@@ -29,20 +30,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 
-const principalHead = "X-Test-Principal"
-
-// headerAuth maps "X-Test-Principal: user-id:role" to a principal; the
-// real session authentication belongs to the accounts module.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	v := c.Get(principalHead)
-	if v == "" {
-		return authz.Principal{}, authz.ErrNoCredentials
-	}
-	id, role, _ := strings.Cut(v, ":")
-	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
-}
+const principalHead = authtest.Header
 
 // uploads stands in for the assets module: asset ids owned by each user.
 type uploads map[string]map[string]support.AttachmentRef
@@ -75,7 +63,7 @@ func newEnv(t *testing.T, db *bun.DB, cfg support.Config) *env {
 		t.Fatal(err)
 	}
 	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler)})
-	app.Use(authz.Middleware(headerAuth{}))
+	app.Use(authz.Middleware(authtest.HeaderAuth{}))
 	mod.Mount(app, web.NewOpenAPI(web.OpenAPIInfo{}))
 	return &env{t: t, db: db, app: app}
 }
