@@ -150,6 +150,9 @@ func (m *Module) handleDev(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Every development sign-in is logged loudly: an account reached by
+	// email alone must stand out in any log that is read.
+	m.log.WarnContext(ctx, "DEV SIGN-IN: an account was signed in by email alone", slog.String("user_id", u.ID), slog.String("role", u.Role))
 	return m.writeMe(c, p, u)
 }
 
