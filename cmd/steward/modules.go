@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/analytics/attribution"
 	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/audit"
@@ -194,12 +195,17 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("events: %w", err)
 	}
 
+	attributionMod, err := attribution.New(attribution.Options{Warehouse: s.stores.warehouse, Guard: guard, Logger: logFor("attribution")})
+	if err != nil {
+		return nil, fmt.Errorf("attribution: %w", err)
+	}
+
 	auditMod, err := audit.New(s.auditDeps(guard))
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 
-	mods := []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, auditMod}
+	mods := []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, attributionMod, auditMod}
 	privacyMod, err := s.buildPrivacy(key, guard, accountsMod, consentMod, mods)
 	if err != nil {
 		return nil, fmt.Errorf("privacy: %w", err)

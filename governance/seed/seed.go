@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/schema"
 
@@ -436,7 +437,7 @@ func setValue(fv reflect.Value, val any) {
 
 var eventColumns = []string{"event_id", "event_time", "received_at", "event_type", "event_name", "user_id", "visitor_id", "session_id",
 	"path", "landing_page", "referrer", "referrer_host", "source", "medium", "campaign", "channel", "browser", "os", "device_class",
-	"language", "ip_truncated", "consent_purposes"}
+	"language", "ip_truncated", "consent_purposes", "conversion_value", "currency"}
 
 // events inserts n events of a person: consented ones under their user id
 // and first visitor id with full attribution, unconsented ones minimized
@@ -449,17 +450,22 @@ func (s *Seeder) events(ctx context.Context, p Person, n int, unconsented float6
 		at := now.Add(-time.Duration(s.rng.IntN(300*24*60)) * time.Minute)
 		path := pick(s.rng, paths)
 		src := pick(s.rng, sources)
-		etype := "page_view"
+		// One event in fifty is a purchase, the conversion the tracker
+		// sends, with a price; the rest are page views.
+		etype, value, currency := "page_view", decimal.Zero, ""
 		if s.rng.IntN(50) == 0 {
-			etype = "conversion"
+			etype, value, currency = "purchase", decimal.New(int64(500+s.rng.IntN(5000)), -2), "EUR"
 		}
 		if s.rng.Float64() < unconsented {
-			rows = append(rows, []any{"e_" + s.hex(10), at, at, etype, etype, nil, p.VisitorIDs[1], "", path, "", "", "", "", "", "", src[3],
-				"Firefox", "", "", "", "", []string{"necessary"}})
+			// Without analytics consent the gate keeps only error events
+			// (necessary), minimized: no user id, session, referrer or
+			// attribution.
+			rows = append(rows, []any{"e_" + s.hex(10), at, at, "error", "error", nil, p.VisitorIDs[1], "", path, "", "", "", "", "", "", src[3],
+				"Firefox", "", "", "", "", []string{"necessary"}, decimal.Zero, ""})
 		} else {
 			uid := p.UserID
 			rows = append(rows, []any{"e_" + s.hex(10), at, at, etype, etype, &uid, p.VisitorIDs[0], "s_" + s.hex(6), path, "/", src[0], src[0],
-				src[1], src[2], "spring", src[3], "Chrome", "Windows", "desktop", "en-US", "203.0.113.0", []string{"necessary", "analytics", "marketing"}})
+				src[1], src[2], "spring", src[3], "Chrome", "Windows", "desktop", "en-US", "203.0.113.0", []string{"necessary", "analytics", "marketing"}, value, currency})
 		}
 		if len(rows) == cap(rows) {
 			if err := s.deps.Warehouse.Insert(ctx, "events", eventColumns, rows); err != nil {
