@@ -18,6 +18,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/logging"
 )
 
 // Cookie and header names.
@@ -192,7 +193,7 @@ func (m *Module) authenticateToken(ctx context.Context, tok string) (authz.Princ
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
 		if err := m.store.touchToken(ctx, t.ID, now, now.Add(-touchEvery)); err != nil {
 			// Bookkeeping only: the request goes on.
-			m.log.WarnContext(ctx, "record token use", slog.String("token_id", t.ID), slog.Any("error", err))
+			m.log.WarnContext(ctx, "record token use", slog.Any("token_id", logging.PII("user.account.sign_in_state", t.ID)), slog.Any("error", err))
 		}
 	}
 	return authz.Principal{UserID: u.ID, Role: u.Role, Method: principalToken, CredentialID: t.ID}, nil
@@ -218,7 +219,7 @@ func (m *Module) authenticateSession(ctx context.Context, secret string) (authz.
 	every := min(touchEvery, m.cfg.SessionIdle/10)
 	if now.Sub(s.LastSeenAt) >= every {
 		if err := m.store.touchSession(ctx, s.ID, now, now.Add(-every)); err != nil {
-			m.log.WarnContext(ctx, "record session activity", slog.String("session_id", s.ID), slog.Any("error", err))
+			m.log.WarnContext(ctx, "record session activity", slog.Any("session_id", logging.PII("user.account.sign_in_state", s.ID)), slog.Any("error", err))
 		}
 	}
 	return authz.Principal{UserID: u.ID, Role: u.Role, Method: principalSession, CredentialID: s.ID}, nil

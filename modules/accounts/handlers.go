@@ -10,6 +10,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/logging"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -152,7 +153,7 @@ func (m *Module) handleDev(c *fiber.Ctx) error {
 	}
 	// Every development sign-in is logged loudly: an account reached by
 	// email alone must stand out in any log that is read.
-	m.log.WarnContext(ctx, "DEV SIGN-IN: an account was signed in by email alone", slog.String("user_id", u.ID), slog.String("role", u.Role))
+	m.log.WarnContext(ctx, "DEV SIGN-IN: an account was signed in by email alone", slog.Any("user_id", logging.PII("user.unique_id", u.ID)), slog.String("role", u.Role))
 	return m.writeMe(c, p, u)
 }
 
@@ -191,7 +192,7 @@ func (m *Module) openSession(c *fiber.Ctx, u User, method string) (authz.Princip
 		// as merging the visitor's consent choices) is the hook's to
 		// report, and must not undo a sign-in Google already approved.
 		if err := m.onSignIn(c, u.ID); err != nil {
-			m.log.WarnContext(ctx, "sign-in hook failed", slog.String("user_id", u.ID), slog.Any("error", err))
+			m.log.WarnContext(ctx, "sign-in hook failed", slog.Any("user_id", logging.PII("user.unique_id", u.ID)), slog.Any("error", err))
 		}
 	}
 	return authz.Principal{UserID: u.ID, Role: u.Role, Method: principalSession, CredentialID: sess.ID}, nil
@@ -216,7 +217,7 @@ func (m *Module) me(c *fiber.Ctx, u User) MeView {
 		b, err := m.balance(c.UserContext(), u.ID)
 		if err != nil {
 			// The account is still worth answering without its balance.
-			m.log.WarnContext(c.UserContext(), "read balance", slog.String("user_id", u.ID), slog.Any("error", err))
+			m.log.WarnContext(c.UserContext(), "read balance", slog.Any("user_id", logging.PII("user.unique_id", u.ID)), slog.Any("error", err))
 		} else {
 			v.CreditBalance = &b.Credits
 			v.SubscriptionStatus = b.SubscriptionStatus
