@@ -243,18 +243,17 @@ func TestMergeVisitorIntoAccount(t *testing.T) {
 				clk.Advance(time.Minute)
 				b := h.browser()
 				b.put(consent.MethodBannerSave, tc.visitor)
-				if err := h.mod.MergeVisitor(ctx, b.vid, user); err != nil {
+				if err := h.mod.SignedIn(ctx, b.vid, user); err != nil {
 					t.Fatal(err)
 				}
 				if got, _ := consentFor(t, h, "", user); got != tc.want {
 					t.Fatalf("account after merge: %s, want %s", got, tc.want)
 				}
-				// The merged visitor id is linked to the account (as is any
-				// browser the account chose on while signed in), so exports
-				// and erasures follow it into the events.
-				linked, err := h.mod.VisitorIDs(ctx, user)
-				if err != nil || !slices.Contains(linked, b.vid) {
-					t.Fatalf("VisitorIDs(%s) = %v, %v; want it to hold %s", user, linked, err, b.vid)
+				// The sign-in links the browser's anonymous past to the
+				// account, so exports and erasures follow it into the events.
+				linked, err := h.mod.Browsing(ctx, user)
+				if err != nil || len(linked) != 1 || linked[0].VisitorID != b.vid || !linked[0].After.IsZero() {
+					t.Fatalf("Browsing(%s) = %+v, %v; want all of %s up to the sign-in", user, linked, err, b.vid)
 				}
 				b.user = user
 				if v := b.get(); granted(v) != tc.want || v.Subject != "user" {
@@ -335,7 +334,7 @@ func TestPseudonymize(t *testing.T) {
 		other := h.browser()
 		other.put(consent.MethodBannerReject, nil)
 
-		n, err := h.mod.Pseudonymize(ctx, module.SubjectRef{UserID: "user-erase", VisitorIDs: []string{b.vid}})
+		n, err := h.mod.Pseudonymize(ctx, module.SubjectRef{UserID: "user-erase", Browsing: []module.Browsing{{VisitorID: b.vid, Until: time.Now()}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -358,7 +357,7 @@ func TestPseudonymize(t *testing.T) {
 		if got := proofs(t, h, other.vid, ""); len(got) != 4 {
 			t.Fatalf("another visitor's proof changed: %d rows", len(got))
 		}
-		if n, err := h.mod.Pseudonymize(ctx, module.SubjectRef{UserID: "user-erase", VisitorIDs: []string{b.vid}}); err != nil || n != 0 {
+		if n, err := h.mod.Pseudonymize(ctx, module.SubjectRef{UserID: "user-erase", Browsing: []module.Browsing{{VisitorID: b.vid, Until: time.Now()}}}); err != nil || n != 0 {
 			t.Fatalf("second erasure: %d, %v", n, err)
 		}
 	})
@@ -386,7 +385,7 @@ func TestModelsCoverSchema(t *testing.T) {
 		}
 		seen := 0
 		for _, c := range cols {
-			if c.Table != "consent_state" && c.Table != "consent_log" {
+			if c.Table != "consent_state" && c.Table != "consent_log" && c.Table != "visitor_links" {
 				continue
 			}
 			seen++

@@ -16,19 +16,19 @@ type State struct {
 	VisitorID *string `bun:"visitor_id" privacy:"user.device.cookie_id,subject"`
 	// UserID is the account's id.
 	UserID  *string `bun:"user_id" privacy:"user.unique_id,subject"`
-	Purpose string  `bun:"purpose,notnull" privacy:"user.consent.record"`
-	Granted bool    `bun:"granted,notnull" privacy:"user.consent.record"`
+	Purpose string  `bun:"purpose,notnull" privacy:"user.consent.state"`
+	Granted bool    `bun:"granted,notnull" privacy:"user.consent.state"`
 	// Method is how the choice was made: banner_accept, banner_reject,
 	// banner_save, preferences, gpc, api or merge.
-	Method string `bun:"method,notnull" privacy:"user.consent.record"`
+	Method string `bun:"method,notnull" privacy:"user.consent.state"`
 	// GPC is true when the Global Privacy Control signal was on as the
 	// choice was made.
-	GPC           bool      `bun:"gpc,notnull" privacy:"user.consent.record"`
-	PolicyVersion string    `bun:"policy_version,notnull" privacy:"user.consent.record"`
-	BannerVersion string    `bun:"banner_version,notnull" privacy:"user.consent.record"`
-	DecidedAt     time.Time `bun:"decided_at,notnull" privacy:"user.consent.record,collected"`
+	GPC           bool      `bun:"gpc,notnull" privacy:"user.consent.state"`
+	PolicyVersion string    `bun:"policy_version,notnull" privacy:"user.consent.state"`
+	BannerVersion string    `bun:"banner_version,notnull" privacy:"user.consent.state"`
+	DecidedAt     time.Time `bun:"decided_at,notnull" privacy:"user.consent.state,collected"`
 	// ExpiresAt is when the choice lapses and the visitor is asked again.
-	ExpiresAt time.Time `bun:"expires_at,notnull" privacy:"user.consent.record"`
+	ExpiresAt time.Time `bun:"expires_at,notnull" privacy:"user.consent.state"`
 	// ProofID is the consent_log row that records this choice.
 	ProofID string `bun:"proof_id,notnull" privacy:"system.operations"`
 }

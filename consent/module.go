@@ -239,7 +239,7 @@ func New(opts Options) (*Module, error) {
 func (m *Module) Name() string { return "consent" }
 
 // Models returns the module's bun models.
-func (m *Module) Models() []any { return []any{(*State)(nil), (*Proof)(nil)} }
+func (m *Module) Models() []any { return []any{(*State)(nil), (*Proof)(nil), (*VisitorLink)(nil)} }
 
 // Mount adds the consent routes.
 func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
@@ -463,7 +463,7 @@ func (m *Module) Pseudonymize(ctx context.Context, subject module.SubjectRef) (i
 	if len(m.opts.HashKey) == 0 {
 		return 0, errors.New("pseudonymize consent: no hash key configured")
 	}
-	n, err := m.store.pseudonymize(ctx, m.opts.HashKey, subject.UserID, subject.VisitorIDs)
+	n, err := m.store.pseudonymize(ctx, m.opts.HashKey, subject.UserID, subject.VisitorIDs())
 	if err != nil {
 		return 0, err
 	}
@@ -491,10 +491,3 @@ func versionOK(s string) bool {
 }
 
 var _ module.Module = (*Module)(nil)
-
-// VisitorIDs returns the first-party visitor ids linked to the account
-// userID: those whose choices merged into it at a sign-in. Access exports
-// and erasures follow them into the analytics events.
-func (m *Module) VisitorIDs(ctx context.Context, userID string) ([]string, error) {
-	return m.store.linkedVisitors(ctx, userID)
-}

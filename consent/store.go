@@ -239,18 +239,3 @@ func optional(s string) *string {
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// linkedVisitors returns the visitor ids whose choices were merged into
-// the account userID at a sign-in: the merge proofs carry both ids.
-func (s *store) linkedVisitors(ctx context.Context, userID string) ([]string, error) {
-	var ids []string
-	err := s.db.NewSelect().Model((*Proof)(nil)).
-		ColumnExpr("DISTINCT visitor_id").
-		Where("user_id = ? AND visitor_id IS NOT NULL", userID).
-		OrderExpr("visitor_id").
-		Scan(ctx, &ids)
-	if err != nil {
-		return nil, fmt.Errorf("read linked visitors: %w", err)
-	}
-	return ids, nil
-}

@@ -37,6 +37,9 @@ test_consent_proof_anonymized_and_kept if {
 	d.until != ""
 }
 
+# The current choice goes; the proof log keeps the evidence of each choice.
+test_consent_state_deleted if decide("user.consent.state").action == "delete"
+
 test_user_id_anonymized if decide("user.unique_id").action == "anonymize"
 
 test_security_logs_kept_until_retention_ends if {

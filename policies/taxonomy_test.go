@@ -49,7 +49,7 @@ var agreedKeys = []string{
 	// Section 8: cookies and similar.
 	"user.device.cookie", "user.device.cookie_id", "user.device.local_storage",
 	// Not named by the policy.
-	"user.consent.record", "user.privacy_request", "user.unique_id.pseudonymous", "system.operations",
+	"user.consent.record", "user.consent.state", "user.privacy_request", "user.unique_id.pseudonymous", "system.operations",
 }
 
 func TestTaxonomyHasEveryAgreedKey(t *testing.T) {

@@ -42,6 +42,7 @@ func (s *server) buildPrivacy(key []byte, guard *authz.Guard, acc *accounts.Modu
 		Hooks:      hooks,
 		SignedInAt: s.signedInAt,
 		Logger:     s.log.With("module", "privacy"),
+		Now:        s.now,
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/internal/adminlog"
@@ -175,15 +176,23 @@ func setField(f reflect.Value, s string) {
 	}
 }
 
-func seedEvents(t *testing.T, ctx context.Context, w warehouse.Warehouse, p person, n int) {
+// seedEvents stores n events of p's browsers, a third of them sent
+// signed in, and then signs p in on each browser: under the identity rule
+// every anonymous event of those browsers is p's.
+func seedEvents(t *testing.T, ctx context.Context, srv *server, p person, n int) {
 	t.Helper()
 	cols := []string{"event_id", "event_time", "received_at", "event_type", "event_name", "user_id", "visitor_id", "path"}
 	var rows [][]any
 	now := time.Now().UTC()
+	for _, v := range p.visitors {
+		link := consent.VisitorLink{ID: "vl-" + randHex(6), VisitorID: v, UserID: p.userID, LinkedAt: now.Add(time.Second).Truncate(time.Millisecond)}
+		if _, err := srv.stores.sql.NewInsert().Model(&link).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := srv.stores.warehouse
 	for i := range n {
 		var uid *string
-		// Every visitor id shows up signed in at least once, which links
-		// it to the account.
 		if i%3 == 0 && p.userID != "" {
 			uid = &p.userID
 		}
@@ -274,8 +283,8 @@ func TestDSARCompleteness(t *testing.T) {
 	tables := seedEverywhere(t, ctx, srv, dm, subject)
 	skip := map[string]bool{"privacy_requests": true, "privacy_request_events": true}
 	seedEverywhere(t, ctx, srv, dm, other)
-	seedEvents(t, ctx, srv.stores.warehouse, subject, 40)
-	seedEvents(t, ctx, srv.stores.warehouse, other, 5)
+	seedEvents(t, ctx, srv, subject, 40)
+	seedEvents(t, ctx, srv, other, 5)
 	if _, _, err := srv.wired.assets.PutAsset(ctx, subject.userID, "upload", "me.png", "image/png", bytes.NewReader(dsarPNG())); err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +553,7 @@ func TestErasureResumesAfterCrash(t *testing.T) {
 			}
 			p.userID = u.ID
 			tables := seedEverywhere(t, ctx, srv, dm, p)
-			seedEvents(t, ctx, srv.stores.warehouse, p, 12)
+			seedEvents(t, ctx, srv, p, 12)
 			req, err := srv.wired.privacy.FileForOperator(ctx, privacy.TypeErasure, p.email, "test")
 			if err != nil {
 				t.Fatal(err)

@@ -85,6 +85,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		Log:     logFor("risk"),
 		Guard:   guard,
 		Rewards: billingMod.Ledger(),
+		Now:     s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("risk: %w", err)
@@ -103,6 +104,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		// authority (they are consent-gated analytics, not account writes).
 		CSRFExemptPaths: []string{"/v1/events"},
 	}, accounts.Deps{
+		Now:      s.now,
 		DB:       db,
 		Log:      logFor("accounts"),
 		Guard:    guard,
@@ -121,7 +123,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	assetsMod, err := assets.New(assets.Config{
 		FilesDir:   filepath.Join(cfg.DataDir, "files"),
 		SigningKey: key,
-	}, assets.Deps{DB: db, Guard: guard, Logger: logFor("assets")})
+	}, assets.Deps{DB: db, Guard: guard, Logger: logFor("assets"), Now: s.now})
 	if err != nil {
 		return nil, fmt.Errorf("assets: %w", err)
 	}
@@ -146,6 +148,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		Assets:    assetsMod,
 		Providers: providers,
 		Logger:    logFor("generation"),
+		Now:       s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("generation: %w", err)
@@ -174,13 +177,14 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		HashKey:        consentKey,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         logFor("consent"),
+		Now:            s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consent: %w", err)
 	}
 	// A visitor's choices follow them into the account they sign in to.
 	onSignIn = func(c *fiber.Ctx, userID string) error {
-		return consentMod.MergeVisitor(c.UserContext(), c.Cookies(consent.DefaultCookieName), userID)
+		return consentMod.SignedIn(c.UserContext(), c.Cookies(consent.DefaultCookieName), userID)
 	}
 	eventsMod, err := ingest.New(ctx, ingest.Options{
 		Warehouse:      s.stores.warehouse,
@@ -190,6 +194,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		SpoolMaxBytes:  cfg.EventsSpoolMaxBytes,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         logFor("events"),
+		Now:            s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
@@ -211,7 +216,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("privacy: %w", err)
 	}
 	retentionMod, err := retention.New(retention.Config{Interval: cfg.RetentionInterval}, retention.Deps{
-		DB: db, Warehouse: s.stores.warehouse, Policy: s.engine, DataMap: s.dataMap, Logger: logFor("retention"),
+		DB: db, Warehouse: s.stores.warehouse, Policy: s.engine, DataMap: s.dataMap, Logger: logFor("retention"), Now: s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)

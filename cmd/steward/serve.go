@@ -74,6 +74,8 @@ type server struct {
 	wired wired
 	app   *fiber.App
 	doc   *web.OpenAPI
+	// now is the clock of the modules that keep time.
+	now func() time.Time
 }
 
 // newServer opens and wires everything serve needs. Tests build the same
@@ -83,7 +85,15 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, stores: st}
+	return assemble(ctx, cfg, log, st, time.Now)
+}
+
+// assemble wires a server on opened stores, with now as the clock of every
+// module that keeps time. The server owns st from then on: it closes them
+// on failure and on close. Tests use it to run the same wiring on stores
+// and clocks of their own.
+func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stores, now func() time.Time) (_ *server, err error) {
+	s := &server{cfg: cfg, log: log, stores: st, now: now}
 	defer func() {
 		if err != nil {
 			_ = s.close(context.Background())

@@ -12,7 +12,6 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
@@ -96,11 +95,15 @@ type Check struct {
 }
 
 // census is the result of the census step, kept so a rerun uses the same
-// identifiers and counts after the first steps removed some of them.
+// identifiers and counts after the first steps removed some of them (the
+// browser sign-ins that decide the subject's browsing among them).
 type census struct {
-	StartedAt  time.Time        `json:"started_at"`
-	VisitorIDs []string         `json:"visitor_ids"`
-	Before     map[string]int64 `json:"before"`
+	StartedAt time.Time         `json:"started_at"`
+	Browsing  []module.Browsing `json:"browsing"`
+	Before    map[string]int64  `json:"before"`
+	// VisitorIDs is how a census written before browser stretches named
+	// the subject's browsers: every record of each of them.
+	VisitorIDs []string `json:"visitor_ids,omitempty"`
 }
 
 // stepResult is what one step did.
@@ -108,6 +111,9 @@ type stepResult struct {
 	Rows   int64                 `json:"rows"`
 	Module *module.ErasureResult `json:"module,omitempty"`
 }
+
+// maxTime closes a browser stretch that has no end.
+var maxTime = time.Date(2299, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // sqlColumnInfo is what blanking a column needs to know.
 type sqlColumnInfo struct {
@@ -138,10 +144,10 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 			return Certificate{}, fmt.Errorf("read erasure census: %w", err)
 		}
 	} else {
-		if subject.VisitorIDs, err = m.visitorIDs(ctx, req.UserID); err != nil {
+		if subject.Browsing, err = m.browsing(ctx, req.UserID); err != nil {
 			return Certificate{}, err
 		}
-		cen = census{StartedAt: m.now().UTC(), VisitorIDs: subject.VisitorIDs, Before: map[string]int64{}}
+		cen = census{StartedAt: m.now().UTC(), Browsing: subject.Browsing, Before: map[string]int64{}}
 		for i := range plans {
 			n, err := m.countSubject(ctx, &plans[i], subject)
 			if err != nil {
@@ -153,7 +159,10 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 			return Certificate{}, err
 		}
 	}
-	subject.VisitorIDs = cen.VisitorIDs
+	subject.Browsing = cen.Browsing
+	for _, v := range cen.VisitorIDs {
+		subject.Browsing = append(subject.Browsing, module.Browsing{VisitorID: v, Until: maxTime})
+	}
 	pseudonym := "erased:" + req.ID
 
 	info, err := m.sqlColumnInfo(ctx)
@@ -250,52 +259,34 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 	return cert, nil
 }
 
-// visitorIDs returns the visitor ids linked to the account: those the
-// consent records link (when wired) and those the warehouse holds under
-// the user id.
-func (m *Module) visitorIDs(ctx context.Context, userID string) ([]string, error) {
-	if userID == "" {
+// browsing returns the subject's stretches of anonymous browsing under the
+// identity rule, from the browser sign-ins the links record. Events sent
+// while signed in are the account's by their user id and link no browser:
+// a browser shared with someone else stays theirs outside the subject's
+// stretches.
+func (m *Module) browsing(ctx context.Context, userID string) ([]module.Browsing, error) {
+	if userID == "" || m.deps.Visitors == nil {
 		return nil, nil
 	}
-	set := map[string]bool{}
-	if m.deps.Visitors != nil {
-		ids, err := m.deps.Visitors.VisitorIDs(ctx, userID)
-		if err != nil {
-			return nil, fmt.Errorf("linked visitor ids: %w", err)
-		}
-		for _, id := range ids {
-			set[id] = true
-		}
+	b, err := m.deps.Visitors.Browsing(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("linked browsing: %w", err)
 	}
-	if m.deps.Warehouse != nil {
-		var rows []struct {
-			ID string `ch:"visitor_id"`
-		}
-		err := m.deps.Warehouse.Select(ctx, &rows, "SELECT DISTINCT visitor_id FROM events WHERE user_id = {uid:String}",
-			warehouse.Named("uid", userID))
-		if err != nil {
-			return nil, fmt.Errorf("visitor ids in the warehouse: %w", err)
-		}
-		for _, r := range rows {
-			if r.ID != "" {
-				set[r.ID] = true
-			}
-		}
-	}
-	out := make([]string, 0, len(set))
-	for id := range set {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out, nil
+	return b, nil
 }
 
 // countSubject counts the rows of a table found under the subject's
 // identifiers.
 func (m *Module) countSubject(ctx context.Context, tp *tablePlan, s module.SubjectRef) (int64, error) {
+	return m.countSubjectBy(ctx, tp, tp.subjects, s)
+}
+
+// countSubjectBy counts the rows of a table found under the subject's
+// identifiers in some of its subject columns.
+func (m *Module) countSubjectBy(ctx context.Context, tp *tablePlan, cols []column, s module.SubjectRef) (int64, error) {
 	switch tp.store {
 	case datamap.StoreSQL:
-		where, args, ok := tp.subjectWhere(s, func(int) string { return "?" })
+		where, args, ok := subjectWhereOf(tp, cols, s, sqlPlaceholder)
 		if !ok {
 			return 0, nil
 		}
@@ -304,7 +295,7 @@ func (m *Module) countSubject(ctx context.Context, tp *tablePlan, s module.Subje
 		if m.deps.Warehouse == nil {
 			return 0, nil
 		}
-		where, args, ok := warehouseWhere(tp, s)
+		where, args, ok := warehouseWhereOf(tp, cols, s)
 		if !ok {
 			return 0, nil
 		}
@@ -348,7 +339,7 @@ func (m *Module) eraseWarehouseTable(ctx context.Context, tp *tablePlan, s modul
 // eraseSQLTable applies a table's row mode to the subject's rows and
 // returns how many rows it changed.
 func eraseSQLTable(ctx context.Context, tx bun.Tx, tp *tablePlan, s module.SubjectRef, pseudonym string, info map[string]sqlColumnInfo) (int64, error) {
-	where, args, ok := tp.subjectWhere(s, func(int) string { return "?" })
+	where, args, ok := tp.subjectWhere(s, sqlPlaceholder)
 	if !ok || tp.mode == modeKeep {
 		return 0, nil
 	}
@@ -532,10 +523,8 @@ func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePla
 			tr.Mode = modeDelete
 		}
 		for _, c := range tp.subjects {
-			one := *tp
-			one.subjects = []column{c}
 			var n int64
-			if n, err = m.countSubject(ctx, &one, s); err != nil {
+			if n, err = m.countSubjectBy(ctx, tp, []column{c}, s); err != nil {
 				return err
 			}
 			w := int64(0)

@@ -57,12 +57,21 @@ func (u usersTable) EmailByUserID(ctx context.Context, id string) (string, error
 	return email, err
 }
 
-// linkedVisitors stands in for the consent records, which link a
-// visitor id to the account that signed in on it.
+// linkedVisitors stands in for the browser sign-ins: each account signed
+// in on its browsers after everything the seed gave them, so all of each
+// browser's anonymous past is the account's.
 type linkedVisitors map[string][]string
 
-func (l linkedVisitors) VisitorIDs(_ context.Context, userID string) ([]string, error) {
-	return l[userID], nil
+func (l linkedVisitors) Browsing(_ context.Context, userID string) ([]module.Browsing, error) {
+	return browsingOf(l[userID]), nil
+}
+
+func browsingOf(visitorIDs []string) []module.Browsing {
+	var out []module.Browsing
+	for _, v := range visitorIDs {
+		out = append(out, module.Browsing{VisitorID: v, Until: time.Now().UTC().Add(time.Hour)})
+	}
+	return out
 }
 
 // TestExportAndEraseOnBothDialects seeds people across the module tables
@@ -192,7 +201,7 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 }
 
 func subjectOfPerson(p seed.Person) module.SubjectRef {
-	return module.SubjectRef{UserID: p.UserID, Email: p.Email, VisitorIDs: p.VisitorIDs}
+	return module.SubjectRef{UserID: p.UserID, Email: p.Email, Browsing: browsingOf(p.VisitorIDs)}
 }
 
 // TestExpirePackages removes a package once its download period is over,

@@ -93,7 +93,7 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 	}
 	man := Manifest{
 		RequestID:      requestID,
-		Subject:        ManifestSubject{UserID: subject.UserID, Email: subject.Email, VisitorIDs: subject.VisitorIDs},
+		Subject:        ManifestSubject{UserID: subject.UserID, Email: subject.Email, VisitorIDs: subject.VisitorIDs()},
 		GeneratedAt:    m.now().UTC(),
 		PolicyRevision: m.deps.Policy.Revision(),
 	}
@@ -229,7 +229,7 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 	if len(cols) == 0 {
 		return nil
 	}
-	where, args, ok := tp.subjectWhere(subject, func(int) string { return "?" })
+	where, args, ok := tp.subjectWhere(subject, sqlPlaceholder)
 	if !ok {
 		return nil
 	}
@@ -386,7 +386,17 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 
 // warehouseWhere is subjectWhere with ClickHouse's named parameters.
 func warehouseWhere(tp *tablePlan, subject module.SubjectRef) (string, []any, bool) {
-	where, raw, ok := tp.subjectWhere(subject, func(i int) string { return fmt.Sprintf("{p%d:String}", i) })
+	return warehouseWhereOf(tp, tp.subjects, subject)
+}
+
+// warehouseWhereOf is subjectWhereOf with ClickHouse's named parameters.
+func warehouseWhereOf(tp *tablePlan, cols []column, subject module.SubjectRef) (string, []any, bool) {
+	where, raw, ok := subjectWhereOf(tp, cols, subject, func(i int, isTime bool) string {
+		if isTime {
+			return fmt.Sprintf("{p%d:DateTime64(3)}", i)
+		}
+		return fmt.Sprintf("{p%d:String}", i)
+	})
 	args := make([]any, len(raw))
 	for i, v := range raw {
 		args[i] = warehouse.Named(fmt.Sprintf("p%d", i), v)

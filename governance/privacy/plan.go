@@ -62,6 +62,9 @@ type tablePlan struct {
 	columns              []column
 	subjects             []column
 	mode                 string
+	// collected is the column holding the time a row was collected; the
+	// identity rule places a browser's anonymous rows by it.
+	collected string
 }
 
 // identifierKind says which identifier a subject column of a category
@@ -101,6 +104,9 @@ func plan(ctx context.Context, pol Policy, m *datamap.Map) ([]tablePlan, error) 
 			return nil, fmt.Errorf("plan %s.%s: %w", e.Table, e.Column, err)
 		}
 		c := column{Entry: e, export: ex, erasure: er, personal: e.Personal}
+		if e.Collected {
+			tp.collected = e.Column
+		}
 		if e.Subject {
 			c.idKind = identifierKind(e.Category)
 			tp.subjects = append(tp.subjects, c)
@@ -166,35 +172,74 @@ func (tp *tablePlan) exportColumns() []column {
 	return out
 }
 
+// placeholder gives the i-th parameter's placeholder in a store's syntax;
+// isTime says the parameter is a time.
+type placeholder func(i int, isTime bool) string
+
+// sqlPlaceholder is bun's placeholder, whatever the parameter's type.
+func sqlPlaceholder(int, bool) string { return "?" }
+
 // subjectWhere returns the condition matching the subject's rows, with its
 // arguments, and false when the subject has no identifier this table uses.
-// placeholder gives the i-th parameter's placeholder in the store's syntax.
-func (tp *tablePlan) subjectWhere(s module.SubjectRef, placeholder func(i int) string) (string, []any, bool) {
+func (tp *tablePlan) subjectWhere(s module.SubjectRef, ph placeholder) (string, []any, bool) {
+	return subjectWhereOf(tp, tp.subjects, s, ph)
+}
+
+// subjectWhereOf is subjectWhere over some of the table's subject columns.
+//
+// It applies the identity rule (docs/policies.md): a row naming an account
+// belongs to that account, whatever else it names; a row naming only a
+// browser's visitor id belongs to the subject when it was collected within
+// one of the subject's stretches of that browser (SubjectRef.Browsing).
+// An empty visitor id links nothing.
+func subjectWhereOf(tp *tablePlan, cols []column, s module.SubjectRef, ph placeholder) (string, []any, bool) {
 	var parts []string
 	var args []any
-	add := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		ph := make([]string, len(vals))
-		for i, v := range vals {
-			ph[i] = placeholder(len(args))
-			args = append(args, v)
-		}
-		parts = append(parts, col+" IN ("+strings.Join(ph, ", ")+")")
+	next := func(v any, isTime bool) string {
+		p := ph(len(args), isTime)
+		args = append(args, v)
+		return p
 	}
-	for _, c := range tp.subjects {
+	in := func(col string, v string) {
+		parts = append(parts, col+" = "+next(v, false))
+	}
+	for _, c := range cols {
 		switch c.idKind {
 		case idUser:
 			if s.UserID != "" {
-				add(c.Column, []string{s.UserID})
+				in(c.Column, s.UserID)
 			}
 		case idEmail:
 			if s.Email != "" {
-				add(c.Column, []string{s.Email})
+				in(c.Column, s.Email)
 			}
 		case idVisitor:
-			add(c.Column, s.VisitorIDs)
+			if len(s.Browsing) == 0 || tp.collected == "" {
+				continue
+			}
+			var anon []string
+			for _, u := range tp.subjects {
+				if u.idKind == idUser {
+					anon = append(anon, "("+u.Column+" IS NULL OR "+u.Column+" = '')")
+				}
+			}
+			var stretches []string
+			for _, b := range s.Browsing {
+				if b.VisitorID == "" {
+					continue
+				}
+				cond := c.Column + " = " + next(b.VisitorID, false)
+				if !b.After.IsZero() {
+					cond += " AND " + tp.collected + " > " + next(b.After, true)
+				}
+				cond += " AND " + tp.collected + " <= " + next(b.Until, true)
+				stretches = append(stretches, "("+cond+")")
+			}
+			if len(stretches) == 0 {
+				continue
+			}
+			anon = append(anon, "("+strings.Join(stretches, " OR ")+")")
+			parts = append(parts, "("+strings.Join(anon, " AND ")+")")
 		}
 	}
 	if len(parts) == 0 {

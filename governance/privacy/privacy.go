@@ -60,10 +60,10 @@ type Accounts interface {
 	EmailByUserID(ctx context.Context, userID string) (string, error)
 }
 
-// VisitorLinks gives the visitor ids linked to an account, such as those
-// its consent records name.
+// VisitorLinks gives the stretches of browser activity that belong to an
+// account under the identity rule (docs/policies.md).
 type VisitorLinks interface {
-	VisitorIDs(ctx context.Context, userID string) ([]string, error)
+	Browsing(ctx context.Context, userID string) ([]module.Browsing, error)
 }
 
 // Hook is a module holding subject data outside the SQL store.
@@ -98,7 +98,7 @@ type Deps struct {
 	Guard     *authz.Guard
 	DataMap   func(ctx context.Context) (*datamap.Map, []datamap.Problem, error)
 	Accounts  Accounts
-	Visitors  VisitorLinks // nil: linked ids come from the warehouse only
+	Visitors  VisitorLinks // nil: no browser is linked to any account
 	Hooks     []Hook
 	// SignedInAt returns when the principal's credential was issued by a
 	// sign-in; erasure by the subject needs a recent one. Nil refuses

@@ -147,11 +147,11 @@ func (m *Module) Process(ctx context.Context, id string) (Request, error) {
 // subjectOf returns the request's subject with the visitor ids linked to
 // their account.
 func (m *Module) subjectOf(ctx context.Context, req *Request) (module.SubjectRef, error) {
-	ids, err := m.visitorIDs(ctx, req.UserID)
+	b, err := m.browsing(ctx, req.UserID)
 	if err != nil {
 		return module.SubjectRef{}, err
 	}
-	return module.SubjectRef{UserID: req.UserID, Email: req.Email, VisitorIDs: ids}, nil
+	return module.SubjectRef{UserID: req.UserID, Email: req.Email, Browsing: b}, nil
 }
 
 func (m *Module) runAccess(ctx context.Context, req *Request) error {

@@ -47,12 +47,41 @@ type Stopper interface {
 }
 
 // SubjectRef identifies a data subject by every identifier Steward may hold
-// for them. Fields are empty when unknown; a visitor who never signed in
-// has only VisitorIDs.
+// for them. Fields are empty when unknown.
+//
+// A browser's visitor id is not the subject's alone: people share
+// browsers. Browsing lists the stretches of time in which a browser's
+// anonymous records belong to the subject, as the identity rule in
+// docs/policies.md decides; records made while signed in belong to that
+// account by UserID, whatever browser sent them.
 type SubjectRef struct {
-	UserID     string
-	VisitorIDs []string
-	Email      string
+	UserID   string
+	Email    string
+	Browsing []Browsing
+}
+
+// Browsing is a stretch of one browser's anonymous activity that belongs
+// to a subject: the records of visitor id VisitorID made after After
+// (exclusive; the zero time means from the first) and up to Until
+// (inclusive).
+type Browsing struct {
+	VisitorID string    `json:"visitor_id"`
+	After     time.Time `json:"after"`
+	Until     time.Time `json:"until"`
+}
+
+// VisitorIDs returns the distinct visitor ids of the subject's browsing,
+// in the order they first appear.
+func (s SubjectRef) VisitorIDs() []string {
+	seen := make(map[string]bool, len(s.Browsing))
+	var out []string
+	for _, b := range s.Browsing {
+		if b.VisitorID != "" && !seen[b.VisitorID] {
+			seen[b.VisitorID] = true
+			out = append(out, b.VisitorID)
+		}
+	}
+	return out
 }
 
 // SubjectData is a module holding personal data outside the SQL store, in

@@ -1,0 +1,88 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/internal/module"
+)
+
+// VisitorLink is one row of visitor_links: an account signed in on the
+// browser whose consent cookie holds VisitorID, at LinkedAt. The rows
+// decide whose anonymous records of a browser are whose (see Browsing).
+type VisitorLink struct {
+	bun.BaseModel `bun:"table:visitor_links"`
+
+	ID        string `bun:"id,pk" privacy:"system.operations"`
+	VisitorID string `bun:"visitor_id,notnull" privacy:"user.device.cookie_id,subject"`
+	UserID    string `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	// LinkedAt is the sign-in's time, to the millisecond: the precision of
+	// the warehouse's event times it is compared with.
+	LinkedAt time.Time `bun:"linked_at,notnull" privacy:"user.device.cookie_id,collected"`
+}
+
+// SignedIn records that userID signed in on the browser with visitor id
+// visitorID, then merges the browser's consent choices into the account
+// (MergeVisitor). Call it from the sign-in hook with the consent cookie's
+// value; a browser without one links nothing.
+func (m *Module) SignedIn(ctx context.Context, visitorID, userID string) error {
+	if userID == "" {
+		return errors.New("record sign-in: no user id")
+	}
+	if !validVisitorID(visitorID) {
+		return nil
+	}
+	link := VisitorLink{ID: newID(), VisitorID: visitorID, UserID: userID, LinkedAt: m.opts.Now().UTC().Truncate(time.Millisecond)}
+	if _, err := m.opts.DB.NewInsert().Model(&link).Exec(ctx); err != nil {
+		return fmt.Errorf("record sign-in on a browser: %w", err)
+	}
+	return m.MergeVisitor(ctx, visitorID, userID)
+}
+
+// Browsing returns the stretches of anonymous browser activity that belong
+// to the account userID under the identity rule: a browser's anonymous
+// records belong to the account that next signs in on it. For every
+// browser the account signed in on, each of its sign-ins claims what the
+// browser did anonymously since the sign-in before it (by anyone); what a
+// browser does after its last sign-in belongs to nobody until someone signs
+// in there again. Consecutive stretches of the same browser are joined.
+func (m *Module) Browsing(ctx context.Context, userID string) ([]module.Browsing, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	var links []VisitorLink
+	err := m.opts.DB.NewSelect().Model(&links).
+		Where("visitor_id IN (?)", m.opts.DB.NewSelect().Model((*VisitorLink)(nil)).Column("visitor_id").Where("user_id = ?", userID)).
+		OrderExpr("visitor_id ASC, linked_at ASC, id ASC").
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read browser sign-ins: %w", err)
+	}
+	return browsingOf(links, userID), nil
+}
+
+// browsingOf applies the identity rule to the sign-ins of some browsers,
+// ordered by visitor id and time.
+func browsingOf(links []VisitorLink, userID string) []module.Browsing {
+	var out []module.Browsing
+	var prev time.Time
+	for i, l := range links {
+		if i == 0 || links[i-1].VisitorID != l.VisitorID {
+			prev = time.Time{}
+		}
+		at := l.LinkedAt.UTC()
+		if l.UserID == userID {
+			if n := len(out); n > 0 && out[n-1].VisitorID == l.VisitorID && out[n-1].Until.Equal(prev) {
+				out[n-1].Until = at
+			} else {
+				out = append(out, module.Browsing{VisitorID: l.VisitorID, After: prev, Until: at})
+			}
+		}
+		prev = at
+	}
+	return out
+}
