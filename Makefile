@@ -19,7 +19,7 @@ export STEWARD_CHDB_LIB ?= $(CHDB_LIB)
 # Tools fetched into .cache/bin (stripe-mock, opa) are found by the tests.
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all run build test lint bench bench-soak docs chdb deps check-deps opa tools clean
+.PHONY: all run build test test-privacy lint bench bench-soak docs chdb deps check-deps opa tools clean
 
 all: build
 
@@ -55,6 +55,12 @@ check-deps:
 ## test: every test, on the real engines (SQLite, PostgreSQL, ClickHouse engine and server, OPA)
 test: chdb check-deps tools
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## test-privacy: many generated histories (SEEDS=N, default 200, a new random seed each run) against
+## the privacy core, on SQLite and PostgreSQL with the ClickHouse engine; a failure prints the shrunk history
+SEEDS ?= 200
+test-privacy: chdb check-deps tools
+	STEWARD_PRIVACY_CHECKS=$(SEEDS) $(GO) test -count=1 -timeout 240m -run '^TestGeneratedHistories$$' -v ./cmd/steward
 
 ## lint: vet, gofmt and the Rego checks
 lint: opa

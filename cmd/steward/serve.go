@@ -124,6 +124,7 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stor
 	if s.modules, err = s.buildModules(ctx, guard); err != nil {
 		return nil, err
 	}
+	reg.MustRegister(newRequestsCollector(s.wired.privacy))
 	s.app = web.New(web.Options{
 		Logger:    log,
 		BodyLimit: cfg.BodyLimit,

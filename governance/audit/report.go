@@ -232,18 +232,19 @@ func RetentionCheck(ctx context.Context, db *bun.DB, r Retention, interval time.
 // DeadlineCheck reports open privacy requests past their due date
 // (findings) and those due within DeadlineWarning (warnings). A request is
 // open until it is completed or rejected; a failed one still owes the
-// subject an answer.
+// subject an answer, and is a finding whenever it is due: someone must
+// look at it and retry it.
 func DeadlineCheck(ctx context.Context, db bun.IDB, now time.Time) (Check, error) {
 	var open []privacy.Request
 	err := db.NewSelect().Model(&open).
-		Column("id", "type", "status", "due_at", "extension_reason").
+		Column("id", "type", "status", "due_at", "extension_reason", "failure").
 		Where("status NOT IN (?)", bun.In([]string{privacy.StatusCompleted, privacy.StatusRejected})).
 		Order("due_at ASC").Scan(ctx)
 	if err != nil {
 		return Check{}, fmt.Errorf("read open privacy requests: %w", err)
 	}
 	var findings []Finding
-	late := 0
+	late, failed := 0, 0
 	for _, r := range open {
 		extended := ""
 		if r.ExtensionReason != "" {
@@ -251,15 +252,20 @@ func DeadlineCheck(ctx context.Context, db bun.IDB, now time.Time) (Check, error
 		}
 		detail := fmt.Sprintf("%s request, status %s, due %s%s", r.Type, r.Status, r.DueAt.UTC().Format(time.RFC3339), extended)
 		where := "privacy_requests/" + r.ID
-		switch {
-		case now.After(r.DueAt):
+		if now.After(r.DueAt) {
 			late++
+		}
+		switch {
+		case r.Status == privacy.StatusFailed:
+			failed++
+			findings = append(findings, Finding{Level: StatusFinding, What: "privacy request failed", Where: where, Detail: detail + "; " + r.Failure})
+		case now.After(r.DueAt):
 			findings = append(findings, Finding{Level: StatusFinding, What: "privacy request overdue", Where: where, Detail: detail})
 		case r.DueAt.Sub(now) <= DeadlineWarning:
 			findings = append(findings, Finding{Level: StatusWarning, What: "privacy request due within 7 days", Where: where, Detail: detail})
 		}
 	}
-	summary := fmt.Sprintf("%d open requests, %d overdue", len(open), late)
+	summary := fmt.Sprintf("%d open requests, %d overdue, %d failed", len(open), late, failed)
 	return newCheck(CheckDeadlines, summary, findings), nil
 }
 

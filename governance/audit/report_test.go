@@ -173,6 +173,7 @@ func TestDeadlineCheck(t *testing.T) {
 	}{
 		{name: "overdue and received", status: privacy.StatusReceived, due: -time.Hour, want: StatusFinding},
 		{name: "overdue and failed", status: privacy.StatusFailed, due: -48 * time.Hour, want: StatusFinding},
+		{name: "failed long before it is due", status: privacy.StatusFailed, due: 25 * 24 * time.Hour, want: StatusFinding},
 		{name: "due in three days", status: privacy.StatusProcessing, due: 72 * time.Hour, want: StatusWarning},
 		{name: "due in three weeks", status: privacy.StatusVerified, due: 21 * 24 * time.Hour, want: StatusOK},
 		{name: "late but completed", status: privacy.StatusCompleted, due: -time.Hour, want: StatusOK},

@@ -473,3 +473,25 @@ var (
 	_ module.Starter = (*Module)(nil)
 	_ module.Stopper = (*Module)(nil)
 )
+
+// StatusCount is how many requests of one type are in one status.
+type StatusCount struct {
+	Type   string `bun:"type"`
+	Status string `bun:"status"`
+	Count  int64  `bun:"n"`
+}
+
+// Counts returns how many requests there are of each type and status, for
+// the operator's metrics: a failed request must be seen without reading
+// logs.
+func (m *Module) Counts(ctx context.Context) ([]StatusCount, error) {
+	var out []StatusCount
+	err := m.deps.DB.NewSelect().Model((*Request)(nil)).
+		Column("type", "status").ColumnExpr("count(*) AS n").
+		Group("type", "status").Order("type", "status").
+		Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("count privacy requests: %w", err)
+	}
+	return out, nil
+}
