@@ -291,9 +291,10 @@ func TestBrowserGlobalPrivacyControl(t *testing.T) {
 	if !v.GPC || v.Purposes["marketing"] {
 		t.Fatalf("with the signal on: %+v", v)
 	}
-	if err := chromedp.Run(ctx, chromedp.Click(".stw-banner [data-action=accept]", chromedp.ByQuery),
+	if err := chromedp.Run(ctx, chromedp.Evaluate(watchNextState, nil),
+		chromedp.Click(".stw-banner [data-action=accept]", chromedp.ByQuery),
 		chromedp.WaitNotPresent(".stw-banner", chromedp.ByQuery),
-		chromedp.Evaluate(`new Promise(r => setTimeout(() => r(window.steward.consent.get()), 300))`, &v, await)); err != nil {
+		chromedp.Evaluate(nextState, &v, await)); err != nil {
 		t.Fatal(err)
 	}
 	if !v.Purposes["analytics"] || !v.Purposes["functional"] || v.Purposes["marketing"] {
@@ -304,8 +305,9 @@ func TestBrowserGlobalPrivacyControl(t *testing.T) {
 		chromedp.WaitVisible("[role=dialog]", chromedp.ByQuery),
 		chromedp.Evaluate(`!!document.querySelector('[role=dialog] .stw-note')`, &notice),
 		chromedp.Click("#stw-purpose-marketing", chromedp.ByQuery),
+		chromedp.Evaluate(watchNextState, nil),
 		chromedp.Click("[role=dialog] [data-action=save]", chromedp.ByQuery),
-		chromedp.Evaluate(`new Promise(r => setTimeout(() => r(window.steward.consent.get()), 300))`, &v, await)); err != nil {
+		chromedp.Evaluate(nextState, &v, await)); err != nil {
 		t.Fatal(err)
 	}
 	if !notice {
@@ -315,6 +317,16 @@ func TestBrowserGlobalPrivacyControl(t *testing.T) {
 		t.Fatalf("after switching marketing on in the dialog: %+v", v)
 	}
 }
+
+// watchNextState, run before a click that saves a choice, makes nextState
+// a promise of the state the page applies next: the server's answer to
+// that save, however long it takes to come.
+const (
+	watchNextState = `void (window.stewardNextState = new Promise(r => {
+		const off = window.steward.consent.onChange(s => { off(); r(s); });
+	}))`
+	nextState = `window.stewardNextState`
+)
 
 // browserContext starts headless Chromium with a fresh profile.
 func browserContext(t *testing.T, exe string) context.Context {
@@ -327,7 +339,9 @@ func browserContext(t *testing.T, exe string) context.Context {
 		chromedp.UserAgent(chromeUA),
 	)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	// Generous: Chromium starts slowly on a busy machine; only a hung
+	// browser holds a test this long.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(func() {
 		cancelTimeout()
 		cancel()
@@ -344,7 +358,7 @@ func servePage(c *fiber.Ctx) error {
 // waitForEvents polls ClickHouse until at least n events are stored.
 func waitForEvents(t *testing.T, s *stack, n int) []storedEvent {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for {
 		s.flush()
 		var rows []storedEvent

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,7 +55,8 @@ func TestKillMidFlushLosesNothing(t *testing.T) {
 	child := startChild(t, "ingest", dataDir, lib)
 
 	jar, _ := cookiejar.New(nil)
-	httpc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	// Generous: a request is cut off only when the child hangs.
+	httpc := &http.Client{Jar: jar, Timeout: time.Minute}
 	base := "http://" + child.addr
 	body, _ := json.Marshal(map[string]any{"method": "banner_accept", "policy_version": policyVer, "banner_version": bannerVer})
 	req, _ := http.NewRequest("PUT", base+"/v1/consent", bytes.NewReader(body))
@@ -110,9 +112,9 @@ func TestKillMidFlushLosesNothing(t *testing.T) {
 		}()
 	}
 
-	// The child prints INSERTED after a batch is in ClickHouse and then
-	// holds the batch uncommitted for a while: kill it in that window,
-	// after a few batches have gone through.
+	// The child prints INSERTED after a batch is in ClickHouse and holds
+	// the third uncommitted until it dies: kill it in that window, after a
+	// few batches have gone through.
 	inserted := 0
 	for line := range child.lines {
 		if strings.HasPrefix(line, "INSERTED") {
@@ -196,6 +198,10 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.c.errb.Write(p)
 }
 
+// childStartTimeout bounds the wait for a child to listen. It loads the
+// ClickHouse engine and migrates first, which takes long on a busy machine.
+const childStartTimeout = 5 * time.Minute
+
 func startChild(t *testing.T, mode, dataDir, lib string) *childProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -232,7 +238,7 @@ func startChild(t *testing.T, mode, dataDir, lib string) *childProc {
 	if mode == "ingest" {
 		select {
 		case c.addr = <-addrc:
-		case <-time.After(60 * time.Second):
+		case <-time.After(childStartTimeout):
 			t.Fatalf("the child did not start listening:\n%s", c.stderr())
 		}
 	}
@@ -251,19 +257,24 @@ func runChild() int {
 	return 0
 }
 
-// slowCommitWarehouse reports each insert on stdout and then holds the
-// batch for a while before the drainer may commit it, so a kill lands
-// between insert and commit.
-type slowCommitWarehouse struct {
+// holdingWarehouse reports each insert on stdout. From the third on it
+// holds the batch, inserted but not committed by the drainer, until the
+// process is killed: the parent's kill lands between insert and commit
+// however long the parent takes to send it.
+type holdingWarehouse struct {
 	warehouse.Warehouse
+	inserts *atomic.Int32
 }
 
-func (w slowCommitWarehouse) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
+func (w holdingWarehouse) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
 	if err := w.Warehouse.Insert(ctx, table, columns, rows); err != nil {
 		return err
 	}
 	fmt.Printf("INSERTED %d\n", len(rows))
-	time.Sleep(300 * time.Millisecond)
+	if w.inserts.Add(1) >= 3 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	return nil
 }
 
@@ -305,7 +316,7 @@ func child(mode, dataDir, lib string, log *slog.Logger) error {
 	}
 	var target warehouse.Warehouse = wh
 	if mode == "ingest" {
-		target = slowCommitWarehouse{wh}
+		target = holdingWarehouse{Warehouse: wh, inserts: new(atomic.Int32)}
 	}
 	events, err := ingest.New(ctx, ingest.Options{
 		Warehouse: target, Policy: engine, Consent: cm,
@@ -341,8 +352,8 @@ func child(mode, dataDir, lib string, log *slog.Logger) error {
 		fmt.Printf("COUNTS %s\n", raw)
 		return nil
 	}
-	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler), MaxBodyLimit: 4 << 20})
 	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler), MaxBodyLimit: events.BodyLimit(), OpenAPI: doc})
 	cm.Mount(app, doc)
 	events.Mount(app, doc)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -128,9 +128,11 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.app = web.New(web.Options{Logger: slog.New(slog.DiscardHandler), MaxBodyLimit: 4 << 20})
-	s.app.Use(authz.Middleware(headerAuth{}))
+	// The app and the modules share one document, as in cmd/steward: the
+	// server finds the events route's raised body limit there.
 	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	s.app = web.New(web.Options{Logger: slog.New(slog.DiscardHandler), MaxBodyLimit: s.events.BodyLimit(), OpenAPI: doc})
+	s.app.Use(authz.Middleware(headerAuth{}))
 	s.consent.Mount(s.app, doc)
 	s.events.Mount(s.app, doc)
 	if !so.noStart {
@@ -139,7 +141,7 @@ func newStack(t testing.TB, so stackOptions) *stack {
 		}
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		if err := s.events.Stop(ctx); err != nil {
 			t.Errorf("stop events: %v", err)
@@ -320,9 +322,14 @@ func countRows(t testing.TB, w warehouse.Warehouse) uint64 {
 	return rows[0].N
 }
 
+// waitTimeout bounds how long a test waits for work done in the
+// background, such as a flush into the warehouse. Only a broken test
+// reaches it: it is generous so that a slow, busy machine never does.
+const waitTimeout = 2 * time.Minute
+
 func (s *stack) flush() {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := s.events.Flush(ctx); err != nil {
 		s.t.Fatal(err)

@@ -1,9 +1,12 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -15,12 +18,15 @@ import (
 	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/internal/web/webtest"
 )
 
 // problem is the part of a problem document the tests read.
 type problem struct {
 	Type   string `json:"type"`
 	Status int    `json:"status"`
+	Detail string `json:"detail"`
 	Errors []struct {
 		Field string `json:"field"`
 		Rule  string `json:"rule"`
@@ -131,14 +137,26 @@ func TestValidation(t *testing.T) {
 		}
 	})
 
-	t.Run("body over the route's limit", func(t *testing.T) {
-		big := make([]byte, ingest.DefaultBodyLimit+10)
-		for i := range big {
-			big[i] = ' '
+	t.Run("body over the default limit, within the route's", func(t *testing.T) {
+		// Leading whitespace pads one valid event past the server's default.
+		raw, _ := json.Marshal(minimal("page_view"))
+		body := append(bytes.Repeat([]byte(" "), web.DefaultBodyLimit), raw...)
+		if resp, out := cl.do("POST", "/v1/events", body, ""); resp.StatusCode != 202 {
+			t.Fatalf("status %d, want 202: %s", resp.StatusCode, out)
 		}
-		resp, _ := cl.do("POST", "/v1/events", big, "")
-		if resp.StatusCode != 413 {
-			t.Fatalf("status %d, want 413", resp.StatusCode)
+	})
+
+	// A body declared over the route's limit is refused from its header:
+	// none of it is sent, and a server that waited for it would answer 400.
+	// app.Test cannot show this answer (see package webtest).
+	base := webtest.Serve(t, s.app)
+	t.Run("body over the route's limit", func(t *testing.T) {
+		h := http.Header{"Content-Type": {"application/json"}}
+		resp, raw := webtest.DeclareBody(t, base, "POST", "/v1/events", h, ingest.DefaultBodyLimit+1)
+		want := fmt.Sprintf("The request body has %d bytes; this endpoint accepts at most %d.", ingest.DefaultBodyLimit+1, ingest.DefaultBodyLimit)
+		var p problem
+		if err := json.Unmarshal(raw, &p); err != nil || resp.StatusCode != 413 || p.Detail != want {
+			t.Fatalf("status %d %s, want 413 with detail %q", resp.StatusCode, raw, want)
 		}
 	})
 }
@@ -199,7 +217,7 @@ func TestWarehouseOutage(t *testing.T) {
 			t.Fatalf("while the warehouse is down: %d %s", status, raw)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for flaky.failed.Load() < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -295,7 +313,7 @@ func TestStopDrains(t *testing.T) {
 			t.Fatalf("%d %s", status, raw)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := s.events.Stop(ctx); err != nil {
 		t.Fatal(err)

@@ -151,7 +151,7 @@ func TestGenerationFlowOnTheWiredServer(t *testing.T) {
 	if status != 201 && status != 202 {
 		t.Fatalf("create generation = %d", status)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for g.Status != "succeeded" {
 		if g.Status == "failed" || time.Now().After(deadline) {
 			t.Fatalf("generation ended %s (reason %v)", g.Status, g.FailureReason)

@@ -150,7 +150,7 @@ func TestSchedulerRuns(t *testing.T) {
 	if err := mod.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		reports, err := mod.Reports(ctx, 1)
 		if err != nil {

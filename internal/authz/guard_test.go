@@ -159,7 +159,7 @@ func TestMiddleware(t *testing.T) {
 				}
 				return c.SendString(p.UserID)
 			})
-			resp, err := app.Test(httptest.NewRequest("GET", "/me", nil))
+			resp, err := app.Test(httptest.NewRequest("GET", "/me", nil), -1)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -89,7 +89,7 @@ func TestMount(t *testing.T) {
 		t.Fatalf("Mount: %v", err)
 	}
 	for _, name := range []string{"alpha", "gamma"} {
-		resp, err := app.Test(httptest.NewRequest(fiber.MethodGet, "/v1/"+name, nil))
+		resp, err := app.Test(httptest.NewRequest(fiber.MethodGet, "/v1/"+name, nil), -1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,17 +2,14 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -105,34 +102,21 @@ func get(t *testing.T, app *fiber.App, target string) response {
 	return do(t, app, httptest.NewRequest(http.MethodGet, target, nil))
 }
 
-// serve runs app on a loopback port until the test ends and returns its
-// base URL.
-func serve(t *testing.T, app *fiber.App) string {
+// post sends body to url through a real connection, with its length in
+// the header or, when chunked, in chunks of unannounced total length.
+func post(t *testing.T, url, body string, chunked bool) response {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- app.Listener(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := web.Shutdown(ctx, app); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("listener: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
-func post(t *testing.T, url, body string) response {
-	t.Helper()
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if chunked {
+		req.ContentLength = -1
+	}
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
-	resp, err := client.Post(url, "application/octet-stream", strings.NewReader(body))
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/stewardhq/steward/internal/errs"
 )
@@ -155,13 +156,74 @@ func (s *server) recover(c *fiber.Ctx) (err error) {
 	return c.Next()
 }
 
+// requestConfig is the server's HeaderReceived hook: fasthttp calls it once
+// a request's header is read, before it reads any of the body, and holds
+// the body to the limit it returns. A body whose Content-Length is over its
+// route's limit is thus refused without reading a byte of it, which spares
+// the server reading (and, for multipart forms, writing to temporary files)
+// up to Options.MaxBodyLimit of a body it refuses anyway. Most requests
+// declare a length within Options.BodyLimit, which every route accepts, and
+// skip the route lookup.
+//
+// A chunked body announces no length. It may read up to
+// Options.MaxBodyLimit, and limitBody then holds it to its route's limit:
+// cutting it off at that limit here would leave the error handler unable to
+// name the limit, since fasthttp clears a request whose body it fails to
+// read.
+func (s *server) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	limit := s.opts.BodyLimit
+	switch n := h.ContentLength(); {
+	case n == -1:
+		limit = s.opts.MaxBodyLimit
+	case n > limit:
+		limit = s.routeBodyLimit(string(h.Method()), requestPath(h))
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: limit}
+}
+
+// limitBody refuses a body longer than its route's limit that requestConfig
+// let through: a chunked one, whose length is known only now.
 func (s *server) limitBody(c *fiber.Ctx) error {
-	n := len(c.Request().Body())
-	if n > s.opts.BodyLimit {
-		limit := s.doc.bodyLimit(c.Method(), c.Path(), s.opts.BodyLimit)
-		if n > limit {
-			return errs.Ef(errs.ErrTooLarge, "The request body has %d bytes; this endpoint accepts at most %d.", n, limit)
+	if n := len(c.Request().Body()); n > s.opts.BodyLimit {
+		if limit := s.routeBodyLimit(c.Method(), c.Path()); n > limit {
+			return errs.E(errs.ErrTooLarge, tooLargeDetail(n, limit))
 		}
 	}
 	return c.Next()
+}
+
+// refusedBodyDetail explains a body the server refused while reading it.
+// One with a declared length was refused from its header, against its
+// route's limit. A chunked one was cut off at Options.MaxBodyLimit, and its
+// route is unknown: fasthttp cleared the request after failing to read it.
+func (s *server) refusedBodyDetail(c *fiber.Ctx) string {
+	if n := c.Request().Header.ContentLength(); n > 0 {
+		return tooLargeDetail(n, s.routeBodyLimit(c.Method(), c.Path()))
+	}
+	return fmt.Sprintf("The request body exceeds %d bytes, the most this server reads for any endpoint.", s.opts.MaxBodyLimit)
+}
+
+// routeBodyLimit returns the body limit of the route matching method and
+// path: its RouteDoc.BodyLimit, if larger than Options.BodyLimit, up to
+// Options.MaxBodyLimit.
+func (s *server) routeBodyLimit(method, path string) int {
+	return min(s.doc.bodyLimit(method, path, s.opts.BodyLimit), s.opts.MaxBodyLimit)
+}
+
+// requestPath returns the path of the request h heads as c.Path will report
+// it: the request URI parsed the way fasthttp parses it, not unescaped. It
+// returns "" for a URI fasthttp cannot parse, which matches no route.
+func requestPath(h *fasthttp.RequestHeader) string {
+	u := fasthttp.AcquireURI()
+	defer fasthttp.ReleaseURI(u)
+	if err := u.Parse(h.Host(), h.RequestURI()); err != nil {
+		return ""
+	}
+	return string(u.PathOriginal())
+}
+
+// tooLargeDetail is the detail of a 413 problem: the size of the body and
+// the limit of its endpoint.
+func tooLargeDetail(size, limit int) string {
+	return fmt.Sprintf("The request body has %d bytes; this endpoint accepts at most %d.", size, limit)
 }

@@ -79,8 +79,9 @@ func kindByStatus(status int) (problemKind, bool) {
 }
 
 // problemFor builds the answer to err. It reports whether err is internal,
-// that is whether its text must stay in the log.
-func problemFor(c *fiber.Ctx, err error, bodyLimit int) (p Problem, internal bool) {
+// that is whether its text must stay in the log. tooLarge explains a body
+// the server refused while reading it; only such a 413 answer needs it.
+func problemFor(c *fiber.Ctx, err error, tooLarge func() string) (p Problem, internal bool) {
 	p.Instance = c.Path()
 
 	var verr *errs.ValidationError
@@ -98,7 +99,7 @@ func problemFor(c *fiber.Ctx, err error, bodyLimit int) (p Problem, internal boo
 	}
 	var ferr *fiber.Error
 	if errors.As(err, &ferr) {
-		return fiberProblem(c, p, ferr.Code, bodyLimit)
+		return fiberProblem(c, p, ferr.Code, tooLarge)
 	}
 	k, _ := kindByStatus(http.StatusInternalServerError)
 	p.fill(k, "")
@@ -107,7 +108,7 @@ func problemFor(c *fiber.Ctx, err error, bodyLimit int) (p Problem, internal boo
 
 // fiberProblem answers the errors Fiber raises itself. Their messages are
 // not used: some echo raw request bytes back.
-func fiberProblem(c *fiber.Ctx, p Problem, code, bodyLimit int) (Problem, bool) {
+func fiberProblem(c *fiber.Ctx, p Problem, code int, tooLarge func() string) (Problem, bool) {
 	k, ok := kindByStatus(code)
 	if !ok {
 		p.Type = "about:blank"
@@ -125,7 +126,7 @@ func fiberProblem(c *fiber.Ctx, p Problem, code, bodyLimit int) (Problem, bool) 
 	case http.StatusMethodNotAllowed:
 		detail = "The path " + c.Path() + " does not accept " + c.Method() + "."
 	case http.StatusRequestEntityTooLarge:
-		detail = "The request body exceeds the limit of " + strconv.Itoa(bodyLimit) + " bytes."
+		detail = tooLarge()
 	}
 	p.fill(k, detail)
 	return p, code == http.StatusInternalServerError
@@ -144,7 +145,7 @@ func (p *Problem) fill(k problemKind, detail string) {
 // handleError is the application's fiber.ErrorHandler. Inside the
 // middleware chain the observe middleware calls writeError first, so Fiber
 // calls this only for errors raised before the chain runs, such as a body
-// over the server's limit or a malformed request; it then also records the
+// over its route's limit or a malformed request; it then also records the
 // request, which observe never saw.
 func (s *server) handleError(c *fiber.Ctx, err error) error {
 	if RequestID(c) != "" {
@@ -162,7 +163,7 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 // writeError logs err as its status deserves and writes the problem
 // document.
 func (s *server) writeError(c *fiber.Ctx, err error) {
-	p, internal := problemFor(c, err, s.opts.MaxBodyLimit)
+	p, internal := problemFor(c, err, func() string { return s.refusedBodyDetail(c) })
 	p.RequestID = RequestID(c)
 
 	attrs := []slog.Attr{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/internal/web/webtest"
 )
 
 func TestProblemForEachKind(t *testing.T) {
@@ -183,37 +184,89 @@ func TestBodyLimit(t *testing.T) {
 		Method: "POST", Path: "/v1/assets/:id/parts", Summary: "Upload a part",
 		Request: web.Body{ContentType: "application/octet-stream"}, BodyLimit: 4096,
 	}, ok)
+	web.Route(app, doc, web.RouteDoc{
+		Method: "POST", Path: "/v1/archives", Summary: "Upload an archive",
+		Request: web.Body{ContentType: "application/octet-stream"}, BodyLimit: 1 << 20,
+	}, ok)
 
 	tests := []struct {
 		name       string
 		path       string
 		size       int
+		chunked    bool
 		wantStatus int
+		wantLimit  int // named in the 413 problem's detail
 	}{
-		{"under the default limit", "/v1/events", 1024, 200},
-		{"over the default limit", "/v1/events", 1025, 413},
-		{"raised limit on its route", "/v1/assets/a_1/parts", 4096, 200},
-		{"over the raised limit", "/v1/assets/a_1/parts", 4097, 413},
-		{"over what the server reads at all", "/v1/assets/a_1/parts", 9000, 413},
+		{name: "under the default limit", path: "/v1/events", size: 1024, wantStatus: 200},
+		{name: "over the default limit", path: "/v1/events", size: 1025, wantStatus: 413, wantLimit: 1024},
+		{name: "raised limit on its route", path: "/v1/assets/a_1/parts", size: 4096, wantStatus: 200},
+		{name: "over the raised limit", path: "/v1/assets/a_1/parts", size: 4097, wantStatus: 413, wantLimit: 4096},
+		{name: "a raised limit serves its route only", path: "/v1/events", size: 4096, wantStatus: 413, wantLimit: 1024},
+		{name: "chunked under the raised limit", path: "/v1/assets/a_1/parts", size: 4096, chunked: true, wantStatus: 200},
+		{name: "chunked over the raised limit", path: "/v1/assets/a_1/parts", size: 4097, chunked: true, wantStatus: 413, wantLimit: 4096},
+		{name: "chunked over the default limit", path: "/v1/events", size: 1025, chunked: true, wantStatus: 413, wantLimit: 1024},
+		{name: "route limit above what the server reads at all", path: "/v1/archives", size: 8193, wantStatus: 413, wantLimit: 8192},
+		{name: "chunked over what the server reads at all", path: "/v1/events", size: 8193, chunked: true, wantStatus: 413, wantLimit: 8192},
 	}
 	// A real listener, since app.Test reports a body refused by the server
 	// as an error of its own instead of the answer.
-	base := serve(t, app)
+	base := webtest.Serve(t, app)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := post(t, base+tt.path, strings.Repeat("x", tt.size))
+			r := post(t, base+tt.path, strings.Repeat("x", tt.size), tt.chunked)
 			if r.status != tt.wantStatus {
 				t.Fatalf("status = %d, want %d (body %s)", r.status, tt.wantStatus, r.body)
 			}
 			if tt.wantStatus != 413 {
+				if string(r.body) != fmt.Sprint(tt.size) {
+					t.Errorf("handler read %s bytes, want %d", r.body, tt.size)
+				}
 				return
 			}
+			want := fmt.Sprintf("The request body has %d bytes; this endpoint accepts at most %d.", tt.size, tt.wantLimit)
+			if tt.chunked && tt.size > 8192 {
+				// The server stopped reading at its own ceiling, without
+				// learning the size or the route.
+				want = fmt.Sprintf("The request body exceeds %d bytes, the most this server reads for any endpoint.", tt.wantLimit)
+			}
 			p := r.problem(t)
-			if p.Type != web.ProblemTypeBase+"too-large" || p.RequestID == "" || p.RequestID != r.header.Get(web.HeaderRequestID) {
-				t.Errorf("problem = %+v", p)
+			if p.Type != web.ProblemTypeBase+"too-large" || p.Detail != want ||
+				p.RequestID == "" || p.RequestID != r.header.Get(web.HeaderRequestID) {
+				t.Errorf("problem = %+v, want too-large with detail %q", p, want)
 			}
 		})
 	}
+
+	// Only the header is sent: a server waiting for the body would see it
+	// end early and answer 400, so a 413 shows the length alone decided.
+	t.Run("declared length over the route limit, no body sent", func(t *testing.T) {
+		for _, tt := range []struct {
+			name   string
+			target string // the request target as sent
+			path   string // the route's path, as the problem names it
+			size   int64
+			limit  int
+		}{
+			{name: "default limit", target: "/v1/events", path: "/v1/events", size: 1025, limit: 1024},
+			{name: "raised limit", target: "/v1/assets/a_1/parts", path: "/v1/assets/a_1/parts", size: 4097, limit: 4096},
+			{name: "raised limit, target with a query", target: "/v1/assets/a_1/parts?part=2", path: "/v1/assets/a_1/parts", size: 4097, limit: 4096},
+			{name: "raised limit, absolute target", target: "http://steward.test/v1/assets/a_1/parts", path: "/v1/assets/a_1/parts", size: 4097, limit: 4096},
+			{name: "over what the server reads at all", target: "/v1/assets/a_1/parts", path: "/v1/assets/a_1/parts", size: 1 << 40, limit: 4096},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				resp, body := webtest.DeclareBody(t, base, "POST", tt.target, nil, tt.size)
+				r := response{status: resp.StatusCode, header: resp.Header, body: body}
+				if r.status != 413 {
+					t.Fatalf("status = %d, want 413 (body %s)", r.status, r.body)
+				}
+				want := fmt.Sprintf("The request body has %d bytes; this endpoint accepts at most %d.", tt.size, tt.limit)
+				if p := r.problem(t); p.Detail != want || p.Instance != tt.path {
+					t.Errorf("problem = %+v, want detail %q about %s", p, want, tt.path)
+				}
+			})
+		}
+	})
+
 	// Even a body refused before routing is logged and counted.
 	found := false
 	for _, l := range logs.lines(t, "request") {

@@ -18,8 +18,25 @@
 //     its problem document by calling the error handler itself.
 //  3. recover: a panic in a handler becomes a 500 problem; the panic value
 //     and stack go to the log with the request id, and the process lives on.
-//  4. body limit: a body larger than Options.BodyLimit is refused with 413
-//     unless its route's RouteDoc.BodyLimit allows it.
+//  4. body limit: a chunked body over its route's limit is refused (see
+//     below).
+//
+// # Body limits
+//
+// A body larger than Options.BodyLimit is refused with a 413 problem naming
+// the limit, unless its route's RouteDoc.BodyLimit allows it. A body whose
+// Content-Length is over its route's limit is refused by the server as soon
+// as it has read the header, before any middleware runs and without reading
+// a byte of the body. A chunked body announces no length: the server reads
+// it up to Options.MaxBodyLimit, and the body-limit middleware holds it to
+// its route's limit. A refusal while reading reaches the error handler
+// directly, which logs and counts it like any other request; the server
+// then closes the connection, since the rest of the body may still be on
+// its way.
+//
+// Fiber's app.Test reports a request the server refused while reading as an
+// error of its own instead of the answer, so tests of these refusals send
+// the request to a real listener.
 //
 // The access log holds the method, the route pattern (never the raw path,
 // which can hold identifiers), the status, the duration, the response size
@@ -180,6 +197,9 @@ func New(opts Options) *fiber.App {
 		CaseSensitive:         true,
 		DisableStartupMessage: true,
 	})
+	// fiber.Config has no field for this hook; the fasthttp server fiber.New
+	// built is the one both Listener and Test serve with.
+	app.Server().HeaderReceived = s.requestConfig
 	app.Use(s.requestID, s.observe, s.recover, s.limitBody)
 
 	app.Get("/healthz", s.healthz)

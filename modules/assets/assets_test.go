@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,6 +19,8 @@ import (
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/internal/web/webtest"
 )
 
 type problem struct {
@@ -185,10 +188,19 @@ func TestUploadRefused(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Errorf("%d assets stored (%v) after refused uploads, want 0", n, err)
 	}
+	// The route accepts the largest file plus the multipart framing, about
+	// 100 MiB here. A body declared larger is refused from its header: none
+	// of it is sent, and a server that waited for it would answer 400.
+	// app.Test cannot show this answer (see package webtest).
+	base := webtest.Serve(t, f.app)
 	t.Run("body over the route limit", func(t *testing.T) {
-		resp, _ := f.do(t, uploadRequest(t, "u1", "a.mp4", "", make([]byte, f.mod.UploadBodyLimit()+1), ""))
-		if resp.StatusCode != http.StatusRequestEntityTooLarge {
-			t.Errorf("upload over the body limit = %d, want 413", resp.StatusCode)
+		limit := f.mod.UploadBodyLimit()
+		h := http.Header{"Content-Type": {"multipart/form-data; boundary=b"}, "X-Test-User": {"u1"}}
+		resp, body := webtest.DeclareBody(t, base, http.MethodPost, "/v1/assets", h, int64(limit)+1)
+		p := decode[problem](t, body)
+		want := fmt.Sprintf("The request body has %d bytes; this endpoint accepts at most %d.", limit+1, limit)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || p.Type != web.ProblemTypeBase+"too-large" || p.Detail != want {
+			t.Errorf("upload over the body limit = %d %s, want 413 with detail %q", resp.StatusCode, body, want)
 		}
 	})
 }
@@ -206,6 +218,8 @@ func TestUploadAcceptsEveryAllowedType(t *testing.T) {
 		{name: "gif", file: "a.gif", data: gifBytes(t), want: MIMEGIF, preview: true},
 		{name: "mp4", file: "a.mp4", data: mp4Bytes(), want: MIMEMP4},
 		{name: "webm", file: "a.webm", data: webmBytes(), want: MIMEWebM},
+		// The upload route raises the server's default body limit.
+		{name: "larger than the default body limit", file: "a.mp4", data: mp4Sized(web.DefaultBodyLimit), want: MIMEMP4},
 		{name: "unknown extension is not trusted either way", file: "a.bin", data: pngBytes(t, 3, 3), want: MIMEPNG, preview: true},
 	}
 	for _, tt := range tests {

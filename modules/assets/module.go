@@ -182,7 +182,10 @@ func (m *Module) MaxUploadBytes() int64 {
 }
 
 // UploadBodyLimit is the request body limit of POST /v1/assets: the largest
-// file plus room for the multipart framing and the purpose field.
+// file plus room for the multipart framing and the purpose field. The
+// server refuses a body whose Content-Length is over it before reading any
+// of it (see package web); a smaller file over its type's limit is refused
+// once read, naming the type.
 func (m *Module) UploadBodyLimit() int { return int(m.MaxUploadBytes()) + 64<<10 }
 
 // Mount implements module.Module.

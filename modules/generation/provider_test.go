@@ -84,7 +84,7 @@ func (s *modelService) provider(t *testing.T) *HTTPProvider {
 	t.Helper()
 	p, err := NewHTTPProvider(HTTPProviderConfig{
 		BaseURL: s.srv.URL, APIKey: "sk_test", AssetBaseURL: "https://api.example.test",
-		PollInterval: time.Millisecond, Backoff: time.Millisecond, Retries: 2, RequestTimeout: 5 * time.Second,
+		PollInterval: time.Millisecond, Backoff: time.Millisecond, Retries: 2, RequestTimeout: waitTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -141,10 +141,10 @@ func TestRestartMidTask(t *testing.T) {
 			if id != v.ID {
 				t.Fatalf("started %s, want %s", id, v.ID)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(waitTimeout):
 			t.Fatal("the task never started")
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 		defer cancel()
 		if err := first.gen.Stop(ctx); err != nil {
 			t.Fatalf("Stop: %v", err)
@@ -173,14 +173,16 @@ func TestRestartMidTask(t *testing.T) {
 func TestAbandonedTasks(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		p := &countingProvider{}
-		f := newFixture(t, db, fixtureOpts{noStart: true, cfg: Config{MaxAttempts: 2, Lease: time.Minute},
+		// A lease of an hour: however slow the machine, the live heartbeat
+		// set below stays fresh until the test ends.
+		f := newFixture(t, db, fixtureOpts{noStart: true, cfg: Config{MaxAttempts: 2, Lease: time.Hour},
 			providers: map[string]Provider{LocalProviderName: p}})
 		retried := f.createTask(t, "u1", map[string]any{"prompt": "one", "model": "local-image"})
 		spent := f.createTask(t, "u1", map[string]any{"prompt": "two", "model": "local-image"})
 		fresh := f.createTask(t, "u1", map[string]any{"prompt": "three", "model": "local-image"})
 		// A process died while running them: heartbeats stopped long ago,
 		// except for the third, whose worker elsewhere is still alive.
-		old := time.Now().Add(-time.Hour).UTC()
+		old := time.Now().Add(-24 * time.Hour).UTC()
 		for id, attempts := range map[string]int{retried.ID: 1, spent.ID: 2} {
 			if _, err := db.NewUpdate().Model((*Generation)(nil)).Set("status = ?", StatusRunning).Set("attempts = ?", attempts).
 				Set("heartbeat_at = ?", old).Where("id = ?", id).Exec(t.Context()); err != nil {
@@ -287,7 +289,7 @@ func TestRemoteTaskResumedAfterRestart(t *testing.T) {
 		first := newFixture(t, db, fixtureOpts{cfg: cfg, files: files, credits: credits, providers: map[string]Provider{"remote": s.provider(t)}})
 		v := first.createTask(t, "u1", map[string]any{"prompt": "a red fox", "model": "remote-image"})
 
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(waitTimeout)
 		for {
 			g, err := first.gen.findTask(t.Context(), v.ID)
 			if err != nil {

@@ -82,6 +82,8 @@ type Deps struct {
 	Guard       *authz.Guard
 	Attachments Attachments
 	Logger      *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 }
 
 // Module is the support module.
@@ -102,6 +104,9 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
 	if cfg.FeedbackLimit <= 0 {
 		cfg.FeedbackLimit = 5
@@ -126,7 +131,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	m := &Module{
 		cfg: cfg, db: deps.DB, guard: deps.Guard, assets: deps.Attachments,
 		logger: deps.Logger.With("module", "support"),
-		now:    func() time.Time { return time.Now().UTC() },
+		now:    func() time.Time { return deps.Now().UTC() },
 	}
 	m.limiter = newLimiter(cfg.FeedbackLimit, cfg.FeedbackWindow, cfg.FeedbackMaxClients)
 	return m, nil
