@@ -243,7 +243,7 @@ func TestMergeVisitorIntoAccount(t *testing.T) {
 				clk.Advance(time.Minute)
 				b := h.browser()
 				b.put(consent.MethodBannerSave, tc.visitor)
-				if err := h.mod.SignedIn(ctx, b.vid, user); err != nil {
+				if _, err := h.mod.SignedIn(ctx, b.vid, user); err != nil {
 					t.Fatal(err)
 				}
 				if got, _ := consentFor(t, h, "", user); got != tc.want {

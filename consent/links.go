@@ -28,19 +28,20 @@ type VisitorLink struct {
 // SignedIn records that userID signed in on the browser with visitor id
 // visitorID, then merges the browser's consent choices into the account
 // (MergeVisitor). Call it from the sign-in hook with the consent cookie's
-// value; a browser without one links nothing.
-func (m *Module) SignedIn(ctx context.Context, visitorID, userID string) error {
+// value. It returns the link it recorded, or nil for a browser without a
+// consent cookie, which links nothing.
+func (m *Module) SignedIn(ctx context.Context, visitorID, userID string) (*VisitorLink, error) {
 	if userID == "" {
-		return errors.New("record sign-in: no user id")
+		return nil, errors.New("record sign-in: no user id")
 	}
 	if !validVisitorID(visitorID) {
-		return nil
+		return nil, nil
 	}
 	link := VisitorLink{ID: newID(), VisitorID: visitorID, UserID: userID, LinkedAt: m.opts.Now().UTC().Truncate(time.Millisecond)}
 	if _, err := m.opts.DB.NewInsert().Model(&link).Exec(ctx); err != nil {
-		return fmt.Errorf("record sign-in on a browser: %w", err)
+		return nil, fmt.Errorf("record sign-in on a browser: %w", err)
 	}
-	return m.MergeVisitor(ctx, visitorID, userID)
+	return &link, m.MergeVisitor(ctx, visitorID, userID)
 }
 
 // Browsing returns the stretches of anonymous browser activity that belong

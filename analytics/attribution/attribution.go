@@ -206,58 +206,68 @@ func (r *Request) Validate() error {
 // so the text never changes and no request value becomes SQL.
 //
 // ev reads the period plus the lookback window before it, with FINAL
-// because a resent event stays duplicated until a merge. conv holds the
-// conversions of the period: events whose type or name is the asked
-// conversion. touch holds the page views whose chosen dimension is known;
-// "(not set)", "(none)" and direct visits are not touches, so a
-// conversion reached only through them is credited to "(direct)".
-// pairs links each conversion to the touches of the same visitor, and of
-// the same account when the conversion has one, in the lookback window;
-// DISTINCT removes a touch found both ways. credit picks, per conversion,
-// the groups and their shares under the model, and the outer query sums
-// the shares per group and currency. Revenue is divided as Decimal(38, 8)
-// so that a linear split stays exact to the four decimals the column
-// holds.
+// because a resent event stays duplicated until a merge, and gives each
+// event its owner under the identity rule (docs/policies.md): the account
+// it was sent under; for an anonymous event of a browser, the account that
+// next signed in on that browser (an ASOF JOIN finds the first sign-in at
+// or after the event in visitor_links); for an anonymous event after the
+// browser's last sign-in, the browser's stretch ("v:" and its id); and for
+// an event without either id, nobody. conv holds the conversions of the
+// period: events whose type or name is the asked conversion. touch holds
+// the page views whose chosen dimension is known; "(not set)", "(none)"
+// and direct visits are not touches, so a conversion reached only through
+// them is credited to "(direct)". pairs links each conversion to the
+// touches of the same owner in the lookback window; events of nobody pair
+// with nothing. credit picks, per conversion, the groups and their shares
+// under the model, and the outer query sums the shares per group and
+// currency. Revenue is divided as Decimal(38, 8) so that a linear split
+// stays exact to the four decimals the column holds.
 const reportSQL = `
 WITH
 ev AS (
-    SELECT event_id, event_time, event_type, event_name, visitor_id, user_id,
-           conversion_value, currency,
-           toString(multiIf(
-               {group_by:String} = 'source', source,
-               {group_by:String} = 'medium', medium,
-               {group_by:String} = 'campaign', campaign,
-               {group_by:String} = 'landing_page', landing_page,
-               channel)) AS g
-    FROM events FINAL
-    WHERE event_time >= {from:DateTime64(3)} - toIntervalSecond({lookback:UInt32})
-      AND event_time < {to:DateTime64(3)}
+    SELECT e.event_id AS event_id, e.event_time AS event_time, e.event_type AS event_type,
+           e.event_name AS event_name, e.conversion_value AS conversion_value,
+           e.currency AS currency, e.g AS g,
+           multiIf(e.uid != '', concat('u:', e.uid),
+                   e.visitor_id = '', '',
+                   l.user_id != '', concat('u:', l.user_id),
+                   concat('v:', e.visitor_id)) AS owner
+    FROM (
+        SELECT event_id, event_time, event_type, event_name, visitor_id, ifNull(user_id, '') AS uid,
+               conversion_value, currency,
+               toString(multiIf(
+                   {group_by:String} = 'source', source,
+                   {group_by:String} = 'medium', medium,
+                   {group_by:String} = 'campaign', campaign,
+                   {group_by:String} = 'landing_page', landing_page,
+                   channel)) AS g
+        FROM events FINAL
+        WHERE event_time >= {from:DateTime64(3)} - toIntervalSecond({lookback:UInt32})
+          AND event_time < {to:DateTime64(3)}
+    ) AS e
+    ASOF LEFT JOIN (
+        SELECT visitor_id, user_id, linked_at FROM visitor_links FINAL
+    ) AS l ON e.visitor_id = l.visitor_id AND e.event_time <= l.linked_at
+    SETTINGS join_use_nulls = 0
 ),
 conv AS (
-    SELECT event_id, event_time, visitor_id, user_id, conversion_value, currency
+    SELECT event_id, event_time, owner, conversion_value, currency
     FROM ev
     WHERE (event_type = {conversion:String} OR event_name = {conversion:String})
       AND event_time >= {from:DateTime64(3)}
 ),
 touch AS (
-    SELECT event_id, event_time, visitor_id, user_id, g
+    SELECT event_id, event_time, owner, g
     FROM ev
-    WHERE event_type = 'page_view'
+    WHERE event_type = 'page_view' AND owner != ''
       AND lower(g) NOT IN ('', '(not set)', '(none)', '(direct)', 'direct')
 ),
 pairs AS (
-    SELECT DISTINCT cid, tid, tt, g
-    FROM (
-        SELECT c.event_id AS cid, t.event_id AS tid, t.event_time AS tt, t.g AS g,
-               c.event_time AS ct
-        FROM conv AS c INNER JOIN touch AS t ON t.visitor_id = c.visitor_id
-        UNION ALL
-        SELECT c.event_id AS cid, t.event_id AS tid, t.event_time AS tt, t.g AS g,
-               c.event_time AS ct
-        FROM conv AS c INNER JOIN touch AS t ON t.user_id = c.user_id
-        WHERE c.user_id IS NOT NULL AND c.user_id != ''
-    )
-    WHERE tt <= ct AND tt >= ct - toIntervalSecond({lookback:UInt32})
+    SELECT DISTINCT c.event_id AS cid, t.event_id AS tid, t.event_time AS tt, t.g AS g
+    FROM (SELECT * FROM conv WHERE owner != '') AS c
+    INNER JOIN touch AS t ON t.owner = c.owner
+    WHERE t.event_time <= c.event_time
+      AND t.event_time >= c.event_time - toIntervalSecond({lookback:UInt32})
 ),
 per_conv AS (
     SELECT cid,

@@ -117,6 +117,51 @@ func crafted(t *testing.T) warehouse.Warehouse {
 	return w
 }
 
+// TestRunFollowsTheIdentityRule holds attribution to the rule that
+// decides exports and erasures: a browser's anonymous page views belong to
+// whoever next signs in on it, and only their conversions are credited to
+// them.
+//
+//   - E browses anonymously from a podcast, signs in, and buys later from
+//     another device: the podcast gets the purchase.
+//   - X and Y share a browser. X browses from a video site and signs in;
+//     after X leaves, Y browses from a billboard's link and signs in, then
+//     buys: the billboard gets it, X's video visit does not.
+//   - Z's browser is never signed in to: its anonymous purchase is credited
+//     to the same browser's earlier visit.
+//   - An event without any id pairs with nothing.
+func TestRunFollowsTheIdentityRule(t *testing.T) {
+	w := chtest.Embedded(t)
+	ue, uy := "user-e", "user-y"
+	insert(t, w,
+		pv("e1", "ve", base.Add(-days(3)), "podcast", "audio", "spring", "Audio", "/"),
+		purchase("e2", "ve-phone", &ue, base, "40", "EUR"),
+		pv("x1", "vf", base.Add(-days(4)), "video", "social", "spring", "Social", "/"),
+		pv("y1", "vf", base.Add(-days(2)), "billboard", "offline", "city", "Offline", "/"),
+		purchase("y2", "vf", &uy, base, "50", "EUR"),
+		pv("z1", "vz", base.Add(-days(1)), "forum", "referral", "talk", "Referral", "/"),
+		purchase("z2", "vz", nil, base, "10", "EUR"),
+		pv("n1", "", base.Add(-days(1)), "spam", "referral", "x", "Referral", "/"),
+		purchase("n2", "", nil, base, "5", "EUR"),
+	)
+	links := [][]any{
+		{"l1", "ve", "user-e", base.Add(-days(3) + time.Hour)},
+		{"l2", "vf", "user-x", base.Add(-days(3))},
+		{"l3", "vf", "user-y", base.Add(-days(1))},
+	}
+	if err := w.Insert(t.Context(), "visitor_links", []string{"link_id", "visitor_id", "user_id", "linked_at"}, links); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := attribution.Run(t.Context(), w, attribution.Request{From: from, To: to, Model: "first_touch", GroupBy: "source"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"(direct) EUR 1.0000 5.00", "billboard EUR 1.0000 50.00", "forum EUR 1.0000 10.00", "podcast EUR 1.0000 40.00"}
+	if got := flat(rep.Rows); !slices.Equal(got, want) {
+		t.Errorf("rows:\n got %q\nwant %q", got, want)
+	}
+}
+
 // flat renders rows as "group currency conversions revenue" lines, in
 // report order, so a test states the whole expected report.
 func flat(rows []attribution.Row) []string {

@@ -1144,6 +1144,15 @@ func (h *history) eraseChecked(p *actor, cut int) {
 		}
 	}
 	h.checkNothingLeft(p, cert)
+	var links []struct {
+		N uint64 `ch:"n"`
+	}
+	if err := h.env.srv.stores.warehouse.Select(h.ctx, &links, "SELECT count() AS n FROM visitor_links WHERE user_id = {u:String}", warehouse.Named("u", p.userID)); err != nil {
+		rt.Fatal(err)
+	}
+	if links[0].N != 0 {
+		rt.Fatalf("%d browser sign-ins of %s are left in the warehouse", links[0].N, p.name)
+	}
 	for _, id := range p.assets {
 		_ = filepath.WalkDir(h.env.dir, func(path string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.Contains(path, id) {

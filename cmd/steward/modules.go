@@ -183,8 +183,16 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("consent: %w", err)
 	}
 	// A visitor's choices follow them into the account they sign in to.
+	// The browser's sign-in is recorded in both stores: the SQL record
+	// decides exports and erasures, the warehouse copy attribution.
 	onSignIn = func(c *fiber.Ctx, userID string) error {
-		return consentMod.SignedIn(c.UserContext(), c.Cookies(consent.DefaultCookieName), userID)
+		ctx := c.UserContext()
+		link, err := consentMod.SignedIn(ctx, c.Cookies(consent.DefaultCookieName), userID)
+		if err != nil || link == nil {
+			return err
+		}
+		return s.stores.warehouse.Insert(ctx, "visitor_links", []string{"link_id", "visitor_id", "user_id", "linked_at"},
+			[][]any{{link.ID, link.VisitorID, link.UserID, link.LinkedAt}})
 	}
 	eventsMod, err := ingest.New(ctx, ingest.Options{
 		Warehouse:      s.stores.warehouse,

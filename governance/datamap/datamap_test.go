@@ -150,7 +150,7 @@ func TestWarehouseColumnsNeedACategoryComment(t *testing.T) {
 			subjects = append(subjects, e.Table+"."+e.Column)
 		}
 	}
-	if strings.Join(subjects, ",") != "events.user_id,events.visitor_id" {
+	if strings.Join(subjects, ",") != "events.user_id,events.visitor_id,visitor_links.user_id,visitor_links.visitor_id" {
 		t.Fatalf("subject columns = %v", subjects)
 	}
 
