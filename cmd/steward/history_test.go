@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripe/stripe-go/v76/webhook"
 	"github.com/uptrace/bun"
 	"pgregory.net/rapid"
 
@@ -39,6 +40,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/testutil/pgtest"
+	"github.com/stewardhq/steward/internal/testutil/stripetest"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/modules/generation"
 	"github.com/stewardhq/steward/modules/support"
@@ -71,6 +73,15 @@ import (
 // 4) and STEWARD_PRIVACY_SEED the seed (fixed by default; random when only
 // the count is given); `make test-privacy SEEDS=N` runs N. A failure prints
 // the shrunk history, one action a line.
+
+// historyCatalog is what the histories buy: a credit pack and a monthly
+// subscription, both sold through Stripe.
+const historyCatalog = `[
+  {"id": "pack", "name": "100 credits", "kind": "one_time", "price_cents": 500, "currency": "eur", "credits": 100, "stripe_price_id": "price_pack"},
+  {"id": "pro", "name": "Pro", "kind": "subscription", "interval": "month", "price_cents": 1500, "currency": "eur", "credits": 1000, "stripe_price_id": "price_pro"}
+]`
+
+const historyWebhookSecret = "whsec_history"
 
 // historyUA is a desktop browser: the tracker's events of a bot are
 // dropped.
@@ -152,6 +163,12 @@ func newHistEnv(t *testing.T, dialect string) *histEnv {
 	cfg.DataDir, cfg.CHDBLib, cfg.ClickHouseDatabase = dir, embedded.cfg.CHDBLib, chDB
 	cfg.DatabaseURL = sqlCfg.URL
 	cfg.Dev, cfg.AutoMigrate = true, false
+	// Purchases go through Stripe's own mock and signed webhooks.
+	cfg.StripeSecretKey, cfg.StripeWebhookSecret, cfg.StripeAPIURL = "sk_test_history", historyWebhookSecret, stripetest.URL(t)
+	cfg.Catalog = filepath.Join(dir, "catalog.json")
+	if err := os.WriteFile(cfg.Catalog, []byte(historyCatalog), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	clock := &tickClock{}
 	warns := &warnings{}
 	srv, err := assemble(ctx, cfg, slog.New(warns), st, clock.Now)
@@ -347,6 +364,7 @@ func generated(env *histEnv, rt *rapid.T) {
 			h.generate(rt)
 		},
 		"checkIn": h.checkIn,
+		"buy":     h.buy,
 		"wait":    h.wait,
 		"export":  h.export,
 		"erase":   h.erase,
@@ -697,6 +715,105 @@ func (h *history) generate(rt *rapid.T) {
 	h.logf("%s starts a generation on %s (%d references)", p.name, b.name, len(req.References))
 	if s := h.jsonCall(b, "", "POST", "/v1/generations", req, nil); s != 201 && s != 202 {
 		rt.Fatalf("create generation = %d", s)
+	}
+}
+
+func (h *history) buy(rt *rapid.T) {
+	if b := h.signedInBrowser(rt); b != nil {
+		h.buyOn(b, rapid.SampledFrom([]string{"pack", "pro"}).Draw(rt, "product"), rapid.Bool().Draw(rt, "refunded"))
+	}
+}
+
+// buyOn buys a product as the browser's person: checkout, then Stripe's
+// signed webhooks for the payment (and the first invoice of a
+// subscription), and for a one-time purchase a full refund when asked.
+func (h *history) buyOn(b *browser, product string, refund bool) {
+	rt := h.rt
+	p := b.user
+	h.logf("%s buys %s on %s (refunded: %v)", p.name, product, b.name, refund)
+	var co struct {
+		OrderID string `json:"order_id"`
+	}
+	if s := h.jsonCall(b, "", "POST", "/v1/billing/checkout", map[string]string{"product_id": product, "provider": "stripe"}, &co); s != 200 {
+		rt.Fatalf("checkout = %d", s)
+	}
+	now := h.env.clock.Now()
+	obj := map[string]any{
+		"id": "cs_test_" + co.OrderID, "object": "checkout.session", "mode": "payment",
+		"client_reference_id": co.OrderID, "customer": "cus_" + p.userID,
+		"payment_status": "paid", "status": "complete", "amount_total": 500, "currency": "eur",
+		"metadata":         map[string]string{"order_id": co.OrderID, "user_id": p.userID},
+		"customer_details": map[string]any{"email": p.email, "name": "History Buyer"},
+		"payment_intent":   "pi_" + co.OrderID,
+	}
+	if product == "pro" {
+		delete(obj, "payment_intent")
+		obj["mode"], obj["subscription"], obj["invoice"] = "subscription", "sub_"+co.OrderID, "in_"+co.OrderID
+	}
+	h.webhook("checkout.session.completed", now, obj)
+	defer h.wantOrder(co.OrderID, product == "pack" && refund)
+	if product == "pro" {
+		h.webhook("invoice.paid", now, map[string]any{
+			"id": "in_" + co.OrderID, "object": "invoice", "customer": "cus_" + p.userID, "subscription": "sub_" + co.OrderID,
+			"billing_reason": "subscription_create", "paid": true, "status": "paid",
+			"amount_paid": 1500, "currency": "eur", "charge": "ch_" + co.OrderID,
+			"lines": map[string]any{"data": []any{map[string]any{
+				"price":  map[string]any{"id": "price_pro"},
+				"period": map[string]any{"start": now.Unix(), "end": now.Add(30 * 24 * time.Hour).Unix()},
+			}}},
+		})
+		return
+	}
+	if refund {
+		h.webhook("charge.refunded", now, map[string]any{
+			"id": "ch_" + co.OrderID, "object": "charge", "amount": 500, "amount_refunded": 500,
+			"currency": "eur", "payment_intent": "pi_" + co.OrderID, "customer": "cus_" + p.userID, "refunded": true,
+		})
+	}
+}
+
+// wantOrder reads an order from the store: paid, and refunded when asked.
+func (h *history) wantOrder(id string, refunded bool) {
+	var o struct {
+		Status       string `bun:"status"`
+		RefundStatus string `bun:"refund_status"`
+	}
+	if err := h.env.srv.stores.sql.NewSelect().Table("billing_orders").Column("status", "refund_status").Where("id = ?", id).Scan(h.ctx, &o); err != nil {
+		h.rt.Fatalf("read order: %v", err)
+	}
+	want := "none"
+	if refunded {
+		want = "refunded"
+	}
+	if o.Status != "paid" || o.RefundStatus != want {
+		h.rt.Fatalf("order after the webhooks: %+v, want paid and refund %s", o, want)
+	}
+}
+
+// webhook delivers a Stripe event, signed as Stripe signs it.
+func (h *history) webhook(typ string, created time.Time, obj map[string]any) {
+	payload, err := json.Marshal(map[string]any{
+		"id": "evt_" + newEventID(), "object": "event", "type": typ, "api_version": "2023-10-16",
+		"created": created.Unix(), "livemode": false, "data": map[string]any{"object": obj},
+	})
+	if err != nil {
+		h.rt.Fatal(err)
+	}
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: historyWebhookSecret, Timestamp: time.Now()})
+	req := httptest.NewRequest("POST", "/v1/billing/webhooks/stripe", bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", signed.Header)
+	resp, err := h.env.srv.app.Test(req, -1)
+	if err != nil {
+		h.rt.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		h.rt.Fatalf("webhook %s = %d %s", typ, resp.StatusCode, raw)
+	}
+	if w := h.env.warns.take(); len(w) > 0 {
+		h.rt.Fatalf("webhook %s: the server logged %q", typ, w)
 	}
 }
 
@@ -1074,8 +1191,9 @@ func (h *history) erase(rt *rapid.T) {
 }
 
 // eraseChecked erases p, cut short after `cut` steps and resumed when cut
-// is not 0, and checks the erasure against the stores.
-func (h *history) eraseChecked(p *actor, cut int) {
+// is not 0, checks the erasure against the stores and returns its
+// certificate.
+func (h *history) eraseChecked(p *actor, cut int) privacy.Certificate {
 	rt := h.rt
 	h.logf("%s asks to be erased (cut short after step %d, 0 = not)", p.name, cut)
 
@@ -1178,6 +1296,7 @@ func (h *history) eraseChecked(p *actor, cut int) {
 	if n := len(h.storedEvents()); n != len(after) {
 		rt.Fatalf("the second erasure of %s removed events: %d, then %d", p.name, len(after), n)
 	}
+	return cert
 }
 
 // checkNothingLeft scans every text column of every SQL table for the
@@ -1258,6 +1377,25 @@ func TestReportedHistories(t *testing.T) {
 				h.uploadOn(b)
 				h.checkExport(a)
 				h.eraseChecked(a, 0)
+			})
+			t.Run("a buyer with a refund and a subscription is erased", func(t *testing.T) {
+				h := newHistory(env, t, 2, 1)
+				a, b := h.people[0], h.browsers[0]
+				h.choose(b, "accept all")
+				h.signInOn(b, a)
+				h.buyOn(b, "pack", true)
+				h.buyOn(b, "pack", false)
+				h.buyOn(b, "pro", false)
+				h.ticketOn(b, false)
+				h.checkExport(a)
+				cert := h.eraseChecked(a, 5)
+				kept := map[string]bool{}
+				for _, k := range cert.Kept {
+					kept[k.Table] = true
+				}
+				if !kept["billing_invoices"] || !kept["billing_orders"] {
+					t.Fatalf("the erasure kept %v; the invoices and orders are kept for tax law", kept)
+				}
 			})
 			t.Run("two people one after another on one computer", func(t *testing.T) {
 				h := newHistory(env, t, 2, 1)

@@ -19,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/pgtest"
+	"github.com/stewardhq/steward/internal/testutil/stripetest"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -82,6 +83,7 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	chtest.Teardown()
+	stripetest.Stop()
 	_ = warehouse.ShutdownEngine()
 	os.Exit(code)
 }

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	_ "embed"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,9 +62,9 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, err
 	}
 
-	var products []billing.Product
-	if err := json.Unmarshal(defaultProducts, &products); err != nil {
-		return nil, fmt.Errorf("billing catalog: %w", err)
+	products, err := loadCatalog(cfg.Catalog)
+	if err != nil {
+		return nil, err
 	}
 	emails := &emailLookup{}
 	billingMod, err := billing.New(billing.Config{

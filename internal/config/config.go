@@ -83,6 +83,10 @@ type Config struct {
 	CreemWebhookSecret string
 	CreemAPIURL        string
 
+	// Catalog is a JSON or YAML file of the products sold, with their
+	// Stripe price and Creem product ids; empty serves the demo catalog.
+	Catalog string
+
 	// ProviderURL and ProviderKey select an HTTP model service for
 	// generation; empty uses the built-in local renderer.
 	ProviderURL string
@@ -182,6 +186,7 @@ func Settings() []Setting {
 		{"creem-api-key", "STEWARD_CREEM_API_KEY", "", "Creem API key; empty turns Creem checkout off"},
 		{"creem-webhook-secret", "STEWARD_CREEM_WEBHOOK_SECRET", "", "Creem webhook secret (creem-signature HMAC)"},
 		{"creem-api-url", "STEWARD_CREEM_API_URL", d.CreemAPIURL, "Creem API base URL"},
+		{"catalog", "STEWARD_CATALOG", "", "JSON or YAML file of the products sold, with their Stripe price and Creem product ids; empty = the demo catalog"},
 		{"provider-url", "STEWARD_PROVIDER_URL", "", "HTTP model service for generation; empty = built-in local renderer"},
 		{"provider-key", "STEWARD_PROVIDER_KEY", "", "API key of the model service"},
 		{"consent-policy-version", "STEWARD_CONSENT_POLICY_VERSION", d.ConsentPolicyVersion, "version of the privacy policy in force; changing it asks every visitor again"},
@@ -249,7 +254,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		{"STEWARD_STRIPE_WEBHOOK_SECRET", &cfg.StripeWebhookSecret}, {"STEWARD_STRIPE_API_URL", &cfg.StripeAPIURL},
 		{"STEWARD_CREEM_API_KEY", &cfg.CreemAPIKey}, {"STEWARD_CREEM_WEBHOOK_SECRET", &cfg.CreemWebhookSecret},
 		{"STEWARD_CREEM_API_URL", &cfg.CreemAPIURL}, {"STEWARD_PROVIDER_URL", &cfg.ProviderURL},
-		{"STEWARD_PROVIDER_KEY", &cfg.ProviderKey},
+		{"STEWARD_PROVIDER_KEY", &cfg.ProviderKey}, {"STEWARD_CATALOG", &cfg.Catalog},
 		{"STEWARD_CONSENT_POLICY_VERSION", &cfg.ConsentPolicyVersion},
 		{"STEWARD_CONSENT_BANNER_VERSION", &cfg.ConsentBannerVersion},
 		{"STEWARD_CONSENT_VALID_FOR", &cfg.ConsentValidFor},
@@ -302,7 +307,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		{"stripe-secret-key", &cfg.StripeSecretKey}, {"stripe-webhook-secret", &cfg.StripeWebhookSecret},
 		{"stripe-api-url", &cfg.StripeAPIURL}, {"creem-api-key", &cfg.CreemAPIKey},
 		{"creem-webhook-secret", &cfg.CreemWebhookSecret}, {"creem-api-url", &cfg.CreemAPIURL},
-		{"provider-url", &cfg.ProviderURL}, {"provider-key", &cfg.ProviderKey},
+		{"provider-url", &cfg.ProviderURL}, {"provider-key", &cfg.ProviderKey}, {"catalog", &cfg.Catalog},
 		{"consent-policy-version", &cfg.ConsentPolicyVersion}, {"consent-banner-version", &cfg.ConsentBannerVersion},
 		{"consent-valid-for", &cfg.ConsentValidFor},
 	} {

@@ -4,17 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/testutil/stripetest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/billing"
 	"github.com/stewardhq/steward/policies"
@@ -32,115 +27,12 @@ import (
 
 func TestMain(m *testing.M) {
 	code := sqltest.Main(m)
-	stripeMock.stop()
+	stripetest.Stop()
 	os.Exit(code)
 }
 
-// stripeMockServer is one stripe-mock process shared by the tests of this
-// binary, started on first use.
-type stripeMockServer struct {
-	once   sync.Once
-	url    string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd has exited
-	err    error
-}
-
-// stripeMockStartTimeout bounds the wait for stripe-mock to answer. It
-// loads the whole Stripe API description first, which takes seconds on a
-// busy machine; the wait ends early when the process exits.
-const stripeMockStartTimeout = 2 * time.Minute
-
-var stripeMock stripeMockServer
-
-const stripeMockInstall = "go install github.com/stripe/stripe-mock@v0.203.0"
-
-// stripeMockURL returns the base URL of a running stripe-mock:
-// STEWARD_TEST_STRIPE_MOCK_URL when set, otherwise a stripe-mock binary
-// (on PATH, in the repository's .cache/bin or in ~/go/bin) started on a
-// free local port.
-func stripeMockURL(t *testing.T) string {
-	t.Helper()
-	if u := os.Getenv("STEWARD_TEST_STRIPE_MOCK_URL"); u != "" {
-		return u
-	}
-	stripeMock.once.Do(stripeMock.start)
-	if stripeMock.err != nil {
-		t.Fatalf("stripe-mock: %v", stripeMock.err)
-	}
-	return stripeMock.url
-}
-
-func (s *stripeMockServer) start() {
-	bin, err := findStripeMock()
-	if err != nil {
-		s.err = err
-		return
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		s.err = err
-		return
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	s.cmd = exec.Command(bin, "-http-addr", addr)
-	s.cmd.Stdout, s.cmd.Stderr = io.Discard, io.Discard
-	if err := s.cmd.Start(); err != nil {
-		s.err = fmt.Errorf("start %s: %w", bin, err)
-		return
-	}
-	s.exited = make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-	s.url = "http://" + addr
-	// Each probe is bounded too, in case the port answers but hangs.
-	client := &http.Client{Timeout: 10 * time.Second}
-	deadline := time.Now().Add(stripeMockStartTimeout)
-	for {
-		req, _ := http.NewRequest(http.MethodGet, s.url+"/v1/customers", nil)
-		req.SetBasicAuth("sk_test_mock", "")
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			s.err = fmt.Errorf("%s did not answer on %s within %s", bin, addr, stripeMockStartTimeout)
-			return
-		}
-		select {
-		case <-s.exited:
-			s.err = fmt.Errorf("%s exited before answering on %s", bin, addr)
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func (s *stripeMockServer) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
-
-func findStripeMock() (string, error) {
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p, nil
-	}
-	candidates := []string{filepath.Join("..", "..", ".cache", "bin", "stripe-mock")}
-	if home, err := os.UserHomeDir(); err == nil {
-		candidates = append(candidates, filepath.Join(home, "go", "bin", "stripe-mock"))
-	}
-	for _, c := range candidates {
-		if fi, err := os.Stat(c); err == nil && !fi.IsDir() {
-			return filepath.Abs(c)
-		}
-	}
-	return "", errors.New("the stripe-mock binary is missing: install it with `" + stripeMockInstall + "` (or `make tools`), or set STEWARD_TEST_STRIPE_MOCK_URL")
-}
+// stripeMockURL returns the base URL of the stripe-mock the tests share.
+func stripeMockURL(t *testing.T) string { return stripetest.URL(t) }
 
 const (
 	stripeSecret  = "whsec_test_secret"
