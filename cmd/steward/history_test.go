@@ -181,17 +181,38 @@ func newHistEnv(t *testing.T, dialect string) *histEnv {
 		_ = srv.close(ctx)
 		t.Fatal(err)
 	}
+	env := &histEnv{srv: srv, clock: clock, dir: dir, warns: warns}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := srv.close(ctx); err != nil {
+		if err := env.srv.close(ctx); err != nil {
 			t.Errorf("close history server: %v", err)
 		}
 		if err := embedded.stores.warehouse.Exec(ctx, "DROP DATABASE IF EXISTS "+chDB); err != nil {
 			t.Errorf("drop %s: %v", chDB, err)
 		}
 	})
-	return &histEnv{srv: srv, clock: clock, dir: dir, warns: warns}
+	return env
+}
+
+// restart stops the server and starts a new one on the same stores, with
+// the privacy policy version given: what an operator does to publish a new
+// policy, and what a crash and a restart look like to the stores.
+func (env *histEnv) restart(t failer, policyVersion string) {
+	ctx := context.Background()
+	if err := env.srv.stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	cfg := env.srv.cfg
+	cfg.ConsentPolicyVersion = policyVersion
+	srv, err := assemble(ctx, cfg, slog.New(env.warns), env.srv.stores, env.clock.Now)
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if err := srv.wired.events.Start(ctx); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	env.srv = srv
 }
 
 // warnings is a log handler that keeps the warnings and errors the server
@@ -365,6 +386,7 @@ func generated(env *histEnv, rt *rapid.T) {
 		},
 		"checkIn": h.checkIn,
 		"buy":     h.buy,
+		"restart": h.restart,
 		"wait":    h.wait,
 		"export":  h.export,
 		"erase":   h.erase,
@@ -535,7 +557,7 @@ func (h *history) consent(rt *rapid.T) {
 // choose makes a consent choice on a browser.
 func (h *history) choose(b *browser, choice string) {
 	rt := h.rt
-	in := consent.Choice{PolicyVersion: "1", BannerVersion: "1"}
+	in := consent.Choice{PolicyVersion: h.env.srv.cfg.ConsentPolicyVersion, BannerVersion: h.env.srv.cfg.ConsentBannerVersion}
 	switch choice {
 	case "accept all":
 		in.Method = consent.MethodBannerAccept
@@ -716,6 +738,18 @@ func (h *history) generate(rt *rapid.T) {
 	if s := h.jsonCall(b, "", "POST", "/v1/generations", req, nil); s != 201 && s != 202 {
 		rt.Fatalf("create generation = %d", s)
 	}
+}
+
+// restart restarts the server, publishing a new privacy policy version
+// half of the time: every visitor is asked again.
+func (h *history) restart(rt *rapid.T) {
+	v := h.env.srv.cfg.ConsentPolicyVersion
+	if rapid.Bool().Draw(rt, "new policy") {
+		n, _ := strconv.Atoi(v)
+		v = strconv.Itoa(n + 1)
+	}
+	h.logf("the server restarts with privacy policy version %s", v)
+	h.env.restart(h.rt, v)
 }
 
 func (h *history) buy(rt *rapid.T) {

@@ -192,6 +192,17 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 
 // close stops the modules (flushing what they buffer) and closes the stores.
 func (s *server) close(ctx context.Context) error {
+	err := s.stop(ctx)
+	if s.stores != nil {
+		err = errors.Join(err, s.stores.close())
+	}
+	return err
+}
+
+// stop stops the modules (flushing what they buffer) and the decision log,
+// and leaves the stores open: a server assembled on them again starts where
+// this one stopped.
+func (s *server) stop(ctx context.Context) error {
 	var errs []error
 	// Every module's Stop copes with a module that never started, and
 	// releases what New took (such as the event spool's lock).
@@ -202,9 +213,6 @@ func (s *server) close(ctx context.Context) error {
 	}
 	if s.decisions != nil {
 		errs = append(errs, s.decisions.Close(ctx))
-	}
-	if s.stores != nil {
-		errs = append(errs, s.stores.close())
 	}
 	return errors.Join(errs...)
 }
