@@ -387,9 +387,16 @@ func generated(env *histEnv, rt *rapid.T) {
 		"checkIn": h.checkIn,
 		"buy":     h.buy,
 		"restart": h.restart,
-		"wait":    h.wait,
-		"export":  h.export,
-		"erase":   h.erase,
+		"badSignIn": func(rt *rapid.T) {
+			b := rapid.SampledFrom(h.browsers).Draw(rt, "browser")
+			h.logf("someone on %s fails to sign in", b.name)
+			if s := h.jsonCall(b, "", "POST", "/v1/auth/dev", map[string]string{"email": "not an address"}, nil); s != http.StatusBadRequest {
+				rt.Fatalf("sign-in with a broken address = %d, want 400", s)
+			}
+		},
+		"wait":   h.wait,
+		"export": h.export,
+		"erase":  h.erase,
 	})
 	h.finish()
 }
