@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/testutil/testclock"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -27,25 +27,10 @@ func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 
 const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the settable time source the tests hand the module.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testclock.New(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)) }
 
 // headerAuth signs a request in as the user named by X-Test-User, the way
 // the accounts module's session check would.

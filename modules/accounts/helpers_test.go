@@ -27,6 +27,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/logging"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/testutil/testclock"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/modules/risk"
@@ -46,26 +47,11 @@ var engine = sync.OnceValues(func() (*policies.Engine, error) {
 	return policies.New(context.Background(), policies.Options{})
 })
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the settable time source the tests hand the module.
+type clock = testclock.Clock
 
 func newClock() *clock {
-	return &clock{t: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return testclock.New(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 }
 
 // syncBuffer is a log destination safe for the module's goroutines.

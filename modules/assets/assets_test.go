@@ -132,8 +132,8 @@ func TestSignedURLs(t *testing.T) {
 		})
 	}
 	t.Run("expired", func(t *testing.T) {
-		f.clock.Add(2 * time.Minute)
-		defer f.clock.Add(-2 * time.Minute)
+		f.clock.Advance(2 * time.Minute)
+		defer f.clock.Advance(-2 * time.Minute)
 		if resp, _ := f.do(t, get("", v.DownloadURL)); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("expired URL = %d, want 403", resp.StatusCode)
 		}

@@ -15,7 +15,6 @@ import (
 	"net/textproto"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/testutil/testclock"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -32,23 +32,8 @@ func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 
 func testGuard(t testing.TB) *authz.Guard { return authtest.Guard(t) }
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// clock is the settable time source the tests hand the module.
+type clock = testclock.Clock
 
 type fixture struct {
 	mod   *Module
@@ -60,7 +45,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, db *bun.DB, cfg Config) *fixture {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 	if cfg.FilesDir == "" {
 		cfg.FilesDir = t.TempDir()
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
+	"github.com/stewardhq/steward/internal/testutil/testclock"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/billing"
 	"github.com/stewardhq/steward/modules/risk"
@@ -24,23 +24,8 @@ import (
 // principalHead carries the test principal, "user-id:role".
 const principalHead = authtest.Header
 
-// clock is a settable time source safe for concurrent requests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+// clock is the settable time source the tests hand the module.
+type clock = testclock.Clock
 
 // env is the risk module mounted on the real web platform, with the real
 // access policy and the real billing ledger.
@@ -62,7 +47,7 @@ func newEnv(t *testing.T, db *bun.DB, opts risk.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, ledger: billing.NewLedger(db), clock: &clock{t: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, db: db, ledger: billing.NewLedger(db), clock: testclock.New(time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC))}
 	opts.DB, opts.Now, opts.Guard = db, e.clock.Now, authz.NewGuard(engine)
 	if opts.Rewards == nil {
 		opts.Rewards = e.ledger

@@ -11,7 +11,6 @@ import (
 	"os"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/testutil/testclock"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/support"
 	"github.com/stewardhq/steward/policies"
@@ -48,24 +48,8 @@ type env struct {
 	app *fiber.App
 }
 
-// clock is a settable time source, so that a test waits for no real time
-// to pass.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// clock is the settable time source the tests hand the module.
+type clock = testclock.Clock
 
 // newEnv mounts the module on an app; now is its time source, nil for the
 // real time.
@@ -244,7 +228,7 @@ func TestStatusLifecycle(t *testing.T) {
 
 func TestFeedbackForm(t *testing.T) {
 	db := sqltest.SQLite(t)
-	clk := &clock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 	e := newEnv(t, db, support.Config{FormMinFill: 3 * time.Second, FeedbackLimit: 6}, clk.Now)
 	token := func() string {
 		m := e.must(http.StatusOK, http.MethodGet, "/v1/support/feedback/token", "", nil)
@@ -256,7 +240,7 @@ func TestFeedbackForm(t *testing.T) {
 		t.Fatalf("instant submission = %d %v", status, m)
 	}
 	// The form has now been open long enough.
-	clk.Add(3 * time.Second)
+	clk.Advance(3 * time.Second)
 	tests := []struct {
 		name string
 		body map[string]any
