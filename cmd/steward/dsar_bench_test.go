@@ -51,8 +51,10 @@ func peakHeap(fn func()) uint64 {
 	return peak - base
 }
 
-// heavySubject seeds the benchmarks' heavy subject: 100k events, 5k
-// generations, 50 assets with files, 500 support messages.
+// heavySubject seeds the benchmarks' heavy subject: 100k events of their
+// own, 5k generations, 50 assets with files, 500 support messages. Each
+// call adds another subject, with keys of its own, to the shared store, so
+// the benchmarks run any number of times in one process.
 func heavySubject(b *testing.B, randSeed uint64) seed.Person {
 	b.Helper()
 	ctx := context.Background()

@@ -5,11 +5,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 
 	"github.com/stewardhq/steward/governance/seed"
 	"github.com/stewardhq/steward/internal/config"
 )
+
+// defaultEventBudget bounds the analytics events of a seed run without
+// --events: up to ten thousand typical people get the profile's two
+// hundred each, more people get fewer each, so a hundred thousand get
+// twenty each (two million in all) rather than twenty million events.
+const defaultEventBudget = 2_000_000
+
+// defaultEvents returns the events per person of a seed of users people
+// when --events is not given: the profile's number, lowered so the total
+// stays within defaultEventBudget, and at least one when the profile has
+// any.
+func defaultEvents(profile, users int) int {
+	return max(min(profile, defaultEventBudget/max(users, 1)), min(profile, 1))
+}
 
 // newSeeder builds a seeder over the server's stores and modules; uploads
 // go through the assets module so they are real files.
@@ -27,14 +42,15 @@ func (s *server) newSeeder(ctx context.Context, randSeed uint64) (*seed.Seeder, 
 
 // runSeed handles `steward seed [--users N] [--events N] [--profile
 // typical|heavy] [--seed N]`: demo data for N people, printed as a count
-// per table.
+// per table. People are seeded a group at a time, so any number fits in
+// the same memory; progress goes to the log.
 func runSeed(ctx context.Context, env cmdEnv, args []string) error {
 	var users, events int
 	var profile string
 	var randSeed uint64
 	cfg, fs, err := config.Load("seed", args, env.getenv, func(fs *flag.FlagSet, _ *config.Config) {
 		fs.IntVar(&users, "users", 100, "number of people to create")
-		fs.IntVar(&events, "events", -1, "analytics events per person (default: the profile's)")
+		fs.IntVar(&events, "events", -1, fmt.Sprintf("analytics events per person (default: the profile's, fewer when the total would pass %d)", defaultEventBudget))
 		fs.StringVar(&profile, "profile", "typical", "typical or heavy (the benchmarks' heavy subject)")
 		fs.Uint64Var(&randSeed, "seed", 1, "random seed, for reproducible data")
 	})
@@ -53,13 +69,16 @@ func runSeed(ctx context.Context, env cmdEnv, args []string) error {
 	default:
 		return fmt.Errorf("%w: --profile %q, want typical or heavy", errUsage, profile)
 	}
-	if events >= 0 {
-		p.Events = events
-	}
 	if users < 1 {
 		return fmt.Errorf("%w: --users must be at least 1", errUsage)
 	}
-	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	if events >= 0 {
+		p.Events = events
+	} else {
+		p.Events = defaultEvents(p.Events, users)
+	}
+	log := newLogger(cfg, env.stderr)
+	srv, err := newServer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -68,7 +87,16 @@ func runSeed(ctx context.Context, env cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, sum, err := sd.People(ctx, users, p)
+	log.InfoContext(ctx, "seeding", slog.Int("people", users), slog.Int("events_per_person", p.Events))
+	step, done := max(users/10, 1), 0
+	sum, err := sd.Stream(ctx, users, p, func(group []seed.Person) error {
+		before := done
+		done += len(group)
+		if done/step != before/step || done == users {
+			log.InfoContext(ctx, "seeded", slog.Int("people", done), slog.Int("of", users))
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -108,8 +108,8 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The unconsented events carry only the second visitor id, which
-		// the consent records link to the account.
+		// The browsers of each person are linked to their account, as a
+		// sign-in after the seeded browsing would link them.
 		links := linkedVisitors{}
 		for _, p := range people {
 			links[p.UserID] = p.VisitorIDs

@@ -6,13 +6,25 @@
 // every table with a subject column gets rows about each seeded person,
 // each column filled with a plausible value of its data category, and
 // foreign keys pointing at rows seeded for the same person. A new tagged
-// table is seeded with no change here. Rows go in with multi-row inserts;
-// events go to the warehouse in batches.
+// table is seeded with no change here.
+//
+// People are seeded a group at a time: a group's rows go in with
+// multi-row inserts inside one transaction, then its files, and the next
+// group is made only then, so memory stays that of one group however many
+// people are seeded. Events go to the warehouse in large batches shared
+// by many people.
+//
+// Every key, and every text value of a column the schema covers with a
+// unique index, is built from the person's key: a tag drawn once per
+// seeder followed by a counter of the people it made. Such values are
+// therefore unique by construction within a run, and two runs into the
+// same store, with the same random seed or not, never make the same ones.
 package seed
 
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"image"
@@ -22,20 +34,33 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/schema"
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/sqlstore"
 )
 
-// batchRows is how many rows one insert carries.
-const batchRows = 1000
+const (
+	// batchRows is how many rows one SQL insert carries.
+	batchRows = 1000
+	// groupPeople is how many people are seeded at a time.
+	groupPeople = 500
+	// eventBatch is how many events one warehouse insert carries. The
+	// engine writes a part per month an insert touches and then merges
+	// them: an insert of one person's events would leave it merging
+	// thousands of tiny parts, and larger inserts cost it less work per
+	// event.
+	eventBatch = 100000
+	// keyDigits is the width of the counter in a person's key: six
+	// base-36 digits count two billion people.
+	keyDigits = 6
+)
 
 // Uploader stores an uploaded file for a user, as the assets module does.
 type Uploader func(ctx context.Context, userID, name, mimeType string, r io.Reader) error
@@ -54,14 +79,17 @@ type Deps struct {
 // Profile says how much each seeded person has.
 type Profile struct {
 	// PerPerson overrides the rows per person of a table; tables not
-	// listed get one row each.
+	// listed get one row each. A table keyed by its subject column alone
+	// holds one row per person whatever is asked.
 	PerPerson map[string]int
 	// Events is the number of analytics events per person.
 	Events int
 	// Uploads is the number of real uploaded files per person.
 	Uploads int
 	// UnconsentedShare is the share of events sent without analytics
-	// consent, stored minimized and under a visitor id only.
+	// consent. They are stored as the consent gate stores them: error
+	// events only, minimized, with no identifier that links them to
+	// anyone.
 	UnconsentedShare float64
 }
 
@@ -74,21 +102,27 @@ func Typical() Profile {
 	}
 }
 
-// Heavy is the heavy subject of the benchmarks: 100k events, 5k
+// Heavy is the heavy subject of the benchmarks: 100k events of their own
+// (and about 25k more sent without consent, which are no one's), 5k
 // generations, 50 assets and 500 support messages.
 func Heavy() Profile {
 	return Profile{
 		PerPerson: map[string]int{"generations": 5000, "generation_outputs": 5000, "prompt_safety_results": 5000, "assets": 50,
 			"support_tickets": 50, "support_messages": 500, "billing_orders": 20, "credit_ledger": 100},
-		Events: 100000, Uploads: 50, UnconsentedShare: 0.2,
+		Events: 125000, Uploads: 50, UnconsentedShare: 0.2,
 	}
 }
 
 // Person is one seeded data subject.
 type Person struct {
-	UserID     string
-	Email      string
+	UserID string
+	Email  string
+	// VisitorIDs are the analytics ids of the person's browsers: their
+	// consent records and consented events carry them.
 	VisitorIDs []string
+	// key is unique to the person across runs; every key of their rows
+	// is built from it.
+	key string
 }
 
 // Summary counts what a seed inserted.
@@ -101,17 +135,28 @@ type Summary struct {
 
 // Seeder inserts demo data.
 type Seeder struct {
-	deps   Deps
-	rng    *rand.Rand
+	deps Deps
+	rng  *rand.Rand
+	// run is drawn once per seeder and starts every person's key.
+	run string
+	// made counts the people made so far, the rest of their keys.
+	made   uint64
 	models map[string]reflect.Type
 	fields map[string]map[string]datamap.Tag
 	fks    map[string]map[string]string // table -> column -> parent table
+	unique map[string]map[string]string // table -> column -> a unique index on it
 	order  []string                     // tables, parents first
 	cols   map[string]sqlstore.Column
-	per    map[string]int // rows per person of each table in this seed
+	// subjectKeyed are the tables whose primary key is their subject
+	// column alone.
+	subjectKeyed map[string]bool
+	per          map[string]int // rows per person of each table in this seed
+	pngs         [][]byte       // images made so far, by colour
 }
 
-// New prepares a seeder; seed makes the data reproducible.
+// New prepares a seeder; seed makes the data reproducible. Keys are not:
+// each seeder draws its own, so seeding twice into one store adds people
+// rather than clashing with the first ones.
 func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
 	if deps.DB == nil {
 		return nil, errors.New("seed: DB is required")
@@ -119,8 +164,8 @@ func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &Seeder{deps: deps, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), models: map[string]reflect.Type{},
-		fields: map[string]map[string]datamap.Tag{}, cols: map[string]sqlstore.Column{}}
+	s := &Seeder{deps: deps, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), run: runTag(), models: map[string]reflect.Type{},
+		fields: map[string]map[string]datamap.Tag{}, cols: map[string]sqlstore.Column{}, subjectKeyed: map[string]bool{}}
 	subjects := map[string]bool{}
 	for _, src := range deps.Sources {
 		for _, m := range src.Models {
@@ -141,6 +186,9 @@ func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
 					subjects[t.Name] = true
 				}
 			}
+			if len(t.PKs) == 1 && s.fields[t.Name][t.PKs[0].Name].Subject {
+				s.subjectKeyed[t.Name] = true
+			}
 		}
 	}
 	fks, err := foreignKeys(ctx, deps.DB)
@@ -148,6 +196,9 @@ func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
 		return nil, err
 	}
 	s.fks = fks
+	if s.unique, err = uniqueColumns(ctx, deps.DB); err != nil {
+		return nil, err
+	}
 	cols, err := sqlstore.Columns(ctx, deps.DB)
 	if err != nil {
 		return nil, fmt.Errorf("seed: read schema: %w", err)
@@ -185,85 +236,227 @@ func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
 	return s, nil
 }
 
+// runTag returns twelve random base-32 digits in lower case. Sixty bits
+// drawn from the system's random source make it unique to one seeder in
+// practice, whatever the random seed of the data and whatever the clock.
+func runTag() string {
+	return strings.ToLower(crand.Text()[:12])
+}
+
 // skipTables are filled by the code paths they record, never by seeding:
 // the hash-chained admin log and the privacy request trail.
 var skipTables = map[string]bool{"admin_log": true, "privacy_requests": true, "privacy_request_events": true}
 
-// People seeds n people with the profile and returns them.
+// People seeds n people with the profile and returns them. It holds every
+// person in memory; Stream seeds any number without.
 func (s *Seeder) People(ctx context.Context, n int, p Profile) ([]Person, Summary, error) {
+	people := make([]Person, 0, n)
+	sum, err := s.Stream(ctx, n, p, func(group []Person) error {
+		people = append(people, group...)
+		return nil
+	})
+	if err != nil {
+		return nil, sum, err
+	}
+	return people, sum, nil
+}
+
+// Stream seeds n people with the profile a group at a time. Each group's
+// rows go in within one transaction, so a failed seed leaves no person
+// half made; then come its files, and fn, when not nil, sees the group
+// before the next one is made. fn must not keep the slice. Events are
+// batched across groups and are all in the warehouse when Stream returns.
+func (s *Seeder) Stream(ctx context.Context, n int, p Profile, fn func([]Person) error) (Summary, error) {
 	sum := Summary{Rows: map[string]int64{}}
 	s.per = map[string]int{}
 	for _, table := range s.order {
 		s.per[table] = 1
-		if v, ok := p.PerPerson[table]; ok {
-			s.per[table] = v
+		if v, ok := p.PerPerson[table]; ok && !s.subjectKeyed[table] {
+			s.per[table] = max(0, v)
 		}
 	}
-	people := make([]Person, n)
-	for i := range people {
-		people[i] = Person{UserID: "u_seed_" + s.hex(10), Email: fmt.Sprintf("%s.%s@example.com", pick(s.rng, firstNames), s.hex(4)),
-			VisitorIDs: []string{"v_" + s.hex(12), "v_" + s.hex(12)}}
-	}
+	plans := map[string]*tablePlan{}
 	for _, table := range s.order {
-		if skipTables[table] {
-			continue
-		}
-		per := s.per[table]
-		if err := s.insertTable(ctx, table, people, per); err != nil {
-			return nil, sum, err
-		}
-		sum.Rows[table] += int64(per * n)
-	}
-	if s.deps.Uploads != nil {
-		for _, person := range people {
-			for j := 0; j < p.Uploads; j++ {
-				if err := s.deps.Uploads(ctx, person.UserID, fmt.Sprintf("photo-%d.png", j), "image/png", bytes.NewReader(s.png())); err != nil {
-					return nil, sum, fmt.Errorf("seed upload: %w", err)
-				}
-				sum.Files++
-			}
+		if tp := s.plan(table); tp != nil && !skipTables[table] {
+			plans[table] = tp
 		}
 	}
+	var ev *eventWriter
 	if s.deps.Warehouse != nil && p.Events > 0 {
-		for _, person := range people {
-			n, err := s.events(ctx, person, p.Events, p.UnconsentedShare)
-			if err != nil {
-				return nil, sum, err
-			}
-			sum.Events += n
-		}
+		ev = &eventWriter{w: s.deps.Warehouse, rows: make([][]any, 0, eventBatch)}
+		// On an early return, no insert outlives the call.
+		defer func() { _ = ev.wait() }()
 	}
-	sum.People = n
-	return people, sum, nil
+	group := make([]Person, 0, max(0, min(n, groupPeople)))
+	for done := 0; done < n; done += len(group) {
+		group = group[:0]
+		for len(group) < cap(group) && done+len(group) < n {
+			group = append(group, s.person())
+		}
+		now := s.deps.Now().UTC()
+		err := s.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			for _, table := range s.order {
+				if tp := plans[table]; tp != nil {
+					if err := s.insertTable(ctx, tx, tp, group, s.per[table], now); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return sum, err
+		}
+		for _, table := range s.order {
+			if plans[table] != nil {
+				sum.Rows[table] += int64(s.per[table] * len(group))
+			}
+		}
+		if s.deps.Uploads != nil {
+			for _, person := range group {
+				for j := 0; j < p.Uploads; j++ {
+					if err := s.deps.Uploads(ctx, person.UserID, fmt.Sprintf("photo-%d.png", j), "image/png", bytes.NewReader(s.png())); err != nil {
+						return sum, fmt.Errorf("seed upload: %w", err)
+					}
+					sum.Files++
+				}
+			}
+		}
+		if ev != nil {
+			for _, person := range group {
+				if err := s.events(ctx, ev, person, p.Events, p.UnconsentedShare, now); err != nil {
+					return sum, err
+				}
+			}
+		}
+		if fn != nil {
+			if err := fn(group); err != nil {
+				return sum, err
+			}
+		}
+		sum.People += len(group)
+	}
+	if ev != nil {
+		if err := ev.flush(ctx); err != nil {
+			return sum, err
+		}
+		sum.Events = ev.total
+	}
+	return sum, nil
 }
 
-func (s *Seeder) insertTable(ctx context.Context, table string, people []Person, per int) error {
+// person makes the next person: their key is the seeder's run tag and a
+// counter, so it differs from every other person's in this store. The
+// counter has a fixed width so keys sort in the order they are made, and
+// each insert lands at the end of the indexes on them rather than
+// anywhere in the middle.
+func (s *Seeder) person() Person {
+	n := strconv.FormatUint(s.made, 36)
+	key := s.run + "_" + strings.Repeat("0", max(0, keyDigits-len(n))) + n
+	s.made++
+	return Person{UserID: "u_seed_" + key, Email: pick(s.rng, firstNames) + "." + key + "@example.com",
+		VisitorIDs: []string{"v_" + key}, key: key}
+}
+
+// valueKind says where a column's values come from.
+type valueKind int
+
+const (
+	kindVisitor     valueKind = iota // the person's visitor id
+	kindEmail                        // the person's email address
+	kindUser                         // the person's user id
+	kindParent                       // the key of a parent row of the person
+	kindKey                          // the row's own key
+	kindConstrained                  // one of the values a CHECK constraint allows
+	kindUnique                       // text unique to the person and row
+	kindCategory                     // a plausible value of the column's category
+)
+
+// fieldPlan is how one field of a table is filled, decided once per
+// table rather than once per row.
+type fieldPlan struct {
+	index    []int
+	name     string
+	kind     valueKind
+	category string
+	family   string
+	parent   string
+	choices  []string
+}
+
+// tablePlan is how the rows of one table are made.
+type tablePlan struct {
+	table  string
+	typ    reflect.Type
+	fields []fieldPlan
+}
+
+// plan decides how each field of table is filled, or returns nil when no
+// model is known for it.
+func (s *Seeder) plan(table string) *tablePlan {
 	typ, ok := s.models[table]
 	if !ok {
 		return nil
 	}
-	bt := s.deps.DB.Table(typ)
-	batch := reflect.MakeSlice(reflect.SliceOf(typ), 0, batchRows)
+	tp := &tablePlan{table: table, typ: typ}
+	for _, f := range s.deps.DB.Table(typ).Fields {
+		tag := s.fields[table][f.Name]
+		fp := fieldPlan{index: f.Index, name: f.Name, category: tag.Category, family: s.cols[table+"."+f.Name].Family}
+		switch {
+		case tag.Subject:
+			switch {
+			case strings.HasPrefix(tag.Category, "user.unique_id.analytics_id"), strings.HasPrefix(tag.Category, "user.device.cookie_id"):
+				fp.kind = kindVisitor
+			case tag.Category == "user.contact.email" || tag.Category == "user.support.contact":
+				fp.kind = kindEmail
+			default:
+				fp.kind = kindUser
+			}
+		case tag.Category == "user.contact.email":
+			// The account's address is the person's own, so requests by
+			// email find them.
+			fp.kind = kindEmail
+		case s.fks[table][f.Name] != "":
+			fp.kind, fp.parent = kindParent, s.fks[table][f.Name]
+		case f.IsPK:
+			fp.kind = kindKey
+		case constrained[table+"."+f.Name] != nil:
+			fp.kind, fp.choices = kindConstrained, constrained[table+"."+f.Name]
+		case s.unique[table][f.Name] != "" && f.IndirectType.Kind() == reflect.String:
+			fp.kind = kindUnique
+		default:
+			fp.kind = kindCategory
+		}
+		tp.fields = append(tp.fields, fp)
+	}
+	return tp
+}
+
+// insertTable inserts per rows of the table about each of people,
+// batchRows to a statement.
+func (s *Seeder) insertTable(ctx context.Context, db bun.IDB, tp *tablePlan, people []Person, per int, now time.Time) error {
+	batch := reflect.MakeSlice(reflect.SliceOf(tp.typ), 0, batchRows)
 	flush := func() error {
 		if batch.Len() == 0 {
 			return nil
 		}
 		ptr := reflect.New(batch.Type())
 		ptr.Elem().Set(batch)
-		if _, err := s.deps.DB.NewInsert().Model(ptr.Interface()).Exec(ctx); err != nil {
-			return fmt.Errorf("seed %s: %w", table, err)
+		if _, err := db.NewInsert().Model(ptr.Interface()).Exec(ctx); err != nil {
+			return fmt.Errorf("seed %s: %w", tp.table, err)
 		}
-		batch = batch.Slice(0, 0)
+		// A fresh slice rather than the old one cut to zero, so no row
+		// starts with values of a row of the batch before.
+		batch = reflect.MakeSlice(batch.Type(), 0, batchRows)
 		return nil
 	}
-	now := s.deps.Now().UTC()
 	for _, person := range people {
 		for i := 0; i < per; i++ {
-			v := reflect.New(typ).Elem()
-			for _, f := range bt.Fields {
-				s.fill(v.FieldByIndex(f.Index), table, f, person, i, now)
+			batch = batch.Slice(0, batch.Len()+1)
+			v := batch.Index(batch.Len() - 1)
+			for j := range tp.fields {
+				setValue(v.FieldByIndex(tp.fields[j].index), s.value(tp, &tp.fields[j], person, i, now))
 			}
-			batch = reflect.Append(batch, v)
 			if batch.Len() == batchRows {
 				if err := flush(); err != nil {
 					return err
@@ -274,48 +467,39 @@ func (s *Seeder) insertTable(ctx context.Context, table string, people []Person,
 	return flush()
 }
 
-// fill sets one field to a plausible value of its category.
-func (s *Seeder) fill(fv reflect.Value, table string, f *schema.Field, p Person, i int, now time.Time) {
-	tag := s.fields[table][f.Name]
-	col := s.cols[table+"."+f.Name]
-	var val any
-	switch {
-	case tag.Subject:
-		switch {
-		case strings.HasPrefix(tag.Category, "user.unique_id.analytics_id"), strings.HasPrefix(tag.Category, "user.device.cookie_id"):
-			val = p.VisitorIDs[0]
-		case tag.Category == "user.contact.email" || tag.Category == "user.support.contact":
-			val = p.Email
-		default:
-			val = p.UserID
-		}
-	case tag.Category == "user.contact.email":
-		// The account's address is the person's own, so requests by email
-		// find them.
-		val = p.Email
-	case s.fks[table][f.Name] != "":
-		parent := s.fks[table][f.Name]
-		val = pkOf(parent, p.UserID, i%max(1, s.per[parent]))
-	case f.IsPK:
-		val = pkOf(table, p.UserID, i)
-	default:
-		val = s.valueFor(table, f.Name, tag.Category, col.Family, i, now)
+// value returns the value of one field of a person's i-th row.
+func (s *Seeder) value(tp *tablePlan, f *fieldPlan, p Person, i int, now time.Time) any {
+	switch f.kind {
+	case kindVisitor:
+		return p.VisitorIDs[0]
+	case kindEmail:
+		return p.Email
+	case kindUser:
+		return p.UserID
+	case kindParent:
+		return pkOf(f.parent, p.key, i%max(1, s.per[f.parent]))
+	case kindKey:
+		return pkOf(tp.table, p.key, i)
+	case kindConstrained:
+		return f.choices[s.rng.IntN(len(f.choices))]
+	case kindUnique:
+		// The column, the person's key and the row: unique however many
+		// people are seeded and however often (a provider's subject id,
+		// a token hash, an invoice number, an idempotency key).
+		return f.name + "-" + p.key + "-" + strconv.Itoa(i)
 	}
-	setValue(fv, val)
+	return s.valueFor(f.name, f.category, f.family, i, now)
 }
 
 // pkOf is the deterministic primary key of a person's i-th row of a
 // table, which a child row computes to reference it. Parents seeded fewer
 // times than their children are referenced round-robin.
-func pkOf(table, userID string, i int) string {
-	return fmt.Sprintf("%s_%s_%d", table, userID, i)
+func pkOf(table, key string, i int) string {
+	return table + "_" + key + "_" + strconv.Itoa(i)
 }
 
 // valueFor returns a value of the category, shaped by the column's type.
-func (s *Seeder) valueFor(table, column, category, family string, i int, now time.Time) any {
-	if v, ok := constrained[table+"."+column]; ok {
-		return v[s.rng.IntN(len(v))]
-	}
+func (s *Seeder) valueFor(column, category, family string, i int, now time.Time) any {
 	switch family {
 	case sqlstore.FamilyTime:
 		return now.Add(-time.Duration(s.rng.IntN(400*24)) * time.Hour)
@@ -341,43 +525,47 @@ func (s *Seeder) valueFor(table, column, category, family string, i int, now tim
 	if strings.HasSuffix(column, "_at") {
 		return now.Format(time.RFC3339)
 	}
-	return fmt.Sprintf("%s-%d-%s", column, i, s.hex(4))
+	return column + "-" + strconv.Itoa(i)
 }
 
 // constrained lists the values columns with a CHECK constraint accept.
 var constrained = map[string][]string{
-	"users.role":                       {"user"},
-	"users.status":                     {"active"},
-	"generations.kind":                 {"image", "video"},
-	"generations.status":               {"succeeded", "failed"},
-	"billing_orders.status":            {"paid", "pending"},
-	"billing_orders.refund_status":     {"none"},
-	"billing_subscriptions.status":     {"active", "canceled"},
-	"support_tickets.status":           {"open", "closed"},
-	"support_messages.author_role":     {"user", "support"},
-	"billing_orders.kind":              {"credits", "subscription"},
-	"billing_invoices.status":          {"paid"},
-	"credit_reservations.status":       {"settled"},
-	"generations.aspect_ratio":         {"1:1", "16:9", "9:16"},
-	"generations.model":                {"local-image-1"},
-	"prompt_safety_results.allowed":    {"true"},
-	"device_bindings.ua_family":        {"Firefox on Linux", "Chrome on Windows", "Safari on iOS"},
-	"sessions.ua_family":               {"Firefox on Linux", "Chrome on Windows"},
-	"support_attachments.mime_type":    {"image/png"},
-	"assets.mime_type":                 {"image/png"},
-	"assets.purpose":                   {"upload"},
-	"generation_outputs.mime_type":     {"image/png"},
-	"billing_customers.provider":       {"stripe"},
-	"billing_orders.provider":          {"stripe"},
-	"billing_invoices.provider":        {"stripe"},
-	"billing_subscriptions.provider":   {"stripe"},
-	"credit_ledger.kind":               {"grant", "spend"},
-	"sign_in_events.event":             {"sign_in", "sign_out"},
-	"sign_in_events.method":            {"google"},
-	"abuse_events.kind":                {"rate_limited"},
-	"users.language":                   {"en", "de", "fr"},
-	"consent_state.purpose":            {"analytics"},
-	"consent_log.purpose":              {"analytics"},
+	"users.role":                     {"user"},
+	"users.status":                   {"active"},
+	"generations.kind":               {"image", "video"},
+	"generations.status":             {"succeeded", "failed"},
+	"billing_orders.status":          {"paid", "pending"},
+	"billing_orders.refund_status":   {"none"},
+	"billing_subscriptions.status":   {"active", "canceled"},
+	"support_tickets.status":         {"open", "closed"},
+	"support_messages.author_role":   {"user", "support"},
+	"billing_orders.kind":            {"credits", "subscription"},
+	"billing_invoices.status":        {"paid"},
+	"credit_reservations.status":     {"settled"},
+	"generations.aspect_ratio":       {"1:1", "16:9", "9:16"},
+	"generations.model":              {"local-image-1"},
+	"prompt_safety_results.allowed":  {"true"},
+	"device_bindings.ua_family":      {"Firefox on Linux", "Chrome on Windows", "Safari on iOS"},
+	"sessions.ua_family":             {"Firefox on Linux", "Chrome on Windows"},
+	"support_attachments.mime_type":  {"image/png"},
+	"assets.mime_type":               {"image/png"},
+	"assets.purpose":                 {"upload"},
+	"generation_outputs.mime_type":   {"image/png"},
+	"billing_customers.provider":     {"stripe"},
+	"billing_orders.provider":        {"stripe"},
+	"billing_invoices.provider":      {"stripe"},
+	"billing_subscriptions.provider": {"stripe"},
+	"credit_ledger.kind":             {"grant", "spend"},
+	"sign_in_events.event":           {"sign_in", "sign_out"},
+	"sign_in_events.method":          {"google"},
+	"abuse_events.kind":              {"rate_limited"},
+	"users.language":                 {"en", "de", "fr"},
+	"consent_state.purpose":          {"analytics"},
+	"consent_log.purpose":            {"analytics"},
+	// The visitor id of a person's consented events is one whose analytics
+	// consent is on record.
+	"consent_state.granted":            {"true"},
+	"consent_log.granted":              {"true"},
 	"prompt_safety_results.category":   {"none"},
 	"support_feedback.name":            {"Sam"},
 	"generations.provider":             {"local"},
@@ -439,13 +627,81 @@ var eventColumns = []string{"event_id", "event_time", "received_at", "event_type
 	"path", "landing_page", "referrer", "referrer_host", "source", "medium", "campaign", "channel", "browser", "os", "device_class",
 	"language", "ip_truncated", "consent_purposes", "conversion_value", "currency"}
 
-// events inserts n events of a person: consented ones under their user id
-// and first visitor id with full attribution, unconsented ones minimized
-// under their second visitor id only.
-func (s *Seeder) events(ctx context.Context, p Person, n int, unconsented float64) (int64, error) {
-	now := s.deps.Now().UTC()
-	rows := make([][]any, 0, 10000)
-	var total int64
+// The purposes in effect for an event, shared by every row that has them:
+// the warehouse only reads them.
+var (
+	necessaryOnly = []string{"necessary"}
+	allPurposes   = []string{"necessary", "analytics", "marketing"}
+)
+
+// eventWriter gathers the events of many people into few warehouse
+// inserts. Each insert runs in a goroutine of its own while the next batch
+// fills, so the warehouse's work overlaps the SQL store's; at most one
+// runs at a time, so memory holds two batches at most.
+type eventWriter struct {
+	w    warehouse.Warehouse
+	rows [][]any
+	// busy delivers the result of the insert in flight, of sending rows;
+	// nil when none is.
+	busy    chan error
+	sending int64
+	total   int64
+}
+
+func (e *eventWriter) add(ctx context.Context, row []any) error {
+	e.rows = append(e.rows, row)
+	if len(e.rows) < eventBatch {
+		return nil
+	}
+	return e.send(ctx)
+}
+
+// send waits for the insert in flight and starts one of the rows
+// gathered since.
+func (e *eventWriter) send(ctx context.Context) error {
+	if err := e.wait(); err != nil {
+		return err
+	}
+	if len(e.rows) == 0 {
+		return nil
+	}
+	rows, done := e.rows, make(chan error, 1)
+	e.rows, e.busy, e.sending = make([][]any, 0, eventBatch), done, int64(len(rows))
+	go func() { done <- e.w.Insert(ctx, "events", eventColumns, rows) }()
+	return nil
+}
+
+// wait waits for the insert in flight, if any.
+func (e *eventWriter) wait() error {
+	if e.busy == nil {
+		return nil
+	}
+	err := <-e.busy
+	e.busy = nil
+	if err != nil {
+		return fmt.Errorf("seed events: %w", err)
+	}
+	e.total += e.sending
+	return nil
+}
+
+// flush inserts every event gathered and waits until they are in.
+func (e *eventWriter) flush(ctx context.Context) error {
+	if err := e.send(ctx); err != nil {
+		return err
+	}
+	return e.wait()
+}
+
+// events adds n events of a person. Consented ones carry their user id,
+// their visitor id and full attribution. Unconsented ones are what the
+// consent gate stores without analytics consent: error events only (a
+// necessary purpose), with the path and the browser family, and without
+// user id, visitor id, session, referrer, attribution or channel, so they
+// belong to no one.
+func (s *Seeder) events(ctx context.Context, ev *eventWriter, p Person, n int, unconsented float64, now time.Time) error {
+	uid := p.UserID
+	sessions := max(1, n/8)
 	for i := 0; i < n; i++ {
 		at := now.Add(-time.Duration(s.rng.IntN(300*24*60)) * time.Minute)
 		path := pick(s.rng, paths)
@@ -456,54 +712,45 @@ func (s *Seeder) events(ctx context.Context, p Person, n int, unconsented float6
 		if s.rng.IntN(50) == 0 {
 			etype, value, currency = "purchase", decimal.New(int64(500+s.rng.IntN(5000)), -2), "EUR"
 		}
+		id := "e_" + p.key + "_" + strconv.FormatInt(int64(i), 36)
+		var row []any
 		if s.rng.Float64() < unconsented {
-			// Without analytics consent the gate keeps only error events
-			// (necessary), minimized: no user id, session, referrer or
-			// attribution.
-			rows = append(rows, []any{"e_" + s.hex(10), at, at, "error", "error", nil, p.VisitorIDs[1], "", path, "", "", "", "", "", "", src[3],
-				"Firefox", "", "", "", "", []string{"necessary"}, decimal.Zero, ""})
+			row = []any{id, at, at, "error", "error", nil, "", "", path, "", "", "", "", "", "", "",
+				"Firefox", "", "", "", "", necessaryOnly, decimal.Zero, ""}
 		} else {
-			uid := p.UserID
-			rows = append(rows, []any{"e_" + s.hex(10), at, at, etype, etype, &uid, p.VisitorIDs[0], "s_" + s.hex(6), path, "/", src[0], src[0],
-				src[1], src[2], "spring", src[3], "Chrome", "Windows", "desktop", "en-US", "203.0.113.0", []string{"necessary", "analytics", "marketing"}, value, currency})
+			session := "s_" + p.key + "_" + strconv.FormatInt(int64(s.rng.IntN(sessions)), 36)
+			row = []any{id, at, at, etype, etype, &uid, p.VisitorIDs[0], session, path, "/", src.referrer, src.host,
+				src.source, src.medium, "spring", src.channel, "Chrome", "Windows", "desktop", "en-US", "203.0.113.0", allPurposes, value, currency}
 		}
-		if len(rows) == cap(rows) {
-			if err := s.deps.Warehouse.Insert(ctx, "events", eventColumns, rows); err != nil {
-				return total, fmt.Errorf("seed events: %w", err)
-			}
-			total += int64(len(rows))
-			rows = rows[:0]
+		if err := ev.add(ctx, row); err != nil {
+			return err
 		}
 	}
-	if len(rows) > 0 {
-		if err := s.deps.Warehouse.Insert(ctx, "events", eventColumns, rows); err != nil {
-			return total, fmt.Errorf("seed events: %w", err)
-		}
-		total += int64(len(rows))
-	}
-	return total, nil
+	return nil
 }
 
-func (s *Seeder) hex(n int) string {
-	const digits = "0123456789abcdef"
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = digits[s.rng.IntN(16)]
-	}
-	return string(b)
-}
-
+// png returns a small image of one colour. A few dozen are encoded once
+// and handed out again: encoding is most of the cost of an upload, and a
+// hundred thousand people need no hundred thousand colours.
 func (s *Seeder) png() []byte {
-	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
-	c := color.RGBA{uint8(s.rng.IntN(256)), uint8(s.rng.IntN(256)), uint8(s.rng.IntN(256)), 255}
-	for x := 0; x < 32; x++ {
-		for y := 0; y < 32; y++ {
-			img.Set(x, y, c)
-		}
+	const colours = 32
+	k := s.rng.IntN(colours)
+	if s.pngs == nil {
+		s.pngs = make([][]byte, colours)
 	}
-	var buf bytes.Buffer
-	_ = png.Encode(&buf, img)
-	return buf.Bytes()
+	if s.pngs[k] == nil {
+		img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+		c := color.RGBA{uint8(s.rng.IntN(256)), uint8(s.rng.IntN(256)), uint8(s.rng.IntN(256)), 255}
+		for x := 0; x < 32; x++ {
+			for y := 0; y < 32; y++ {
+				img.Set(x, y, c)
+			}
+		}
+		var buf bytes.Buffer
+		_ = png.Encode(&buf, img)
+		s.pngs[k] = buf.Bytes()
+	}
+	return s.pngs[k]
 }
 
 func pick[T any](r *rand.Rand, list []T) T { return list[r.IntN(len(list))] }
@@ -514,39 +761,70 @@ var (
 	prompts      = []string{"a lighthouse at dawn, oil painting", "neon city street in the rain, cinematic", "a corgi astronaut on the moon", "watercolor of alpine lake", "product shot of a ceramic mug on linen"}
 	supportLines = []string{"My video has been queued for an hour.", "Can I get a refund for unused credits?", "The download link expired.", "Thanks, that fixed it."}
 	paths        = []string{"/", "/pricing", "/create", "/gallery", "/blog/prompting-tips", "/account"}
-	// sources are referrer, utm source, utm medium and channel.
-	sources = [][4]string{{"https://www.google.com/", "google", "cpc", "paid_search"}, {"https://news.example.org/", "", "", "referral"},
-		{"", "", "", "direct"}, {"https://t.co/", "twitter", "social", "social"}}
+	sources      = []source{{"https://www.google.com/", "www.google.com", "google", "cpc", "paid_search"},
+		{"https://news.example.org/", "news.example.org", "", "", "referral"}, {"", "", "", "", "direct"},
+		{"https://t.co/", "t.co", "twitter", "social", "social"}}
 )
+
+// source is where a visit came from: the referrer and its host, the UTM
+// source and medium, and the channel they add up to.
+type source struct{ referrer, host, source, medium, channel string }
 
 // foreignKeys maps each table's foreign key columns to the tables they
 // reference.
 func foreignKeys(ctx context.Context, db *bun.DB) (map[string]map[string]string, error) {
-	var q string
-	switch sqlstore.Dialect(db) {
-	case sqlstore.Postgres:
+	q := `SELECT m.name, p."from", p."table" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`
+	if sqlstore.Dialect(db) == sqlstore.Postgres {
 		q = `SELECT kcu.table_name, kcu.column_name, ccu.table_name FROM information_schema.table_constraints tc
 JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name AND tc.table_schema = kcu.table_schema
 JOIN information_schema.constraint_column_usage ccu ON tc.constraint_name = ccu.constraint_name AND tc.table_schema = ccu.table_schema
 WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()`
-	default:
-		q = `SELECT m.name, p."from", p."table" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`
 	}
-	rows, err := db.QueryContext(ctx, q)
+	out, err := tableColumns(ctx, db, q)
 	if err != nil {
 		return nil, fmt.Errorf("seed: read foreign keys: %w", err)
+	}
+	return out, nil
+}
+
+// uniqueColumns maps each table's columns that are part of a unique index
+// or constraint (a partial one too) to the name of that index.
+func uniqueColumns(ctx context.Context, db *bun.DB) (map[string]map[string]string, error) {
+	q := `SELECT m.name, ii.name, il.name FROM sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
+WHERE m.type = 'table' AND il."unique" = 1`
+	if sqlstore.Dialect(db) == sqlstore.Postgres {
+		q = `SELECT t.relname, a.attname, ic.relname FROM pg_index i
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey)
+WHERE i.indisunique AND n.nspname = current_schema()`
+	}
+	out, err := tableColumns(ctx, db, q)
+	if err != nil {
+		return nil, fmt.Errorf("seed: read unique indexes: %w", err)
+	}
+	return out, nil
+}
+
+// tableColumns runs a query whose rows are a table, one of its columns and
+// a name, and maps table -> column -> name.
+func tableColumns(ctx context.Context, db *bun.DB, q string) (map[string]map[string]string, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	out := map[string]map[string]string{}
 	for rows.Next() {
-		var t, c, p string
-		if err := rows.Scan(&t, &c, &p); err != nil {
-			return nil, fmt.Errorf("seed: read foreign keys: %w", err)
+		var t, c, name string
+		if err := rows.Scan(&t, &c, &name); err != nil {
+			return nil, err
 		}
 		if out[t] == nil {
 			out[t] = map[string]string{}
 		}
-		out[t][c] = p
+		out[t][c] = name
 	}
 	return out, rows.Err()
 }

@@ -2,7 +2,9 @@ package seed
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,22 +27,40 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestPeople seeds people on both dialects and checks each got the rows
-// the profile asks for, references that hold, and their events.
-func TestPeople(t *testing.T) {
-	ctx := context.Background()
-	w := chtest.Embedded(t)
-	sources := []datamap.Source{
+// testSources are the modules whose tables the tests seed.
+func testSources() []datamap.Source {
+	return []datamap.Source{
 		{Module: "accounts", Models: (&accounts.Module{}).Models()},
 		{Module: "generation", Models: (&generation.Module{}).Models()},
 		{Module: "billing", Models: (&billing.Module{}).Models()},
 		{Module: "support", Models: (&support.Module{}).Models()},
 	}
+}
+
+// countEvents runs a count over the events table.
+func countEvents(t *testing.T, w warehouse.Warehouse, where string, args ...any) uint64 {
+	t.Helper()
+	var out []struct {
+		N uint64 `ch:"n"`
+	}
+	if err := w.Select(context.Background(), &out, "SELECT count() AS n FROM events WHERE "+where, args...); err != nil {
+		t.Fatal(err)
+	}
+	return out[0].N
+}
+
+// TestPeople seeds people on both dialects and checks each got the rows
+// the profile asks for, references that hold, and their events: the
+// consented ones under their ids, the unconsented ones as the consent gate
+// stores them, linked to no one.
+func TestPeople(t *testing.T) {
+	ctx := context.Background()
+	w := chtest.Embedded(t)
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		if err := w.Exec(ctx, "TRUNCATE TABLE events"); err != nil {
 			t.Fatal(err)
 		}
-		sd, err := New(ctx, Deps{DB: db, Warehouse: w, Sources: sources, Now: func() time.Time { return time.Now().AddDate(1, 0, 0) }}, 1)
+		sd, err := New(ctx, Deps{DB: db, Warehouse: w, Sources: testSources(), Now: func() time.Time { return time.Now().AddDate(1, 0, 0) }}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,9 +69,10 @@ func TestPeople(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(people) != 3 || sum.Events != 90 || sum.Rows["generations"] != 21 || sum.Rows["support_messages"] != 15 {
+		if len(people) != 3 || sum.People != 3 || sum.Events != 90 || sum.Rows["generations"] != 21 || sum.Rows["support_messages"] != 15 {
 			t.Fatalf("summary %+v", sum)
 		}
+		var linked uint64
 		for _, person := range people {
 			tests := []struct {
 				name  string
@@ -72,16 +93,118 @@ func TestPeople(t *testing.T) {
 					t.Errorf("%s: %d rows, want %d", tt.name, n, tt.want)
 				}
 			}
-			var ev []struct {
-				N uint64 `ch:"n"`
+			mine := "(visitor_id = {v:String} OR user_id = {u:String})"
+			args := []any{warehouse.Named("v", person.VisitorIDs[0]), warehouse.Named("u", person.UserID)}
+			n := countEvents(t, w, mine, args...)
+			if n == 0 || n == 30 {
+				t.Errorf("%d of 30 events carry the person's ids, want the consented share of them", n)
 			}
-			if err := w.Select(ctx, &ev, "SELECT count() AS n FROM events WHERE visitor_id IN ({a:String}, {b:String})",
-				warehouse.Named("a", person.VisitorIDs[0]), warehouse.Named("b", person.VisitorIDs[1])); err != nil {
-				t.Fatal(err)
+			if bad := countEvents(t, w, mine+" AND NOT has(consent_purposes, 'analytics')", args...); bad != 0 {
+				t.Errorf("%d events without analytics consent carry the person's ids", bad)
 			}
-			if ev[0].N != 30 {
-				t.Errorf("events %d, want 30", ev[0].N)
-			}
+			linked += n
+		}
+		anonymous := countEvents(t, w, "visitor_id = '' AND user_id IS NULL AND session_id = '' AND channel = '' AND referrer = '' AND event_type = 'error'")
+		if linked+anonymous != 90 {
+			t.Errorf("%d events linked to people and %d linked to no one, want 90 in all", linked, anonymous)
 		}
 	})
+}
+
+// TestSeedTwiceAtScale seeds, twice into the same store and with the same
+// random seed, more people than values drawn from a small random space
+// could tell apart, and checks every table holds exactly the rows asked
+// for: no unique or primary key clashed, within a run or across runs.
+func TestSeedTwiceAtScale(t *testing.T) {
+	ctx := context.Background()
+	w := chtest.Embedded(t)
+	// A thousand people made provider subject ids and invoice numbers
+	// clash; a second run with the same random seed made the same user
+	// ids and emails as the first.
+	runs := []int{1000, 200}
+	// One row of each table per person, and one event, keep the test
+	// quick; a table keyed by its subject column gets one row per person
+	// even when asked for more.
+	p := Profile{PerPerson: map[string]int{"credit_balances": 3}, Events: 1, UnconsentedShare: 0.5}
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		if err := w.Exec(ctx, "TRUNCATE TABLE events"); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int64{}
+		keys := map[string]bool{}
+		total := 0
+		for run, people := range runs {
+			sd, err := New(ctx, Deps{DB: db, Warehouse: w, Sources: testSources()}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := sd.Stream(ctx, people, p, func(group []Person) error {
+				for _, person := range group {
+					for _, k := range []string{person.UserID, person.Email, person.VisitorIDs[0]} {
+						if keys[k] {
+							t.Errorf("run %d made %s again", run, k)
+						}
+						keys[k] = true
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("run %d: %v", run, err)
+			}
+			if sum.People != people || sum.Events != int64(people) || sum.Rows["users"] != int64(people) || sum.Rows["credit_balances"] != int64(people) {
+				t.Fatalf("run %d: summary %+v", run, sum)
+			}
+			for table, n := range sum.Rows {
+				want[table] += n
+			}
+			total += people
+		}
+		if len(want) < 10 {
+			t.Fatalf("only %d tables seeded: %v", len(want), want)
+		}
+		for table, n := range want {
+			var got int64
+			if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != n {
+				t.Errorf("%s: %d rows after both runs, want %d", table, got, n)
+			}
+		}
+		if n := countEvents(t, w, "1 = 1"); n != uint64(total) {
+			t.Errorf("%d events after both runs, want %d", n, total)
+		}
+	})
+}
+
+// TestPersonKeys checks the keys people get: distinct across seeders made
+// with the same random seed, and in the order they were made.
+func TestPersonKeys(t *testing.T) {
+	a := &Seeder{run: runTag(), rng: rand.New(rand.NewPCG(1, 1))}
+	b := &Seeder{run: runTag(), rng: rand.New(rand.NewPCG(1, 1))}
+	if a.run == b.run || len(a.run) != 12 || strings.ToLower(a.run) != a.run {
+		t.Fatalf("run tags %q and %q", a.run, b.run)
+	}
+	tests := []struct {
+		name string
+		made uint64
+	}{
+		{"first", 0},
+		{"past one digit", 35},
+		{"past two digits", 36*36 - 1},
+		{"a hundred thousand", 100000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a.made = tt.made
+			first, next := a.person(), a.person()
+			if len(first.key) != len(next.key) || first.key >= next.key {
+				t.Errorf("keys %q then %q: want the same width, in order", first.key, next.key)
+			}
+			if !strings.HasPrefix(first.UserID, "u_seed_"+a.run+"_") || !strings.Contains(first.Email, first.key+"@") {
+				t.Errorf("person %+v does not carry key %q", first, first.key)
+			}
+		})
+	}
 }
