@@ -31,8 +31,10 @@ document.cookie = "steward_csrf=tok123; path=/";
 window.fetchLog = [];
 var realFetch = window.fetch;
 window.fetch = function (url, opts) {
-  window.fetchLog.push({url: String(url), method: (opts && opts.method) || "GET", headers: (opts && opts.headers) || {}});
-  return realFetch.apply(this, arguments);
+  var entry = {url: String(url), method: (opts && opts.method) || "GET", headers: (opts && opts.headers) || {}, status: 0};
+  window.fetchLog.push(entry);
+  return realFetch.apply(this, arguments).then(function (res) { entry.status = res.status; return res; },
+    function (err) { entry.status = -1; throw err; });
 };
 window.gtag = function () { window.gtagCalls.push(Array.prototype.slice.call(arguments)); };
 </script>
@@ -205,7 +207,7 @@ func TestBrowserBannerAndTracker(t *testing.T) {
 		return new Promise(r => setTimeout(() => { window.steward.flush(); r(true); }, 100));
 	})()`, &ok)
 
-	rows := waitForEvents(t, s, 4)
+	rows := waitForEvents(t, ctx, s, 4)
 	byKey := map[string]storedEvent{}
 	for _, r := range rows {
 		byKey[r.EventType+" "+r.Path] = r
@@ -242,7 +244,7 @@ func TestBrowserBannerAndTracker(t *testing.T) {
 		chromedp.Navigate(base+"/page/three?utm_source=newsletter&utm_medium=email&utm_campaign=autumn&gclid=XYZ"),
 		chromedp.WaitReady("body", chromedp.ByQuery))
 	eval("flush", `window.steward.consent.ready.then(() => new Promise(r => setTimeout(() => { window.steward.flush(); r(true); }, 300)))`, &ok)
-	rows = waitForEvents(t, s, 5)
+	rows = waitForEvents(t, ctx, s, 5)
 	var third storedEvent
 	for _, r := range rows {
 		if r.Path == "/page/three" {
@@ -355,8 +357,10 @@ func servePage(c *fiber.Ctx) error {
 	return c.SendString(testPage)
 }
 
-// waitForEvents polls ClickHouse until at least n events are stored.
-func waitForEvents(t *testing.T, s *stack, n int) []storedEvent {
+// waitForEvents polls ClickHouse until at least n events are stored. When
+// they never come, the failure shows what the page sent and what the
+// server answered.
+func waitForEvents(t *testing.T, ctx context.Context, s *stack, n int) []storedEvent {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
@@ -368,7 +372,9 @@ func waitForEvents(t *testing.T, s *stack, n int) []storedEvent {
 		if len(rows) >= n || time.Now().After(deadline) {
 			if len(rows) < n {
 				raw, _ := json.Marshal(rows)
-				t.Fatalf("%d events stored, want %d: %s", len(rows), n, raw)
+				var sent any
+				_ = chromedp.Run(ctx, chromedp.Evaluate(`window.fetchLog.map(f => f.method + " " + f.url + " " + f.status)`, &sent))
+				t.Fatalf("%d events stored, want %d: %s\nthe page's requests: %v", len(rows), n, raw, sent)
 			}
 			return rows
 		}
