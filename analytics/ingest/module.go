@@ -304,6 +304,19 @@ func (m *Module) Stop(ctx context.Context) error {
 	return err
 }
 
+// Settle returns once every event acknowledged before the call is in the
+// warehouse. It starts the drainer when the module was not started (a
+// one-shot command), so that what a spool kept from an earlier run is
+// delivered too. Access exports and erasures settle first: an event the
+// subject sent a moment ago is exported, and erased rather than stored
+// after the erasure.
+func (m *Module) Settle(ctx context.Context) error {
+	if err := m.Start(ctx); err != nil {
+		return fmt.Errorf("settle events: %w", err)
+	}
+	return m.Flush(ctx)
+}
+
 // Flush waits until every event accepted before the call is in the
 // warehouse, or ctx ends. The drainer must be running (see Start).
 func (m *Module) Flush(ctx context.Context) error {

@@ -24,7 +24,7 @@ import (
 
 // buildPrivacy builds the privacy requests module. Every module holding
 // subject data outside the SQL store takes part through its hooks.
-func (s *server) buildPrivacy(key []byte, guard *authz.Guard, acc *accounts.Module, visitors privacy.VisitorLinks, mods []module.Module) (*privacy.Module, error) {
+func (s *server) buildPrivacy(key []byte, guard *authz.Guard, acc *accounts.Module, visitors privacy.VisitorLinks, events privacy.Events, mods []module.Module) (*privacy.Module, error) {
 	var hooks []privacy.Hook
 	for _, m := range mods {
 		if d, ok := m.(module.SubjectData); ok {
@@ -39,6 +39,7 @@ func (s *server) buildPrivacy(key []byte, guard *authz.Guard, acc *accounts.Modu
 		DataMap:    s.dataMap,
 		Accounts:   accountLookup{acc},
 		Visitors:   visitors,
+		Events:     events,
 		Hooks:      hooks,
 		SignedInAt: s.signedInAt,
 		Logger:     s.log.With("module", "privacy"),

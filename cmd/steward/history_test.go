@@ -1063,8 +1063,10 @@ func (h *history) exportOf(p *actor) exportPackage {
 
 // checkExport exports p's data and compares it with the stores.
 func (h *history) checkExport(p *actor) {
-	stored := h.storedEvents()
+	// The export goes first: events acknowledged a moment ago must be in
+	// it without anyone waiting for them.
 	pkg := h.exportOf(p)
+	stored := h.storedEvents()
 	want := h.eventsOf(p, stored)
 	got := pkg.eventIDs(h.rt)
 	if !slices.Equal(got, want) {
@@ -1436,6 +1438,28 @@ func TestReportedHistories(t *testing.T) {
 				}
 				if !kept["billing_invoices"] || !kept["billing_orders"] {
 					t.Fatalf("the erasure kept %v; the invoices and orders are kept for tax law", kept)
+				}
+			})
+			t.Run("erased right after browsing", func(t *testing.T) {
+				// The events are acknowledged and still on their way to the
+				// warehouse when the erasure starts: it must wait for them,
+				// or they would land after it.
+				h := newHistory(env, t, 1, 1)
+				a, b := h.people[0], h.browsers[0]
+				h.choose(b, "accept all")
+				h.signInOn(b, a)
+				for range 3 {
+					h.browseOn(b, [2]string{"page_view", "gallery"}, [2]string{"pricing_view", "pricing"})
+				}
+				req, err := env.srv.wired.privacy.FileForOperator(h.ctx, privacy.TypeErasure, a.email, "the subject wrote to us")
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.process(req.ID)
+				for id, o := range h.storedEvents() {
+					if o == a {
+						t.Fatalf("event %s of the erased person was stored after the erasure", id)
+					}
 				}
 			})
 			t.Run("two people one after another on one computer", func(t *testing.T) {

@@ -218,7 +218,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	}
 
 	mods := []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, attributionMod, auditMod}
-	privacyMod, err := s.buildPrivacy(key, guard, accountsMod, consentMod, mods)
+	privacyMod, err := s.buildPrivacy(key, guard, accountsMod, consentMod, eventsMod, mods)
 	if err != nil {
 		return nil, fmt.Errorf("privacy: %w", err)
 	}

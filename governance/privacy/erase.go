@@ -125,6 +125,10 @@ type sqlColumnInfo struct {
 // its certificate. Each step is recorded when done; a rerun skips done
 // steps, so a crash at any point and a rerun finish the job.
 func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
+	// Events still on their way would land after the erasure.
+	if err := m.settle(ctx); err != nil {
+		return Certificate{}, err
+	}
 	dm, err := m.dataMap(ctx)
 	if err != nil {
 		return Certificate{}, err

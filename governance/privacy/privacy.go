@@ -66,6 +66,12 @@ type VisitorLinks interface {
 	Browsing(ctx context.Context, userID string) ([]module.Browsing, error)
 }
 
+// Events is the event pipeline: Settle returns once every event
+// acknowledged before the call is in the warehouse.
+type Events interface {
+	Settle(ctx context.Context) error
+}
+
 // Hook is a module holding subject data outside the SQL store.
 type Hook struct {
 	Module string
@@ -99,6 +105,7 @@ type Deps struct {
 	DataMap   func(ctx context.Context) (*datamap.Map, []datamap.Problem, error)
 	Accounts  Accounts
 	Visitors  VisitorLinks // nil: no browser is linked to any account
+	Events    Events       // nil: events reach the warehouse directly
 	Hooks     []Hook
 	// SignedInAt returns when the principal's credential was issued by a
 	// sign-in; erasure by the subject needs a recent one. Nil refuses

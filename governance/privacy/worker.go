@@ -154,7 +154,21 @@ func (m *Module) subjectOf(ctx context.Context, req *Request) (module.SubjectRef
 	return module.SubjectRef{UserID: req.UserID, Email: req.Email, Browsing: b}, nil
 }
 
+// settle waits for the events acknowledged so far to reach the warehouse.
+func (m *Module) settle(ctx context.Context) error {
+	if m.deps.Events == nil {
+		return nil
+	}
+	if err := m.deps.Events.Settle(ctx); err != nil {
+		return fmt.Errorf("deliver pending events: %w", err)
+	}
+	return nil
+}
+
 func (m *Module) runAccess(ctx context.Context, req *Request) error {
+	if err := m.settle(ctx); err != nil {
+		return err
+	}
 	subject, err := m.subjectOf(ctx, req)
 	if err != nil {
 		return err

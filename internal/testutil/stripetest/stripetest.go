@@ -72,7 +72,10 @@ func (s *server) start() {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	s.cmd = exec.Command(bin, "-http-addr", addr)
+	// Without -https-addr it also listens for HTTPS on the fixed port
+	// 12112, and a second test binary running at the same time would fail
+	// to start; the system picks that port instead.
+	s.cmd = exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:")
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, io.Discard
 	if err := s.cmd.Start(); err != nil {
 		s.err = fmt.Errorf("start %s: %w", bin, err)
