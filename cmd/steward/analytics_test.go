@@ -6,8 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"os"
-	"os/exec"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/stewardhq/steward/analytics/attribution"
-	"github.com/stewardhq/steward/internal/testutil/chtest"
 )
 
 // TestAnalyticsAttributionCommand prints the attribution report of events
@@ -162,16 +160,13 @@ func newFlagSet(f *attributionFlags) *flag.FlagSet {
 // TestAnalyticsCommandEndToEnd runs `steward analytics attribution` as its
 // own process on seeded demo data, as an analyst would.
 func TestAnalyticsCommandEndToEnd(t *testing.T) {
-	lib, err := chtest.LibPath()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	child := func(args string) (string, error) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChildArgs+"="+args, "STEWARD_DATA_DIR="+dir, "STEWARD_CHDB_LIB="+lib)
-		out, err := cmd.Output()
-		return string(out), err
+		code, out, errOut := runChild(t, dir, args)
+		if code != 0 {
+			return out, fmt.Errorf("exit %d: %s", code, errOut)
+		}
+		return out, nil
 	}
 	for _, args := range []string{"migrate up", "seed --users 5 --events 3000"} {
 		if out, err := child(args); err != nil {

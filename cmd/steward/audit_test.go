@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +14,6 @@ import (
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/sqlstore"
-	"github.com/stewardhq/steward/internal/testutil/chtest"
 )
 
 // TestAuditReportRoute asks the wired embedded server for the audit
@@ -66,27 +62,10 @@ func TestAuditReportRoute(t *testing.T) {
 // exit 0, in both formats, to stdout and to a file; exit 1 once a privacy
 // request is overdue, with the report still written.
 func TestAuditCommand(t *testing.T) {
-	lib, err := chtest.LibPath()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	child := func(t *testing.T, args string) (int, string, string) {
 		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChildArgs+"="+args, "STEWARD_DATA_DIR="+dir, "STEWARD_CHDB_LIB="+lib)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-			return 0, stdout.String(), stderr.String()
-		case errors.As(err, &exit):
-			return exit.ExitCode(), stdout.String(), stderr.String()
-		}
-		t.Fatalf("steward %s: %v", args, err)
-		return 0, "", ""
+		return runChild(t, dir, args)
 	}
 	if code, _, errOut := child(t, "migrate up"); code != 0 {
 		t.Fatalf("migrate: exit %d: %s", code, errOut)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,6 +91,31 @@ func TestMain(m *testing.M) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// runChild runs this test binary as `steward args` on the data dir dir,
+// as its own process, and returns its exit code, standard output and
+// standard error.
+func runChild(t *testing.T, dir, args string) (int, string, string) {
+	t.Helper()
+	lib, err := chtest.LibPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChildArgs+"="+args, "STEWARD_DATA_DIR="+dir, "STEWARD_CHDB_LIB="+lib)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stdout.String(), stderr.String()
+	case errors.As(err, &exit):
+		return exit.ExitCode(), stdout.String(), stderr.String()
+	}
+	t.Fatalf("steward %s: %v", args, err)
+	return 0, "", ""
+}
 
 func loadTestConfig(t *testing.T, getenv func(string) string) config.Config {
 	t.Helper()

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/seed"
 	"github.com/stewardhq/steward/internal/sqlstore"
-	"github.com/stewardhq/steward/internal/testutil/chtest"
 )
 
 // TestSeedFillsEveryTable seeds people and checks every table with a
@@ -107,21 +104,13 @@ func TestSeedDefaultEvents(t *testing.T) {
 // the same keys again: both runs succeed, and every table holds, counted
 // in the SQL store itself, the rows both runs said they made.
 func TestSeedCommandTwice(t *testing.T) {
-	lib, err := chtest.LibPath()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	child := func(args string) (string, error) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChildArgs+"="+args, "STEWARD_DATA_DIR="+dir, "STEWARD_CHDB_LIB="+lib)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return string(out), fmt.Errorf("%w: %s", err, stderr.String())
+		code, out, errOut := runChild(t, dir, args)
+		if code != 0 {
+			return out, fmt.Errorf("exit %d: %s", code, errOut)
 		}
-		return string(out), nil
+		return out, nil
 	}
 	if out, err := child("migrate up"); err != nil {
 		t.Fatalf("migrate: %v %s", err, out)
