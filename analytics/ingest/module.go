@@ -31,6 +31,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -144,6 +145,7 @@ type Module struct {
 	stopping  chan struct{}
 	flushReq  chan struct{}
 	done      chan struct{}
+	started   atomic.Bool // the drainer was started
 	cancel    context.CancelFunc
 }
 
@@ -274,6 +276,7 @@ func (m *Module) Start(ctx context.Context) error {
 		// context ends with Stop.
 		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		m.cancel = cancel
+		m.started.Store(true)
 		go func() {
 			defer close(m.done)
 			m.drain(runCtx)
@@ -311,8 +314,10 @@ func (m *Module) Stop(ctx context.Context) error {
 // subject sent a moment ago is exported, and erased rather than stored
 // after the erasure.
 func (m *Module) Settle(ctx context.Context) error {
-	if err := m.Start(ctx); err != nil {
-		return fmt.Errorf("settle events: %w", err)
+	if !m.started.Load() {
+		if err := m.Start(ctx); err != nil {
+			return fmt.Errorf("settle events: %w", err)
+		}
 	}
 	return m.Flush(ctx)
 }

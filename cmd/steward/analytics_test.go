@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -161,24 +160,12 @@ func newFlagSet(f *attributionFlags) *flag.FlagSet {
 // own process on seeded demo data, as an analyst would.
 func TestAnalyticsCommandEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	child := func(args string) (string, error) {
-		code, out, errOut := runChild(t, dir, args)
-		if code != 0 {
-			return out, fmt.Errorf("exit %d: %s", code, errOut)
-		}
-		return out, nil
-	}
 	for _, args := range []string{"migrate up", "seed --users 5 --events 3000"} {
-		if out, err := child(args); err != nil {
-			t.Fatalf("%s: %v %s", args, err, out)
-		}
+		mustRunChild(t, dir, args)
 	}
 	from := time.Now().UTC().AddDate(0, 0, -90).Format("2006-01-02")
 	to := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
-	out, err := child("analytics attribution --from " + from + " --to " + to + " --model linear --group-by channel --format json")
-	if err != nil {
-		t.Fatalf("analytics: %v %s", err, out)
-	}
+	out := mustRunChild(t, dir, "analytics attribution --from "+from+" --to "+to+" --model linear --group-by channel --format json")
 	var rep struct {
 		Rows []struct {
 			Group       string  `json:"group"`

@@ -92,6 +92,17 @@ func TestMain(m *testing.M) {
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// mustRunChild is runChild for a command that must succeed; it returns
+// the standard output.
+func mustRunChild(t *testing.T, dir, args string) string {
+	t.Helper()
+	code, out, errOut := runChild(t, dir, args)
+	if code != 0 {
+		t.Fatalf("steward %s: exit %d: %s%s", args, code, errOut, out)
+	}
+	return out
+}
+
 // runChild runs this test binary as `steward args` on the data dir dir,
 // as its own process, and returns its exit code, standard output and
 // standard error.

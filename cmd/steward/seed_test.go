@@ -105,23 +105,11 @@ func TestSeedDefaultEvents(t *testing.T) {
 // in the SQL store itself, the rows both runs said they made.
 func TestSeedCommandTwice(t *testing.T) {
 	dir := t.TempDir()
-	child := func(args string) (string, error) {
-		code, out, errOut := runChild(t, dir, args)
-		if code != 0 {
-			return out, fmt.Errorf("exit %d: %s", code, errOut)
-		}
-		return out, nil
-	}
-	if out, err := child("migrate up"); err != nil {
-		t.Fatalf("migrate: %v %s", err, out)
-	}
+	mustRunChild(t, dir, "migrate up")
 	const users = 100
 	want := map[string]int64{}
 	for run := range 2 {
-		out, err := child(fmt.Sprintf("seed --users %d --events 2", users))
-		if err != nil {
-			t.Fatalf("seed run %d: %v %s", run, err, out)
-		}
+		out := mustRunChild(t, dir, fmt.Sprintf("seed --users %d --events 2", users))
 		printed := map[string]int64{}
 		for line := range strings.Lines(out) {
 			var table string
