@@ -55,13 +55,45 @@ type EventInput struct {
 	Currency string      `json:"currency,omitempty"`
 }
 
-// Result answers an accepted request.
+// Result answers an accepted request: what became of each item of the
+// batch (a single event object is a batch of one). Every item is counted
+// exactly once: Stored plus the four Dropped counts is the number of
+// items sent, and Dropped.Invalid is len(Rejected).
 type Result struct {
-	// Accepted counts the valid events, stored or dropped as consent
-	// decides.
+	// Accepted counts the valid items, whatever became of them after
+	// validation: Stored + Dropped.Consent + Dropped.Bot +
+	// Dropped.Duplicate. It is not the number of events stored; read
+	// Stored for that.
 	Accepted int `json:"accepted"`
-	// Rejected lists the invalid items of a batch.
+	// Stored counts the events written to the durable spool, from which
+	// they reach the warehouse, possibly reduced as consent requires.
+	Stored int `json:"stored"`
+	// Dropped counts the items not stored, by reason.
+	Dropped Dropped `json:"dropped"`
+	// Rejected lists the invalid items of a batch with their errors.
 	Rejected []Rejected `json:"rejected"`
+}
+
+// Dropped counts the items of a batch that were not stored, by the first
+// check that stopped each, in the order they run: validation, duplicates,
+// the bot filter, consent. An item is counted under one reason only.
+type Dropped struct {
+	// Consent counts the events the sender's consent (or the Global
+	// Privacy Control signal) does not allow to be stored.
+	Consent int `json:"consent"`
+	// Bot counts the events of a browser request whose user agent is a
+	// crawler, monitor or scripting client, or missing. Requests with a
+	// bearer API token are never bot-filtered.
+	Bot int `json:"bot"`
+	// Duplicate counts the later copies of an event_id repeated within
+	// this batch; the first copy goes on. An event resent in a later
+	// request is not counted here: it is counted as stored again, and the
+	// drainer and the events table keep one copy of an event_id sent with
+	// the same time.
+	Duplicate int `json:"duplicate"`
+	// Invalid counts the items that failed validation, listed in
+	// Rejected.
+	Invalid int `json:"invalid"`
 }
 
 // Rejected is one invalid item of a batch and its failed checks.

@@ -50,12 +50,16 @@ func (m *Module) postEvents(c *fiber.Ctx) error {
 	if len(events) == 0 {
 		return allInvalid(rejected, isArray)
 	}
+	res := Result{Accepted: len(events), Dropped: Dropped{Invalid: len(rejected)}, Rejected: rejected}
+	events, res.Dropped.Duplicate = firstCopies(events)
 
 	s, err := m.subjectOf(c)
 	if err != nil {
 		return err
 	}
-	if !s.device.Bot {
+	if s.device.Bot {
+		res.Dropped.Bot = len(events)
+	} else {
 		bufp := encodeBufs.Get().(*[]byte)
 		defer encodeBufs.Put(bufp)
 		buf := (*bufp)[:0]
@@ -67,6 +71,7 @@ func (m *Module) postEvents(c *fiber.Ctx) error {
 				return err
 			}
 			if !stored {
+				res.Dropped.Consent++
 				continue
 			}
 			start := len(buf)
@@ -79,11 +84,54 @@ func (m *Module) postEvents(c *fiber.Ctx) error {
 		if err := m.spool.Append(ctx, recs...); err != nil {
 			return m.spoolError(err)
 		}
+		res.Stored = len(recs)
 	}
-	if rejected == nil {
-		rejected = []Rejected{}
+	if res.Rejected == nil {
+		res.Rejected = []Rejected{}
 	}
-	return c.Status(fiber.StatusAccepted).JSON(Result{Accepted: len(events), Rejected: rejected})
+	return c.Status(fiber.StatusAccepted).JSON(res)
+}
+
+// pairwiseMax is the largest batch firstCopies checks pair by pair; the
+// browser tracker's batches are far smaller, and comparing a few dozen
+// ids costs less than building a map.
+const pairwiseMax = 64
+
+// firstCopies keeps the first copy of every event id of a batch, in
+// order, and returns how many later copies it left out: a client that
+// resends an event within one batch has it stored once.
+func firstCopies(events []event) ([]event, int) {
+	if len(events) < 2 {
+		return events, 0
+	}
+	n := 0
+	if len(events) <= pairwiseMax {
+	next:
+		for i := range events {
+			for j := range n {
+				if events[j].in.EventID == events[i].in.EventID {
+					continue next
+				}
+			}
+			if n != i {
+				events[n] = events[i]
+			}
+			n++
+		}
+	} else {
+		seen := make(map[string]struct{}, len(events))
+		for i := range events {
+			if _, dup := seen[events[i].in.EventID]; dup {
+				continue
+			}
+			seen[events[i].in.EventID] = struct{}{}
+			if n != i {
+				events[n] = events[i]
+			}
+			n++
+		}
+	}
+	return events[:n], len(events) - n
 }
 
 // acceptedBody allows JSON and the text/plain bodies navigator.sendBeacon
@@ -123,21 +171,34 @@ func (m *Module) spoolError(err error) error {
 	}
 }
 
+// methodToken is the authz.Principal.Method of a caller authenticated
+// by a bearer API token.
+const methodToken = "token"
+
 // subjectOf identifies the sender and looks up their stored consent.
+//
+// Only browser traffic is filtered by its user agent. A caller with a
+// bearer API token is a back end sending events of its users: its user
+// agent (Go-http-client, curl) and its address describe that server, not
+// a device of the user, so they neither mark the events as a bot's nor
+// are stored with them.
 func (m *Module) subjectOf(c *fiber.Ctx) (subject, error) {
 	var s subject
-	s.device = m.ua.Parse(c.Get(fiber.HeaderUserAgent))
-	if s.device.Bot {
-		return s, nil
+	p, signedIn := authz.FromContext(c.UserContext())
+	if !signedIn || p.Method != methodToken {
+		s.device = m.ua.Parse(c.Get(fiber.HeaderUserAgent))
+		if s.device.Bot {
+			return s, nil
+		}
+		s.ip = enrich.TruncateIP(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.opts.TrustedProxies))
 	}
 	if vid := c.Cookies(m.opts.VisitorCookie); validVisitorID(vid) {
 		s.visitorID = strings.Clone(vid)
 	}
-	if p, ok := authz.FromContext(c.UserContext()); ok {
+	if signedIn {
 		s.userID = p.UserID
 	}
 	s.gpc = c.Get(HeaderGPC) == "1"
-	s.ip = enrich.TruncateIP(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.opts.TrustedProxies))
 	if s.visitorID == "" && s.userID == "" {
 		return s, nil
 	}

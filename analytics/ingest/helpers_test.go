@@ -49,10 +49,14 @@ const (
 )
 
 // headerAuth signs a request in as the user named by X-Test-User, the way
-// the accounts module's session check would.
+// the accounts module's session check would, or by "Authorization: Bearer
+// <user id>", the way its API token check would.
 type headerAuth struct{}
 
 func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
+	if id, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer "); ok && id != "" {
+		return authz.Principal{UserID: id, Role: authz.RoleUser, Method: "token"}, nil
+	}
 	id := c.Get("X-Test-User")
 	if id == "" {
 		return authz.Principal{}, authz.ErrNoCredentials
@@ -158,13 +162,15 @@ func testLogger() *slog.Logger {
 }
 
 // client is one browser: its visitor cookie, its signed-in user and its
-// GPC setting.
+// GPC setting; or, with token set, a back end calling with a bearer API
+// token of that user.
 type client struct {
-	s    *stack
-	vid  string
-	user string
-	gpc  bool
-	ua   string
+	s     *stack
+	vid   string
+	user  string
+	token string
+	gpc   bool
+	ua    string
 }
 
 func (s *stack) client() *client { return &client{s: s, ua: firefox} }
@@ -197,6 +203,9 @@ func (c *client) do(method, path string, body any, contentType string) (*http.Re
 	}
 	if c.user != "" {
 		req.Header.Set("X-Test-User", c.user)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if c.gpc {
 		req.Header.Set("Sec-GPC", "1")

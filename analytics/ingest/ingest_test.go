@@ -179,7 +179,7 @@ func TestBotsNotStored(t *testing.T) {
 		cl.ua = tc.ua
 		ev := minimal("page_view")
 		ids = append(ids, ev["event_id"].(string))
-		if status, res, raw := cl.send(ev); status != 202 || res.Accepted != 1 {
+		if status, res, raw := cl.send(ev); status != 202 || res.Accepted != 1 || res.Dropped.Bot != 1 || res.Stored != 0 {
 			t.Fatalf("%s: %d %s", tc.name, status, raw)
 		}
 	}

@@ -4,8 +4,11 @@
 //
 // Every event passes, in order: validation (sizes, formats, a time window,
 // a batch limit; invalid items are reported one by one while the valid
-// ones go on), bot filtering, the consent gate, enrichment and a durable
-// spool. The consent gate looks up the consent the visitor or user has
+// ones go on), removal of event ids repeated within the batch, bot
+// filtering of browser requests (a back end sending with a bearer API
+// token is not filtered), the consent gate, enrichment and a durable
+// spool. The answer counts, per batch, what was stored and what was
+// dropped for which reason (see Result). The consent gate looks up the consent the visitor or user has
 // stored (through ConsentSource, implemented by the consent module), adds
 // the Global Privacy Control signal of the request and asks the policy
 // engine what may be kept: the event is dropped, stored minimized, or
@@ -247,10 +250,20 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Method:  fiber.MethodPost,
 		Path:    "/v1/events",
 		Summary: "Collect analytics events (one event or an array)",
-		Description: "Accepts one event object or an array of up to the batch limit. Valid events are " +
-			"accepted (202) once they are safely spooled, even when other items of the batch are invalid; " +
-			"those are listed in `rejected` with their errors. When every item is invalid the answer is a " +
-			"400 problem. What is stored is decided by the visitor's stored consent and the Sec-GPC header.",
+		Description: "Accepts one event object or an array of up to the batch limit. The answer (202) comes once " +
+			"the events to keep are safely spooled, and says what happened to every item: `stored` counts the " +
+			"events written to the spool, from which they reach the warehouse; `dropped` counts the others by " +
+			"reason: `invalid` (listed in `rejected` with their errors), `duplicate` (a later copy of an " +
+			"`event_id` repeated within the same request; the first copy goes on), `bot` (a browser request " +
+			"whose User-Agent is a crawler, monitor or scripting client, or missing) and `consent` (not allowed " +
+			"by the sender's stored consent and the Sec-GPC header). Each item is counted once, under the " +
+			"first of these checks that stops it (invalid, duplicate, bot, consent), so `stored` plus the " +
+			"`dropped` counts is the number of items sent. `accepted` counts the valid items, whatever became " +
+			"of them (`stored` + `consent` + `bot` + `duplicate`); it is not the number stored. Only browser " +
+			"traffic is bot-filtered: a request with a bearer API token is a back end sending its users' " +
+			"events, and its User-Agent and address are neither filtered on nor stored. An event sent again " +
+			"in a later request with the same `event_id` and `time` is counted as stored again and kept once " +
+			"in the warehouse. When every item is invalid the answer is a 400 problem.",
 		Tag:       "events",
 		Request:   []EventInput{},
 		Responses: map[int]any{fiber.StatusAccepted: Result{}, fiber.StatusBadRequest: nil, fiber.StatusServiceUnavailable: nil},
