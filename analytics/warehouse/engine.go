@@ -129,7 +129,7 @@ func loadLibLocked(abs string) (*chdbLib, error) {
 	}
 	handle, err := purego.Dlopen(abs, purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
-		return nil, fmt.Errorf("load embedded engine %s: %w", abs, err)
+		return nil, fmt.Errorf("%w: %s cannot be loaded (%w); it must be the libchdb.so of %s, which `make chdb` fetches", ErrEngineMissing, abs, err, "@chdb/lib-linux-x64-gnu")
 	}
 	lib := &chdbLib{path: abs}
 	syms := []struct {

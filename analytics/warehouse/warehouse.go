@@ -85,11 +85,22 @@ type Warehouse interface {
 
 // Open connects to the backend cfg selects and creates the database if it is
 // missing.
+//
+// On error the Warehouse is nil, never a nil pointer of a backend's type
+// inside a non-nil interface, so a caller's cleanup cannot call Close on it.
 func Open(ctx context.Context, cfg Config) (Warehouse, error) {
 	if cfg.URL != "" {
-		return openServer(ctx, cfg)
+		w, err := openServer(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return w, nil
 	}
-	return openEmbedded(ctx, cfg)
+	w, err := openEmbedded(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // Named gives a query parameter its value: Named("from", t) fills the

@@ -72,11 +72,11 @@ func runAnalytics(ctx context.Context, env cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	srv, release, err := env.server(ctx, cfg, newLogger(cfg, env.stderr))
 	if err != nil {
 		return err
 	}
-	defer srv.close(context.Background())
+	defer release()
 	return printAttribution(ctx, env.stdout, srv.stores.warehouse, req, f.format)
 }
 

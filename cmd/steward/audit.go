@@ -5,9 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/stewardhq/steward/governance/audit"
@@ -64,11 +61,11 @@ func runAudit(ctx context.Context, env cmdEnv, args []string) error {
 		return fmt.Errorf("%w: --format %q, want one of %s", errUsage, format, strings.Join(audit.Formats(), ", "))
 	}
 	cfg.AutoMigrate = false
-	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	srv, release, err := env.server(ctx, cfg, newLogger(cfg, env.stderr))
 	if err != nil {
 		return err
 	}
-	defer srv.close(context.Background())
+	defer release()
 	var mod *audit.Module
 	for _, m := range srv.modules {
 		if a, ok := m.(*audit.Module); ok {
@@ -82,7 +79,7 @@ func runAudit(ctx context.Context, env cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeReport(rep, format, out, env.stdout); err != nil {
+	if err := writeReport(env, rep, format, out); err != nil {
 		return err
 	}
 	if !rep.Clean {
@@ -100,27 +97,17 @@ func runAudit(ctx context.Context, env cmdEnv, args []string) error {
 // writeReport writes the report to out, or to stdout when out is empty.
 // The file is written whole through a temporary name, so a failed run
 // never leaves half a report where the last good one was.
-func writeReport(rep audit.Report, format, out string, stdout io.Writer) error {
+func writeReport(env cmdEnv, rep audit.Report, format, out string) error {
 	if out == "" {
-		return audit.Render(stdout, rep, format)
+		return audit.Render(env.stdout, rep, format)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".audit-*")
+	f, err := env.create(out)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := audit.Render(tmp, rep, format); err != nil {
-		_ = tmp.Close()
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
+	if err := audit.Render(f, rep, format); err != nil {
+		f.Abort()
+		return err
 	}
-	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	return nil
+	return f.Commit()
 }

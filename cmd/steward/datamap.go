@@ -56,11 +56,11 @@ func runDatamap(ctx context.Context, env cmdEnv, args []string) error {
 		return fmt.Errorf("%w: --format %q, want one of %s", errUsage, format, strings.Join(datamap.Formats(), ", "))
 	}
 	cfg.AutoMigrate = false
-	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	srv, release, err := env.server(ctx, cfg, newLogger(cfg, env.stderr))
 	if err != nil {
 		return err
 	}
-	defer srv.close(context.Background())
+	defer release()
 	m, problems, err := srv.dataMap(ctx)
 	if err != nil {
 		return err

@@ -7,12 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/internal/authz"
@@ -113,11 +111,11 @@ func runDSAR(ctx context.Context, env cmdEnv, args []string) error {
 	if verb == "export" && out == "" {
 		return fmt.Errorf("%w: --out is required", errUsage)
 	}
-	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	srv, release, err := env.server(ctx, cfg, newLogger(cfg, env.stderr))
 	if err != nil {
 		return err
 	}
-	defer srv.close(context.Background())
+	defer release()
 	typ := privacy.TypeAccess
 	if verb == "erase" {
 		typ = privacy.TypeErasure
@@ -127,7 +125,7 @@ func runDSAR(ctx context.Context, env cmdEnv, args []string) error {
 		return err
 	}
 	if verb == "export" {
-		return copyPackage(srv.wired.privacy, req, out)
+		return copyPackage(env, srv.wired.privacy, req, out)
 	}
 	if req.Status != privacy.StatusCompleted {
 		return fmt.Errorf("erasure %s ended %s: %s", req.ID, req.Status, req.Failure)
@@ -149,25 +147,27 @@ func dsar(ctx context.Context, p *privacy.Module, env cmdEnv, typ, email, reason
 	if err != nil {
 		return privacy.Request{}, err
 	}
-	if f, ok := env.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if env.terminal {
 		var bar *progressbar.ProgressBar
 		ctx = privacy.WithProgress(ctx, func(step string, done, total int) {
 			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(typ))
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(env.stderr), progressbar.OptionSetDescription(typ))
 			}
 			_ = bar.Set(done)
 		})
 		defer func() {
 			if bar != nil {
 				_ = bar.Finish()
-				fmt.Fprintln(f)
+				fmt.Fprintln(env.stderr)
 			}
 		}()
 	}
 	return p.Process(ctx, req.ID)
 }
 
-func copyPackage(p *privacy.Module, req privacy.Request, out string) error {
+// copyPackage writes the finished export's package to out, on the
+// machine of the person running the command.
+func copyPackage(env cmdEnv, p *privacy.Module, req privacy.Request, out string) error {
 	if req.Status != privacy.StatusCompleted {
 		return fmt.Errorf("export %s ended %s: %s", req.ID, req.Status, req.Failure)
 	}
@@ -176,13 +176,13 @@ func copyPackage(p *privacy.Module, req privacy.Request, out string) error {
 		return err
 	}
 	defer src.Close()
-	dst, err := os.Create(out)
+	dst, err := env.create(out)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", out, err)
+		return err
 	}
 	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
+		dst.Abort()
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	return dst.Close()
+	return dst.Commit()
 }

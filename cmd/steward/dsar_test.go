@@ -26,6 +26,7 @@ import (
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/control"
 	"github.com/stewardhq/steward/modules/accounts"
 )
 
@@ -315,7 +316,7 @@ func TestDSARCompleteness(t *testing.T) {
 		t.Fatalf("process access: %v, status %s", err, req.Status)
 	}
 	out := filepath.Join(t.TempDir(), "export.zip")
-	if err := copyPackage(srv.wired.privacy, req, out); err != nil {
+	if err := copyPackage(cmdEnv{create: control.CreateFile}, srv.wired.privacy, req, out); err != nil {
 		t.Fatal(err)
 	}
 	zr, err := zip.OpenReader(out)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/signal"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -28,7 +29,10 @@ const (
 // childMain runs the steward command given in envChildArgs; TestMain calls
 // it instead of the tests when the variable is set.
 func childMain(args string) int {
-	ctx := context.Background()
+	// Like main, a stop signal ends the command's context: serve shuts
+	// down gracefully on SIGTERM.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if k, err := strconv.Atoi(os.Getenv(envKillAfter)); err == nil && k > 0 {
 		ctx = privacy.WithProgress(ctx, func(_ string, done, _ int) {
 			if done == k {

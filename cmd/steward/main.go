@@ -16,7 +16,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/internal/control"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -40,10 +43,20 @@ type command struct {
 	run     func(ctx context.Context, env cmdEnv, args []string) error
 }
 
-// cmdEnv is what every subcommand gets from the process.
+// cmdEnv is what every subcommand gets from the process, or from the
+// serving process when the command arrives through its control channel.
 type cmdEnv struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// terminal reports whether the person's stderr is a terminal, where
+	// long commands draw progress bars.
+	terminal bool
+	// create opens an output file (--out) on the person's machine; it
+	// appears under its name only when complete.
+	create func(path string) (control.File, error)
+	// live is the serving process's server when the command runs inside
+	// it; nil when the command opens the stores itself.
+	live *server
 }
 
 // errUsage marks a mistake in the command line; it prints usage, exit 2.
@@ -69,7 +82,18 @@ func commands() []command {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	env := cmdEnv{stdout: stdout, stderr: stderr, getenv: getenv}
+	env := cmdEnv{stdout: stdout, stderr: stderr, getenv: getenv, create: control.CreateFile}
+	if f, ok := stderr.(*os.File); ok {
+		env.terminal = term.IsTerminal(int(f.Fd()))
+	}
+	return runEnv(ctx, env, args)
+}
+
+// runEnv runs the command line args in env and returns the exit code.
+// When the data dir is held by a serving process, the command is sent
+// there through its control channel and runs on that process's stores.
+func runEnv(ctx context.Context, env cmdEnv, args []string) int {
+	stderr := env.stderr
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -82,6 +106,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			continue
 		}
 		err := c.run(ctx, env, args[1:])
+		var served *servedError
+		if c.name != "serve" && errors.As(err, &served) {
+			code, callErr := control.Call(ctx, served.socket, control.Request{Args: args, Terminal: env.terminal}, env.stdout, env.stderr)
+			if callErr == nil {
+				return code
+			}
+			if !errors.Is(callErr, control.ErrNoServer) {
+				err = fmt.Errorf("run through the server's control channel: %w", callErr)
+			}
+		}
 		switch {
 		case err == nil:
 			return 0

@@ -108,15 +108,29 @@ func mustRunChild(t *testing.T, dir, args string) string {
 // standard error.
 func runChild(t *testing.T, dir, args string) (int, string, string) {
 	t.Helper()
+	return runChildCmd(t, childCmd(t, dir, args), args)
+}
+
+// childCmd is the command runChild runs, for a test that sets more on it
+// (its working directory, more variables) before runChildCmd.
+func childCmd(t *testing.T, dir, args string) *exec.Cmd {
+	t.Helper()
 	lib, err := chtest.LibPath()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChildArgs+"="+args, "STEWARD_DATA_DIR="+dir, "STEWARD_CHDB_LIB="+lib)
+	return cmd
+}
+
+// runChildCmd runs cmd, made by childCmd, and returns its exit code,
+// standard output and standard error.
+func runChildCmd(t *testing.T, cmd *exec.Cmd, args string) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/config"
@@ -36,11 +37,14 @@ func runMigrate(ctx context.Context, env cmdEnv, args []string) error {
 		return fmt.Errorf("%w: unknown action %q, want up, down or version", errUsage, action)
 	}
 	log := newLogger(cfg, env.stderr)
-	st, err := openStores(ctx, cfg, "steward migrate "+action, log)
+	if action == "down" && env.live != nil {
+		return fmt.Errorf("migrate down needs the stores to itself, and this data dir is served by pid %d: stop the server first", os.Getpid())
+	}
+	st, release, err := env.stores(ctx, cfg, "steward migrate "+action, log)
 	if err != nil {
 		return err
 	}
-	defer st.close()
+	defer release()
 
 	switch action {
 	case "up":

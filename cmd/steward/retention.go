@@ -27,11 +27,11 @@ func runRetention(ctx context.Context, env cmdEnv, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
-	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	srv, release, err := env.server(ctx, cfg, newLogger(cfg, env.stderr))
 	if err != nil {
 		return err
 	}
-	defer srv.close(context.Background())
+	defer release()
 	rep, err := srv.wired.retention.Run(ctx, dryRun)
 	if err != nil {
 		return err

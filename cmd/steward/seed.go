@@ -78,11 +78,11 @@ func runSeed(ctx context.Context, env cmdEnv, args []string) error {
 		p.Events = defaultEvents(p.Events, users)
 	}
 	log := newLogger(cfg, env.stderr)
-	srv, err := newServer(ctx, cfg, log)
+	srv, release, err := env.server(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer srv.close(context.Background())
+	defer release()
 	sd, err := srv.newSeeder(ctx, randSeed)
 	if err != nil {
 		return err

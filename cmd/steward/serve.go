@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ func runServe(ctx context.Context, env cmdEnv, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
+	if env.live != nil {
+		return fmt.Errorf("this data dir is already served by pid %d", os.Getpid())
+	}
 	log := newLogger(cfg, env.stderr)
 	srv, err := newServer(ctx, cfg, log)
 	if err != nil {
@@ -56,6 +60,9 @@ func runServe(ctx context.Context, env cmdEnv, args []string) error {
 	if err != nil {
 		_ = srv.close(context.Background())
 		return fmt.Errorf("listen on %s (STEWARD_ADDR): %w", cfg.Addr, err)
+	}
+	if cfg.EmbeddedWarehouse() {
+		srv.openControl(ctx, env.getenv)
 	}
 	log.InfoContext(ctx, "serving", slog.String("addr", ln.Addr().String()), slog.String("env", cfg.Env), slog.Bool("dev", cfg.Dev))
 	return srv.serve(ctx, ln)
@@ -76,6 +83,8 @@ type server struct {
 	doc   *web.OpenAPI
 	// now is the clock of the modules that keep time.
 	now func() time.Time
+	// control is the open control channel of a serving process.
+	control *controlChannel
 }
 
 // newServer opens and wires everything serve needs. Tests build the same
@@ -176,6 +185,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- s.app.Listener(ln) }()
 	select {
 	case err := <-errc:
+		s.stopControl(context.Background())
 		_ = s.close(context.Background())
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
@@ -187,6 +197,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; err != nil && shutdownErr == nil {
 		shutdownErr = err
 	}
+	s.stopControl(stopCtx)
 	return errors.Join(shutdownErr, s.close(stopCtx))
 }
 

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/control"
 	"github.com/stewardhq/steward/internal/datadir"
 	"github.com/stewardhq/steward/internal/sqlstore"
 )
@@ -34,11 +36,14 @@ func openStores(ctx context.Context, cfg config.Config, purpose string, log *slo
 	}()
 	if cfg.EmbeddedWarehouse() {
 		if s.lock, err = datadir.Acquire(cfg.DataDir, purpose); err != nil {
-			return nil, err
+			if errors.Is(err, datadir.ErrInUse) {
+				return nil, &servedError{socket: control.SocketPath(cfg.DataDir), err: err}
+			}
+			return nil, fmt.Errorf("data dir (STEWARD_DATA_DIR): %w", err)
 		}
 	}
 	if s.sql, err = sqlstore.Open(ctx, sqlstore.Config{URL: cfg.DatabaseURL, DataDir: cfg.DataDir}); err != nil {
-		return nil, fmt.Errorf("open sql store: %w", err)
+		return nil, fmt.Errorf("open sql store (%s): %w", sqlSetting(cfg), err)
 	}
 	s.warehouse, err = warehouse.Open(ctx, warehouse.Config{
 		URL:      cfg.ClickHouseURL,
@@ -47,7 +52,7 @@ func openStores(ctx context.Context, cfg config.Config, purpose string, log *slo
 		Database: cfg.ClickHouseDatabase,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open warehouse: %w", err)
+		return nil, fmt.Errorf("open warehouse (%s): %w", warehouseSetting(cfg), err)
 	}
 	log.InfoContext(ctx, "stores open",
 		slog.String("sql", sqlstore.Dialect(s.sql)),
@@ -91,4 +96,91 @@ func (s *stores) close() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// servedError is the refusal of a data dir another process holds. When
+// that process serves, the command goes through its control channel.
+type servedError struct {
+	socket string
+	err    error
+}
+
+func (e *servedError) Error() string { return e.err.Error() }
+func (e *servedError) Unwrap() error { return e.err }
+
+// stores gives a command the SQL store and the warehouse: its own, opened
+// for it, or the serving process's when it runs inside one. release closes
+// what was opened for it.
+func (env cmdEnv) stores(ctx context.Context, cfg config.Config, purpose string, log *slog.Logger) (st *stores, release func(), err error) {
+	if env.live != nil {
+		if err := env.live.sameStores(cfg); err != nil {
+			return nil, nil, err
+		}
+		return env.live.stores, func() {}, nil
+	}
+	st, err = openStores(ctx, cfg, purpose, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() { _ = st.close() }, nil
+}
+
+// server gives a command a wired server: one built for it, or the serving
+// process's own, whose modules, caches and workers the command then
+// shares. release closes what was built for it.
+func (env cmdEnv) server(ctx context.Context, cfg config.Config, log *slog.Logger) (srv *server, release func(), err error) {
+	if env.live != nil {
+		if err := env.live.sameStores(cfg); err != nil {
+			return nil, nil, err
+		}
+		return env.live, func() {}, nil
+	}
+	srv, err = newServer(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, func() { _ = srv.close(context.Background()) }, nil
+}
+
+// sameStores refuses a command whose settings name other stores than the
+// ones this serving process has open: it would otherwise run, silently,
+// on stores its operator did not name.
+func (s *server) sameStores(cfg config.Config) error {
+	for _, c := range []struct{ name, got, want string }{
+		{"--database-url (STEWARD_DATABASE_URL)", cfg.DatabaseURL, s.cfg.DatabaseURL},
+		{"--clickhouse-url (STEWARD_CLICKHOUSE_URL)", cfg.ClickHouseURL, s.cfg.ClickHouseURL},
+		{"--clickhouse-database (STEWARD_CLICKHOUSE_DATABASE)", cfg.ClickHouseDatabase, s.cfg.ClickHouseDatabase},
+	} {
+		if c.got != c.want {
+			return fmt.Errorf("this data dir is served with another %s than the command names; run the command with the server's settings, or stop the server", c.name)
+		}
+	}
+	return nil
+}
+
+// sqlSetting names the SQL store a configuration selects and the setting
+// that selects it, for messages. A URL is shown without its password.
+func sqlSetting(cfg config.Config) string {
+	if cfg.DatabaseURL == "" {
+		return "SQLite in the data dir " + cfg.DataDir + ", STEWARD_DATA_DIR"
+	}
+	return "PostgreSQL at " + redactURL(cfg.DatabaseURL) + ", STEWARD_DATABASE_URL"
+}
+
+// warehouseSetting names the warehouse a configuration selects and the
+// setting that selects it, for messages.
+func warehouseSetting(cfg config.Config) string {
+	if cfg.EmbeddedWarehouse() {
+		return "embedded ClickHouse engine from " + cfg.CHDBLib + ", STEWARD_CHDB_LIB"
+	}
+	return "ClickHouse server at " + redactURL(cfg.ClickHouseURL) + ", STEWARD_CLICKHOUSE_URL"
+}
+
+// redactURL drops the password from a store URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "an unreadable URL"
+	}
+	return u.Redacted()
 }

@@ -34,11 +34,11 @@ func runToken(ctx context.Context, env cmdEnv, args []string) error {
 	if strings.TrimSpace(email) == "" {
 		return fmt.Errorf("%w: --email is required", errUsage)
 	}
-	srv, err := newServer(ctx, cfg, newLogger(cfg, env.stderr))
+	srv, release, err := env.server(ctx, cfg, newLogger(cfg, env.stderr))
 	if err != nil {
 		return err
 	}
-	defer srv.close(context.Background())
+	defer release()
 	token, err := srv.wired.accounts.CreateToken(ctx, email, role)
 	if err != nil {
 		return err
