@@ -44,7 +44,6 @@ const (
 // maxFrame bounds one frame; writers split larger payloads.
 const maxFrame = 1 << 20
 
-
 // Request is what the caller asks the server to run.
 type Request struct {
 	// Args are the command line after the program name, such as
