@@ -114,17 +114,21 @@ func (m *Module) gate(ctx context.Context, s *subject, ev *event, received int64
 		UserID:      s.userID,
 		VisitorID:   s.visitorID,
 		SessionID:   in.SessionID,
-		Path:        pathOnly(in.URL),
-		LandingPage: pathOnly(in.LandingPage),
+		// Personal data in URLs never reaches storage: paths lose their
+		// query strings and every segment that is an e-mail address, an
+		// id or a token, the referrer the same in its path and query
+		// values, and campaign fields any e-mail address they carry.
+		Path:        enrich.ScrubPath(pathOnly(in.URL)),
+		LandingPage: enrich.ScrubPath(pathOnly(in.LandingPage)),
 		// The full referrer is kept only when its category's richest
 		// tier is in effect; the plan reduces it to the host otherwise.
-		Referrer:        in.Referrer,
+		Referrer:        enrich.ScrubURL(in.Referrer),
 		ReferrerHost:    attr.ReferrerHost,
-		Source:          attr.Source,
-		Medium:          attr.Medium,
-		Campaign:        attr.Campaign,
-		Term:            attr.Term,
-		Content:         attr.Content,
+		Source:          enrich.ScrubText(attr.Source),
+		Medium:          enrich.ScrubText(attr.Medium),
+		Campaign:        enrich.ScrubText(attr.Campaign),
+		Term:            enrich.ScrubText(attr.Term),
+		Content:         enrich.ScrubText(attr.Content),
 		Channel:         attr.Channel,
 		ClickIDType:     attr.ClickIDType,
 		ClickID:         attr.ClickID,
