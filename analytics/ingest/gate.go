@@ -107,13 +107,13 @@ func (m *Module) gate(ctx context.Context, s *subject, ev *event, received int64
 	}
 	attr := m.rules.Attribute(enrich.AttributionInput{PageURL: page, Referrer: in.Referrer, UseCampaign: p.campaign})
 	*row = Row{
-		EventID:     in.EventID,
-		EventTime:   ev.time,
-		EventType:   in.Type,
-		EventName:   in.Name,
-		UserID:      s.userID,
-		VisitorID:   s.visitorID,
-		SessionID:   in.SessionID,
+		EventID:   in.EventID,
+		EventTime: ev.time,
+		EventType: in.Type,
+		EventName: in.Name,
+		UserID:    s.userID,
+		VisitorID: s.visitorID,
+		SessionID: in.SessionID,
 		// Personal data in URLs never reaches storage: paths lose their
 		// query strings and every segment that is an e-mail address, an
 		// id or a token, the referrer the same in its path and query
