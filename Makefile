@@ -13,13 +13,17 @@ OPA_VER   := v1.22.2
 OPA       := $(CACHE)/bin/opa
 STRIPE_MOCK_VER := v0.203.0
 STRIPE_MOCK     := $(CACHE)/bin/stripe-mock
+AXE_PKG   := axe-core@4.14.1
+AXE_JS    := $(CACHE)/axe/axe.min.js
 TEST_TIMEOUT ?= 12m
 
 export STEWARD_CHDB_LIB ?= $(CHDB_LIB)
+# The browser tests inject axe-core into each page to check accessibility.
+export STEWARD_AXE_JS ?= $(AXE_JS)
 # Tools fetched into .cache/bin (stripe-mock, opa) are found by the tests.
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all run build test test-privacy lint bench bench-soak docs chdb deps check-deps opa tools clean
+.PHONY: all run build test test-privacy lint bench bench-soak docs chdb axe deps check-deps opa tools clean
 
 all: build
 
@@ -44,6 +48,17 @@ $(CHDB_LIB):
 	rm -rf $(CACHE)/chdb/tmp
 	@test -s $@ && echo "libchdb.so ready at $@"
 
+## axe: fetch axe-core (the accessibility checks the browser tests run in each page) from npm into .cache/axe
+axe: $(AXE_JS)
+
+$(AXE_JS):
+	@command -v npm >/dev/null || { echo "npm is needed to fetch $(AXE_PKG): apt-get install npm" >&2; exit 1; }
+	@mkdir -p $(CACHE)/axe/tmp
+	cd $(CACHE)/axe/tmp && npm pack --silent $(AXE_PKG) >/dev/null
+	tar -xzf $(CACHE)/axe/tmp/*.tgz -C $(CACHE)/axe --strip-components=1 package/axe.min.js
+	rm -rf $(CACHE)/axe/tmp
+	@test -s $@ && echo "axe.min.js ready at $@"
+
 ## deps: install the system packages the tests use (Debian, as root)
 deps:
 	scripts/install-deps.sh
@@ -53,7 +68,7 @@ check-deps:
 	scripts/install-deps.sh --check
 
 ## test: every test, on the real engines (SQLite, PostgreSQL, ClickHouse engine and server, OPA)
-test: chdb check-deps tools
+test: chdb check-deps tools axe
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## test-privacy: many generated histories (SEEDS=N, default 200, a new random seed each run) against

@@ -99,6 +99,9 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		CookieSecure:   cfg.SecureCookies(),
 		Dev:            cfg.Dev,
 		Env:            cfg.Env,
+		// The pages at / are where browsers sign in and land.
+		AfterSignInURL: "/",
+		SignInURL:      "/",
 		// Beacons cannot set the CSRF header; events carry no session
 		// authority (they are consent-gated analytics, not account writes).
 		CSRFExemptPaths: []string{"/v1/events"},

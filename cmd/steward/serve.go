@@ -65,6 +65,7 @@ func runServe(ctx context.Context, env cmdEnv, args []string) error {
 		srv.openControl(ctx, env.getenv)
 	}
 	log.InfoContext(ctx, "serving", slog.String("addr", ln.Addr().String()), slog.String("env", cfg.Env), slog.Bool("dev", cfg.Dev))
+	srv.announceFirstRun(ctx, env.stderr)
 	return srv.serve(ctx, ln)
 }
 
@@ -166,6 +167,9 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stor
 	s.mountAuth(s.app)
 	if err := module.Mount(s.app, s.doc, s.modules...); err != nil {
 		return nil, fmt.Errorf("mount modules: %w", err)
+	}
+	if err := s.mountPortal(s.app); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

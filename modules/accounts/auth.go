@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"mime"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ const (
 	// HeaderCSRF carries the CSRF token on unsafe cookie-authenticated
 	// requests.
 	HeaderCSRF = "X-CSRF-Token"
+	// FieldCSRF carries the CSRF token in a form post, which cannot set
+	// headers: pages render it as a hidden field (see CSRFToken).
+	FieldCSRF = "csrf_token"
 	// TokenPrefix starts every API token, so a leaked one is easy to
 	// recognise (by secret scanners, too).
 	TokenPrefix = "stw_"
@@ -232,12 +236,14 @@ func (m *Module) authenticateSession(ctx context.Context, secret string) (authz.
 //
 // A POST, PUT, PATCH or DELETE that carries the session cookie must send
 // the session's CSRF token in the X-CSRF-Token header; scripts read it
-// from the steward_csrf cookie (double submit). The token is derived from
-// the session secret, so the header is checked against the session itself,
-// not only against a cookie an attacker on a sibling domain could plant.
-// Requests with an Authorization header are exempt (a browser never adds
-// one cross-site), as is POST /v1/auth/google, which checks Google's own
-// g_csrf_token instead, and the paths in Config.CSRFExemptPaths. Safe
+// from the steward_csrf cookie (double submit). A form post (urlencoded or
+// multipart), which cannot set headers, may send it in the csrf_token
+// field instead; pages render that field from CSRFToken. The token is
+// derived from the session secret, so it is checked against the session
+// itself, not only against a cookie an attacker on a sibling domain could
+// plant. Requests with an Authorization header are exempt (a browser never
+// adds one cross-site), as is POST /v1/auth/google, which checks Google's
+// own g_csrf_token instead, and the paths in Config.CSRFExemptPaths. Safe
 // requests of a session whose steward_csrf cookie is missing or stale get
 // it set again.
 func (m *Module) CSRF() fiber.Handler {
@@ -258,14 +264,39 @@ func (m *Module) CSRF() fiber.Handler {
 			return c.Next()
 		}
 		got := c.Get(HeaderCSRF)
+		if got == "" && isFormPost(c) {
+			got = c.FormValue(FieldCSRF)
+		}
 		if got == "" {
-			return errs.E(errs.ErrForbidden, "This request needs the X-CSRF-Token header, set to the value of the steward_csrf cookie.")
+			return errs.E(errs.ErrForbidden, "This request needs the X-CSRF-Token header (or, in a form, the csrf_token field) set to the value of the steward_csrf cookie.")
 		}
 		if !equalTokens(got, want) {
-			return errs.E(errs.ErrForbidden, "The X-CSRF-Token header does not match this session; read the steward_csrf cookie again.")
+			return errs.E(errs.ErrForbidden, "The CSRF token does not match this session; read the steward_csrf cookie again, or reload the page.")
 		}
 		return c.Next()
 	}
+}
+
+// CSRFToken returns the CSRF token of the request's session, for a page
+// to put in its forms' csrf_token field, or "" when the request is not
+// signed in with a session (a bearer token needs none).
+func (m *Module) CSRFToken(c *fiber.Ctx) string {
+	p, ok := authz.FromContext(c.UserContext())
+	if !ok || p.Method != principalSession {
+		return ""
+	}
+	secret := c.Cookies(CookieSession)
+	if !wellFormedSecret(secret) {
+		return ""
+	}
+	return csrfToken(secret)
+}
+
+// isFormPost reports whether the request's body is an HTML form: what a
+// browser sends from a <form method="post">, with or without JavaScript.
+func isFormPost(c *fiber.Ctx) bool {
+	mt, _, _ := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	return mt == fiber.MIMEApplicationForm || mt == fiber.MIMEMultipartForm
 }
 
 // Authenticator returns the module's authz.Authenticator: a bearer API

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
+	"net/url"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -39,8 +40,9 @@ type googleJSON struct {
 	ClientID string `json:"clientId,omitempty"`
 }
 
+// devRequest is the body of POST /v1/auth/dev, as JSON or as a form.
 type devRequest struct {
-	Email string `json:"email"`
+	Email string `json:"email" form:"email"`
 }
 
 type patchMeRequest struct {
@@ -129,9 +131,15 @@ func (m *Module) handleGoogle(c *fiber.Ctx) error {
 	return m.writeMe(c, p, u)
 }
 
+// handleDev signs in by email alone. A JSON body ({"email": ...}) is
+// answered with the account; a form post (the sign-in page's email form,
+// which works without JavaScript) is redirected to Config.AfterSignInURL.
 func (m *Module) handleDev(c *fiber.Ctx) error {
 	var in devRequest
-	if err := web.DecodeJSON(c, &in); err != nil {
+	isForm := isFormPost(c)
+	if isForm {
+		in.Email = c.FormValue("email")
+	} else if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	email := normalizeEmail(in.Email)
@@ -154,7 +162,92 @@ func (m *Module) handleDev(c *fiber.Ctx) error {
 	// Every development sign-in is logged loudly: an account reached by
 	// email alone must stand out in any log that is read.
 	m.log.WarnContext(ctx, "DEV SIGN-IN: an account was signed in by email alone", slog.Any("user_id", logging.PII("user.unique_id", u.ID)), slog.String("role", u.Role))
+	if isForm && m.cfg.AfterSignInURL != "" {
+		return c.Redirect(m.cfg.AfterSignInURL, fiber.StatusSeeOther)
+	}
 	return m.writeMe(c, p, u)
+}
+
+// Codes of failed form sign-ins. A form post that fails is sent back to
+// Config.SignInURL with ?error=<code>; the page explains the code in the
+// reader's language. The codes are part of the contract with that page.
+const (
+	// SignInErrorEmail: the address is not a bare email address.
+	SignInErrorEmail = "email_invalid"
+	// SignInErrorRateLimited: too many attempts; try again later.
+	SignInErrorRateLimited = "rate_limited"
+	// SignInErrorDisabled: the account is disabled.
+	SignInErrorDisabled = "account_disabled"
+	// SignInErrorRefused: the identity provider's answer was refused
+	// (bad or expired credential, CSRF mismatch).
+	SignInErrorRefused = "sign_in_refused"
+	// SignInErrorConflict: the email belongs to an account linked to
+	// another Google account.
+	SignInErrorConflict = "account_conflict"
+	// SignInErrorUnavailable: the sign-in method is not available now.
+	SignInErrorUnavailable = "unavailable"
+)
+
+// SignInErrorCodes lists every code a failed form sign-in is sent back
+// with, so the page's tests can check each is explained.
+func SignInErrorCodes() []string {
+	return []string{SignInErrorEmail, SignInErrorRateLimited, SignInErrorDisabled, SignInErrorRefused, SignInErrorConflict, SignInErrorUnavailable}
+}
+
+// signInErrorCode maps the error of a failed sign-in to the code the
+// sign-in page explains, or "" for an error the page cannot help with
+// (an internal failure), which keeps its problem document.
+func signInErrorCode(err error) string {
+	var verr *errs.ValidationError
+	if errors.As(err, &verr) && len(verr.Errors) > 0 && verr.Errors[0].Field == "email" {
+		return SignInErrorEmail
+	}
+	switch errs.Kind(err) {
+	case errs.ErrInvalidArgument:
+		return SignInErrorRefused
+	case errs.ErrRateLimited:
+		return SignInErrorRateLimited
+	case errs.ErrForbidden:
+		return SignInErrorDisabled
+	case errs.ErrUnauthenticated:
+		return SignInErrorRefused
+	case errs.ErrConflict:
+		return SignInErrorConflict
+	case errs.ErrUnavailable:
+		return SignInErrorUnavailable
+	}
+	return ""
+}
+
+// formErrors runs the rest of a sign-in route's chain and, when a form
+// post fails for a reason the person can act on, redirects (303) back to
+// Config.SignInURL with ?error=<code> instead of answering a problem
+// document a browser without JavaScript would show as raw JSON. JSON
+// callers, and every request when no sign-in page is configured, get the
+// problem document as before.
+func (m *Module) formErrors(c *fiber.Ctx) error {
+	err := c.Next()
+	if err == nil || m.cfg.SignInURL == "" || !isFormPost(c) {
+		return err
+	}
+	code := signInErrorCode(err)
+	if code == "" {
+		return err
+	}
+	return c.Redirect(withQuery(m.cfg.SignInURL, "error", code), fiber.StatusSeeOther)
+}
+
+// withQuery returns u with the query parameter key set to value.
+func withQuery(u, key, value string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		// New checked the configured URLs; keep u as it is.
+		return u
+	}
+	q := parsed.Query()
+	q.Set(key, value)
+	parsed.RawQuery = q.Encode()
+	return parsed.String()
 }
 
 // openSession signs u in on this browser: it ends the session the browser
@@ -207,6 +300,11 @@ func (m *Module) handleLogout(c *fiber.Ctx) error {
 		}
 	}
 	m.clearSessionCookies(c)
+	if isFormPost(c) && m.cfg.SignInURL != "" {
+		// The sign-out button of a page is a form: send the browser back
+		// to the sign-in page rather than to an empty answer.
+		return c.Redirect(m.cfg.SignInURL, fiber.StatusSeeOther)
+	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

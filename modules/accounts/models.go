@@ -14,8 +14,9 @@ const (
 
 // Sign-in methods, as recorded in the sign-in history.
 const (
-	MethodGoogle = "google"
-	MethodDev    = "dev"
+	MethodGoogle   = "google"
+	MethodDev      = "dev"
+	MethodFirstRun = "first_run"
 )
 
 // Sign-in history events.
@@ -84,8 +85,8 @@ type SignInEvent struct {
 	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.account.sign_in_state,collected"`
 	// Event is EventSignIn, EventSignOut or EventSessionRevoked.
 	Event string `bun:"event,notnull" privacy:"user.account.sign_in_state"`
-	// Method is MethodGoogle or MethodDev for a sign-in, empty for the end
-	// of a session.
+	// Method is MethodGoogle, MethodDev or MethodFirstRun for a sign-in,
+	// empty for the end of a session.
 	Method   string `bun:"method,notnull" privacy:"user.account.sign_in_state"`
 	UAFamily string `bun:"ua_family,notnull" privacy:"user.account.sign_in_state"`
 }

@@ -1,7 +1,10 @@
 // Package accounts provides Steward's accounts module: sign-in with Google
 // (the Sign-In button's redirect flow and One Tap), server-side sessions,
 // API tokens for programs and the CLI, roles, the sign-in history and the
-// binding of devices to accounts.
+// binding of devices to accounts. On development servers it adds sign-in
+// by email (--dev) and the one-time link that signs the first
+// administrator in (FirstRunLink). The sign-in and sign-out routes take
+// plain form posts too, so a page works without JavaScript.
 //
 // Authentication is the module's Authenticator (a bearer API token or the
 // steward_session cookie), which cmd/steward mounts app-wide with
@@ -92,9 +95,17 @@ type Config struct {
 	// JWKSRefetchInterval is the shortest time between two key fetches
 	// forced by an unknown key id; DefaultJWKSRefetchInterval when zero.
 	JWKSRefetchInterval time.Duration
-	// AfterSignInURL is where the Google redirect flow (a form post) is
-	// sent after signing in, with 303. Empty answers JSON as One Tap does.
+	// AfterSignInURL is where a browser's form sign-in (the Google
+	// redirect flow, the dev email form, a first-run link) is sent after
+	// signing in, with 303. Empty answers the form posts with JSON as One
+	// Tap is answered, and sends a first-run link to "/".
 	AfterSignInURL string
+	// SignInURL is the page people sign in on. A form post to a sign-in
+	// route that fails for a reason the person can act on is sent back
+	// there (303) with ?error=<code> (see SignInErrorCodes), and a form
+	// post to the sign-out route is sent there after signing out. Empty
+	// answers those form posts as JSON callers are answered.
+	SignInURL string
 	// CookieSecure marks cookies Secure. Turn it off only for local http.
 	CookieSecure bool
 	// SessionIdle ends a session unused this long; SessionAbsolute ends
@@ -211,6 +222,9 @@ type Module struct {
 	onSignIn func(c *fiber.Ctx, userID string) error
 	langs    languages
 	google   *googleVerifier
+	// firstRun holds the one-time first-admin link; nil outside
+	// development, where the link is never made and its route not mounted.
+	firstRun *firstRunLink
 
 	ipLimit      *keyedLimiter
 	accountLimit *keyedLimiter
@@ -232,9 +246,12 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if deps.DB == nil || deps.Guard == nil {
 		return nil, errors.New("accounts: a database and a guard are required")
 	}
-	if cfg.AfterSignInURL != "" {
-		if u, err := url.Parse(cfg.AfterSignInURL); err != nil || (u.Scheme == "" && u.Path == "") {
-			return nil, fmt.Errorf("accounts: after-sign-in URL %q is not a URL", cfg.AfterSignInURL)
+	for _, c := range []struct{ name, url string }{{"after-sign-in", cfg.AfterSignInURL}, {"sign-in", cfg.SignInURL}} {
+		if c.url == "" {
+			continue
+		}
+		if u, err := url.Parse(c.url); err != nil || (u.Scheme == "" && u.Path == "") {
+			return nil, fmt.Errorf("accounts: %s URL %q is not a URL", c.name, c.url)
 		}
 	}
 	if deps.Log == nil {
@@ -261,6 +278,9 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		accountLimit: newKeyedLimiter(cfg.RateLimit.AccountPerMinute, cfg.RateLimit.AccountBurst, cfg.RateLimit.MaxKeys),
 		abuseLimit:   newKeyedLimiter(1, 1, cfg.RateLimit.MaxKeys),
 	}
+	if strings.EqualFold(cfg.Env, "development") {
+		m.firstRun = &firstRunLink{}
+	}
 	if cfg.GoogleClientID != "" {
 		m.google, err = newGoogleVerifier(cfg, deps.HTTPClient, deps.Now, deps.Log)
 		if err != nil {
@@ -282,6 +302,7 @@ const (
 	pathGoogle   = "/v1/auth/google"
 	pathDev      = "/v1/auth/dev"
 	pathLogout   = "/v1/auth/logout"
+	pathFirstRun = "/v1/auth/first-run"
 	pathMe       = "/v1/me"
 	pathSessions = "/v1/me/sessions"
 	pathSession  = "/v1/me/sessions/:id"
@@ -303,20 +324,36 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 			"or redirects (303) the form flow when the server is configured to.",
 		Request:   web.Body{ContentType: fiber.MIMEApplicationForm, Schema: googleForm{}},
 		Responses: map[int]any{200: MeView{}, 303: nil, 401: nil, 409: nil, 429: nil, 503: nil},
-	}, m.limitIP, m.handleGoogle)
+	}, m.formErrors, m.limitIP, m.handleGoogle)
 	if m.cfg.Dev {
 		web.Route(r, doc, web.RouteDoc{
 			Method: fiber.MethodPost, Path: pathDev, Tag: tag,
-			Summary:     "Sign in by email alone (development servers only)",
-			Description: "Creates the account when it does not exist. Mounted only by `steward serve --dev`.",
-			Request:     devRequest{},
-			Responses:   map[int]any{200: MeView{}, 429: nil},
-		}, m.limitIP, m.handleDev)
+			Summary: "Sign in by email alone (development servers only)",
+			Description: "Creates the account when it does not exist. Mounted only by `steward serve --dev`. " +
+				"Takes JSON (`{\"email\": \"...\"}`, answered with the account) or a form post with the field `email` " +
+				"(the sign-in page's form, which works without JavaScript), which is redirected (303) to the page after " +
+				"sign-in, or back to the sign-in page with `?error=<code>` when it fails.",
+			Request:   devRequest{},
+			Responses: map[int]any{200: MeView{}, 303: nil, 429: nil},
+		}, m.formErrors, m.limitIP, m.handleDev)
+	}
+	if m.firstRun != nil {
+		web.Route(r, doc, web.RouteDoc{
+			Method: fiber.MethodGet, Path: pathFirstRun, Tag: tag,
+			Summary: "Sign in as the first administrator with the one-time link `steward serve` printed (development only)",
+			Description: "Works once, for " + FirstRunLinkTTL.String() + " after it was printed, and only while no active " +
+				"administrator exists. Signs the browser in as `" + FirstAdminEmail + "` (created with the admin role) and " +
+				"redirects (303) to the page after sign-in. Mounted only when STEWARD_ENV is development.",
+			Query:     firstRunQuery{},
+			Responses: map[int]any{303: nil, 403: nil, 404: nil, 429: nil},
+		}, m.limitIP, m.handleFirstRun)
 	}
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodPost, Path: pathLogout, Tag: tag,
-		Summary:   "Sign out: end the current session and clear its cookies",
-		Responses: map[int]any{204: nil},
+		Summary: "Sign out: end the current session and clear its cookies",
+		Description: "A form post (a page's sign-out button, with the session's CSRF token in the `csrf_token` field) " +
+			"is redirected (303) to the sign-in page when the server has one.",
+		Responses: map[int]any{204: nil, 303: nil},
 	}, m.handleLogout)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: pathMe, Tag: tag, Auth: true,

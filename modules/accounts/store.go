@@ -411,3 +411,13 @@ func (s *store) deleteToken(ctx context.Context, userID, tokenID string) error {
 	}
 	return nil
 }
+
+// adminExists reports whether an active account has the admin role.
+func (s *store) adminExists(ctx context.Context, db bun.IDB) (bool, error) {
+	ok, err := db.NewSelect().Model((*User)(nil)).
+		Where("role = ?", authz.RoleAdmin).Where("status = ?", StatusActive).Exists(ctx)
+	if err != nil {
+		return false, fmt.Errorf("look for an administrator: %w", err)
+	}
+	return ok, nil
+}

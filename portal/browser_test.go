@@ -1,0 +1,330 @@
+package portal_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
+	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/modules/accounts"
+	"github.com/stewardhq/steward/portal"
+)
+
+// Environment variables the browser test reads.
+const (
+	// envAxe names axe.min.js; `make axe` fetches it and the Makefile
+	// exports this variable.
+	envAxe = "STEWARD_AXE_JS"
+	// envArtifacts names the folder screenshots are saved in; default
+	// .artifacts/screenshots at the module root.
+	envArtifacts = "STEWARD_ARTIFACTS"
+)
+
+// moduleRoot returns the directory of go.mod above the test's directory.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	// A missing browser fails the suite rather than quietly leaving the
+	// pages untested.
+	t.Fatal("Chromium is not installed (make deps, or apt-get install -y chromium)")
+	return ""
+}
+
+// axeSource returns the text of axe.min.js.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv(envAxe)
+	if p == "" {
+		p = filepath.Join(moduleRoot(t), ".cache", "axe", "axe.min.js")
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		// Like a missing browser, missing accessibility checks fail.
+		t.Fatalf("axe-core is missing at %s (%v): run `make axe`, or set %s to axe.min.js", p, err, envAxe)
+	}
+	return string(raw)
+}
+
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv(envArtifacts)
+	if dir == "" {
+		dir = filepath.Join(moduleRoot(t), ".artifacts")
+	}
+	dir = filepath.Join(dir, "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// stack is a development server's sign-in as cmd/steward wires it: the
+// accounts module (with --dev, in development) and the pages, on SQLite
+// and the real policy engine, listening on a real port.
+type stack struct {
+	base string
+	acc  *accounts.Module
+}
+
+func newStack(t *testing.T, dev bool) *stack {
+	t.Helper()
+	db := sqltest.SQLite(t)
+	guard := authtest.Guard(t)
+	acc, err := accounts.New(accounts.Config{
+		Dev: dev, Env: "development", AfterSignInURL: "/", SignInURL: "/",
+		SupportedLanguages: []string{"en", "de"},
+	}, accounts.Deps{DB: db, Guard: guard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := portal.New(portal.Options{
+		Dev: dev, Development: true,
+		Account: func(ctx context.Context, id string) (portal.Account, error) {
+			u, err := acc.UserByID(ctx, id)
+			return portal.Account{Name: u.Name, Email: u.Email, Role: u.Role}, err
+		},
+		CSRFToken: acc.CSRFToken,
+		Allowed:   portal.GuardAllowed(guard, authtest.Engine(t).Taxonomy),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler), OpenAPI: doc})
+	app.Use(acc.CSRF())
+	app.Use(authz.Middleware(acc.Authenticator()))
+	acc.Mount(app, doc)
+	pages.Mount(app, doc)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+	return &stack{base: "http://" + ln.Addr().String(), acc: acc}
+}
+
+// browserContext starts headless Chromium with JavaScript turned off in
+// its page.
+func browserContext(t *testing.T, exe string) context.Context {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1024, 768),
+	)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	// Generous: Chromium starts slowly on a busy machine; only a hung
+	// browser holds a test this long.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancel()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// axeViolation is one failed accessibility rule.
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// TestBrowserSignInWithoutJavaScript signs in through the pages in
+// headless Chromium with JavaScript off: the email form of a --dev
+// server, the sign-out button, and the first-run link, which lands as an
+// administrator with the administrator's links; then the page of a server
+// with no sign-in method. Every page state passes axe-core with no
+// violation, and each is saved as a screenshot.
+func TestBrowserSignInWithoutJavaScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	exe := chromiumPath(t)
+	axe := axeSource(t)
+	shots := screenshotDir(t)
+	s := newStack(t, true)
+	ctx := browserContext(t, exe)
+
+	run := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	language := func(tag string) chromedp.Action {
+		return network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": tag})
+	}
+	// checkA11y runs axe-core in the page. axe is handed to the page's
+	// JavaScript engine through the DevTools protocol, which the page's
+	// Content-Security-Policy does not govern, so the policy stays as
+	// strict as it is in production. Scripts are turned on only for that
+	// evaluation and off again before the next step.
+	checkA11y := func(state string) {
+		t.Helper()
+		var raw string
+		run("axe on "+state,
+			emulation.SetScriptExecutionDisabled(false),
+			chromedp.Evaluate(axe, nil),
+			chromedp.Evaluate(`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations.map(v => ({
+				id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}))))`,
+				&raw, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }),
+			emulation.SetScriptExecutionDisabled(true),
+		)
+		var vs []axeViolation
+		if err := json.Unmarshal([]byte(raw), &vs); err != nil {
+			t.Fatalf("axe on %s: %v: %s", state, err, raw)
+		}
+		for _, v := range vs {
+			t.Errorf("axe on %s: %s (%s): %s at %v", state, v.ID, v.Impact, v.Help, v.Nodes)
+		}
+	}
+	screenshot := func(name string) {
+		t.Helper()
+		var png []byte
+		run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		var out string
+		run("read "+sel, chromedp.Text(sel, &out, chromedp.ByQuery))
+		return strings.TrimSpace(out)
+	}
+	run("turn JavaScript off", network.Enable(), emulation.SetScriptExecutionDisabled(true), language("en"))
+
+	// Signed out, English.
+	run("open /", chromedp.Navigate(s.base+"/"), chromedp.WaitVisible("#email", chromedp.ByQuery))
+	if h := text("h1"); h != "Sign in to Steward" {
+		t.Fatalf("signed-out heading %q", h)
+	}
+	checkA11y("the sign-in page (en)")
+	screenshot("signin-en")
+
+	// A refused address comes back as a message in the page. The address
+	// passes the browser's own check of type=email but not the server's,
+	// which wants a dot in the domain.
+	run("post a refused address",
+		chromedp.SendKeys("#email", "ann@localhost", chromedp.ByQuery),
+		chromedp.Click(`form.form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#sign-in-error", chromedp.ByQuery))
+	if msg := text("#sign-in-error"); !strings.Contains(msg, "not an email address") {
+		t.Errorf("error message %q", msg)
+	}
+	checkA11y("the sign-in page with an error")
+	screenshot("signin-error-en")
+
+	// Sign in with the form; the browser lands on / signed in.
+	run("sign in with the form",
+		chromedp.SendKeys("#email", "ann@example.com", chromedp.ByQuery),
+		chromedp.Click(`form.form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("form.sign-out", chromedp.ByQuery))
+	var loc string
+	run("read the location", chromedp.Location(&loc))
+	if loc != s.base+"/" {
+		t.Errorf("landed on %s, want /", loc)
+	}
+	if h, who := text("h1"), text("dl.facts"); h != "You are signed in" || !strings.Contains(who, "ann@example.com") || !strings.Contains(who, "User") {
+		t.Fatalf("signed-in page: heading %q, account %q", h, who)
+	}
+	checkA11y("the signed-in page (en)")
+	screenshot("home-user-en")
+
+	// German, signed in and, after the sign-out button, signed out.
+	run("switch to German", language("de"), chromedp.Reload(), chromedp.WaitVisible("form.sign-out", chromedp.ByQuery))
+	if h := text("h1"); h != "Sie sind angemeldet" {
+		t.Errorf("German heading %q", h)
+	}
+	checkA11y("the signed-in page (de)")
+	screenshot("home-user-de")
+	run("sign out", chromedp.Click("form.sign-out button", chromedp.ByQuery), chromedp.WaitVisible("#email", chromedp.ByQuery))
+	if h := text("h1"); h != "Bei Steward anmelden" {
+		t.Errorf("after signing out: heading %q", h)
+	}
+	checkA11y("the sign-in page (de)")
+	screenshot("signin-de")
+
+	// The first-run link signs in as the first administrator.
+	link, ok, err := s.acc.FirstRunLink(context.Background(), s.base)
+	if err != nil || !ok {
+		t.Fatalf("FirstRunLink: %v %v", ok, err)
+	}
+	run("open the first-run link", language("en"), chromedp.Navigate(link), chromedp.WaitVisible("form.sign-out", chromedp.ByQuery))
+	run("read the location", chromedp.Location(&loc))
+	if loc != s.base+"/" {
+		t.Errorf("the first-run link landed on %s, want /", loc)
+	}
+	who, links := text("dl.facts"), text("ul.links")
+	if !strings.Contains(who, accounts.FirstAdminEmail) || !strings.Contains(who, "Administrator") {
+		t.Errorf("first-run account: %q", who)
+	}
+	for _, want := range []string{"Audit report", "Data map", "steward audit", "Attribution"} {
+		if !strings.Contains(links, want) {
+			t.Errorf("administrator's links lack %q: %s", want, links)
+		}
+	}
+	checkA11y("the administrator's page (en)")
+	screenshot("home-admin-en")
+
+	// The link works once.
+	run("open the link again", chromedp.Navigate(link))
+	var body string
+	run("read the answer", chromedp.Text("body", &body, chromedp.ByQuery))
+	if !strings.Contains(body, "already used") {
+		t.Errorf("second use of the link: %s", body)
+	}
+
+	// A server with no sign-in method says how to turn one on.
+	none := newStack(t, false)
+	run("open / without a sign-in method", chromedp.Navigate(none.base+"/"), chromedp.WaitVisible("dl.ways", chromedp.ByQuery))
+	if ways := text("dl.ways"); !strings.Contains(ways, "STEWARD_GOOGLE_CLIENT_ID") || !strings.Contains(ways, "steward serve --dev") {
+		t.Errorf("no-method page: %q", ways)
+	}
+	checkA11y("the page without a sign-in method (en)")
+	screenshot("signin-none-en")
+	t.Logf("screenshots in %s", shots)
+}

@@ -1,0 +1,169 @@
+package portal
+
+import (
+	"html/template"
+	"io/fs"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+
+	"github.com/stewardhq/steward/internal/authz"
+)
+
+// messageIDs reads the ids of one message file.
+func messageIDs(t *testing.T, name string) map[string]bool {
+	t.Helper()
+	raw, err := localeFiles.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := i18n.ParseMessageFileBytes(raw, name, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	ids := map[string]bool{}
+	for _, m := range mf.Messages {
+		if m.Other == "" {
+			t.Errorf("%s: message %s is empty", name, m.ID)
+		}
+		ids[m.ID] = true
+	}
+	return ids
+}
+
+// TestMessageFilesMatch checks that every language file has exactly the
+// messages of the English one.
+func TestMessageFilesMatch(t *testing.T) {
+	files, err := fs.Glob(localeFiles, "locales/active.*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 || !slices.Contains(files, "locales/active.en.toml") {
+		t.Fatalf("message files %v, want English and at least one more", files)
+	}
+	en := messageIDs(t, "locales/active.en.toml")
+	for _, f := range files {
+		ids := messageIDs(t, f)
+		for id := range en {
+			if !ids[id] {
+				t.Errorf("%s lacks %s", f, id)
+			}
+		}
+		for id := range ids {
+			if !en[id] {
+				t.Errorf("%s has %s, which English lacks", f, id)
+			}
+		}
+	}
+}
+
+var templateMessage = regexp.MustCompile(`\.L\.T "([A-Za-z0-9]+)"`)
+
+// usedMessageIDs lists every id the pages can ask for: those the
+// templates name, and those built from links, roles and error codes.
+func usedMessageIDs(t *testing.T) []string {
+	t.Helper()
+	used := map[string]bool{"SignInTitle": true, "HomeTitle": true, "ErrorGeneric": true}
+	err := fs.WalkDir(templateFiles, "templates", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := templateFiles.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		for _, m := range templateMessage.FindAllStringSubmatch(string(raw), -1) {
+			used[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range linkMessageIDs(DefaultLinks()) {
+		used[id] = true
+	}
+	for _, r := range authz.Roles() {
+		used[roleMessageID(r)] = true
+	}
+	for _, id := range signInErrors {
+		used[id] = true
+	}
+	out := slices.Collect(maps.Keys(used))
+	sort.Strings(out)
+	return out
+}
+
+// TestEveryUsedMessageExists checks the pages ask for no message the
+// files lack, and the files hold no message no page uses.
+func TestEveryUsedMessageExists(t *testing.T) {
+	en := messageIDs(t, "locales/active.en.toml")
+	used := usedMessageIDs(t)
+	for _, id := range used {
+		if !en[id] {
+			t.Errorf("message %s is used but missing from the message files", id)
+		}
+	}
+	for id := range en {
+		if !slices.Contains(used, id) {
+			t.Errorf("message %s is in the files but no page uses it", id)
+		}
+	}
+}
+
+// TestLocalizerFallsBack checks a language falls back to English for a
+// message its file lacks, and that a message missing everywhere is
+// reported rather than hidden.
+func TestLocalizerFallsBack(t *testing.T) {
+	c, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.bundle.AddMessages(language.English, &i18n.Message{ID: "OnlyInEnglish", Other: "Only in English"}); err != nil {
+		t.Fatal(err)
+	}
+	l := c.localizer("de")
+	if got := l.T("SignOut"); got != "Abmelden" {
+		t.Errorf("SignOut in German = %q", got)
+	}
+	if got := l.T("OnlyInEnglish"); got != "Only in English" || len(l.Missing()) != 0 {
+		t.Errorf("a message only English has gave %q, missing %v", got, l.Missing())
+	}
+	if got := l.T("NoSuchMessage"); got != "NoSuchMessage" || !slices.Equal(l.Missing(), []string{"NoSuchMessage"}) {
+		t.Errorf("a missing message gave %q, missing %v", got, l.Missing())
+	}
+	if got := l.T("ErrorEmailInvalid"); !strings.HasPrefix(got, "Das ist keine") {
+		t.Errorf("German error message %q", got)
+	}
+}
+
+// TestLocalizerFillsData checks messages with template data, given as
+// name and value pairs, and that html/template escapes what they return.
+func TestLocalizerFillsData(t *testing.T) {
+	c, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.bundle.AddMessages(language.English, &i18n.Message{ID: "Greeting", Other: "Hello, {{.Name}}"}); err != nil {
+		t.Fatal(err)
+	}
+	l := c.localizer("en")
+	if got := l.T("Greeting", "Name", "<Ann>"); got != "Hello, <Ann>" {
+		t.Errorf("Greeting = %q", got)
+	}
+	var out strings.Builder
+	tpl := template.Must(template.New("t").Parse(`<p>{{.T "Greeting" "Name" "<Ann>"}}</p>`))
+	if err := tpl.Execute(&out, l); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "<p>Hello, &lt;Ann&gt;</p>" {
+		t.Errorf("rendered %q, want the value escaped", out.String())
+	}
+}
