@@ -160,20 +160,37 @@ type authenticator struct{ m *Module }
 // public pages and of signing in again. Routes that need an account still
 // answer 401 through authz.Require, so a revoked session stops working at
 // its next request either way.
+//
+// Failed authentications are counted per client address: past
+// RateLimit.FailedAuthBurst, an address's credentials are answered 429
+// without being looked up until it has waited, so tokens cannot be
+// guessed at the speed of the network.
 func (a authenticator) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+	h := c.Get(fiber.HeaderAuthorization)
+	secret := c.Cookies(CookieSession)
+	if h == "" && secret == "" {
+		return authz.Principal{}, authz.ErrNoCredentials
+	}
+	src := sourceKey(c.IP())
+	if blocked, wait := a.m.failLimit.blocked(src, a.m.now()); blocked {
+		a.m.recordThrottled(c, AbuseRateLimited, "", "auth_failures", src)
+		return authz.Principal{}, errs.Retry(errs.ErrRateLimited, "Too many failed sign-ins from your network; try again later.", wait)
+	}
+	if h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			a.m.failLimit.allow(src, a.m.now())
 			return authz.Principal{}, errs.E(errs.ErrUnauthenticated, "The Authorization header must be \"Bearer <token>\".")
 		}
-		return a.m.authenticateToken(c.UserContext(), strings.TrimSpace(tok))
-	}
-	secret := c.Cookies(CookieSession)
-	if secret == "" {
-		return authz.Principal{}, authz.ErrNoCredentials
+		p, err := a.m.authenticateToken(c.UserContext(), strings.TrimSpace(tok))
+		if errors.Is(err, errs.ErrUnauthenticated) {
+			a.m.failLimit.allow(src, a.m.now())
+		}
+		return p, err
 	}
 	p, err := a.m.authenticateSession(c.UserContext(), secret)
 	if errors.Is(err, errs.ErrUnauthenticated) {
+		a.m.failLimit.allow(src, a.m.now())
 		a.m.clearSessionCookies(c)
 		return authz.Principal{}, authz.ErrNoCredentials
 	}

@@ -204,6 +204,16 @@ func (v *googleVerifier) verify(ctx context.Context, credential string) (googleC
 		return googleClaims{}, refuseWith(ReasonMalformed, err)
 	}
 
+	// OpenID Connect Core 3.1.3.7: a token for several audiences must name
+	// the party it was issued to (azp), and any azp must be this client,
+	// or a token another application obtained could sign in here.
+	aud, _ := tok.Audience()
+	var azp string
+	hasAZP := tok.Get("azp", &azp) == nil
+	if (len(aud) > 1 && !hasAZP) || (hasAZP && azp != v.clientID) {
+		return googleClaims{}, refuse(ReasonWrongAudience)
+	}
+
 	var c googleClaims
 	c.Subject, _ = tok.Subject()
 	var email string

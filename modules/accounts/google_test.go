@@ -66,6 +66,18 @@ func TestGoogleSignIn(t *testing.T) {
 				send: func(b *browser) response {
 					return b.googleSignIn(g.sign("k1", with(map[string]any{"aud": "someone-else.apps.googleusercontent.com"})))
 				}},
+			{name: "several audiences naming us as the authorized party", status: 200,
+				send: func(b *browser) response {
+					return b.googleSignIn(g.sign("k1", with(map[string]any{"aud": []string{clientID, "other.apps.googleusercontent.com"}, "azp": clientID})))
+				}},
+			{name: "several audiences without an authorized party", status: 401, reason: accounts.ReasonWrongAudience,
+				send: func(b *browser) response {
+					return b.googleSignIn(g.sign("k1", with(map[string]any{"aud": []string{clientID, "other.apps.googleusercontent.com"}})))
+				}},
+			{name: "issued to another party", status: 401, reason: accounts.ReasonWrongAudience,
+				send: func(b *browser) response {
+					return b.googleSignIn(g.sign("k1", with(map[string]any{"aud": []string{clientID, "other.apps.googleusercontent.com"}, "azp": "other.apps.googleusercontent.com"})))
+				}},
 			{name: "wrong issuer", status: 401, reason: accounts.ReasonWrongIssuer,
 				send: func(b *browser) response {
 					return b.googleSignIn(g.sign("k1", with(map[string]any{"iss": "https://evil.example"})))

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"container/list"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -64,6 +65,36 @@ func (k *keyedLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 		return false, d
 	}
 	return true, 0
+}
+
+// blocked reports, without taking a token, whether key has none left at
+// now, and how long until it has one.
+func (k *keyedLimiter) blocked(key string, now time.Time) (bool, time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	el, ok := k.keys[key]
+	if !ok {
+		return false, 0
+	}
+	tokens := el.Value.(*limiterEntry).lim.TokensAt(now)
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - tokens) / float64(k.limit) * float64(time.Second))
+}
+
+// sourceKey is the key of a client address for the limits: the address
+// itself, or for IPv6 its /64, which one client usually holds whole.
+func sourceKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 // size returns the number of keys held.

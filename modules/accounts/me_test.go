@@ -128,6 +128,11 @@ func TestSetRole(t *testing.T) {
 				send: func() response {
 					return e.bearer(adminTok, http.MethodPut, "/v1/admin/users/"+annID+"/role", map[string]string{"role": "support"})
 				}},
+			{name: "the last admin cannot demote himself", status: http.StatusConflict,
+				send: func() response {
+					return e.bearer(adminTok, http.MethodPut, "/v1/admin/users/"+admin.ID+"/role", map[string]string{"role": "user"})
+				}},
+
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -163,6 +168,13 @@ func TestSetRole(t *testing.T) {
 		rep, err := adminlog.Verify(ctx, db)
 		if err != nil || !rep.OK() {
 			t.Fatalf("admin log does not verify: %+v %v", rep.Finding, err)
+		}
+		// With a second admin, the first may step down.
+		if _, err := e.m.CreateToken(ctx, "second@example.com", "admin"); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.bearer(adminTok, http.MethodPut, "/v1/admin/users/"+admin.ID+"/role", map[string]string{"role": "user"}); r.StatusCode != http.StatusOK {
+			t.Fatalf("stepping down beside another admin: %d %s", r.StatusCode, r.body)
 		}
 	})
 }

@@ -140,6 +140,12 @@ type RateLimit struct {
 	// creations of one account; defaults 5 and 10.
 	AccountPerMinute float64
 	AccountBurst     int
+	// FailedAuthPerMinute and FailedAuthBurst bound failed
+	// authentications (unknown bearer tokens, dead session cookies) per
+	// client address (an IPv6 /64); past them the address's credentials
+	// are not checked until it has waited. Defaults 10 and 20.
+	FailedAuthPerMinute float64
+	FailedAuthBurst     int
 	// MaxKeys bounds the addresses and accounts tracked at once (memory);
 	// default 10000 each.
 	MaxKeys int
@@ -168,6 +174,12 @@ func (c Config) withDefaults() Config {
 		c.SupportedLanguages = []string{"en"}
 	}
 	r := &c.RateLimit
+	if r.FailedAuthPerMinute <= 0 {
+		r.FailedAuthPerMinute = 10
+	}
+	if r.FailedAuthBurst <= 0 {
+		r.FailedAuthBurst = 20
+	}
 	if r.IPPerMinute <= 0 {
 		r.IPPerMinute = 20
 	}
@@ -228,6 +240,8 @@ type Module struct {
 
 	ipLimit      *keyedLimiter
 	accountLimit *keyedLimiter
+	// failLimit counts failed authentications per client address.
+	failLimit *keyedLimiter
 	// abuseLimit keeps a flood of refused requests from becoming a flood
 	// of abuse log rows: one row per kind and key per minute.
 	abuseLimit *keyedLimiter
@@ -276,6 +290,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		langs:        langs,
 		ipLimit:      newKeyedLimiter(cfg.RateLimit.IPPerMinute, cfg.RateLimit.IPBurst, cfg.RateLimit.MaxKeys),
 		accountLimit: newKeyedLimiter(cfg.RateLimit.AccountPerMinute, cfg.RateLimit.AccountBurst, cfg.RateLimit.MaxKeys),
+		failLimit:    newKeyedLimiter(cfg.RateLimit.FailedAuthPerMinute, cfg.RateLimit.FailedAuthBurst, cfg.RateLimit.MaxKeys),
 		abuseLimit:   newKeyedLimiter(1, 1, cfg.RateLimit.MaxKeys),
 	}
 	if strings.EqualFold(cfg.Env, "development") {

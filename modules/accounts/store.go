@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
@@ -212,6 +213,11 @@ func (s *store) setRole(ctx context.Context, actorID, targetID, role string, now
 			return err
 		}
 		from := u.Role
+		if from == authz.RoleAdmin && role != authz.RoleAdmin && u.Status == StatusActive {
+			if err := lastAdminGuard(ctx, tx, targetID); err != nil {
+				return err
+			}
+		}
 		u.Role = role
 		if _, err := tx.NewUpdate().Model(&u).Column("role").WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("update role: %w", err)
@@ -229,6 +235,28 @@ func (s *store) setRole(ctx context.Context, actorID, targetID, role string, now
 		return User{}, fmt.Errorf("set role: %w", err)
 	}
 	return out, nil
+}
+
+// lastAdminGuard refuses to take the role from targetID when no other
+// active admin would remain: nobody could then grant roles, and the only
+// way back would be the command line on the server. On PostgreSQL the
+// other admins' rows are locked until the transaction ends, so two admins
+// demoting each other at once cannot both succeed; SQLite runs one write
+// transaction at a time.
+func lastAdminGuard(ctx context.Context, tx bun.Tx, targetID string) error {
+	q := tx.NewSelect().Model((*User)(nil)).Column("id").
+		Where("role = ?", authz.RoleAdmin).Where("status = ?", StatusActive).Where("id <> ?", targetID)
+	if tx.Dialect().Name() == dialect.PG {
+		q = q.For("UPDATE")
+	}
+	var others []string
+	if err := q.Scan(ctx, &others); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("count admins: %w", err)
+	}
+	if len(others) == 0 {
+		return errs.E(errs.ErrConflict, "This is the last active administrator: make another account admin before changing this one's role.")
+	}
+	return nil
 }
 
 // addSignIn writes one row of the sign-in history.
