@@ -132,7 +132,6 @@ func TestSetRole(t *testing.T) {
 				send: func() response {
 					return e.bearer(adminTok, http.MethodPut, "/v1/admin/users/"+admin.ID+"/role", map[string]string{"role": "user"})
 				}},
-
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
