@@ -731,3 +731,25 @@ func TestEmbeddedInsertValueTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationVersionOnlyReads asks an unmigrated database its version:
+// ErrNoVersion, and still no table in it afterwards.
+func TestMigrationVersionOnlyReads(t *testing.T) {
+	ctx := context.Background()
+	cfg := chtest.EmbeddedConfig(t)
+	cfg.Database = "version_read_only"
+	w, err := warehouse.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = w.Exec(context.Background(), "DROP DATABASE IF EXISTS version_read_only")
+		_ = w.Close()
+	})
+	if _, _, err := warehouse.MigrationVersion(ctx, w); !errors.Is(err, warehouse.ErrNoVersion) {
+		t.Fatalf("MigrationVersion of an unmigrated database: %v, want ErrNoVersion", err)
+	}
+	if n := count(t, w, "SELECT count() AS n FROM system.tables WHERE database = currentDatabase()"); n != 0 {
+		t.Fatalf("asking the version created %d tables", n)
+	}
+}

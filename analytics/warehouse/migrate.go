@@ -62,23 +62,28 @@ func Migrate(ctx context.Context, w Warehouse, target string) error {
 	return nil
 }
 
-// MigrationVersion reports the applied migration version of w's database and
-// whether the last migration failed halfway (dirty). It returns ErrNoVersion
-// when none has been applied.
+// MigrationVersion reports the applied migration version of the
+// warehouse's database, reading only: a database without the version
+// table is unmigrated (ErrNoVersion), and nothing is created to find out.
 func MigrationVersion(ctx context.Context, w Warehouse) (version uint, dirty bool, err error) {
-	m, err := newMigrator(ctx, w)
-	if err != nil {
+	var tables []struct {
+		N uint64 `ch:"n"`
+	}
+	if err := w.Select(ctx, &tables, "SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+		Named("db", w.Database()), Named("t", versionTable)); err != nil {
 		return 0, false, fmt.Errorf("warehouse migration version: %w", err)
 	}
-	defer m.Close()
-	version, dirty, err = m.Version()
-	if errors.Is(err, migrate.ErrNilVersion) {
+	if len(tables) == 0 || tables[0].N == 0 {
 		return 0, false, fmt.Errorf("warehouse migration version of %s: %w", w.Database(), ErrNoVersion)
 	}
-	if err != nil {
+	var rows []versionRow
+	if err := w.Select(ctx, &rows, "SELECT version, dirty FROM "+versionTable+" ORDER BY sequence DESC LIMIT 1"); err != nil {
 		return 0, false, fmt.Errorf("warehouse migration version: %w", err)
 	}
-	return version, dirty, nil
+	if len(rows) == 0 || rows[0].Version < 0 {
+		return 0, false, fmt.Errorf("warehouse migration version of %s: %w", w.Database(), ErrNoVersion)
+	}
+	return uint(rows[0].Version), rows[0].Dirty != 0, nil
 }
 
 func newMigrator(ctx context.Context, w Warehouse) (*migrate.Migrate, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -59,17 +60,27 @@ func runMigrate(ctx context.Context, env cmdEnv, args []string) error {
 			return fmt.Errorf("sql store: %w", err)
 		}
 	}
+	// Reading the versions changes nothing: a store never migrated says
+	// so and stays as it was.
 	sv, sdirty, err := sqlstore.MigrationVersion(ctx, st.sql)
 	if err != nil {
 		return fmt.Errorf("sql store: %w", err)
 	}
 	wv, wdirty, err := warehouse.MigrationVersion(ctx, st.warehouse)
-	if err != nil {
+	if err != nil && !errors.Is(err, warehouse.ErrNoVersion) {
 		return fmt.Errorf("warehouse: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "sql (%s): version %d%s\n", sqlstore.Dialect(st.sql), sv, dirtyNote(sdirty))
-	fmt.Fprintf(env.stdout, "warehouse (%s): version %d%s\n", st.warehouse.Backend(), wv, dirtyNote(wdirty))
+	fmt.Fprintf(env.stdout, "sql (%s): %s\n", sqlstore.Dialect(st.sql), versionNote(sv, sdirty))
+	fmt.Fprintf(env.stdout, "warehouse (%s): %s\n", st.warehouse.Backend(), versionNote(wv, wdirty))
 	return nil
+}
+
+// versionNote says which migration a store is at.
+func versionNote(v uint, dirty bool) string {
+	if v == 0 && !dirty {
+		return "not migrated (steward migrate up applies every migration)"
+	}
+	return fmt.Sprintf("version %d%s", v, dirtyNote(dirty))
 }
 
 func dirtyNote(dirty bool) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	sqlmigrations "github.com/stewardhq/steward/migrations/sql"
 )
@@ -77,20 +78,31 @@ func Migrate(ctx context.Context, db *bun.DB, target string) error {
 
 // MigrationVersion reports the last migration applied and whether it
 // failed half-way (dirty). A database with no migration applied reports
-// version 0: migration numbers start at 1.
+// version 0: migration numbers start at 1. It only reads: a database
+// without golang-migrate's version table is left without one.
 func MigrationVersion(ctx context.Context, db *bun.DB) (version uint, dirty bool, err error) {
-	err = withMigrate(ctx, db, func(m *migrate.Migrate) error {
-		var verr error
-		version, dirty, verr = m.Version()
-		if errors.Is(verr, migrate.ErrNilVersion) {
-			version, dirty, verr = 0, false, nil
-		}
-		return verr
-	})
-	if err != nil {
+	var exists bool
+	q := "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)"
+	if db.Dialect().Name() == dialect.PG {
+		q = "SELECT to_regclass(?) IS NOT NULL"
+	}
+	if err := db.QueryRowContext(ctx, q, MigrationsTable).Scan(&exists); err != nil {
 		return 0, false, fmt.Errorf("migration version: %w", err)
 	}
-	return version, dirty, nil
+	if !exists {
+		return 0, false, nil
+	}
+	var v int64
+	err = db.QueryRowContext(ctx, "SELECT version, dirty FROM "+MigrationsTable+" LIMIT 1").Scan(&v, &dirty)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("migration version: %w", err)
+	case v < 0:
+		return 0, false, nil
+	}
+	return uint(v), dirty, nil
 }
 
 // withMigrate runs fn with a golang-migrate instance over db and the

@@ -249,3 +249,25 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// TestMigrationVersionOnlyReads asks a fresh database its version: 0, and
+// the database still has no table at all afterwards.
+func TestMigrationVersionOnlyReads(t *testing.T) {
+	for _, d := range []string{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(d, func(t *testing.T) {
+			db := sqltest.OpenEmpty(t, d)
+			wantVersion(t, db, 0)
+			q := "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+			if d == sqlstore.Postgres {
+				q = "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+			}
+			var n int
+			if err := db.QueryRowContext(t.Context(), q).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Fatalf("asking the version created %d tables", n)
+			}
+		})
+	}
+}
