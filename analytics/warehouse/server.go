@@ -173,3 +173,30 @@ func (s *server) Close() error {
 }
 
 var _ Warehouse = (*server)(nil)
+
+// MinServerVersion is the oldest ClickHouse server Steward's schema and
+// queries run on. What sets it:
+//   - lightweight DELETE, which erasure uses, is on by default from 23.3;
+//   - {name:Type} query parameters over the native protocol (22.8);
+//   - table and column COMMENTs carrying the data categories, DateTime64,
+//     TTL, LowCardinality and bloom-filter indexes (all older).
+//
+// The embedded engine is ClickHouse 26.7.
+var MinServerVersion = [2]uint64{23, 3}
+
+// CheckServerVersion refuses a ClickHouse server older than
+// MinServerVersion, naming both versions. The embedded engine passes.
+// Open does not call it, so the adapter itself can be exercised against
+// any server; the commands call it before they use a warehouse.
+func CheckServerVersion(w Warehouse) error {
+	s, ok := w.(*server)
+	if !ok {
+		return nil
+	}
+	v := s.version.Version
+	if v.Major > MinServerVersion[0] || (v.Major == MinServerVersion[0] && v.Minor >= MinServerVersion[1]) {
+		return nil
+	}
+	return fmt.Errorf("ClickHouse server %d.%d.%d is too old: Steward needs %d.%d or later (lightweight DELETE for erasure, {name:Type} query parameters, column COMMENTs for the data map); upgrade the server",
+		v.Major, v.Minor, v.Patch, MinServerVersion[0], MinServerVersion[1])
+}

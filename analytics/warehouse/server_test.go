@@ -247,3 +247,23 @@ func TestServerBadURL(t *testing.T) {
 		t.Fatalf("Open with a bad URL = %v, want an error that does not echo the password", err)
 	}
 }
+
+// TestServerVersionChecked: the Debian server these machines install
+// (18.16) is refused with its version and the minimum in the message; the
+// embedded engine passes.
+func TestServerVersionChecked(t *testing.T) {
+	w := openServer(t, "version_check")
+	err := warehouse.CheckServerVersion(w)
+	if err == nil {
+		t.Fatal("an 18.16 server passed the version check")
+	}
+	want := fmt.Sprintf("%d.%d or later", warehouse.MinServerVersion[0], warehouse.MinServerVersion[1])
+	for _, s := range []string{"18.16", want} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%q does not say %q", err, s)
+		}
+	}
+	if err := warehouse.CheckServerVersion(chtest.Embedded(t)); err != nil {
+		t.Fatalf("the embedded engine: %v", err)
+	}
+}

@@ -36,10 +36,21 @@ var (
 	embedded *server
 )
 
+// realMinServerVersion is warehouse.MinServerVersion before TestMain
+// lowered it for this process.
+var realMinServerVersion [2]uint64
+
 func TestMain(m *testing.M) {
 	if args := os.Getenv(envChildArgs); args != "" {
 		os.Exit(childMain(args))
 	}
+	// The only ClickHouse server these machines install is Debian's 18.16,
+	// far below the minimum; it is still a real native-protocol peer, so
+	// the tests in this process lower the minimum to run the production
+	// wiring against it. Commands run as child processes keep the real
+	// minimum (TestOldClickHouseServerRefused).
+	realMinServerVersion = warehouse.MinServerVersion
+	warehouse.MinServerVersion = [2]uint64{18, 16}
 	code := func() int {
 		dir, err := os.MkdirTemp("", "steward-cmd-test-")
 		if err != nil {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/testutil/pgtest"
 )
 
 // TestEveryCommandFailsClearlyOnBrokenStores runs every command that
@@ -95,4 +99,31 @@ func lastLine(s string) string {
 		}
 	}
 	return lines[len(lines)-1]
+}
+
+// TestOldClickHouseServerRefused starts commands against the Debian
+// ClickHouse server (18.16): each stops at once naming the server's
+// version and the minimum, instead of failing later on a raw syntax error.
+func TestOldClickHouseServerRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the command as child processes")
+	}
+	chURL := chtest.ServerURL(t, "steward_old_server")
+	// This process lowered the minimum; the children keep the real one.
+	want := fmt.Sprintf("%d.%d or later", realMinServerVersion[0], realMinServerVersion[1])
+	for _, args := range []string{"migrate version", "serve", "audit"} {
+		t.Run(args, func(t *testing.T) {
+			cmd := childCmd(t, t.TempDir(), args)
+			cmd.Env = append(cmd.Env, "STEWARD_CLICKHOUSE_URL="+chURL, "STEWARD_DATABASE_URL="+pgtest.NewDatabase(t))
+			code, out, errOut := runChildCmd(t, cmd, args)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1; stdout %q stderr %q", code, out, errOut)
+			}
+			for _, w := range []string{"ClickHouse server 18.16", "too old", want, "STEWARD_CLICKHOUSE_URL"} {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
 }

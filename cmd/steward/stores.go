@@ -54,6 +54,9 @@ func openStores(ctx context.Context, cfg config.Config, purpose string, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("open warehouse (%s): %w", warehouseSetting(cfg), err)
 	}
+	if err := warehouse.CheckServerVersion(s.warehouse); err != nil {
+		return nil, fmt.Errorf("open warehouse (%s): %w", warehouseSetting(cfg), err)
+	}
 	log.InfoContext(ctx, "stores open",
 		slog.String("sql", sqlstore.Dialect(s.sql)),
 		slog.String("warehouse", s.warehouse.Backend()),
