@@ -15,6 +15,7 @@ import (
 	"github.com/golang-migrate/migrate/v4/database/multistmt"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 
+	"github.com/stewardhq/steward/internal/migrationfs"
 	chmigrations "github.com/stewardhq/steward/migrations/clickhouse"
 )
 
@@ -69,8 +70,9 @@ func MigrationVersion(ctx context.Context, w Warehouse) (version uint, dirty boo
 	var tables []struct {
 		N uint64 `ch:"n"`
 	}
-	if err := w.Select(ctx, &tables, "SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-		Named("db", w.Database()), Named("t", versionTable)); err != nil {
+	// No query parameters: the version must be readable on any server, so
+	// that an old one is told apart from an unmigrated one.
+	if err := w.Select(ctx, &tables, "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = '"+versionTable+"'"); err != nil {
 		return 0, false, fmt.Errorf("warehouse migration version: %w", err)
 	}
 	if len(tables) == 0 || tables[0].N == 0 {
@@ -282,3 +284,9 @@ func quoteIdent(name string) string {
 }
 
 var _ database.Driver = (*embeddedDriver)(nil)
+
+// LatestVersion is the number of the newest warehouse migration: the
+// version a fully migrated warehouse reports.
+func LatestVersion() (uint, error) {
+	return migrationfs.Latest(chmigrations.FS)
+}

@@ -113,6 +113,8 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stor
 		if err := st.migrateUp(ctx); err != nil {
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
+	} else if err := st.requireSQLSchema(ctx); err != nil {
+		return nil, err
 	}
 	s.decisions = decisionlog.New(st.sql, decisionlog.Options{Logger: log.With(slog.String("component", "decisionlog"))})
 	s.engine, err = policies.New(ctx, policies.Options{

@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/control"
 	"github.com/stewardhq/steward/internal/datadir"
@@ -81,6 +82,57 @@ func (s *stores) migrateSQL(ctx context.Context) error {
 		return fmt.Errorf("sql store: %w", err)
 	}
 	return nil
+}
+
+// schemaProblems names each store whose schema is behind the migrations
+// this binary carries, as data map problems.
+func (s *stores) schemaProblems(ctx context.Context) ([]datamap.Problem, error) {
+	var out []datamap.Problem
+	sqlAt, _, err := sqlstore.MigrationVersion(ctx, s.sql)
+	if err != nil {
+		return nil, fmt.Errorf("sql store: %w", err)
+	}
+	sqlLatest, err := sqlstore.LatestVersion(s.sql)
+	if err != nil {
+		return nil, err
+	}
+	if sqlAt < sqlLatest {
+		out = append(out, notMigrated(datamap.StoreSQL, sqlAt, sqlLatest))
+	}
+	whAt, _, err := warehouse.MigrationVersion(ctx, s.warehouse)
+	if err != nil && !errors.Is(err, warehouse.ErrNoVersion) {
+		return nil, fmt.Errorf("warehouse: %w", err)
+	}
+	whLatest, err := warehouse.LatestVersion()
+	if err != nil {
+		return nil, err
+	}
+	if whAt < whLatest {
+		out = append(out, notMigrated(datamap.StoreWarehouse, whAt, whLatest))
+	}
+	return out, nil
+}
+
+// requireSQLSchema refuses a SQL store behind its migrations: the modules
+// read their settings and tables as soon as they are built.
+func (s *stores) requireSQLSchema(ctx context.Context) error {
+	at, _, err := sqlstore.MigrationVersion(ctx, s.sql)
+	if err != nil {
+		return fmt.Errorf("sql store: %w", err)
+	}
+	latest, err := sqlstore.LatestVersion(s.sql)
+	if err != nil {
+		return err
+	}
+	if at < latest {
+		return fmt.Errorf("the SQL store is at migration %d of %d: run steward migrate up (STEWARD_AUTO_MIGRATE is off)", at, latest)
+	}
+	return nil
+}
+
+func notMigrated(store string, at, latest uint) datamap.Problem {
+	return datamap.Problem{Store: store, Rule: "not-migrated",
+		Message: fmt.Sprintf("the %s schema is at migration %d of %d, so tables may be missing from the map; run steward migrate up", store, at, latest)}
 }
 
 func (s *stores) close() error {

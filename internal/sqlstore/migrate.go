@@ -17,6 +17,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
+	"github.com/stewardhq/steward/internal/migrationfs"
 	sqlmigrations "github.com/stewardhq/steward/migrations/sql"
 )
 
@@ -198,4 +199,14 @@ func dedicatedPostgres(ctx context.Context, db *sql.DB) (*sql.DB, error) {
 	// golang-migrate sends outside it.
 	own.SetMaxOpenConns(2)
 	return own, nil
+}
+
+// LatestVersion is the number of the newest migration of db's dialect:
+// the version a fully migrated store reports.
+func LatestVersion(db *bun.DB) (uint, error) {
+	files, err := sqlmigrations.Source(Dialect(db))
+	if err != nil {
+		return 0, err
+	}
+	return migrationfs.Latest(files)
 }
