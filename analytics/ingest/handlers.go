@@ -171,10 +171,6 @@ func (m *Module) spoolError(err error) error {
 	}
 }
 
-// methodToken is the authz.Principal.Method of a caller authenticated
-// by a bearer API token.
-const methodToken = "token"
-
 // subjectOf identifies the sender and looks up their stored consent.
 //
 // Only browser traffic is filtered by its user agent. A caller with a
@@ -185,7 +181,7 @@ const methodToken = "token"
 func (m *Module) subjectOf(c *fiber.Ctx) (subject, error) {
 	var s subject
 	p, signedIn := authz.FromContext(c.UserContext())
-	if !signedIn || p.Method != methodToken {
+	if !signedIn || p.Method != authz.MethodToken {
 		s.device = m.ua.Parse(c.Get(fiber.HeaderUserAgent))
 		if s.device.Bot {
 			return s, nil

@@ -55,13 +55,13 @@ type headerAuth struct{}
 
 func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
 	if id, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer "); ok && id != "" {
-		return authz.Principal{UserID: id, Role: authz.RoleUser, Method: "token"}, nil
+		return authz.Principal{UserID: id, Role: authz.RoleUser, Method: authz.MethodToken}, nil
 	}
 	id := c.Get("X-Test-User")
 	if id == "" {
 		return authz.Principal{}, authz.ErrNoCredentials
 	}
-	return authz.Principal{UserID: id, Role: authz.RoleUser, Method: "session"}, nil
+	return authz.Principal{UserID: id, Role: authz.RoleUser, Method: authz.MethodSession}, nil
 }
 
 // stack is the consent and events modules wired as cmd/steward wires them,

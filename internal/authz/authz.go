@@ -43,13 +43,23 @@ func ValidRole(r string) bool {
 	return false
 }
 
+// How a principal authenticated.
+const (
+	// MethodSession is a browser's session cookie.
+	MethodSession = "session"
+	// MethodToken is a bearer API token: a program, such as the product's
+	// own back end.
+	MethodToken = "token"
+)
+
 // Principal is the authenticated caller of a request.
 type Principal struct {
 	// UserID is the caller's account id: the subject id of their own rows.
 	UserID string
 	// Role is one of Roles.
 	Role string
-	// Method is how the caller authenticated: "session" or "token".
+	// Method is how the caller authenticated: MethodSession or
+	// MethodToken.
 	Method string
 	// CredentialID identifies the session or token used (never the secret).
 	CredentialID string

@@ -53,12 +53,6 @@ const (
 	prefixDevice  = "d_"
 )
 
-// Principal methods.
-const (
-	principalSession = "session"
-	principalToken   = "token"
-)
-
 // deviceCookieAge is how long the device cookie lives.
 const deviceCookieAge = 365 * 24 * time.Hour
 
@@ -217,7 +211,7 @@ func (m *Module) authenticateToken(ctx context.Context, tok string) (authz.Princ
 			m.log.WarnContext(ctx, "record token use", slog.Any("token_id", logging.PII("user.account.sign_in_state", t.ID)), slog.Any("error", err))
 		}
 	}
-	return authz.Principal{UserID: u.ID, Role: u.Role, Method: principalToken, CredentialID: t.ID}, nil
+	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodToken, CredentialID: t.ID}, nil
 }
 
 var errBadSession = errs.E(errs.ErrUnauthenticated, "The session has ended; sign in again.")
@@ -243,7 +237,7 @@ func (m *Module) authenticateSession(ctx context.Context, secret string) (authz.
 			m.log.WarnContext(ctx, "record session activity", slog.Any("session_id", logging.PII("user.account.sign_in_state", s.ID)), slog.Any("error", err))
 		}
 	}
-	return authz.Principal{UserID: u.ID, Role: u.Role, Method: principalSession, CredentialID: s.ID}, nil
+	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodSession, CredentialID: s.ID}, nil
 }
 
 // CSRF returns the middleware that protects cookie-authenticated unsafe
@@ -299,7 +293,7 @@ func (m *Module) CSRF() fiber.Handler {
 // signed in with a session (a bearer token needs none).
 func (m *Module) CSRFToken(c *fiber.Ctx) string {
 	p, ok := authz.FromContext(c.UserContext())
-	if !ok || p.Method != principalSession {
+	if !ok || p.Method != authz.MethodSession {
 		return ""
 	}
 	secret := c.Cookies(CookieSession)

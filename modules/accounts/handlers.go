@@ -288,12 +288,12 @@ func (m *Module) openSession(c *fiber.Ctx, u User, method string) (authz.Princip
 			m.log.WarnContext(ctx, "sign-in hook failed", slog.Any("user_id", logging.PII("user.unique_id", u.ID)), slog.Any("error", err))
 		}
 	}
-	return authz.Principal{UserID: u.ID, Role: u.Role, Method: principalSession, CredentialID: sess.ID}, nil
+	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodSession, CredentialID: sess.ID}, nil
 }
 
 func (m *Module) handleLogout(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	if p, ok := authz.FromContext(ctx); ok && p.Method == principalSession {
+	if p, ok := authz.FromContext(ctx); ok && p.Method == authz.MethodSession {
 		err := m.store.closeSession(ctx, p.UserID, p.CredentialID, EventSignOut, uaFamily(c.Get(fiber.HeaderUserAgent)), m.now().UTC())
 		if err != nil && !errors.Is(err, errs.ErrNotFound) {
 			return err
@@ -404,7 +404,7 @@ func (m *Module) handleListSessions(c *fiber.Ctx) error {
 	for _, s := range list {
 		views = append(views, SessionView{
 			ID: s.ID, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt, UAFamily: s.UAFamily,
-			Current: p.Method == principalSession && p.CredentialID == s.ID, userID: s.UserID,
+			Current: p.Method == authz.MethodSession && p.CredentialID == s.ID, userID: s.UserID,
 		})
 	}
 	return m.guard.JSON(c, authz.ActionList, views)
@@ -427,7 +427,7 @@ func (m *Module) handleDeleteSession(c *fiber.Ctx) error {
 	if err := m.store.closeSession(ctx, p.UserID, id, EventSessionRevoked, uaFamily(c.Get(fiber.HeaderUserAgent)), m.now().UTC()); err != nil {
 		return err
 	}
-	if p.Method == principalSession && p.CredentialID == id {
+	if p.Method == authz.MethodSession && p.CredentialID == id {
 		m.clearSessionCookies(c)
 	}
 	return c.SendStatus(fiber.StatusNoContent)

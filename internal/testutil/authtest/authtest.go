@@ -33,7 +33,7 @@ func (HeaderAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
 	if !ok {
 		role = authz.RoleUser
 	}
-	return authz.Principal{UserID: id, Role: role, Method: "token"}, nil
+	return authz.Principal{UserID: id, Role: role, Method: authz.MethodToken}, nil
 }
 
 var shared struct {
