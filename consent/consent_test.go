@@ -398,3 +398,71 @@ func TestModelsCoverSchema(t *testing.T) {
 		}
 	})
 }
+
+// TestPolicyVersionInForce: a choice is recorded only under the policy and
+// banner versions in force, or under the previous policy version during
+// its grace period; any other version is refused with nothing stored, so
+// no event is ever accepted under a consent that proves nothing.
+func TestPolicyVersionInForce(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		clk := newClock()
+		graceEnd := clk.Now().Add(24 * time.Hour)
+		h := newHarness(t, db, clk, func(o *consent.Options) {
+			o.PreviousPolicyVersion, o.PreviousPolicyUntil = "2026-01", graceEnd
+		})
+		tests := []struct {
+			name          string
+			after         time.Duration // from the start of the test's clock
+			policy        string
+			banner        string
+			wantField     string // "" when accepted
+			wantAsk       bool
+			wantAskReason string
+		}{
+			{name: "made-up version", policy: "abc", banner: "b1", wantField: "policy_version"},
+			{name: "future version", policy: "999", banner: "b1", wantField: "policy_version"},
+			{name: "older version than the previous", policy: "2025-06", banner: "b1", wantField: "policy_version"},
+			{name: "unknown banner version", policy: "2026-05", banner: "b0", wantField: "banner_version"},
+			{name: "versions in force", policy: "2026-05", banner: "b1"},
+			{name: "previous version during its grace period", policy: "2026-01", banner: "b1", wantAsk: true, wantAskReason: consent.AskPolicyChanged},
+			{name: "previous version after its grace period", after: 25 * time.Hour, policy: "2026-01", banner: "b1", wantField: "policy_version"},
+		}
+		start := clk.Now()
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				clk.Set(start.Add(tt.after))
+				b := h.browser()
+				resp, raw := b.do("PUT", "/v1/consent", map[string]any{
+					"method": consent.MethodBannerAccept, "policy_version": tt.policy, "banner_version": tt.banner,
+				})
+				if tt.wantField != "" {
+					if resp.StatusCode != 400 {
+						t.Fatalf("status = %d, want 400: %s", resp.StatusCode, raw)
+					}
+					var p problem
+					if err := json.Unmarshal(raw, &p); err != nil {
+						t.Fatal(err)
+					}
+					if len(p.Errors) != 1 || p.Errors[0].Field != tt.wantField || p.Errors[0].Rule != "version" {
+						t.Fatalf("errors = %+v, want %s", p.Errors, tt.wantField)
+					}
+					if b.vid != "" {
+						t.Fatal("a refused choice set a visitor cookie")
+					}
+					return
+				}
+				if resp.StatusCode != 200 {
+					t.Fatalf("status = %d: %s", resp.StatusCode, raw)
+				}
+				v := b.get()
+				if v.Ask != tt.wantAsk || v.AskReason != tt.wantAskReason || v.Choice == nil || v.Choice.PolicyVersion != tt.policy {
+					t.Fatalf("view = %+v", v)
+				}
+				log := proofs(t, h, b.vid, "")
+				if len(log) == 0 || log[0].PolicyVersion != tt.policy || log[0].BannerVersion != tt.banner {
+					t.Fatalf("proofs = %+v", log)
+				}
+			})
+		}
+	})
+}

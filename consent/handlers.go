@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -273,17 +274,33 @@ func (m *Module) validate(in *Choice) error {
 			in.BannerVersion = m.opts.BannerVersion
 		}
 	}
-	if in.PolicyVersion == "" {
+	switch {
+	case in.PolicyVersion == "":
 		v.Add("policy_version", "required", "Send the privacy policy version the visitor was shown.")
-	} else if !versionOK(in.PolicyVersion) {
-		v.Add("policy_version", "format", "Must be 1 to 64 letters, digits, '.', '-' or '_'.")
+	case !m.policyAccepted(in.PolicyVersion):
+		// A choice is proof of what the visitor agreed to: a version that
+		// is not the policy in force (or, for a while after a change, the
+		// one before it) proves nothing.
+		v.Add("policy_version", "version", fmt.Sprintf("Must be the privacy policy version in force, %q, as GET /v1/consent reports it.", m.opts.PolicyVersion))
 	}
-	if in.BannerVersion == "" {
+	switch {
+	case in.BannerVersion == "":
 		v.Add("banner_version", "required", "Send the banner version the visitor was shown.")
-	} else if !versionOK(in.BannerVersion) {
-		v.Add("banner_version", "format", "Must be 1 to 64 letters, digits, '.', '-' or '_'.")
+	case in.BannerVersion != m.opts.BannerVersion:
+		v.Add("banner_version", "version", fmt.Sprintf("Must be the banner version in force, %q, as GET /v1/consent reports it.", m.opts.BannerVersion))
 	}
 	return v.Err()
+}
+
+// policyAccepted reports whether a choice may be recorded under policy
+// version pv: the version in force, or the previous one during its grace
+// period.
+func (m *Module) policyAccepted(pv string) bool {
+	if pv == m.opts.PolicyVersion {
+		return true
+	}
+	return m.opts.PreviousPolicyVersion != "" && pv == m.opts.PreviousPolicyVersion &&
+		m.opts.Now().Before(m.opts.PreviousPolicyUntil)
 }
 
 // rowsOf turns a valid choice into one row per purpose it decides, with

@@ -106,6 +106,14 @@ type Options struct {
 	// BannerVersion is the version of the banner's text; zero means
 	// DefaultBannerVersion.
 	BannerVersion string
+	// PreviousPolicyVersion is the version in force before PolicyVersion.
+	// PUT /v1/consent accepts a choice made under it until
+	// PreviousPolicyUntil, since a page opened before the change still
+	// shows the old banner and sends the old version; the choice is stored
+	// with the version the visitor was shown and asked again, like every
+	// choice made under an older policy. Zero accepts PolicyVersion only.
+	PreviousPolicyVersion string
+	PreviousPolicyUntil   time.Time
 	// ValidFor is how long a choice holds, an ISO 8601 period; zero means
 	// DefaultValidFor (13 months).
 	ValidFor string
@@ -182,6 +190,9 @@ func New(opts Options) (*Module, error) {
 	}
 	if !versionOK(opts.BannerVersion) {
 		return nil, fmt.Errorf("consent: BannerVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", opts.BannerVersion)
+	}
+	if opts.PreviousPolicyVersion != "" && !versionOK(opts.PreviousPolicyVersion) {
+		return nil, fmt.Errorf("consent: PreviousPolicyVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", opts.PreviousPolicyVersion)
 	}
 	if opts.ValidFor == "" {
 		opts.ValidFor = DefaultValidFor

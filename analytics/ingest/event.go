@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/text"
+	"github.com/stewardhq/steward/internal/web"
 )
 
 // EventInput is one event as the tracker sends it.
@@ -128,6 +130,11 @@ func decodeBatch(body []byte, maxBatch int) ([]EventInput, [][]errs.FieldError, 
 		isArray = true
 	default:
 		return nil, nil, false, errs.Invalid("body", "json", "The request body must be an event object or an array of events.")
+	}
+	// The same rules as every other JSON body: valid UTF-8 and no key
+	// given twice, checked over the raw bytes before decoding.
+	if err := web.ScanJSON(trimmed); err != nil {
+		return nil, nil, isArray, err
 	}
 	if ins, ok := decodeAll(trimmed, isArray); ok {
 		if isArray {
@@ -340,15 +347,10 @@ func validURL(s string) bool {
 }
 
 func printable(s string, n int) bool {
-	if s == "" || len(s) > n*4 || utf8.RuneCountInString(s) > n || !utf8.ValidString(s) {
+	if s == "" || len(s) > n*4 || utf8.RuneCountInString(s) > n {
 		return false
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
+	return text.Check(s, text.Line) == nil
 }
 
 func token(s string, n int) bool {

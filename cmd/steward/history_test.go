@@ -1156,19 +1156,16 @@ func (pkg exportPackage) eventIDs(rt failer) []string {
 		sc := bufio.NewScanner(bytes.NewReader(pkg.files[f.File]))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			// The event id is a technical column the export leaves out;
-			// the history puts it in the page's path too.
 			var row struct {
-				Path string `json:"path"`
+				EventID string `json:"event_id"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
 				rt.Fatalf("%s: %v", f.File, err)
 			}
-			_, id, ok := strings.Cut(row.Path, "/e/")
-			if !ok {
-				rt.Fatalf("%s: an event of path %q the history did not send", f.File, row.Path)
+			if row.EventID == "" {
+				rt.Fatalf("%s: an event without its event_id", f.File)
 			}
-			ids = append(ids, id)
+			ids = append(ids, row.EventID)
 		}
 	}
 	sort.Strings(ids)

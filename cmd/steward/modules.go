@@ -171,15 +171,19 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, err
 	}
 	consentMod, err := consent.New(consent.Options{
-		DB:             db,
-		PolicyVersion:  cfg.ConsentPolicyVersion,
-		BannerVersion:  cfg.ConsentBannerVersion,
-		ValidFor:       cfg.ConsentValidFor,
-		CookieSecure:   cfg.SecureCookies(),
-		HashKey:        consentKey,
-		TrustedProxies: cfg.TrustedProxies,
-		Logger:         logFor("consent"),
-		Now:            s.now,
+		DB:            db,
+		PolicyVersion: cfg.ConsentPolicyVersion,
+		BannerVersion: cfg.ConsentBannerVersion,
+		// A choice made under the policy before the current one counts
+		// until the grace period ends.
+		PreviousPolicyVersion: cfg.ConsentPreviousPolicyVersion,
+		PreviousPolicyUntil:   cfg.ConsentPreviousPolicyUntil,
+		ValidFor:              cfg.ConsentValidFor,
+		CookieSecure:          cfg.SecureCookies(),
+		HashKey:               consentKey,
+		TrustedProxies:        cfg.TrustedProxies,
+		Logger:                logFor("consent"),
+		Now:                   s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consent: %w", err)

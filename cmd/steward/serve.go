@@ -145,6 +145,8 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stor
 		Version:        version,
 		Registry:       reg,
 		PolicyRevision: s.engine.Revision,
+		OpsToken:       cfg.MetricsToken,
+		OpsClosed:      cfg.OpsClosed(),
 		OpenAPI:        s.doc,
 		Health: []web.HealthCheck{
 			{Name: "sql", Check: func(ctx context.Context) error { return sqlstore.Ping(ctx, st.sql) }},

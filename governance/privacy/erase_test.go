@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +154,8 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 			}
 		}
 
+		checkEventIDs(t, zr, w, subject)
+
 		dm, _, err := dataMap(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -264,5 +270,70 @@ func TestExpirePackages(t *testing.T) {
 				t.Fatalf("removed package still offered for download")
 			}
 		})
+	}
+}
+
+// checkEventIDs: every event in the package carries its event_id, in the
+// JSON Lines and in the CSV, so that a person can tell an event sent twice
+// from two events; the ids are exactly the subject's events, and the
+// manifest says why a technical column is included.
+func checkEventIDs(t *testing.T, zr *zip.Reader, w warehouse.Warehouse, subject seed.Person) {
+	t.Helper()
+	read := func(name string) []byte {
+		f, err := zr.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(read("data/analytics/events.jsonl"))), "\n") {
+		var row map[string]any
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			t.Fatalf("events.jsonl line %q: %v", line, err)
+		}
+		id, _ := row["event_id"].(string)
+		if id == "" {
+			t.Fatalf("event without its event_id: %s", line)
+		}
+		got = append(got, id)
+	}
+	var rows []struct {
+		ID string `ch:"event_id"`
+	}
+	if err := w.Select(context.Background(), &rows, "SELECT event_id FROM events WHERE has({v:Array(String)}, visitor_id)",
+		warehouse.Named("v", subject.VisitorIDs)); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, r := range rows {
+		want = append(want, r.ID)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("exported event ids %v, the subject's events %v", got, want)
+	}
+	header, _, _ := strings.Cut(string(read("data/analytics/events.csv")), "\n")
+	if !slices.Contains(strings.Split(header, ", "), "event_id") {
+		t.Fatalf("events.csv header %q lacks event_id", header)
+	}
+	var man Manifest
+	if err := json.Unmarshal(read("manifest.json"), &man); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range man.Included {
+		if slices.Contains(c.Columns, "events.event_id") {
+			found = c.Reason == rowKeyReason
+		}
+	}
+	if !found {
+		t.Fatalf("manifest does not list events.event_id as included with its reason: %+v", man.Included)
 	}
 }

@@ -105,7 +105,9 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 		case datamap.StoreSQL:
 			err = m.exportSQLTable(ctx, pk, tp, subject)
 		case datamap.StoreWarehouse:
-			err = m.exportWarehouseTable(ctx, pk, tp, subject)
+			if tp.rowKey, err = m.rowKeyColumns(ctx, tp.table); err == nil {
+				err = m.exportWarehouseTable(ctx, pk, tp, subject)
+			}
 		}
 		if err != nil {
 			return Manifest{}, fmt.Errorf("export %s %s: %w", tp.store, tp.table, err)
@@ -137,15 +139,19 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 func categoryLists(plans []tablePlan) (included, withheld []ManifestCategory) {
 	inc := map[string]*ManifestCategory{}
 	wh := map[string]*ManifestCategory{}
+	keys := map[string]*ManifestCategory{}
 	for _, tp := range plans {
 		for _, c := range tp.columns {
-			target := inc
-			if !c.export.Include {
+			target, reason := inc, c.export.Reason
+			switch {
+			case tp.keyedExport(c):
+				target, reason = keys, rowKeyReason
+			case !c.export.Include:
 				target = wh
 			}
 			mc, ok := target[c.Category]
 			if !ok {
-				mc = &ManifestCategory{Category: c.Category, Name: c.CategoryName, Reason: c.export.Reason}
+				mc = &ManifestCategory{Category: c.Category, Name: c.CategoryName, Reason: reason}
 				target[c.Category] = mc
 			}
 			mc.Columns = append(mc.Columns, tp.table+"."+c.Column)
@@ -159,7 +165,36 @@ func categoryLists(plans []tablePlan) (included, withheld []ManifestCategory) {
 		sort.Slice(out, func(i, j int) bool { return out[i].Category < out[j].Category })
 		return out
 	}
-	return flatten(inc), flatten(wh)
+	included = append(flatten(inc), flatten(keys)...)
+	sort.SliceStable(included, func(i, j int) bool { return included[i].Category < included[j].Category })
+	return included, flatten(wh)
+}
+
+// rowKeyReason is the manifest's reason for a column included as a row's
+// key although its category is withheld.
+const rowKeyReason = "identifies each row (the table's key, no personal data), so that a row sent twice can be told from two rows"
+
+// rowKeyColumns returns the columns of a warehouse table's sorting key:
+// for the events table, a ReplacingMergeTree, the key that merges the
+// copies of one event, event_id among them. The store is asked, rather
+// than governance naming a table's columns.
+func (m *Module) rowKeyColumns(ctx context.Context, table string) (map[string]bool, error) {
+	if m.deps.Warehouse == nil {
+		return nil, nil
+	}
+	var rows []struct {
+		Name string `ch:"name"`
+	}
+	if err := m.deps.Warehouse.Select(ctx, &rows,
+		"SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {table:String} AND is_in_sorting_key",
+		warehouse.Named("table", table)); err != nil {
+		return nil, fmt.Errorf("read the key of %s: %w", table, err)
+	}
+	out := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		out[r.Name] = true
+	}
+	return out, nil
 }
 
 // packer writes the files of a package and records each in the manifest.

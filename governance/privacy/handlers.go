@@ -61,7 +61,7 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: "/v1/privacy/requests", Tag: "privacy", Auth: true,
 		Summary:   "List privacy requests: your own, or all for dpo and admin",
-		Responses: map[int]any{200: ListView{}},
+		Responses: map[int]any{200: ListView{}, 400: nil},
 	}, m.handleList)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: "/v1/privacy/requests/:id", Tag: "privacy", Auth: true,
@@ -88,8 +88,8 @@ func (m *Module) handleCreate(c *fiber.Ctx) error {
 		return err
 	}
 	var body CreateBody
-	if err := c.BodyParser(&body); err != nil {
-		return errs.E(errs.ErrInvalidArgument, "the body must be a JSON object")
+	if err := web.DecodeJSON(c, &body); err != nil {
+		return err
 	}
 	req, err := m.Create(c.UserContext(), p, NewRequest{Type: body.Type, Email: body.Email, Reason: body.Reason})
 	if err != nil {
@@ -101,6 +101,10 @@ func (m *Module) handleCreate(c *fiber.Ctx) error {
 func (m *Module) handleList(c *fiber.Ctx) error {
 	p, err := authz.Require(c)
 	if err != nil {
+		return err
+	}
+	// The list takes no parameters; paging ones are refused, not ignored.
+	if err := web.ParseQuery(c, &struct{}{}); err != nil {
 		return err
 	}
 	list, err := m.List(c.UserContext(), p)
@@ -135,8 +139,8 @@ func (m *Module) handleExtend(c *fiber.Ctx) error {
 		return err
 	}
 	var body ExtendBody
-	if err := c.BodyParser(&body); err != nil {
-		return errs.E(errs.ErrInvalidArgument, "the body must be a JSON object")
+	if err := web.DecodeJSON(c, &body); err != nil {
+		return err
 	}
 	req, err := m.Extend(c.UserContext(), p, c.Params("id"), body.Months, body.Reason)
 	if err != nil {

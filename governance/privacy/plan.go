@@ -65,6 +65,9 @@ type tablePlan struct {
 	// collected is the column holding the time a row was collected; the
 	// identity rule places a browser's anonymous rows by it.
 	collected string
+	// rowKey holds the columns that tell the table's rows apart, read from
+	// the store when the table is exported (see rowKeyColumns).
+	rowKey map[string]bool
 }
 
 // identifierKind says which identifier a subject column of a category
@@ -161,15 +164,27 @@ func rowMode(cols []column) string {
 	}
 }
 
-// exportColumns returns the columns an access export includes.
+// exportColumns returns the columns an access export includes: those the
+// export policy includes, and the row's key where it is no personal data,
+// which the policy may withhold as technical (see keyedExport).
 func (tp *tablePlan) exportColumns() []column {
 	var out []column
 	for _, c := range tp.columns {
-		if c.export.Include {
+		if c.export.Include || tp.keyedExport(c) {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// keyedExport reports a column exported only because it is part of the
+// row's key. A key column tells one row from another: with the event ids
+// of the events table, a person can see that two rows are one event sent
+// twice rather than two events. It is exported only when it is no
+// personal data, so a policy withholding a personal category is never
+// overridden.
+func (tp *tablePlan) keyedExport(c column) bool {
+	return !c.export.Include && tp.rowKey[c.Column] && !c.personal
 }
 
 // placeholder gives the i-th parameter's placeholder in a store's syntax;

@@ -57,6 +57,10 @@ type Config struct {
 	BodyLimit int
 	// ShutdownTimeout bounds the drain of in-flight requests on stop.
 	ShutdownTimeout time.Duration
+	// MetricsToken, when set, is the bearer token GET /metrics and GET
+	// /openapi.json require. Without it both are open in development and
+	// answer 404 in production (see OpsClosed).
+	MetricsToken string
 
 	// BaseURL is the public URL of this Steward, used in links it hands
 	// out (signed downloads, checkout return pages).
@@ -96,6 +100,13 @@ type Config struct {
 	// asks every visitor again. ConsentBannerVersion names the banner text.
 	ConsentPolicyVersion string
 	ConsentBannerVersion string
+	// ConsentPreviousPolicyVersion is the policy version in force before
+	// ConsentPolicyVersion. Until ConsentPreviousPolicyUntil, choices made
+	// under it are still accepted (and asked again), since pages opened
+	// before the change still send it; empty accepts the version in force
+	// only.
+	ConsentPreviousPolicyVersion string
+	ConsentPreviousPolicyUntil   time.Time
 	// ConsentValidFor is how long a consent choice lasts (ISO 8601 period).
 	ConsentValidFor string
 	// EventsSpoolMaxBytes bounds the durable event spool; past it, event
@@ -122,6 +133,11 @@ func (c Config) SecureCookies() bool {
 		return c.Env == EnvProduction
 	}
 }
+
+// OpsClosed reports whether /metrics and /openapi.json answer 404 to
+// everyone when MetricsToken is empty: in production, so that neither is
+// public unless a token guards it.
+func (c Config) OpsClosed() bool { return c.Env == EnvProduction }
 
 // Defaults are the embedded-default settings `make run` uses.
 func Defaults() Config {
@@ -175,6 +191,7 @@ func Settings() []Setting {
 		{"log-format", "STEWARD_LOG_FORMAT", d.LogFormat, "text or json"},
 		{"body-limit", "STEWARD_BODY_LIMIT", strconv.Itoa(d.BodyLimit), "largest accepted request body in bytes"},
 		{"shutdown-timeout", "STEWARD_SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String(), "how long a stop waits for in-flight requests"},
+		{"metrics-token", "STEWARD_METRICS_TOKEN", "", "bearer token (16+ characters) that /metrics and /openapi.json require; without it both are open in development and answer 404 in production"},
 		{"base-url", "STEWARD_BASE_URL", d.BaseURL, "public URL of this server, used in the links it hands out"},
 		{"signing-key", "STEWARD_SIGNING_KEY", "", "secret (32+ characters) that signs download links; required in production"},
 		{"cookie-secure", "STEWARD_COOKIE_SECURE", d.CookieSecure, "mark cookies Secure: true, false, or auto (only in production)"},
@@ -191,6 +208,8 @@ func Settings() []Setting {
 		{"provider-key", "STEWARD_PROVIDER_KEY", "", "API key of the model service"},
 		{"consent-policy-version", "STEWARD_CONSENT_POLICY_VERSION", d.ConsentPolicyVersion, "version of the privacy policy in force; changing it asks every visitor again"},
 		{"consent-banner-version", "STEWARD_CONSENT_BANNER_VERSION", d.ConsentBannerVersion, "version of the consent banner text, kept in each proof"},
+		{"consent-previous-policy-version", "STEWARD_CONSENT_PREVIOUS_POLICY_VERSION", "", "policy version in force before the current one, still accepted in choices until STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL"},
+		{"consent-previous-policy-until", "STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL", "", "end of the grace period of the previous policy version (RFC 3339 time)"},
 		{"consent-valid-for", "STEWARD_CONSENT_VALID_FOR", d.ConsentValidFor, "how long a consent choice lasts (ISO 8601 period)"},
 		{"events-spool-max-bytes", "STEWARD_EVENTS_SPOOL_MAX_BYTES", strconv.FormatInt(d.EventsSpoolMaxBytes, 10), "largest durable event spool; past it /v1/events answers 503"},
 		{"trusted-proxies", "STEWARD_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
@@ -258,9 +277,16 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		{"STEWARD_CONSENT_POLICY_VERSION", &cfg.ConsentPolicyVersion},
 		{"STEWARD_CONSENT_BANNER_VERSION", &cfg.ConsentBannerVersion},
 		{"STEWARD_CONSENT_VALID_FOR", &cfg.ConsentValidFor},
+		{"STEWARD_CONSENT_PREVIOUS_POLICY_VERSION", &cfg.ConsentPreviousPolicyVersion},
+		{"STEWARD_METRICS_TOKEN", &cfg.MetricsToken},
 	} {
 		env(b.env, str(b.dst))
 	}
+	env("STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL", func(v string) error {
+		t, err := parseUntil(v)
+		cfg.ConsentPreviousPolicyUntil = t
+		return err
+	})
 	env("STEWARD_EVENTS_SPOOL_MAX_BYTES", func(v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		cfg.EventsSpoolMaxBytes = n
@@ -310,9 +336,16 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		{"provider-url", &cfg.ProviderURL}, {"provider-key", &cfg.ProviderKey}, {"catalog", &cfg.Catalog},
 		{"consent-policy-version", &cfg.ConsentPolicyVersion}, {"consent-banner-version", &cfg.ConsentBannerVersion},
 		{"consent-valid-for", &cfg.ConsentValidFor},
+		{"consent-previous-policy-version", &cfg.ConsentPreviousPolicyVersion},
+		{"metrics-token", &cfg.MetricsToken},
 	} {
 		fs.StringVar(b.dst, b.flag, *b.dst, "")
 	}
+	fs.Func("consent-previous-policy-until", "", func(v string) error {
+		t, err := parseUntil(v)
+		cfg.ConsentPreviousPolicyUntil = t
+		return err
+	})
 	fs.Int64Var(&cfg.EventsSpoolMaxBytes, "events-spool-max-bytes", cfg.EventsSpoolMaxBytes, "")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "")
 	fs.Func("allowed-origins", "", func(v string) error {
@@ -421,6 +454,17 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.ConsentPolicyVersion) == "" || strings.TrimSpace(c.ConsentBannerVersion) == "" {
 		bad("STEWARD_CONSENT_POLICY_VERSION", "the policy and banner versions must not be empty")
 	}
+	switch {
+	case c.ConsentPreviousPolicyVersion != "" && c.ConsentPreviousPolicyUntil.IsZero():
+		bad("STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL", "must be set with STEWARD_CONSENT_PREVIOUS_POLICY_VERSION: the previous version is accepted only until then")
+	case c.ConsentPreviousPolicyVersion == "" && !c.ConsentPreviousPolicyUntil.IsZero():
+		bad("STEWARD_CONSENT_PREVIOUS_POLICY_VERSION", "must be set with STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL")
+	case c.ConsentPreviousPolicyVersion != "" && c.ConsentPreviousPolicyVersion == c.ConsentPolicyVersion:
+		bad("STEWARD_CONSENT_PREVIOUS_POLICY_VERSION", "%q is the version in force; name the one before it", c.ConsentPreviousPolicyVersion)
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		bad("STEWARD_METRICS_TOKEN", "must be at least 16 characters (for example: openssl rand -hex 32)")
+	}
 	if !strings.HasPrefix(c.ConsentValidFor, "P") || len(c.ConsentValidFor) < 3 {
 		bad("STEWARD_CONSENT_VALID_FOR", "%q must be an ISO 8601 period such as P13M", c.ConsentValidFor)
 	}
@@ -440,6 +484,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	return nil
+}
+
+// parseUntil reads an RFC 3339 time, such as 2026-12-31T00:00:00Z.
+func parseUntil(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("must be an RFC 3339 time such as 2026-12-31T00:00:00Z")
+	}
+	return t.UTC(), nil
 }
 
 // splitList reads a comma-separated list, dropping empty items.

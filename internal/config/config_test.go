@@ -129,6 +129,63 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"STEWARD_LOG_FORMAT", "STEWARD_CLICKHOUSE_DATABASE"},
 		},
 		{
+			name: "metrics stay open in development and close in production",
+			env:  map[string]string{"STEWARD_ENV": "production", "STEWARD_SIGNING_KEY": strings.Repeat("k", 32)},
+			check: func(t *testing.T, c Config) {
+				if !c.OpsClosed() || c.MetricsToken != "" {
+					t.Fatalf("production: closed %t, token %q", c.OpsClosed(), c.MetricsToken)
+				}
+				c.Env = EnvDevelopment
+				if c.OpsClosed() {
+					t.Fatal("development closes /metrics")
+				}
+			},
+		},
+		{
+			name: "metrics token",
+			args: []string{"--metrics-token", "0123456789abcdef0123"},
+			check: func(t *testing.T, c Config) {
+				if c.MetricsToken != "0123456789abcdef0123" {
+					t.Fatalf("token = %q", c.MetricsToken)
+				}
+			},
+		},
+		{
+			name:    "short metrics token",
+			env:     map[string]string{"STEWARD_METRICS_TOKEN": "short"},
+			wantErr: []string{"STEWARD_METRICS_TOKEN", "16 characters"},
+		},
+		{
+			name: "previous policy version with its grace period",
+			env: map[string]string{"STEWARD_CONSENT_POLICY_VERSION": "2026-12", "STEWARD_CONSENT_PREVIOUS_POLICY_VERSION": "2026-01",
+				"STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL": "2026-12-20T12:00:00+01:00"},
+			check: func(t *testing.T, c Config) {
+				if c.ConsentPreviousPolicyVersion != "2026-01" || !c.ConsentPreviousPolicyUntil.Equal(time.Date(2026, 12, 20, 11, 0, 0, 0, time.UTC)) {
+					t.Fatalf("previous %q until %s", c.ConsentPreviousPolicyVersion, c.ConsentPreviousPolicyUntil)
+				}
+			},
+		},
+		{
+			name:    "previous policy version without an end",
+			env:     map[string]string{"STEWARD_CONSENT_PREVIOUS_POLICY_VERSION": "0"},
+			wantErr: []string{"STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL"},
+		},
+		{
+			name:    "grace period without a version",
+			args:    []string{"--consent-previous-policy-until", "2026-12-20T00:00:00Z"},
+			wantErr: []string{"STEWARD_CONSENT_PREVIOUS_POLICY_VERSION"},
+		},
+		{
+			name:    "previous policy version is the current one",
+			env:     map[string]string{"STEWARD_CONSENT_PREVIOUS_POLICY_VERSION": "1", "STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL": "2026-12-20T00:00:00Z"},
+			wantErr: []string{"STEWARD_CONSENT_PREVIOUS_POLICY_VERSION", "in force"},
+		},
+		{
+			name:    "grace period end not a time",
+			env:     map[string]string{"STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL": "tomorrow"},
+			wantErr: []string{"STEWARD_CONSENT_PREVIOUS_POLICY_UNTIL", "RFC 3339"},
+		},
+		{
 			name:    "unknown flag",
 			args:    []string{"--nope"},
 			wantErr: []string{"nope"},

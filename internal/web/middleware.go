@@ -9,8 +9,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
-
-	"github.com/stewardhq/steward/internal/errs"
 )
 
 // routeUnmatched labels requests that matched no route, so that scans of
@@ -158,49 +156,37 @@ func (s *server) recover(c *fiber.Ctx) (err error) {
 
 // requestConfig is the server's HeaderReceived hook: fasthttp calls it once
 // a request's header is read, before it reads any of the body, and holds
-// the body to the limit it returns. A body whose Content-Length is over its
-// route's limit is thus refused without reading a byte of it, which spares
-// the server reading (and, for multipart forms, writing to temporary files)
-// up to Options.MaxBodyLimit of a body it refuses anyway. Most requests
-// declare a length within Options.BodyLimit, which every route accepts, and
-// skip the route lookup.
+// the body to the limit it returns. fasthttp reads a whole body into memory
+// before any handler runs, so this hook is the only place a route's limit
+// can be applied before the body is read:
 //
-// A chunked body announces no length. It may read up to
-// Options.MaxBodyLimit, and limitBody then holds it to its route's limit:
-// cutting it off at that limit here would leave the error handler unable to
-// name the limit, since fasthttp clears a request whose body it fails to
-// read.
+//   - A body whose Content-Length is over its route's limit is refused
+//     without reading a byte of it.
+//   - A chunked body announces no length; it is read up to its route's
+//     limit and refused as soon as it passes it, never up to
+//     Options.MaxBodyLimit, which only the routes that raise their limit
+//     (uploads) may use.
+//
+// Most requests declare a length within Options.BodyLimit, which every
+// route accepts, and skip the route lookup.
 func (s *server) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	limit := s.opts.BodyLimit
-	switch n := h.ContentLength(); {
-	case n == -1:
-		limit = s.opts.MaxBodyLimit
-	case n > limit:
+	if n := h.ContentLength(); n == -1 || n > limit {
 		limit = s.routeBodyLimit(string(h.Method()), requestPath(h))
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: limit}
 }
 
-// limitBody refuses a body longer than its route's limit that requestConfig
-// let through: a chunked one, whose length is known only now.
-func (s *server) limitBody(c *fiber.Ctx) error {
-	if n := len(c.Request().Body()); n > s.opts.BodyLimit {
-		if limit := s.routeBodyLimit(c.Method(), c.Path()); n > limit {
-			return errs.E(errs.ErrTooLarge, tooLargeDetail(n, limit))
-		}
-	}
-	return c.Next()
-}
-
 // refusedBodyDetail explains a body the server refused while reading it.
 // One with a declared length was refused from its header, against its
-// route's limit. A chunked one was cut off at Options.MaxBodyLimit, and its
-// route is unknown: fasthttp cleared the request after failing to read it.
+// route's limit, which the detail names. A chunked one was cut off at its
+// route's limit, but fasthttp clears a request it fails to read, so the
+// route, and with it the limit, is no longer known here.
 func (s *server) refusedBodyDetail(c *fiber.Ctx) string {
 	if n := c.Request().Header.ContentLength(); n > 0 {
 		return tooLargeDetail(n, s.routeBodyLimit(c.Method(), c.Path()))
 	}
-	return fmt.Sprintf("The request body exceeds %d bytes, the most this server reads for any endpoint.", s.opts.MaxBodyLimit)
+	return chunkedTooLarge
 }
 
 // routeBodyLimit returns the body limit of the route matching method and
@@ -221,6 +207,9 @@ func requestPath(h *fasthttp.RequestHeader) string {
 	}
 	return string(u.PathOriginal())
 }
+
+// chunkedTooLarge is the detail of a 413 problem for a chunked body.
+const chunkedTooLarge = "The request body is larger than this endpoint accepts."
 
 // tooLargeDetail is the detail of a 413 problem: the size of the body and
 // the limit of its endpoint.

@@ -172,3 +172,39 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("raw paths reached metric labels:\n%s", body)
 	}
 }
+
+func TestOpsRoutesGuard(t *testing.T) {
+	const token = "ops-token-0123456789abcdef"
+	tests := []struct {
+		name   string
+		opts   web.Options
+		auth   string
+		status int
+	}{
+		{name: "open without a token (development)", opts: web.Options{}, status: 200},
+		{name: "closed without a token (production)", opts: web.Options{OpsClosed: true}, status: 404},
+		{name: "closed, a token sent anyway", opts: web.Options{OpsClosed: true}, auth: "Bearer " + token, status: 404},
+		{name: "token required, none sent", opts: web.Options{OpsToken: token}, status: 404},
+		{name: "token required, wrong one", opts: web.Options{OpsToken: token}, auth: "Bearer " + token + "x", status: 404},
+		{name: "token required, not a bearer", opts: web.Options{OpsToken: token}, auth: token, status: 404},
+		{name: "token required and sent", opts: web.Options{OpsToken: token, OpsClosed: true}, auth: "Bearer " + token, status: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, _ := newApp(t, tt.opts)
+			for _, path := range []string{"/metrics", "/openapi.json"} {
+				req := httptest.NewRequest(http.MethodGet, path, nil)
+				if tt.auth != "" {
+					req.Header.Set("Authorization", tt.auth)
+				}
+				if r := do(t, app, req); r.status != tt.status {
+					t.Errorf("GET %s = %d, want %d", path, r.status, tt.status)
+				}
+			}
+			// Health probes never need the token.
+			if r := get(t, app, "/healthz"); r.status != 200 {
+				t.Errorf("GET /healthz = %d", r.status)
+			}
+		})
+	}
+}

@@ -206,7 +206,7 @@ func TestBodyLimit(t *testing.T) {
 		{name: "chunked over the raised limit", path: "/v1/assets/a_1/parts", size: 4097, chunked: true, wantStatus: 413, wantLimit: 4096},
 		{name: "chunked over the default limit", path: "/v1/events", size: 1025, chunked: true, wantStatus: 413, wantLimit: 1024},
 		{name: "route limit above what the server reads at all", path: "/v1/archives", size: 8193, wantStatus: 413, wantLimit: 8192},
-		{name: "chunked over what the server reads at all", path: "/v1/events", size: 8193, chunked: true, wantStatus: 413, wantLimit: 8192},
+		{name: "chunked over what the server reads at all", path: "/v1/archives", size: 8193, chunked: true, wantStatus: 413, wantLimit: 8192},
 	}
 	// A real listener, since app.Test reports a body refused by the server
 	// as an error of its own instead of the answer.
@@ -224,10 +224,10 @@ func TestBodyLimit(t *testing.T) {
 				return
 			}
 			want := fmt.Sprintf("The request body has %d bytes; this endpoint accepts at most %d.", tt.size, tt.wantLimit)
-			if tt.chunked && tt.size > 8192 {
-				// The server stopped reading at its own ceiling, without
-				// learning the size or the route.
-				want = fmt.Sprintf("The request body exceeds %d bytes, the most this server reads for any endpoint.", tt.wantLimit)
+			if tt.chunked {
+				// The server stopped reading at the route's limit; the
+				// request it failed to read is cleared, route and all.
+				want = "The request body is larger than this endpoint accepts."
 			}
 			p := r.problem(t)
 			if p.Type != web.ProblemTypeBase+"too-large" || p.Detail != want ||
@@ -267,6 +267,33 @@ func TestBodyLimit(t *testing.T) {
 		}
 	})
 
+	// Only the size line of one chunk is sent: a server reading chunked
+	// bodies up to a ceiling above the route's limit would wait for the
+	// chunk and answer 400 when the body ends, so a 413 shows the route's
+	// limit stopped it before a byte of data was read.
+	t.Run("chunk over the route limit, no data sent", func(t *testing.T) {
+		for _, tt := range []struct {
+			name   string
+			target string
+			size   int64
+		}{
+			{name: "default limit", target: "/v1/events", size: 1025},
+			{name: "default limit, chunk within what the server reads at all", target: "/v1/events", size: 8000},
+			{name: "raised limit", target: "/v1/assets/a_1/parts", size: 4097},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				resp, body := webtest.DeclareChunk(t, base, "POST", tt.target, nil, tt.size)
+				r := response{status: resp.StatusCode, header: resp.Header, body: body}
+				if r.status != 413 {
+					t.Fatalf("status = %d, want 413 (body %s)", r.status, r.body)
+				}
+				if p := r.problem(t); p.Type != web.ProblemTypeBase+"too-large" {
+					t.Errorf("problem = %+v", p)
+				}
+			})
+		}
+	})
+
 	// Even a body refused before routing is logged and counted.
 	found := false
 	for _, l := range logs.lines(t, "request") {
@@ -276,6 +303,43 @@ func TestBodyLimit(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no access-log line for the body refused by the server:\n%s", logs.String())
+	}
+}
+
+// TestLargeBodyToAnOrdinaryRoute is the case of a server whose uploads
+// accept about 100 MiB: a 99 MB body sent to a route with the default
+// limit, declared or chunked, is refused before the server reads it.
+func TestLargeBodyToAnOrdinaryRoute(t *testing.T) {
+	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	app, _ := newApp(t, web.Options{MaxBodyLimit: 100 << 20, OpenAPI: doc})
+	ok := func(c *fiber.Ctx) error { return c.SendString(fmt.Sprint(len(c.Body()))) }
+	web.Route(app, doc, web.RouteDoc{Method: "POST", Path: "/v1/billing/webhooks/stripe", Summary: "Webhook", Request: []byte{}}, ok)
+	web.Route(app, doc, web.RouteDoc{
+		Method: "POST", Path: "/v1/assets", Summary: "Upload",
+		Request: web.Body{ContentType: "application/octet-stream"}, BodyLimit: 100 << 20,
+	}, ok)
+	base := webtest.Serve(t, app)
+	const size = 99_000_000
+	for _, send := range []struct {
+		name string
+		fn   func(testing.TB, string, string, string, http.Header, int64) (*http.Response, []byte)
+	}{
+		{"declared length", webtest.DeclareBody},
+		{"chunked", webtest.DeclareChunk},
+	} {
+		t.Run(send.name, func(t *testing.T) {
+			resp, body := send.fn(t, base, "POST", "/v1/billing/webhooks/stripe", http.Header{"Content-Type": {"application/json"}}, size)
+			if resp.StatusCode != 413 {
+				t.Fatalf("status = %d, want 413 (body %s)", resp.StatusCode, body)
+			}
+			// The upload route still takes a chunk of that size: its
+			// server waits for the data, finds the body cut short and
+			// answers 400.
+			resp, body = send.fn(t, base, "POST", "/v1/assets", nil, size)
+			if resp.StatusCode != 400 {
+				t.Fatalf("upload route: status = %d, want 400 for a body cut short (body %s)", resp.StatusCode, body)
+			}
+		})
 	}
 }
 

@@ -12,27 +12,27 @@
 //     by a random one; it is echoed in the response, stored for RequestID
 //     and put in the request's user context, where the logging package's
 //     handler adds it to every line.
-//  2. observe: the access log and the Prometheus metrics. It is outside the
-//     next two so that it sees the final status of every request, including
-//     a recovered panic and a rejected body; it turns a returned error into
-//     its problem document by calling the error handler itself.
+//  2. observe: the access log and the Prometheus metrics. It is outside
+//     recover so that it sees the final status of every request, including
+//     a recovered panic; it turns a returned error into its problem
+//     document by calling the error handler itself.
 //  3. recover: a panic in a handler becomes a 500 problem; the panic value
 //     and stack go to the log with the request id, and the process lives on.
-//  4. body limit: a chunked body over its route's limit is refused (see
-//     below).
 //
 // # Body limits
 //
-// A body larger than Options.BodyLimit is refused with a 413 problem naming
-// the limit, unless its route's RouteDoc.BodyLimit allows it. A body whose
-// Content-Length is over its route's limit is refused by the server as soon
-// as it has read the header, before any middleware runs and without reading
-// a byte of the body. A chunked body announces no length: the server reads
-// it up to Options.MaxBodyLimit, and the body-limit middleware holds it to
-// its route's limit. A refusal while reading reaches the error handler
-// directly, which logs and counts it like any other request; the server
-// then closes the connection, since the rest of the body may still be on
-// its way.
+// A body larger than Options.BodyLimit is refused with a 413 problem,
+// unless its route's RouteDoc.BodyLimit allows it. The limit is applied
+// before the body is read, as soon as the server has the request's header
+// (fasthttp reads a whole body into memory before any handler runs): a
+// body whose Content-Length is over its route's limit is refused without
+// reading a byte of it, with a detail naming the limit; a chunked body,
+// which announces no length, is read up to its route's limit and refused
+// the moment it passes it. Options.MaxBodyLimit only caps the routes that
+// raise their limit; no other route reads more than Options.BodyLimit. A
+// refusal while reading reaches the error handler directly, which logs and
+// counts it like any other request; the server then closes the connection,
+// since the rest of the body may still be on its way.
 //
 // Fiber's app.Test reports a request the server refused while reading as an
 // error of its own instead of the answer, so tests of these refusals send
@@ -42,6 +42,21 @@
 // which can hold identifiers), the status, the duration, the response size
 // and the request id. It never holds the client address, the query string,
 // the user agent or any header, so no personal data reaches it.
+//
+// # Request input
+//
+// Handlers read bodies with DecodeJSON and query strings with ParseQuery.
+// Both refuse what a route does not take, naming the field or parameter in
+// a validation error: unknown names, a name given twice, wrong types, and
+// text that breaks the one text policy of package text (invalid UTF-8,
+// control characters, bidirectional controls). Lists check their paging
+// parameters with PageLimit and InvalidCursor.
+//
+// # Operators' routes
+//
+// /metrics and /openapi.json answer only requests bearing Options.OpsToken
+// when it is set, and nobody (404) when Options.OpsClosed is set without a
+// token; /healthz is always open, for load balancers.
 //
 // # Problem documents
 //
@@ -77,6 +92,7 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -145,6 +161,15 @@ type Options struct {
 	// OpenAPI collects route docs and is served at /openapi.json. Nil means
 	// a document of the platform routes only.
 	OpenAPI *OpenAPI
+	// OpsToken, when set, is the bearer token GET /metrics and GET
+	// /openapi.json require. A request without it is answered 404, as if
+	// the routes did not exist, so that a scan learns nothing.
+	OpsToken string
+	// OpsClosed, when OpsToken is empty, answers 404 on /metrics and
+	// /openapi.json to everyone. Production sets it, so that neither the
+	// metrics (request rates, store health, the process's memory) nor the
+	// map of every route is public unless a token guards them.
+	OpsClosed bool
 }
 
 // server holds what the middleware and the platform handlers share.
@@ -200,11 +225,11 @@ func New(opts Options) *fiber.App {
 	// fiber.Config has no field for this hook; the fasthttp server fiber.New
 	// built is the one both Listener and Test serve with.
 	app.Server().HeaderReceived = s.requestConfig
-	app.Use(s.requestID, s.observe, s.recover, s.limitBody)
+	app.Use(s.requestID, s.observe, s.recover)
 
 	app.Get("/healthz", s.healthz)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{})))
-	app.Get("/openapi.json", s.openAPI)
+	app.Get("/metrics", s.opsOnly, adaptor.HTTPHandler(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{})))
+	app.Get("/openapi.json", s.opsOnly, s.openAPI)
 	s.doc.addPlatform(RouteDoc{
 		Method:    fiber.MethodGet,
 		Path:      "/healthz",
@@ -227,6 +252,24 @@ func New(opts Options) *fiber.App {
 		Responses: map[int]any{200: Body{ContentType: "application/json", Schema: map[string]any{}}},
 	})
 	return app
+}
+
+// opsOnly guards the operators' routes, /metrics and /openapi.json: with
+// Options.OpsToken set it lets through only requests bearing it; without a
+// token it lets everyone through unless Options.OpsClosed. A refused
+// request is answered like an unknown path.
+func (s *server) opsOnly(c *fiber.Ctx) error {
+	if s.opts.OpsToken == "" {
+		if s.opts.OpsClosed {
+			return fiber.ErrNotFound
+		}
+		return c.Next()
+	}
+	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.OpsToken)) != 1 {
+		return fiber.ErrNotFound
+	}
+	return c.Next()
 }
 
 // Shutdown stops app gracefully: it stops accepting connections, lets

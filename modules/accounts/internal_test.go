@@ -81,6 +81,7 @@ func TestCheckName(t *testing.T) {
 		{name: "tab inside", in: "Ann\tE", rule: "control_characters"},
 		{name: "NUL", in: "Ann\x00", rule: "control_characters"},
 		{name: "bad utf-8", in: "Ann\xff", rule: "encoding"},
+		{name: "right-to-left override", in: "Ann\u202Egnp.exe", rule: "bidi_control"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

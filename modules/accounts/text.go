@@ -10,6 +10,8 @@ import (
 
 	"github.com/mileusna/useragent"
 	"golang.org/x/text/language"
+
+	"github.com/stewardhq/steward/internal/text"
 )
 
 // maxNameRunes bounds a display name.
@@ -39,18 +41,15 @@ func validEmail(s string) bool {
 // checkName applies the rules for a display name set by its owner and
 // returns the name to store (trimmed), or the rule it breaks and why.
 func checkName(s string) (name, rule, message string) {
-	if !utf8.ValidString(s) {
-		return "", "encoding", "Must be valid UTF-8."
-	}
 	name = strings.TrimSpace(s)
 	if name == "" {
 		return "", "required", "Must not be empty."
 	}
+	if p := text.Check(name, text.Line); p != nil {
+		return "", p.Rule, p.Message
+	}
 	if n := utf8.RuneCountInString(name); n > maxNameRunes {
 		return "", "max_length", fmt.Sprintf("Must be at most %d characters (got %d).", maxNameRunes, n)
-	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", "control_characters", "Must not contain control characters such as line breaks or tabs."
 	}
 	return name, "", ""
 }
@@ -60,7 +59,7 @@ func checkName(s string) (name, rule, message string) {
 func cleanName(s string) string {
 	s = strings.ToValidUTF8(s, "")
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || text.IsBidiControl(r) {
 			return ' '
 		}
 		return r

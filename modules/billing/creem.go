@@ -28,6 +28,9 @@ type CreemConfig struct {
 	WebhookSecret string
 	// APIURL is the API's base URL. Empty means CreemAPIURL.
 	APIURL string
+	// WebhookClockSkew bounds how far ahead of this server's clock an
+	// event's created_at may be. Zero means DefaultWebhookClockSkew.
+	WebhookClockSkew time.Duration
 	// HTTPClient makes the API calls. Nil means a client with a 30 s
 	// timeout.
 	HTTPClient *http.Client
@@ -43,6 +46,9 @@ type creemProvider struct {
 func newCreem(cfg CreemConfig, successURL string) *creemProvider {
 	if cfg.APIURL == "" {
 		cfg.APIURL = CreemAPIURL
+	}
+	if cfg.WebhookClockSkew <= 0 {
+		cfg.WebhookClockSkew = DefaultWebhookClockSkew
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -129,7 +135,12 @@ func SignCreem(body []byte, secret string) string {
 }
 
 // ParseWebhook verifies the creem-signature header over the raw body, in
-// constant time, and maps Creem's events to the module's.
+// constant time, and maps Creem's events to the module's. The signature
+// covers the body only, whose created_at is the event's time: an event
+// dated more than WebhookClockSkew ahead of this server's clock is
+// refused. Its age is not bounded, since Creem retries a delivery for
+// days; a replay of an old one is caught by its event id. A signed body
+// that is not an event is reported as such, naming the field at fault.
 func (c *creemProvider) ParseWebhook(body []byte, header func(string) string) (Event, error) {
 	got, err := hex.DecodeString(strings.TrimSpace(header("creem-signature")))
 	want, _ := hex.DecodeString(SignCreem(body, c.cfg.WebhookSecret))
@@ -143,10 +154,13 @@ func (c *creemProvider) ParseWebhook(body []byte, header func(string) string) (E
 		Object    json.RawMessage `json:"object"`
 	}
 	if err := json.Unmarshal(body, &ev); err != nil {
-		return Event{}, errs.Wrap(err, errs.ErrInvalidArgument, "The webhook body is not a Creem event.")
+		return Event{}, errs.Invalid("body", "json", "The webhook body is signed but is not a Creem event in JSON.")
 	}
 	if ev.ID == "" {
-		return Event{}, errs.E(errs.ErrInvalidArgument, "The webhook event has no id.")
+		return Event{}, errs.Invalid("id", "required", "The webhook event has no id.")
+	}
+	if time.Until(time.UnixMilli(ev.CreatedAt)) > c.cfg.WebhookClockSkew {
+		return Event{}, errs.Invalid("created_at", "future", fmt.Sprintf("The event is dated more than %s ahead of this server's clock.", c.cfg.WebhookClockSkew))
 	}
 	// Creem's created_at is in milliseconds.
 	out := Event{Provider: ProviderCreem, ID: ev.ID, Type: ev.EventType, Created: time.UnixMilli(ev.CreatedAt).UTC()}
@@ -154,7 +168,7 @@ func (c *creemProvider) ParseWebhook(body []byte, header func(string) string) (E
 	case "checkout.completed":
 		var o creemCheckout
 		if err := json.Unmarshal(ev.Object, &o); err != nil {
-			return out, fmt.Errorf("decode creem checkout: %w", err)
+			return out, malformedObject("object", "Creem checkout")
 		}
 		out.Kind = EventCheckoutCompleted
 		out.OrderID = o.Metadata["order_id"]
@@ -173,7 +187,7 @@ func (c *creemProvider) ParseWebhook(body []byte, header func(string) string) (E
 		"subscription.expired", "subscription.trialing", "subscription.paused", "subscription.past_due":
 		var o creemSubscription
 		if err := json.Unmarshal(ev.Object, &o); err != nil {
-			return out, fmt.Errorf("decode creem subscription: %w", err)
+			return out, malformedObject("object", "Creem subscription")
 		}
 		out.Kind = EventSubscription
 		if ev.EventType == "subscription.paid" {
@@ -192,7 +206,7 @@ func (c *creemProvider) ParseWebhook(body []byte, header func(string) string) (E
 	case "refund.created":
 		var o creemRefund
 		if err := json.Unmarshal(ev.Object, &o); err != nil {
-			return out, fmt.Errorf("decode creem refund: %w", err)
+			return out, malformedObject("object", "Creem refund")
 		}
 		out.Kind = EventRefund
 		out.RefundID = o.ID

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,5 +141,49 @@ func TestCreemCheckoutAndWebhooks(t *testing.T) {
 			t.Fatalf("order after refund = %v", o)
 		}
 		assertNoCardData(t, db)
+	})
+}
+
+// TestCreemWebhookTimestampsAndMalformedBodies: Creem signs the body,
+// whose created_at dates the event; one dated an hour ahead is refused,
+// and a signed body that is not an event names the field at fault.
+func TestCreemWebhookTimestampsAndMalformedBodies(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		api := &creemAPI{}
+		srv := httptest.NewServer(api)
+		defer srv.Close()
+		e := newEnv(t, db, srv.URL)
+		res := e.checkout("u7", "pack_100", "creem")
+		object := map[string]any{
+			"id": "ch_creem_7", "object": "checkout", "request_id": res.OrderID, "status": "completed",
+			"order":    map[string]any{"id": "ord_creem_7", "amount": 1000, "currency": "EUR", "status": "paid"},
+			"product":  map[string]any{"id": "prod_creem_pack100"},
+			"customer": map[string]any{"id": "cust_7"},
+			"metadata": map[string]string{"order_id": res.OrderID, "user_id": "u7"},
+		}
+		tests := []struct {
+			name  string
+			body  []byte
+			field string
+		}{
+			{name: "dated an hour ahead", body: creemEvent("evt_creem_future", "checkout.completed", time.Now().Add(time.Hour), object), field: "created_at"},
+			{name: "not JSON", body: []byte(`{"id":"evt_creem_x",`), field: "body"},
+			{name: "no id", body: []byte(`{"eventType":"checkout.completed"}`), field: "id"},
+			{name: "object of the wrong shape", body: []byte(`{"id":"evt_creem_y","eventType":"checkout.completed","created_at":1,"object":[1]}`), field: "object"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, out := e.sendCreem(tt.body, billing.SignCreem(tt.body, creemSecret))
+				if status != http.StatusBadRequest || !strings.Contains(string(out), `"field":"`+tt.field+`"`) {
+					t.Fatalf("status = %d %s, want 400 naming %s", status, out, tt.field)
+				}
+			})
+		}
+		e.wantBalance("u7", 0)
+		now := creemEvent("evt_creem_now", "checkout.completed", time.Now().Add(10*time.Second), object)
+		if status, out := e.sendCreem(now, billing.SignCreem(now, creemSecret)); status != http.StatusOK {
+			t.Fatalf("event 10 s ahead = %d %s", status, out)
+		}
+		e.wantBalance("u7", 100)
 	})
 }

@@ -68,7 +68,7 @@ func (m *Module) mount(r fiber.Router, doc web.Documenter) {
 		Method: fiber.MethodGet, Path: "/v1/billing/orders", Tag: "billing", Auth: true,
 		Summary:   "List the caller's orders, or a user's for roles allowed to read them",
 		Query:     OrdersQuery{},
-		Responses: map[int]any{200: []Order{}, 403: nil},
+		Responses: map[int]any{200: []Order{}, 400: nil, 403: nil},
 	}, m.orders)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodPost, Path: "/v1/billing/webhooks/stripe", Tag: "billing",
@@ -197,8 +197,8 @@ func (m *Module) orders(c *fiber.Ctx) error {
 		return err
 	}
 	var q OrdersQuery
-	if err := c.QueryParser(&q); err != nil {
-		return errs.Invalid("query", "format", "The query string could not be read.")
+	if err := web.ParseQuery(c, &q); err != nil {
+		return err
 	}
 	owner := q.UserID
 	if owner == "" {

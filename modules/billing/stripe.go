@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -18,6 +19,12 @@ import (
 
 // DefaultWebhookTolerance is how old a signed webhook delivery may be.
 const DefaultWebhookTolerance = 300 * time.Second
+
+// DefaultWebhookClockSkew is how far in the future a delivery's signature
+// timestamp may be: the clocks of the provider and of this server differ
+// by seconds when both keep time, and a delivery stamped later than that
+// was signed for a replay in the future.
+const DefaultWebhookClockSkew = time.Minute
 
 // StripeConfig configures the Stripe provider.
 type StripeConfig struct {
@@ -32,6 +39,10 @@ type StripeConfig struct {
 	// against replays of captured deliveries. Zero means
 	// DefaultWebhookTolerance.
 	WebhookTolerance time.Duration
+	// WebhookClockSkew bounds how far ahead of this server's clock a
+	// delivery's signature timestamp may be. Zero means
+	// DefaultWebhookClockSkew.
+	WebhookClockSkew time.Duration
 	// HTTPClient makes the API calls. Nil means a client with a 30 s
 	// timeout.
 	HTTPClient *http.Client
@@ -48,6 +59,9 @@ type stripeProvider struct {
 func newStripe(cfg StripeConfig, successURL, cancelURL, portalReturnURL string) *stripeProvider {
 	if cfg.WebhookTolerance <= 0 {
 		cfg.WebhookTolerance = DefaultWebhookTolerance
+	}
+	if cfg.WebhookClockSkew <= 0 {
+		cfg.WebhookClockSkew = DefaultWebhookClockSkew
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -180,11 +194,26 @@ func (s *stripeProvider) deleteCustomer(ctx context.Context, id string) error {
 // decodes events into stripe-go's full types; it reads the few fields it
 // uses (ids, metadata, amounts, status, periods), which are stable across
 // API versions, so a version difference cannot mis-decode them.
+//
+// The signature and its age are checked first, then that its timestamp is
+// not ahead of this server's clock by more than WebhookClockSkew (stripe-go
+// bounds the age only, so a delivery stamped for a later replay would pass
+// it), and only then is the body read: a signed body that is not an event
+// is reported as such, naming the body, not as a bad signature.
 func (s *stripeProvider) ParseWebhook(body []byte, header func(string) string) (Event, error) {
-	ev, err := webhook.ConstructEventWithOptions(body, header("Stripe-Signature"), s.cfg.WebhookSecret,
-		webhook.ConstructEventOptions{Tolerance: s.cfg.WebhookTolerance, IgnoreAPIVersionMismatch: true})
-	if err != nil {
+	sig := header("Stripe-Signature")
+	if err := webhook.ValidatePayloadWithTolerance(body, sig, s.cfg.WebhookSecret, s.cfg.WebhookTolerance); err != nil {
 		return Event{}, errs.Wrap(err, errs.ErrInvalidArgument, "The webhook signature is not valid.")
+	}
+	if at, ok := stripeSignedAt(sig); !ok || time.Until(at) > s.cfg.WebhookClockSkew {
+		return Event{}, errs.Ef(errs.ErrInvalidArgument, "The webhook signature is dated more than %s ahead of this server's clock.", s.cfg.WebhookClockSkew)
+	}
+	var ev stripe.Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return Event{}, errs.Invalid("body", "json", "The webhook body is signed but is not a Stripe event in JSON.")
+	}
+	if ev.ID == "" {
+		return Event{}, errs.Invalid("id", "required", "The webhook event has no id.")
 	}
 	out := Event{Provider: ProviderStripe, ID: ev.ID, Type: string(ev.Type), Created: time.Unix(ev.Created, 0).UTC()}
 	if ev.Data == nil {
@@ -195,7 +224,7 @@ func (s *stripeProvider) ParseWebhook(body []byte, header func(string) string) (
 	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
 		var o stripeSession
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return out, fmt.Errorf("decode checkout session: %w", err)
+			return out, malformedObject("data.object", "checkout session")
 		}
 		out.Kind = EventCheckoutCompleted
 		out.OrderID = o.Metadata["order_id"]
@@ -211,7 +240,7 @@ func (s *stripeProvider) ParseWebhook(body []byte, header func(string) string) (
 	case "checkout.session.expired":
 		var o stripeSession
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return out, fmt.Errorf("decode checkout session: %w", err)
+			return out, malformedObject("data.object", "checkout session")
 		}
 		out.Kind = EventCheckoutExpired
 		out.OrderID = o.Metadata["order_id"]
@@ -222,7 +251,7 @@ func (s *stripeProvider) ParseWebhook(body []byte, header func(string) string) (
 	case "invoice.paid":
 		var o stripeInvoice
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return out, fmt.Errorf("decode invoice: %w", err)
+			return out, malformedObject("data.object", "invoice")
 		}
 		out.Kind = EventPeriodPaid
 		out.InvoiceID, out.CustomerID, out.SubscriptionID = o.ID, string(o.Customer), string(o.Subscription)
@@ -238,7 +267,7 @@ func (s *stripeProvider) ParseWebhook(body []byte, header func(string) string) (
 	case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted":
 		var o stripeSubscription
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return out, fmt.Errorf("decode subscription: %w", err)
+			return out, malformedObject("data.object", "subscription")
 		}
 		out.Kind = EventSubscription
 		out.SubscriptionID, out.CustomerID, out.Status = o.ID, string(o.Customer), o.Status
@@ -254,7 +283,7 @@ func (s *stripeProvider) ParseWebhook(body []byte, header func(string) string) (
 	case "charge.refunded":
 		var o stripeCharge
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return out, fmt.Errorf("decode charge: %w", err)
+			return out, malformedObject("data.object", "charge")
 		}
 		out.Kind = EventRefund
 		out.PaymentID, out.InvoiceID, out.CustomerID = string(o.PaymentIntent), string(o.Invoice), string(o.Customer)
@@ -265,6 +294,25 @@ func (s *stripeProvider) ParseWebhook(body []byte, header func(string) string) (
 		out.RefundID = o.ID + ":" + strconv.FormatInt(o.AmountRefunded, 10)
 	}
 	return out, nil
+}
+
+// stripeSignedAt reads the timestamp ("t=") of a Stripe-Signature header.
+// Like stripe-go, the last one counts when the header repeats it.
+func stripeSignedAt(header string) (at time.Time, ok bool) {
+	for _, part := range strings.Split(header, ",") {
+		if v, found := strings.CutPrefix(part, "t="); found {
+			sec, err := strconv.ParseInt(v, 10, 64)
+			at, ok = time.Unix(sec, 0), err == nil
+		}
+	}
+	return at, ok
+}
+
+// malformedObject reports a signed event whose object does not have the
+// shape its type promises. It names the field, and is a 400: sent again,
+// the same delivery would fail the same way.
+func malformedObject(field, what string) error {
+	return errs.Invalid(field, "format", "The event's object is not a "+what+" as its type says.")
 }
 
 func unixTime(sec int64) *time.Time {

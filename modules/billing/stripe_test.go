@@ -1,10 +1,12 @@
 package billing_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,4 +288,68 @@ func TestCardDataScanFindsPlantedValues(t *testing.T) {
 	if found := cardData(t, db); len(found) != 2 {
 		t.Fatalf("scan found %v, want the 2 planted values", found)
 	}
+}
+
+// TestWebhookTimestampsAndMalformedBodies: a correctly signed Stripe
+// delivery stamped an hour ahead is refused (stripe-go bounds only the
+// age), one a few seconds ahead is taken; a signed body that is not an
+// event is reported as a malformed body naming the field, not as a bad
+// signature. Nothing is credited by a refused delivery.
+func TestWebhookTimestampsAndMalformedBodies(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		e := newEnv(t, db, "")
+		res := e.checkout("u6", "pack_100", "")
+		payload := sessionCompleted("evt_future", time.Now(), res.OrderID, "u6", "payment", "pi_6", "")
+		garbled := sessionCompleted("evt_garbled", time.Now(), res.OrderID, "u6", "payment", "pi_6", "")
+		garbled = bytes.Replace(garbled, []byte(`"amount_total":1000`), []byte(`"amount_total":"lots"`), 1)
+		tests := []struct {
+			name     string
+			body     []byte
+			at       time.Time
+			field    string // named by the problem; "" for none
+			detailed string // part of the problem's detail
+		}{
+			{name: "signed an hour ahead", body: payload, at: time.Now().Add(time.Hour), detailed: "ahead of this server's clock"},
+			{name: "signed two minutes ahead", body: payload, at: time.Now().Add(2 * time.Minute), detailed: "ahead of this server's clock"},
+			{name: "signed body that is not JSON", body: []byte(`{"id":"evt_1","type":`), at: time.Now(), field: "body"},
+			{name: "signed body that is not an object", body: []byte(`["evt_1"]`), at: time.Now(), field: "body"},
+			{name: "signed event without an id", body: []byte(`{"type":"checkout.session.completed"}`), at: time.Now(), field: "id"},
+			{name: "signed event whose object has the wrong shape", body: garbled, at: time.Now(), field: "data.object"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, out := e.do(http.MethodPost, "/v1/billing/webhooks/stripe", "", tt.body,
+					map[string]string{"Stripe-Signature": signedAt(tt.body, tt.at)})
+				if status != http.StatusBadRequest {
+					t.Fatalf("status = %d %s, want 400", status, out)
+				}
+				var p struct {
+					Detail string `json:"detail"`
+					Errors []struct {
+						Field string `json:"field"`
+					} `json:"errors"`
+				}
+				if err := json.Unmarshal(out, &p); err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(p.Detail, "signature is not valid") {
+					t.Fatalf("reported as a bad signature: %s", out)
+				}
+				if tt.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tt.field) {
+					t.Fatalf("problem = %s, want the field %s named", out, tt.field)
+				}
+				if tt.detailed != "" && !strings.Contains(p.Detail, tt.detailed) {
+					t.Fatalf("detail = %q, want it to say %q", p.Detail, tt.detailed)
+				}
+			})
+		}
+		e.wantBalance("u6", 0)
+		// Within the allowance for clock skew the delivery is taken.
+		status, out := e.do(http.MethodPost, "/v1/billing/webhooks/stripe", "", payload,
+			map[string]string{"Stripe-Signature": signedAt(payload, time.Now().Add(20*time.Second))})
+		if status != http.StatusOK {
+			t.Fatalf("delivery 20 s ahead = %d %s", status, out)
+		}
+		e.wantBalance("u6", 100)
+	})
 }

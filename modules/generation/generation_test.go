@@ -2,12 +2,15 @@ package generation
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/gif"
 	_ "image/png"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/uptrace/bun"
@@ -136,6 +139,8 @@ func TestValidation(t *testing.T) {
 			"references": []map[string]any{{"kind": "image", "asset_id": mine.ID, "url": "https://x.test/a.png"}}}, field: "references[0]", rule: "one_of"},
 		{name: "reference url", req: map[string]any{"prompt": "x", "model": "local-image",
 			"references": []map[string]any{{"kind": "image", "url": "file:///etc/passwd"}}}, field: "references[0].url", rule: "format"},
+		{name: "NUL in the prompt", req: map[string]any{"prompt": "a\x00b", "model": "local-image"}, field: "prompt", rule: "control_characters"},
+		{name: "bidi override in the negative prompt", req: map[string]any{"prompt": "x", "negative_prompt": "a\u202eb", "model": "local-image"}, field: "negative_prompt", rule: "bidi_control"},
 		{name: "reference kind", req: map[string]any{"prompt": "x", "model": "local-image",
 			"references": []map[string]any{{"kind": "audio", "url": "https://x.test/a.mp3"}}}, field: "references[0].kind", rule: "enum"},
 	}
@@ -308,5 +313,154 @@ func TestHistoryPagination(t *testing.T) {
 		if resp, _ := f.do(t, jsonRequest("u1", http.MethodGet, "/v1/generations?"+q, nil)); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("GET ?%s = %d, want 400", q, resp.StatusCode)
 		}
+	}
+}
+
+// TestReferenceURLs: a reference URL is accepted only over https at a
+// public address; every name is resolved, and every address it resolves
+// to must be public.
+func TestReferenceURLs(t *testing.T) {
+	db := sqltest.SQLite(t)
+	f := newFixture(t, db, fixtureOpts{noStart: true})
+	tests := []struct {
+		name string
+		url  string
+		rule string // "" when accepted
+	}{
+		{name: "public host", url: "https://images.example.com/fox.png"},
+		{name: "public address", url: "https://93.184.215.14/fox.png"},
+		{name: "public IPv6 address", url: "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/fox.png"},
+		{name: "explicit default port", url: "https://cdn.example.com:443/fox.png"},
+		{name: "plain http", url: "http://images.example.com/fox.png", rule: ruleURLFormat},
+		{name: "other port", url: "https://images.example.com:8443/fox.png", rule: ruleURLFormat},
+		{name: "credentials", url: "https://user:pw@images.example.com/fox.png", rule: ruleURLFormat},
+		{name: "cloud metadata", url: "http://169.254.169.254/latest/meta-data/", rule: ruleURLFormat},
+		{name: "cloud metadata over https", url: "https://169.254.169.254/latest/meta-data/", rule: ruleURLAddress},
+		{name: "loopback", url: "https://127.0.0.1/x.png", rule: ruleURLAddress},
+		{name: "IPv6 loopback", url: "https://[::1]/x.png", rule: ruleURLAddress},
+		{name: "IPv4-mapped loopback", url: "https://[::ffff:127.0.0.1]/x.png", rule: ruleURLAddress},
+		{name: "IPv4-mapped metadata", url: "https://[::ffff:a9fe:a9fe]/x.png", rule: ruleURLAddress},
+		{name: "private", url: "https://10.0.0.5/x.png", rule: ruleURLAddress},
+		{name: "CGNAT", url: "https://100.64.0.1/x.png", rule: ruleURLAddress},
+		{name: "unspecified", url: "https://0.0.0.0/x.png", rule: ruleURLAddress},
+		{name: "multicast", url: "https://224.0.0.1/x.png", rule: ruleURLAddress},
+		{name: "IPv6 link-local", url: "https://[fe80::1]/x.png", rule: ruleURLAddress},
+		{name: "IPv6 unique local", url: "https://[fd00:ec2::254]/x.png", rule: ruleURLAddress},
+		{name: "NAT64 of loopback", url: "https://[64:ff9b::7f00:1]/x.png", rule: ruleURLAddress},
+		{name: "name of loopback", url: "https://localhost/x.png", rule: ruleURLAddress},
+		{name: "name of the metadata service", url: "https://metadata.internal/x.png", rule: ruleURLAddress},
+		{name: "name of a private host", url: "https://intranet.example.com/x.png", rule: ruleURLAddress},
+		{name: "name with one private address among public ones", url: "https://mixed.example.com/x.png", rule: ruleURLAddress},
+		{name: "name of an IPv4-mapped loopback", url: "https://mapped.example.com/x.png", rule: ruleURLAddress},
+		{name: "name of a CGNAT address", url: "https://cgnat.example.com/x.png", rule: ruleURLAddress},
+		{name: "name of a unique local IPv6 address", url: "https://ula.example.com/x.png", rule: ruleURLAddress},
+		{name: "unknown name", url: "https://nowhere.example.com/x.png", rule: ruleURLResolve},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := map[string]any{"prompt": "a fox", "model": "local-image", "references": []map[string]any{{"kind": "image", "url": tt.url}}}
+			resp, body := f.do(t, jsonRequest("u1", http.MethodPost, "/v1/generations", req))
+			if tt.rule == "" {
+				if resp.StatusCode != http.StatusAccepted {
+					t.Fatalf("POST = %d %s, want 202", resp.StatusCode, body)
+				}
+				return
+			}
+			p := decode[problem](t, body)
+			if resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "references[0].url" || p.Errors[0].Rule != tt.rule {
+				t.Fatalf("POST = %d %s, want 400 references[0].url/%s", resp.StatusCode, body, tt.rule)
+			}
+		})
+	}
+}
+
+// TestReferenceRecheckedBeforeTheProvider: a name that resolved to a
+// public address when the task was created and to an internal one when it
+// runs (DNS rebinding) never reaches the provider.
+func TestReferenceRecheckedBeforeTheProvider(t *testing.T) {
+	db := sqltest.SQLite(t)
+	rebind := testResolver{"rebind.example.com": {netip.MustParseAddr("93.184.215.14")}}
+	rec := &recordingProvider{}
+	f := newFixture(t, db, fixtureOpts{resolver: rebind, providers: map[string]Provider{LocalProviderName: rec}, noStart: true})
+	v := f.createTask(t, "u1", map[string]any{"prompt": "a fox", "model": "local-image",
+		"references": []map[string]any{{"kind": "image", "url": "https://rebind.example.com/fox.png"}}})
+	rebind["rebind.example.com"] = []netip.Addr{netip.MustParseAddr("169.254.169.254")}
+	if err := f.gen.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.gen.Stop(context.Background()) })
+	done := f.waitFor(t, "u1", v.ID)
+	if done.Status != StatusFailed || done.FailureReason == nil || !strings.Contains(*done.FailureReason, FailureInvalidInput) {
+		t.Fatalf("task = %+v, want failed as invalid input", done)
+	}
+	if rec.calls() != 0 {
+		t.Fatalf("the provider was called %d times", rec.calls())
+	}
+}
+
+// recordingProvider counts the jobs handed to it and renders locally.
+type recordingProvider struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (p *recordingProvider) Generate(ctx context.Context, job Job) (Result, error) {
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+	return LocalProvider{}.Generate(ctx, job)
+}
+
+func (p *recordingProvider) calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+// TestListQuery: the history answers junk paging parameters with a 400
+// naming the parameter, and pages with the cursor it hands out.
+func TestListQuery(t *testing.T) {
+	db := sqltest.SQLite(t)
+	f := newFixture(t, db, fixtureOpts{noStart: true})
+	var ids []string
+	for range 3 {
+		ids = append(ids, f.createTask(t, "u1", map[string]any{"prompt": "a fox", "model": "local-image"}).ID)
+	}
+	tests := []struct {
+		query, field, rule string
+	}{
+		{"?limit=-5", "limit", "range"},
+		{"?limit=0x10", "limit", "type"},
+		{"?limit=1000", "limit", "range"},
+		{"?cursor=junk", "cursor", "format"},
+		{"?cursor=%27%20OR%20%271%27%3D%271", "cursor", "format"},
+		{"?cursor=" + strings.ToUpper(ids[0]), "cursor", "format"},
+		{"?page=2", "page", "unknown"},
+		{"?status=queued&status=failed", "status", "duplicate"},
+		{"?project_id=p%00", "project_id", "control_characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			resp, body := f.do(t, jsonRequest("u1", http.MethodGet, "/v1/generations"+tt.query, nil))
+			p := decode[problem](t, body)
+			if resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != tt.field || p.Errors[0].Rule != tt.rule {
+				t.Fatalf("GET = %d %s, want 400 %s/%s", resp.StatusCode, body, tt.field, tt.rule)
+			}
+		})
+	}
+	// The project list takes no parameters, and says so.
+	resp, body := f.do(t, jsonRequest("u1", http.MethodGet, "/v1/projects?limit=-5", nil))
+	if p := decode[problem](t, body); resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "limit" {
+		t.Fatalf("GET /v1/projects?limit=-5 = %d %s", resp.StatusCode, body)
+	}
+	resp, body = f.do(t, jsonRequest("u1", http.MethodGet, "/v1/generations?limit=2", nil))
+	page := decode[ListResponse](t, body)
+	if resp.StatusCode != http.StatusOK || len(page.Items) != 2 || page.NextCursor == "" {
+		t.Fatalf("first page = %d %s", resp.StatusCode, body)
+	}
+	resp, body = f.do(t, jsonRequest("u1", http.MethodGet, "/v1/generations?limit=2&cursor="+page.NextCursor, nil))
+	page = decode[ListResponse](t, body)
+	if resp.StatusCode != http.StatusOK || len(page.Items) != 1 || page.Items[0].ID != ids[0] || page.NextCursor != "" {
+		t.Fatalf("second page = %d %s", resp.StatusCode, body)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,9 +210,8 @@ func (m *Module) checkReference(ctx context.Context, userID, field string, r Ref
 	case (r.AssetID == "") == (r.URL == ""):
 		v.Add(field, "one_of", "Give either asset_id or url.")
 	case r.URL != "":
-		u, err := url.Parse(r.URL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(r.URL) > 2048 {
-			v.Add(field+".url", "format", "The URL must be an absolute http or https URL without credentials.")
+		if rule, msg := checkReferenceURL(ctx, m.resolver, r.URL); rule != "" {
+			v.Add(field+".url", rule, msg)
 		}
 	default:
 		mt, err := m.assets.AssetType(ctx, userID, r.AssetID)
@@ -262,21 +260,17 @@ func (m *Module) list(c *fiber.Ctx) error {
 		return err
 	}
 	var q ListQuery
-	if err := c.QueryParser(&q); err != nil {
-		return errs.Invalid("query", "format", "The query parameters could not be read.")
+	if err := web.ParseQuery(c, &q); err != nil {
+		return err
 	}
-	var v errs.ValidationError
-	if q.Limit == 0 {
-		q.Limit = 20
-	}
-	if q.Limit < 1 || q.Limit > 100 {
-		v.Add("limit", "range", "The limit must be from 1 to 100.")
+	if q.Limit, err = web.PageLimit(q.Limit, 20, 100); err != nil {
+		return err
 	}
 	if q.Status != "" && !slices.Contains([]string{StatusQueued, StatusRunning, StatusSucceeded, StatusFailed}, q.Status) {
-		v.Add("status", "enum", "The status must be queued, running, succeeded or failed.")
+		return errs.Invalid("status", "enum", "The status must be queued, running, succeeded or failed.")
 	}
-	if err := v.Err(); err != nil {
-		return err
+	if q.Cursor != "" && !validID(q.Cursor) {
+		return web.InvalidCursor()
 	}
 	ctx := c.UserContext()
 	// One row more than the page tells whether another page follows.
@@ -331,6 +325,10 @@ func (m *Module) createProject(c *fiber.Ctx) error {
 func (m *Module) listProjects(c *fiber.Ctx) error {
 	p, err := authz.Require(c)
 	if err != nil {
+		return err
+	}
+	// The list takes no parameters; paging ones are refused, not ignored.
+	if err := web.ParseQuery(c, &struct{}{}); err != nil {
 		return err
 	}
 	rows, err := m.listProjectsOf(c.UserContext(), p.UserID)
@@ -388,6 +386,20 @@ func decodeRefs(s string) ([]Reference, error) {
 		return nil, fmt.Errorf("decode references: %w", err)
 	}
 	return refs, nil
+}
+
+// validID reports whether s has the shape of the ids newID makes (32
+// lower-case hex digits), as a cursor must.
+func validID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // pick returns v, or the first of defaults when v is empty.

@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"sync"
 	"testing"
@@ -129,9 +131,12 @@ type fixture struct {
 type fixtureOpts struct {
 	cfg       Config
 	providers map[string]Provider
-	credits   *memCredits
-	files     string
-	noStart   bool
+	// resolver answers the name lookups of reference URLs; nil means
+	// testResolver, since tests reach no DNS.
+	resolver Resolver
+	credits  *memCredits
+	files    string
+	noStart  bool
 }
 
 // newFixture builds one app with the assets and generation modules
@@ -152,7 +157,10 @@ func newFixture(t *testing.T, db *bun.DB, o fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatalf("assets.New: %v", err)
 	}
-	gm, err := New(o.cfg, Deps{DB: db, Guard: guard, Safety: testEngine(t), Credits: o.credits, Assets: am, Providers: o.providers})
+	if o.resolver == nil {
+		o.resolver = testResolver{}
+	}
+	gm, err := New(o.cfg, Deps{DB: db, Guard: guard, Safety: testEngine(t), Credits: o.credits, Assets: am, Providers: o.providers, Resolver: o.resolver})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -172,6 +180,33 @@ func newFixture(t *testing.T, db *bun.DB, o fixtureOpts) *fixture {
 		})
 	}
 	return &fixture{db: db, app: app, assets: am, gen: gm, credits: o.credits, files: o.files, doc: doc}
+}
+
+// testResolver maps the host names of the tests to addresses: public ones
+// for images.example.com and cdn.example.com, internal ones for the rest
+// it knows, and no answer for any other.
+type testResolver map[string][]netip.Addr
+
+var testHosts = map[string][]netip.Addr{
+	"images.example.com":   {netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("2606:2800:21f:cb07:6820:80da:af6b:8b2c")},
+	"cdn.example.com":      {netip.MustParseAddr("151.101.1.57")},
+	"localhost":            {netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")},
+	"metadata.internal":    {netip.MustParseAddr("169.254.169.254")},
+	"intranet.example.com": {netip.MustParseAddr("10.1.2.3")},
+	"mixed.example.com":    {netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("192.168.1.10")},
+	"mapped.example.com":   {netip.MustParseAddr("::ffff:127.0.0.1")},
+	"cgnat.example.com":    {netip.MustParseAddr("100.100.100.200")},
+	"ula.example.com":      {netip.MustParseAddr("fd00:ec2::254")},
+}
+
+func (r testResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := r[host]; ok {
+		return a, nil
+	}
+	if a, ok := testHosts[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
 // waitTimeout bounds how long a test waits for work done in the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,7 +39,12 @@ type HTTPProviderConfig struct {
 	Backoff time.Duration
 	// MaxOutputBytes bounds one downloaded output; zero means 200 MiB.
 	MaxOutputBytes int64
-	// Client is the HTTP client; nil means a new one.
+	// Client is the HTTP client. Nil means one that connects to the
+	// service's own host as configured and to any other host (output URLs
+	// on a CDN, redirects) only at public addresses, checked as each
+	// connection is made: the service names the output URLs, and a URL at
+	// an internal address would make Steward fetch, and store as the
+	// user's output, what only its own network may read.
 	Client *http.Client
 }
 
@@ -85,9 +91,33 @@ func NewHTTPProvider(cfg HTTPProviderConfig) (*HTTPProvider, error) {
 		cfg.MaxOutputBytes = 200 << 20
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
+		cfg.Client = &http.Client{Transport: serviceTransport(base)}
 	}
 	return &HTTPProvider{cfg: cfg, base: base}, nil
+}
+
+// serviceTransport connects to the service at base with a plain dialer,
+// since it may well run inside the same network, and to every other host
+// through publicDialer.
+func serviceTransport(base *url.URL) *http.Transport {
+	port := base.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[base.Scheme]
+	}
+	service := net.JoinHostPort(base.Hostname(), port)
+	plain := &net.Dialer{Timeout: 30 * time.Second}
+	public := publicDialer()
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// A proxy would be dialled instead of the host, and its address
+	// checked instead of the host's.
+	t.Proxy = nil
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == service {
+			return plain.DialContext(ctx, network, addr)
+		}
+		return public.DialContext(ctx, network, addr)
+	}
+	return t
 }
 
 type remoteTask struct {
@@ -238,6 +268,9 @@ func (p *HTTPProvider) fetch(ctx context.Context, u *url.URL) ([]byte, error) {
 			req.Header.Set("Authorization", "Bearer "+p.cfg.APIKey)
 		}
 		resp, err := p.cfg.Client.Do(req)
+		if isPrivateAddressError(err) {
+			return &Failure{Code: FailureOutput, Message: "The provider returned an output URL at a non-public address.", Err: err}
+		}
 		if err != nil {
 			return err
 		}

@@ -99,8 +99,8 @@ type Reference struct {
 // take the model's defaults (the first of each list); the seed is random
 // when left out.
 type CreateRequest struct {
-	Prompt          string      `json:"prompt"`
-	NegativePrompt  string      `json:"negative_prompt,omitempty"`
+	Prompt          string      `json:"prompt" text:"multiline"`
+	NegativePrompt  string      `json:"negative_prompt,omitempty" text:"multiline"`
 	Model           string      `json:"model"`
 	AspectRatio     string      `json:"aspect_ratio,omitempty"`
 	Resolution      string      `json:"resolution,omitempty"`
@@ -159,7 +159,7 @@ type ListQuery struct {
 	Status    string `query:"status"`
 	// Limit is the page size, 1 to 100; default 20.
 	Limit int `query:"limit"`
-	// Cursor is next_cursor of the previous page.
+	// Cursor is next_cursor of the previous page: the id of its last task.
 	Cursor string `query:"cursor"`
 }
 

@@ -39,6 +39,7 @@ import (
 	"github.com/stewardhq/steward/internal/background"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -155,6 +156,9 @@ type Deps struct {
 	// Providers maps provider names (ModelSpec.Provider) to providers.
 	// Nil means the local provider alone.
 	Providers map[string]Provider
+	// Resolver looks up the hosts of reference URLs, which must resolve to
+	// public addresses only. Nil means net.DefaultResolver.
+	Resolver Resolver
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
@@ -171,6 +175,7 @@ type Module struct {
 	credits   Credits
 	assets    AssetStore
 	providers map[string]Provider
+	resolver  Resolver
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -211,6 +216,9 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.Resolver == nil {
+		deps.Resolver = net.DefaultResolver
+	}
 	models := map[string]ModelSpec{}
 	for _, s := range cfg.Models {
 		if err := checkSpec(s, deps.Providers); err != nil {
@@ -223,7 +231,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	}
 	return &Module{
 		cfg: cfg, models: models, db: deps.DB, guard: deps.Guard, safety: deps.Safety,
-		credits: deps.Credits, assets: deps.Assets, providers: deps.Providers,
+		credits: deps.Credits, assets: deps.Assets, providers: deps.Providers, resolver: deps.Resolver,
 		log: deps.Logger, now: deps.Now, wake: make(chan struct{}, 1),
 	}, nil
 }
@@ -318,7 +326,7 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Summary:   "The caller's projects",
 		Tag:       "generation",
 		Auth:      true,
-		Responses: map[int]any{200: []ProjectView{}},
+		Responses: map[int]any{200: []ProjectView{}, 400: nil},
 	}, m.listProjects)
 }
 

@@ -27,6 +27,7 @@ type modelService struct {
 	pollsToEnd int
 	finalError string // error code of a failed task; "" succeeds
 	output     []byte
+	outputURL  string // the output URL a finished task names; "" a file of the service
 	srv        *httptest.Server
 }
 
@@ -63,7 +64,11 @@ func newModelService(t *testing.T) *modelService {
 			if s.finalError != "" {
 				resp = map[string]any{"id": id, "status": "failed", "error": map[string]any{"code": s.finalError, "message": "prompt was: a red fox"}}
 			} else {
-				resp = map[string]any{"id": id, "status": "succeeded", "outputs": []map[string]any{{"url": "/files/rt_1.png", "mime_type": "image/png"}}}
+				u := "/files/rt_1.png"
+				if s.outputURL != "" {
+					u = s.outputURL
+				}
+				resp = map[string]any{"id": id, "status": "succeeded", "outputs": []map[string]any{{"url": u, "mime_type": "image/png"}}}
 			}
 		}
 		json.NewEncoder(w).Encode(resp)
@@ -74,6 +79,9 @@ func newModelService(t *testing.T) *modelService {
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "image/png")
 		w.Write(s.output)
+	})
+	mux.HandleFunc("GET /moved", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 	})
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
@@ -176,6 +184,42 @@ func TestHTTPProviderFailures(t *testing.T) {
 			}
 			if strings.Contains(f.Reason(), "red fox") {
 				t.Errorf("failure reason %q echoes the prompt", f.Reason())
+			}
+		})
+	}
+}
+
+// TestHTTPProviderOutputsOnlyFromPublicAddresses: the service names the
+// output URLs, and Steward fetches them. Its own host is reached as
+// configured; any other host only at a public address, checked as the
+// connection is made, after a redirect too.
+func TestHTTPProviderOutputsOnlyFromPublicAddresses(t *testing.T) {
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("internal server reached: %s", r.URL)
+		w.Write([]byte("secret"))
+	}))
+	t.Cleanup(internal.Close)
+	tests := []struct {
+		name string
+		url  func(s *modelService) string
+	}{
+		{"another host on loopback", func(*modelService) string { return internal.URL + "/latest/meta-data/" }},
+		{"cloud metadata address", func(*modelService) string { return "http://169.254.169.254/latest/meta-data/" }},
+		{"IPv4-mapped loopback", func(*modelService) string {
+			return "http://[::ffff:127.0.0.1]:" + internal.URL[strings.LastIndex(internal.URL, ":")+1:] + "/x"
+		}},
+		{"redirect from the service to an internal host", func(s *modelService) string {
+			return s.srv.URL + "/moved?to=" + internal.URL + "/latest/meta-data/"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newModelService(t)
+			s.outputURL = tt.url(s)
+			_, err := s.provider(t).Generate(t.Context(), testJob())
+			var f *Failure
+			if !errors.As(err, &f) || f.Code != FailureOutput || f.Temporary {
+				t.Fatalf("Generate = %v, want a permanent output failure", err)
 			}
 		})
 	}

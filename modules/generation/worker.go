@@ -243,6 +243,13 @@ func (m *Module) generate(ctx context.Context, g *Generation) (Result, error) {
 		job.ProviderTaskID = *g.ProviderTaskID
 	}
 	for _, r := range refs {
+		if r.URL != "" {
+			// The name may resolve elsewhere than when the task was
+			// created; the provider fetches what it resolves to now.
+			if rule, _ := checkReferenceURL(ctx, m.resolver, r.URL); rule != "" {
+				return Result{}, &Failure{Code: FailureInvalidInput, Message: "A reference URL no longer points at a public https address."}
+			}
+		}
 		jr := JobReference{Kind: r.Kind, URL: r.URL}
 		if r.AssetID != "" {
 			rc, mt, err := m.assets.OpenAsset(ctx, g.UserID, r.AssetID)

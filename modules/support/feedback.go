@@ -25,7 +25,7 @@ const HoneypotField = "website"
 type FeedbackRequest struct {
 	Email   string `json:"email"`
 	Name    string `json:"name,omitempty"`
-	Message string `json:"message"`
+	Message string `json:"message" text:"multiline"`
 	// Token comes from GET /v1/support/feedback/token when the form is
 	// shown.
 	Token string `json:"token"`
@@ -83,12 +83,15 @@ func (m *Module) checkToken(token string) string {
 }
 
 func (m *Module) feedback(c *fiber.Ctx) error {
-	if !m.limiter.allow(c.IP(), m.now()) {
-		return errs.Retry(errs.ErrRateLimited, "Too many messages from your network; try again later.", m.cfg.FeedbackWindow)
-	}
+	// A body that cannot be read is answered before the rate limit is
+	// counted: it stores nothing, and counting it would let one broken
+	// client use up its network's allowance.
 	var req FeedbackRequest
 	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
+	}
+	if !m.limiter.allow(c.IP(), m.now()) {
+		return errs.Retry(errs.ErrRateLimited, "Too many messages from your network; try again later.", m.cfg.FeedbackWindow)
 	}
 	var v errs.ValidationError
 	req.Email = strings.TrimSpace(req.Email)

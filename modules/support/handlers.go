@@ -30,7 +30,7 @@ const (
 // CreateTicketRequest is the body of POST /v1/support/tickets.
 type CreateTicketRequest struct {
 	Subject string `json:"subject"`
-	Message string `json:"message"`
+	Message string `json:"message" text:"multiline"`
 	// ContactEmail is optional: where to answer, if not the account's
 	// address.
 	ContactEmail string `json:"contact_email,omitempty"`
@@ -40,7 +40,7 @@ type CreateTicketRequest struct {
 
 // MessageRequest is the body of POST /v1/support/tickets/:id/messages.
 type MessageRequest struct {
-	Body        string   `json:"body"`
+	Body        string   `json:"body" text:"multiline"`
 	Attachments []string `json:"attachments,omitempty"`
 }
 
@@ -121,22 +121,22 @@ func (m *Module) mount(r fiber.Router, doc web.Documenter) {
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: "/v1/support/tickets", Tag: "support", Auth: true,
 		Summary: "List support tickets: the caller's, or any for support staff", Query: TicketsQuery{},
-		Responses: map[int]any{200: []Ticket{}, 403: nil},
+		Responses: map[int]any{200: []Ticket{}, 400: nil, 403: nil},
 	}, m.listTickets)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: "/v1/support/tickets/:id", Tag: "support", Auth: true,
 		Summary:   "Read a ticket and its conversation",
-		Responses: map[int]any{200: TicketView{}, 403: nil, 404: nil},
+		Responses: map[int]any{200: TicketView{}, 404: nil},
 	}, m.getTicket)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodPost, Path: "/v1/support/tickets/:id/messages", Tag: "support", Auth: true,
 		Summary: "Answer in a ticket's conversation", Request: MessageRequest{},
-		Responses: map[int]any{201: MessageView{}, 403: nil, 404: nil, 409: nil},
+		Responses: map[int]any{201: MessageView{}, 400: nil, 403: nil, 404: nil, 409: nil},
 	}, m.postMessage)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodPatch, Path: "/v1/support/tickets/:id", Tag: "support", Auth: true,
 		Summary: "Change a ticket's status", Request: StatusRequest{},
-		Responses: map[int]any{200: TicketView{}, 403: nil, 404: nil, 409: nil},
+		Responses: map[int]any{200: TicketView{}, 400: nil, 403: nil, 404: nil, 409: nil},
 	}, m.patchTicket)
 }
 
@@ -193,8 +193,8 @@ func (m *Module) listTickets(c *fiber.Ctx) error {
 		return err
 	}
 	var q TicketsQuery
-	if err := c.QueryParser(&q); err != nil {
-		return errs.Invalid("query", "format", "The query string could not be read.")
+	if err := web.ParseQuery(c, &q); err != nil {
+		return err
 	}
 	if q.Status != "" && !validStatus(q.Status) {
 		return errs.Invalid("status", "enum", "Status must be open, pending, resolved or closed.")
@@ -232,11 +232,12 @@ func (m *Module) listTickets(c *fiber.Ctx) error {
 }
 
 func (m *Module) getTicket(c *fiber.Ctx) error {
-	if _, err := authz.Require(c); err != nil {
+	p, err := authz.Require(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	t, err := getTicket(ctx, m.db, c.Params("id"))
+	t, err := m.visibleTicket(ctx, p, c.Params("id"))
 	if err != nil {
 		return err
 	}
@@ -247,22 +248,34 @@ func (m *Module) getTicket(c *fiber.Ctx) error {
 	return m.guard.JSON(c, authz.ActionRead, view)
 }
 
+// visibleTicket reads a ticket the caller may read. One they may not is
+// answered like one that does not exist, as generations, assets and
+// privacy requests are: a 403 would tell that the id is taken.
+func (m *Module) visibleTicket(ctx context.Context, p authz.Principal, id string) (Ticket, error) {
+	t, err := getTicket(ctx, m.db, id)
+	if err != nil {
+		return t, err
+	}
+	_, err = m.guard.Check(ctx, p, authz.ActionRead, t.UserID, []string{"user.support.conversation"})
+	if errs.Kind(err) == errs.ErrForbidden {
+		return Ticket{}, notFound(id)
+	}
+	return t, err
+}
+
 func (m *Module) postMessage(c *fiber.Ctx) error {
 	p, err := authz.Require(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	t, err := getTicket(ctx, m.db, c.Params("id"))
+	// Taking part needs reading the conversation; someone other than the
+	// ticket's owner also needs the right to update it (an agent).
+	t, err := m.visibleTicket(ctx, p, c.Params("id"))
 	if err != nil {
 		return err
 	}
-	// Taking part needs reading the conversation; someone other than the
-	// ticket's owner also needs the right to update it (an agent).
 	author := AuthorUser
-	if _, err := m.guard.Check(ctx, p, authz.ActionRead, t.UserID, []string{"user.support.conversation"}); err != nil {
-		return err
-	}
 	if p.UserID != t.UserID {
 		author = AuthorAgent
 		if _, err := m.guard.Check(ctx, p, authz.ActionUpdate, t.UserID, []string{"user.support.conversation"}); err != nil {
@@ -326,10 +339,11 @@ func (m *Module) patchTicket(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	t, err := getTicket(ctx, m.db, c.Params("id"))
+	t, err := m.visibleTicket(ctx, p, c.Params("id"))
 	if err != nil {
 		return err
 	}
+	// A caller who may see the ticket but not change it is told so.
 	if _, err := m.guard.Check(ctx, p, authz.ActionUpdate, t.UserID, []string{"user.support.status"}); err != nil {
 		return err
 	}
@@ -442,12 +456,16 @@ func getTicket(ctx context.Context, db bun.IDB, id string) (Ticket, error) {
 	var t Ticket
 	err := db.NewSelect().Model(&t).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
-		return t, errs.Ef(errs.ErrNotFound, "No ticket %s.", id)
+		return t, notFound(id)
 	}
 	if err != nil {
 		return t, fmt.Errorf("read ticket: %w", err)
 	}
 	return t, nil
+}
+
+func notFound(id string) error {
+	return errs.Ef(errs.ErrNotFound, "No ticket %s.", id)
 }
 
 // ticketView reads the ticket's conversation and attachments.

@@ -157,22 +157,33 @@ func TestConversationWithAttachment(t *testing.T) {
 			t.Fatalf("conversation = %v", got)
 		}
 
-		// Another user reaches none of it.
+		// Another user reaches none of it, and cannot even tell the
+		// ticket exists: its id answers as an unknown one does.
+		const unknown = "/v1/support/tickets/tkt_000000000000000000000000"
 		tests := []struct {
 			name   string
 			method string
 			path   string
 			body   any
+			want   int
 		}{
-			{name: "read the ticket", method: http.MethodGet, path: path},
-			{name: "post in it", method: http.MethodPost, path: path + "/messages", body: map[string]any{"body": "hi"}},
-			{name: "list its owner's tickets", method: http.MethodGet, path: "/v1/support/tickets?user_id=u1"},
-			{name: "change its status", method: http.MethodPatch, path: path, body: map[string]any{"status": "resolved"}},
+			{name: "read the ticket", method: http.MethodGet, path: path, want: http.StatusNotFound},
+			{name: "read an unknown ticket", method: http.MethodGet, path: unknown, want: http.StatusNotFound},
+			{name: "post in it", method: http.MethodPost, path: path + "/messages", body: map[string]any{"body": "hi"}, want: http.StatusNotFound},
+			{name: "post in an unknown ticket", method: http.MethodPost, path: unknown + "/messages", body: map[string]any{"body": "hi"}, want: http.StatusNotFound},
+			{name: "change its status", method: http.MethodPatch, path: path, body: map[string]any{"status": "resolved"}, want: http.StatusNotFound},
+			{name: "change an unknown ticket's status", method: http.MethodPatch, path: unknown, body: map[string]any{"status": "resolved"}, want: http.StatusNotFound},
+			// Listing by another user's id says nothing about any ticket.
+			{name: "list its owner's tickets", method: http.MethodGet, path: "/v1/support/tickets?user_id=u1", want: http.StatusForbidden},
 		}
 		for _, tt := range tests {
 			t.Run("another user cannot "+tt.name, func(t *testing.T) {
-				if status, _, raw := e.do(tt.method, tt.path, "u2:user", tt.body, nil); status != http.StatusForbidden {
-					t.Fatalf("status = %d %s, want 403", status, raw)
+				status, m, raw := e.do(tt.method, tt.path, "u2:user", tt.body, nil)
+				if status != tt.want {
+					t.Fatalf("status = %d %s, want %d", status, raw, tt.want)
+				}
+				if tt.want == http.StatusNotFound && m["type"] != "https://steward.dev/problems/not-found" {
+					t.Fatalf("problem = %s", raw)
 				}
 			})
 		}
@@ -341,4 +352,132 @@ func TestRoutesDocumented(t *testing.T) {
 	if missing := web.UndocumentedRoutes(app, doc); len(missing) > 0 {
 		t.Fatalf("undocumented routes: %v", missing)
 	}
+}
+
+// TestTextPolicy sends what a probe sent: a NUL, a bidirectional override
+// and invalid UTF-8 in each text field of the support routes. Each is a
+// 400 naming the field and the rule, and nothing reaches the store; the
+// line breaks a message may hold are kept exactly, on both dialects.
+func TestTextPolicy(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		clk := testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
+		e := newEnv(t, db, support.Config{FormMinFill: time.Second}, clk.Now)
+		form := e.must(http.StatusOK, http.MethodGet, "/v1/support/feedback/token", "", nil)["token"].(string)
+		clk.Advance(2 * time.Second)
+		ticket := e.must(http.StatusCreated, http.MethodPost, "/v1/support/tickets", "u1:user",
+			map[string]any{"subject": "Export failed", "message": "Line one,\r\n\tline two."})
+		path := "/v1/support/tickets/" + ticket["id"].(string)
+		got := e.must(http.StatusOK, http.MethodGet, path, "u1:user", nil)
+		if body := got["messages"].([]any)[0].(map[string]any)["body"]; body != "Line one,\r\n\tline two." {
+			t.Fatalf("stored message = %q", body)
+		}
+
+		bad := []struct {
+			name, value, rule string
+		}{
+			{"NUL", `a\u0000b`, "control_characters"},
+			{"bidi override", `invoice\u202egnp.exe`, "bidi_control"},
+			{"invalid UTF-8", "caf\xe9", "encoding"},
+		}
+		routes := []struct {
+			method, path, principal string
+			body                    string // %s marks the field under test
+			field                   string
+		}{
+			{http.MethodPost, "/v1/support/tickets", "u1:user", `{"subject":"%s","message":"Hello"}`, "subject"},
+			{http.MethodPost, "/v1/support/tickets", "u1:user", `{"subject":"Hello","message":"%s"}`, "message"},
+			{http.MethodPost, "/v1/support/tickets", "u1:user", `{"subject":"Hello","message":"Hi","contact_email":"%s"}`, "contact_email"},
+			{http.MethodPost, path + "/messages", "u1:user", `{"body":"%s"}`, "body"},
+			{http.MethodPost, path + "/messages", "u1:user", `{"body":"Hi","attachments":["%s"]}`, "attachments[0]"},
+			{http.MethodPatch, path, "s1:support", `{"status":"%s"}`, "status"},
+			{http.MethodPost, "/v1/support/feedback", "", `{"email":"ann@example.com","name":"%s","message":"Hi","token":"` + form + `"}`, "name"},
+			{http.MethodPost, "/v1/support/feedback", "", `{"email":"ann@example.com","message":"%s","token":"` + form + `"}`, "message"},
+		}
+		for _, r := range routes {
+			for _, b := range bad {
+				t.Run(r.method+" "+r.field+" "+b.name, func(t *testing.T) {
+					status, m, raw := e.doRaw(r.method, r.path, r.principal, strings.Replace(r.body, "%s", b.value, 1))
+					if status != http.StatusBadRequest {
+						t.Fatalf("status = %d %s, want 400", status, raw)
+					}
+					errsOf, _ := m["errors"].([]any)
+					if len(errsOf) != 1 {
+						t.Fatalf("errors = %s", raw)
+					}
+					fe := errsOf[0].(map[string]any)
+					if fe["field"] != r.field || fe["rule"] != b.rule {
+						t.Fatalf("error = %v, want field %s rule %s", fe, r.field, b.rule)
+					}
+				})
+			}
+		}
+		t.Run("duplicate key", func(t *testing.T) {
+			status, _, raw := e.doRaw(http.MethodPost, "/v1/support/tickets", "u1:user", `{"subject":"Hello","message":"Hi","subject":"Other"}`)
+			if status != http.StatusBadRequest || !strings.Contains(string(raw), `"rule":"duplicate"`) || !strings.Contains(string(raw), `"field":"subject"`) {
+				t.Fatalf("duplicate key = %d %s", status, raw)
+			}
+		})
+
+		var tickets, messages, feedback int64
+		for _, c := range []struct {
+			model any
+			n     *int64
+		}{{(*support.Ticket)(nil), &tickets}, {(*support.Message)(nil), &messages}, {(*support.Feedback)(nil), &feedback}} {
+			n, err := db.NewSelect().Model(c.model).Count(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			*c.n = n
+		}
+		if tickets != 1 || messages != 1 || feedback != 0 {
+			t.Fatalf("stored %d tickets, %d messages, %d feedback; want only the first ticket and its message", tickets, messages, feedback)
+		}
+	})
+}
+
+// TestListQuery: the ticket list refuses paging parameters it does not
+// take and junk values, naming the parameter, rather than ignoring them.
+func TestListQuery(t *testing.T) {
+	e := newEnv(t, sqltest.SQLite(t), support.Config{}, nil)
+	tests := []struct {
+		query, field, rule string
+	}{
+		{"?limit=-5", "limit", "unknown"},
+		{"?cursor=junk", "cursor", "unknown"},
+		{"?status=done", "status", "enum"},
+		{"?status=open&status=closed", "status", "duplicate"},
+		{"?user_id=u1%00", "user_id", "control_characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			status, m, raw := e.do(http.MethodGet, "/v1/support/tickets"+tt.query, "u1:user", nil, nil)
+			if status != http.StatusBadRequest {
+				t.Fatalf("status = %d %s, want 400", status, raw)
+			}
+			fe := m["errors"].([]any)[0].(map[string]any)
+			if fe["field"] != tt.field || fe["rule"] != tt.rule {
+				t.Fatalf("error = %v, want field %s rule %s", fe, tt.field, tt.rule)
+			}
+		})
+	}
+}
+
+// doRaw sends body as it is, so that a test can send bytes no encoder
+// would produce, such as invalid UTF-8.
+func (e *env) doRaw(method, path, principal, body string) (int, map[string]any, []byte) {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if principal != "" {
+		req.Header.Set(principalHead, principal)
+	}
+	resp, err := e.app.Test(req, -1)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m, raw
 }

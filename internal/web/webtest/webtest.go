@@ -62,6 +62,23 @@ func Serve(t testing.TB, app *fiber.App) string {
 // normally a path; header adds fields such as Content-Type, nil none.
 func DeclareBody(t testing.TB, base, method, target string, header http.Header, size int64) (*http.Response, []byte) {
 	t.Helper()
+	return send(t, base, method, target, header, fmt.Sprintf("Content-Length: %d\r\n", size), "")
+}
+
+// DeclareChunk is DeclareBody for a chunked body: the header announces no
+// length, and the body starts with one chunk of size bytes of which none is
+// sent. A server that read chunks up to a ceiling above size would wait for
+// the chunk's data, find the body ended early and answer 400, so a 413
+// shows the chunk was refused from its size line alone.
+func DeclareChunk(t testing.TB, base, method, target string, header http.Header, size int64) (*http.Response, []byte) {
+	t.Helper()
+	return send(t, base, method, target, header, "Transfer-Encoding: chunked\r\n", fmt.Sprintf("%x\r\n", size))
+}
+
+// send writes a request's head, framing header and the start of its body,
+// closes the sending side and reads the answer.
+func send(t testing.TB, base, method, target string, header http.Header, framing, body string) (*http.Response, []byte) {
+	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("base URL: %v", err)
@@ -73,11 +90,12 @@ func DeclareBody(t testing.TB, base, method, target string, header http.Header, 
 	defer conn.Close()
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", method, target, u.Host, size)
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n%s", method, target, u.Host, framing)
 	if err := header.Write(&b); err != nil {
 		t.Fatalf("write header: %v", err)
 	}
 	b.WriteString("\r\n")
+	b.WriteString(body)
 	if _, err := io.WriteString(conn, b.String()); err != nil {
 		t.Fatalf("send %s %s: %v", method, target, err)
 	}
@@ -90,9 +108,9 @@ func DeclareBody(t testing.TB, base, method, target string, header http.Header, 
 		t.Fatalf("%s %s: read answer: %v", method, target, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: read answer body: %v", method, target, err)
 	}
-	return resp, body
+	return resp, out
 }
