@@ -30,7 +30,7 @@ type State struct {
 	// ExpiresAt is when the choice lapses and the visitor is asked again.
 	ExpiresAt time.Time `bun:"expires_at,notnull" privacy:"user.consent.state"`
 	// ProofID is the consent_log row that records this choice.
-	ProofID string `bun:"proof_id,notnull" privacy:"system.operations"`
+	ProofID string `bun:"proof_id,notnull" privacy:"system.operations" ref:"consent_log"`
 }
 
 // Proof is one row of consent_log, the append-only proof of consent.

@@ -418,6 +418,10 @@ func (s *Seeder) plan(table string) *tablePlan {
 			fp.kind = kindEmail
 		case s.fks[table][f.Name] != "":
 			fp.kind, fp.parent = kindParent, s.fks[table][f.Name]
+		case f.StructField.Tag.Get(RefTag) != "":
+			// A reference the schema does not enforce, declared by the
+			// model that holds it.
+			fp.kind, fp.parent = kindParent, f.StructField.Tag.Get(RefTag)
 		case f.IsPK:
 			fp.kind = kindKey
 		case constrained[table+"."+f.Name] != nil:
@@ -490,6 +494,11 @@ func (s *Seeder) value(tp *tablePlan, f *fieldPlan, p Person, i int, now time.Ti
 	}
 	return s.valueFor(f.name, f.category, f.family, i, now)
 }
+
+// RefTag is the struct tag with which a model names the table a column
+// points into when no foreign key says so (`ref:"consent_log"`), so that
+// seeded rows point at rows that exist.
+const RefTag = "ref"
 
 // pkOf is the deterministic primary key of a person's i-th row of a
 // table, which a child row computes to reference it. Parents seeded fewer
