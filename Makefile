@@ -23,7 +23,7 @@ export STEWARD_AXE_JS ?= $(AXE_JS)
 # Tools fetched into .cache/bin (stripe-mock, opa) are found by the tests.
 export PATH := $(CACHE)/bin:$(PATH)
 
-.PHONY: all run build test test-privacy lint bench bench-soak docs chdb axe deps check-deps opa tools clean
+.PHONY: all run build test test-privacy fuzz lint bench bench-soak docs chdb axe deps check-deps opa tools clean
 
 all: build
 
@@ -99,6 +99,27 @@ $(OPA):
 bench: chdb check-deps tools
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $$($(GO) list ./... | grep -v /analytics/ingest) | tee bench.txt
 	$(GO) test -run '^$$' -bench BenchmarkIngestHTTP -benchtime 1000x -count=1 ./analytics/ingest | tee -a bench.txt
+
+## fuzz: run each fuzz target for FUZZTIME (default 60s), one after another, with
+## FUZZPARALLEL workers (default 1); a failing input is saved under its package's
+## testdata/fuzz/, where `make test` replays it with every other corpus entry
+FUZZTIME     ?= 60s
+FUZZPARALLEL ?= 1
+FUZZ_TARGETS := \
+	./analytics/ingest:FuzzPostEvents \
+	./consent:FuzzPutConsent \
+	./modules/assets:FuzzUploadCheck \
+	./modules/billing:FuzzStripeWebhook \
+	./modules/billing:FuzzCreemWebhook \
+	./modules/accounts:FuzzGoogleTokenString \
+	./modules/accounts:FuzzGoogleClaims \
+	./internal/config:FuzzLoad
+fuzz: chdb
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $$pkg; \
+	done
 
 ## bench-soak: a sustained minute of HTTP ingest (about 3.8M events), to see memory stay flat
 bench-soak: chdb check-deps

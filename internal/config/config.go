@@ -239,6 +239,18 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		return func(v string) error { *dst = v; return nil }
 	}
 	level := func(v string) error { return cfg.LogLevel.UnmarshalText([]byte(v)) }
+	// Numbers are decimal whether they come from a variable or a flag:
+	// flag.IntVar would read "010" as octal and "0x400" as hex.
+	bodyLimit := func(v string) error {
+		n, err := strconv.Atoi(v)
+		cfg.BodyLimit = n
+		return err
+	}
+	spoolMaxBytes := func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		cfg.EventsSpoolMaxBytes = n
+		return err
+	}
 	env("STEWARD_ADDR", str(&cfg.Addr))
 	env("STEWARD_DATA_DIR", str(&cfg.DataDir))
 	env("STEWARD_DATABASE_URL", str(&cfg.DatabaseURL))
@@ -253,11 +265,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	})
 	env("STEWARD_LOG_LEVEL", level)
 	env("STEWARD_LOG_FORMAT", str(&cfg.LogFormat))
-	env("STEWARD_BODY_LIMIT", func(v string) error {
-		n, err := strconv.Atoi(v)
-		cfg.BodyLimit = n
-		return err
-	})
+	env("STEWARD_BODY_LIMIT", bodyLimit)
 	env("STEWARD_SHUTDOWN_TIMEOUT", func(v string) error {
 		d, err := time.ParseDuration(v)
 		cfg.ShutdownTimeout = d
@@ -287,11 +295,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		cfg.ConsentPreviousPolicyUntil = t
 		return err
 	})
-	env("STEWARD_EVENTS_SPOOL_MAX_BYTES", func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		cfg.EventsSpoolMaxBytes = n
-		return err
-	})
+	env("STEWARD_EVENTS_SPOOL_MAX_BYTES", spoolMaxBytes)
 	env("STEWARD_ALLOWED_ORIGINS", func(v string) error {
 		cfg.AllowedOrigins = splitList(v)
 		return nil
@@ -322,7 +326,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	fs.BoolVar(&cfg.AutoMigrate, "auto-migrate", cfg.AutoMigrate, "")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "")
-	fs.IntVar(&cfg.BodyLimit, "body-limit", cfg.BodyLimit, "")
+	fs.Func("body-limit", "", bodyLimit)
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "")
 	for _, b := range []struct {
 		flag string
@@ -346,7 +350,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		cfg.ConsentPreviousPolicyUntil = t
 		return err
 	})
-	fs.Int64Var(&cfg.EventsSpoolMaxBytes, "events-spool-max-bytes", cfg.EventsSpoolMaxBytes, "")
+	fs.Func("events-spool-max-bytes", "", spoolMaxBytes)
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "")
 	fs.Func("allowed-origins", "", func(v string) error {
 		cfg.AllowedOrigins = splitList(v)

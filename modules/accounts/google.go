@@ -207,15 +207,25 @@ func (v *googleVerifier) verify(ctx context.Context, credential string) (googleC
 	// OpenID Connect Core 3.1.3.7: a token for several audiences must name
 	// the party it was issued to (azp), and any azp must be this client,
 	// or a token another application obtained could sign in here.
+	// An azp that is not a string names no client, so it is not this one.
 	aud, _ := tok.Audience()
 	var azp string
-	hasAZP := tok.Get("azp", &azp) == nil
-	if (len(aud) > 1 && !hasAZP) || (hasAZP && azp != v.clientID) {
+	hasAZP := tok.Has("azp")
+	if (len(aud) > 1 && !hasAZP) || (hasAZP && (tok.Get("azp", &azp) != nil || azp != v.clientID)) {
 		return googleClaims{}, refuse(ReasonWrongAudience)
 	}
 
+	// Accounts are found by subject: an empty one would make every such
+	// token the same person. OpenID Connect Core 2 bounds it to 255
+	// characters.
 	var c googleClaims
 	c.Subject, _ = tok.Subject()
+	if c.Subject == "" {
+		return googleClaims{}, refuse(ReasonMissingClaim)
+	}
+	if len(c.Subject) > 255 {
+		return googleClaims{}, refuse(ReasonMalformed)
+	}
 	var email string
 	if err := tok.Get("email", &email); err != nil || strings.TrimSpace(email) == "" {
 		return googleClaims{}, refuse(ReasonMissingClaim)

@@ -130,6 +130,18 @@ func inspect(data []byte, maxPixels int64, previewSize int) (inspected, error) {
 	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
 		return inspected{}, errs.Ef(errs.ErrTooLarge, "The image is %dx%d pixels; at most %d pixels are accepted.", cfg.Width, cfg.Height, maxPixels)
 	}
+	if t == MIMEGIF {
+		// gif.DecodeAll allocates every frame: a small file of many large
+		// frames that compress to almost nothing would take gigabytes. The
+		// frames together get the pixel budget of one image.
+		n, err := gifFramePixels(data)
+		if err != nil {
+			return inspected{}, invalid(err)
+		}
+		if n > maxPixels {
+			return inspected{}, errs.Ef(errs.ErrTooLarge, "The animation's frames hold %d pixels together; at most %d pixels are accepted.", n, maxPixels)
+		}
+	}
 	img, err := decode(data)
 	if err != nil {
 		return inspected{}, invalid(err)
@@ -274,4 +286,51 @@ func ebmlID(b []byte) (uint32, int) {
 		v = v<<8 | uint32(c)
 	}
 	return v, n
+}
+
+// gifFramePixels sums the areas of a GIF's frames from their image
+// descriptors, without decoding any.
+func gifFramePixels(data []byte) (int64, error) {
+	if len(data) < 13 {
+		return 0, fmt.Errorf("truncated header")
+	}
+	off := 13 + colorTableSize(data[10])
+	var total int64
+	for off < len(data) {
+		switch data[off] {
+		case 0x3b: // trailer
+			return total, nil
+		case 0x21: // extension: label, then sub-blocks
+			off += 2
+		case 0x2c: // image descriptor, local color table, LZW code size, sub-blocks
+			if len(data)-off < 10 {
+				return 0, fmt.Errorf("truncated image descriptor at %d", off)
+			}
+			w := int64(binary.LittleEndian.Uint16(data[off+5:]))
+			h := int64(binary.LittleEndian.Uint16(data[off+7:]))
+			total += w * h
+			off += 10 + colorTableSize(data[off+9]) + 1
+		default:
+			return 0, fmt.Errorf("unknown block 0x%02x at %d", data[off], off)
+		}
+		for { // the data sub-blocks, up to the empty one that ends them
+			if off >= len(data) {
+				return 0, fmt.Errorf("truncated data sub-blocks")
+			}
+			n := int(data[off])
+			off += 1 + n
+			if n == 0 {
+				break
+			}
+		}
+	}
+	return 0, fmt.Errorf("no trailer")
+}
+
+// colorTableSize is the size of the color table a packed field announces.
+func colorTableSize(packed byte) int {
+	if packed&0x80 == 0 {
+		return 0
+	}
+	return 3 << (packed&7 + 1)
 }
