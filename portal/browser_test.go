@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
+	"github.com/stewardhq/steward/internal/testutil/browsertest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/accounts"
@@ -52,19 +52,6 @@ func moduleRoot(t *testing.T) string {
 		}
 		dir = parent
 	}
-}
-
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	// A missing browser fails the suite rather than quietly leaving the
-	// pages untested.
-	t.Fatal("Chromium is not installed (make deps, or apt-get install -y chromium)")
-	return ""
 }
 
 // axeSource returns the text of axe.min.js.
@@ -182,7 +169,7 @@ func TestBrowserSignInWithoutJavaScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	exe := chromiumPath(t)
+	exe := browsertest.ChromiumPath(t)
 	axe := axeSource(t)
 	shots := screenshotDir(t)
 	s := newStack(t, true)

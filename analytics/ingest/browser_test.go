@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/stewardhq/steward/internal/testutil/browsertest"
 )
 
 // chromeUA is a desktop Chrome user agent: headless Chromium announces
@@ -43,19 +44,6 @@ window.gtag = function () { window.gtagCalls.push(Array.prototype.slice.call(arg
 <script src="/t.js"></script>
 </head><body><h1>Pricing</h1><button id="outside">outside</button></body></html>`
 
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	// Like the other real components, a missing browser fails the suite
-	// rather than quietly leaving the banner untested.
-	t.Fatal("Chromium is not installed (make deps, or apt-get install -y chromium)")
-	return ""
-}
-
 // TestBrowserBannerAndTracker drives consent.js and t.js in headless
 // Chromium: the banner's accessibility and equal prominence, the dialog's
 // focus trap, the JavaScript API, Consent Mode, gated scripts, and the
@@ -64,7 +52,7 @@ func TestBrowserBannerAndTracker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	exe := chromiumPath(t)
+	exe := browsertest.ChromiumPath(t)
 	s := newStack(t, stackOptions{})
 	s.app.Get("/page", servePage)
 	s.app.Get("/page/*", servePage)
@@ -264,7 +252,7 @@ func TestBrowserGlobalPrivacyControl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	exe := chromiumPath(t)
+	exe := browsertest.ChromiumPath(t)
 	s := newStack(t, stackOptions{})
 	s.app.Get("/gpc", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
