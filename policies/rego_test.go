@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/format"
@@ -35,6 +36,9 @@ func runRegoTests(ctx context.Context, extra map[string]string) ([]*tester.Resul
 		return nil, err
 	}
 	ch, err := tester.NewRunner().
+		// The runner's default of five seconds a test fails on a busy
+		// machine; a hung evaluation is still stopped.
+		SetTimeout(2*time.Minute).
 		SetCompiler(ast.NewCompiler().WithStrict(true).WithEnablePrintStatements(true)).
 		SetStore(inmem.NewFromObject(doc)).
 		SetModules(modules).
