@@ -201,6 +201,22 @@ test_analyst_never_sees_orders if check("analyst", "read", ["user.financial.orde
 
 test_analyst_cannot_write if check("analyst", "update", ["user.behavior.browsing_history"], false).allow == false
 
+# Attribution reports show groups of any size only to roles that may read
+# the account and visitor ids the reports are built on
+# (analytics/attribution.RawCategories); every other role sees small
+# groups folded.
+
+test_attribution_raw_reports_need_both_identifiers if {
+	every role in ["dpo", "admin"] {
+		d := check(role, "read", ["user.unique_id", "user.unique_id.analytics_id"], false)
+		d.allow == true
+		d.redact == []
+	}
+	every role in ["user", "support", "analyst"] {
+		count(check(role, "read", ["user.unique_id", "user.unique_id.analytics_id"], false).redact) > 0
+	}
+}
+
 # dpo: everything read-only, plus audit.
 
 test_dpo_reads_everything if {

@@ -1,62 +1,85 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/stewardhq/steward/analytics/attribution"
-	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/errs"
 )
 
 // attributionFlags are the options of `steward analytics attribution`.
 type attributionFlags struct {
 	from, to, model, groupBy, conversion, format string
-	lookbackDays                                 int
+	lookbackDays, halfLifeDays                   string
+	raw                                          bool
+	reason                                       string
 }
 
 func (f *attributionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.from, "from", "", "start of the period, RFC 3339 or YYYY-MM-DD (required)")
 	fs.StringVar(&f.to, "to", "", "end of the period, exclusive, RFC 3339 or YYYY-MM-DD (required)")
 	fs.StringVar(&f.model, "model", attribution.DefaultModel, strings.Join(attribution.Models(), ", "))
-	fs.StringVar(&f.groupBy, "group-by", attribution.DefaultGroupBy, strings.Join(attribution.GroupBys(), ", "))
-	fs.StringVar(&f.conversion, "conversion", attribution.DefaultConversion, "event type or name of the conversion")
-	fs.IntVar(&f.lookbackDays, "lookback-days", int(attribution.DefaultLookback/(24*time.Hour)), "days before a conversion a touch still counts")
-	fs.StringVar(&f.format, "format", "table", "table or json")
+	fs.StringVar(&f.groupBy, "group-by", attribution.DefaultGroupBy,
+		strings.Join(attribution.GroupBys(), ", ")+", or two of them joined by a comma")
+	fs.StringVar(&f.conversion, "conversion", attribution.DefaultConversion,
+		"purchase, signup, or the name of a custom conversion")
+	fs.StringVar(&f.lookbackDays, "lookback-days", "", "days before a conversion a touch still counts (default: the server's, 30)")
+	fs.StringVar(&f.halfLifeDays, "half-life-days", "", "half life of the time_decay model in days (default 7)")
+	fs.StringVar(&f.format, "format", "table", "table, csv or json")
+	fs.BoolVar(&f.raw, "raw", false, "show groups of fewer people than the minimum group size on their own (needs --reason; logged)")
+	fs.StringVar(&f.reason, "reason", "", "why a --raw report is needed, for the log; name no person")
 }
 
-// request checks the flags and returns the report they ask for.
+// request checks the flags and returns the report they ask for. The span
+// is checked against the largest any configuration allows; the module
+// checks it again against its own.
 func (f *attributionFlags) request() (attribution.Request, error) {
-	if f.format != "table" && f.format != "json" {
-		return attribution.Request{}, fmt.Errorf("%w: --format %q, want table or json", errUsage, f.format)
+	if f.format != "table" && f.format != "csv" && f.format != "json" {
+		return attribution.Request{}, fmt.Errorf("%w: --format %q, want table, csv or json", errUsage, f.format)
 	}
-	req, err := attribution.Parse(f.from, f.to, f.model, f.groupBy, f.conversion)
-	if err == nil {
-		req.Lookback = time.Duration(f.lookbackDays) * 24 * time.Hour
-		err = req.Validate()
+	if f.raw && strings.TrimSpace(f.reason) == "" {
+		return attribution.Request{}, fmt.Errorf("%w: --raw needs --reason", errUsage)
 	}
+	req, err := attribution.Parse(attribution.Params{
+		From: f.from, To: f.to, Model: f.model, GroupBy: f.groupBy, Conversion: f.conversion,
+		LookbackDays: f.lookbackDays, HalfLifeDays: f.halfLifeDays,
+	}, attribution.MaxSpanLimit)
 	if err != nil {
-		// The validation error names query parameters; the command line
-		// spells group_by as --group-by.
-		return attribution.Request{}, fmt.Errorf("%w: %s", errUsage, strings.ReplaceAll(err.Error(), "group_by", "group-by"))
+		return attribution.Request{}, flagError(err)
 	}
 	return req, nil
 }
 
+// flagError turns a validation error, which names query parameters, into
+// a usage error naming the flags.
+func flagError(err error) error {
+	msg := strings.NewReplacer("group_by", "group-by", "lookback_days", "lookback-days", "half_life_days", "half-life-days").
+		Replace(err.Error())
+	return fmt.Errorf("%w: %s", errUsage, msg)
+}
+
+// access is who the command runs the report for: the operator, who sees
+// small groups folded like an analyst unless --raw.
+func (f *attributionFlags) access() attribution.Access {
+	return attribution.Access{Caller: "cli", Raw: f.raw, Reason: f.reason}
+}
+
 // runAnalytics handles `steward analytics attribution --from --to
-// [--model] [--group-by] [--conversion] [--lookback-days] [--format
-// table|json]`: the report GET /v1/analytics/attribution serves, printed
-// for an operator with access to the warehouse.
+// [--model] [--group-by] [--conversion] [--lookback-days]
+// [--half-life-days] [--format table|csv|json] [--raw --reason R]`: the
+// report GET /v1/analytics/attribution serves, computed by the same
+// module under the same limits, printed for an operator.
 func runAnalytics(ctx context.Context, env cmdEnv, args []string) error {
 	if len(args) == 0 || args[0] != "attribution" {
-		return fmt.Errorf("%w: want: analytics attribution --from D --to D [--model M] [--group-by G] [--conversion C] [--format table|json]", errUsage)
+		return fmt.Errorf("%w: want: analytics attribution --from D --to D [--model M] [--group-by G[,G]] [--conversion C] "+
+			"[--lookback-days N] [--half-life-days N] [--format table|csv|json] [--raw --reason R]", errUsage)
 	}
 	var f attributionFlags
 	cfg, fs, err := config.Load("analytics attribution", args[1:], env.getenv, func(fs *flag.FlagSet, _ *config.Config) {
@@ -77,50 +100,45 @@ func runAnalytics(ctx context.Context, env cmdEnv, args []string) error {
 		return err
 	}
 	defer release()
-	return printAttribution(ctx, env.stdout, srv.stores.warehouse, req, f.format)
-}
-
-// printAttribution computes the report and writes it as a table or as the
-// JSON document the HTTP route answers with.
-func printAttribution(ctx context.Context, w io.Writer, wh warehouse.Warehouse, req attribution.Request, format string) error {
-	rep, err := attribution.Run(ctx, wh, req)
+	mod, err := attributionModule(srv)
 	if err != nil {
 		return err
 	}
-	if format == "json" {
+	if f.lookbackDays == "" {
+		req.Lookback = mod.Lookback()
+	}
+	return printAttribution(ctx, env.stdout, mod, req, f.access(), f.format)
+}
+
+// attributionModule returns the server's attribution module, so that the
+// command shares its limits, its minimum group size and, inside a serving
+// process, its count of reports in flight.
+func attributionModule(srv *server) (*attribution.Module, error) {
+	for _, m := range srv.modules {
+		if a, ok := m.(*attribution.Module); ok {
+			return a, nil
+		}
+	}
+	return nil, errors.New("analytics attribution: the server has no attribution module")
+}
+
+// printAttribution computes the report and writes it as a table, as CSV,
+// or as the JSON document the HTTP route answers with.
+func printAttribution(ctx context.Context, w io.Writer, mod *attribution.Module, req attribution.Request, a attribution.Access, format string) error {
+	rep, err := mod.Report(ctx, req, a)
+	if errs.Kind(err) == errs.ErrInvalidArgument {
+		return flagError(err)
+	}
+	if err != nil {
+		return fmt.Errorf("analytics attribution: %w", err)
+	}
+	switch format {
+	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
+	case "csv":
+		return attribution.WriteCSV(w, rep)
 	}
-	r := rep.Request
-	fmt.Fprintf(w, "attribution %s by %s of %q, %s to %s, lookback %g days\n\n",
-		r.Model, r.GroupBy, r.Conversion, r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), r.LookbackDays)
-	// Every cell ends in a tab so that all lines share one column layout;
-	// the padding this leaves at the end of a line is trimmed below.
-	var buf bytes.Buffer
-	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tCURRENCY\tCONVERSIONS\tREVENUE\t")
-	for _, row := range rep.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%.4f\t%s\t\n", row.Group, orDash(row.Currency), row.Conversions, row.Revenue.StringFixed(4))
-	}
-	fmt.Fprintf(tw, "total\t\t%.4f\t\t\n", rep.Totals.Conversions)
-	for _, c := range rep.Totals.Revenue {
-		fmt.Fprintf(tw, "revenue\t%s\t\t%s\t\n", orDash(c.Currency), c.Revenue.StringFixed(4))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for line := range strings.Lines(buf.String()) {
-		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return attribution.WriteTable(w, rep)
 }

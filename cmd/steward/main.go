@@ -72,7 +72,7 @@ func commands() []command {
 		{"audit", "the DPO audit report, exit 1 on findings: audit [--format json|html] [--out F]", runAudit},
 		{"retention", "apply the retention rules once: retention run [--dry-run]", runRetention},
 		{"seed", "create demo data: seed [--users N] [--events N] [--profile typical|heavy]", runSeed},
-		{"analytics", "analytics reports: analytics attribution --from D --to D [--model M] [--group-by G] [--conversion C] [--lookback-days N] [--format table|json]", runAnalytics},
+		{"analytics", "analytics reports: analytics attribution --from D --to D [--model M] [--group-by G[,G]] [--conversion C] [--lookback-days N] [--half-life-days N] [--format table|csv|json] [--raw --reason R]", runAnalytics},
 		{"healthcheck", "exit 0 when the server at STEWARD_ADDR answers /healthz ok", runHealthcheck},
 		{"version", "print the version", func(_ context.Context, env cmdEnv, _ []string) error {
 			_, err := fmt.Fprintln(env.stdout, version)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/shopspring/decimal"
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/analytics/attribution"
@@ -214,7 +215,29 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("events: %w", err)
 	}
 
-	attributionMod, err := attribution.New(attribution.Options{Warehouse: s.stores.warehouse, Guard: guard, Logger: logFor("attribution")})
+	attributionMod, err := attribution.New(attribution.Options{
+		Warehouse:      s.stores.warehouse,
+		Guard:          guard,
+		MaxSpan:        time.Duration(cfg.AnalyticsMaxSpanDays) * 24 * time.Hour,
+		MaxQueryTime:   cfg.AnalyticsMaxQueryTime,
+		MaxQueryMemory: cfg.AnalyticsMaxQueryMemory,
+		MaxConcurrent:  cfg.AnalyticsMaxConcurrent,
+		// Purchases are netted of refunds billing recorded; attribution
+		// reads them through this function, not billing's tables.
+		Refunds: func(ctx context.Context, from, to time.Time) ([]attribution.Refund, error) {
+			rs, err := billingMod.Refunds(ctx, from, to)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]attribution.Refund, len(rs))
+			for i, r := range rs {
+				// Billing keeps amounts in hundredths of the currency.
+				out[i] = attribution.Refund{OrderID: r.OrderID, Amount: decimal.New(r.RefundedCents, -2), Currency: r.Currency}
+			}
+			return out, nil
+		},
+		Logger: logFor("attribution"),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("attribution: %w", err)
 	}

@@ -116,6 +116,18 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// RetentionInterval is how often serve runs the retention job.
 	RetentionInterval time.Duration
+	// AnalyticsMaxQueryTime stops an attribution report's query that runs
+	// longer.
+	AnalyticsMaxQueryTime time.Duration
+	// AnalyticsMaxQueryMemory bounds one attribution report's query, in
+	// bytes.
+	AnalyticsMaxQueryMemory int64
+	// AnalyticsMaxConcurrent is how many attribution reports may run at
+	// once.
+	AnalyticsMaxConcurrent int
+	// AnalyticsMaxSpanDays is the longest period one attribution report
+	// covers.
+	AnalyticsMaxSpanDays int
 	// AllowedOrigins are the web origins (scheme://host[:port]) of the
 	// product's pages that may call the API with credentials from the
 	// browser: the consent banner, the tracker, the web app.
@@ -163,6 +175,11 @@ func Defaults() Config {
 		ConsentValidFor:      "P13M",
 		EventsSpoolMaxBytes:  256 << 20,
 		RetentionInterval:    24 * time.Hour,
+
+		AnalyticsMaxQueryTime:   10 * time.Second,
+		AnalyticsMaxQueryMemory: 512 << 20,
+		AnalyticsMaxConcurrent:  2,
+		AnalyticsMaxSpanDays:    400,
 	}
 }
 
@@ -214,6 +231,10 @@ func Settings() []Setting {
 		{"events-spool-max-bytes", "STEWARD_EVENTS_SPOOL_MAX_BYTES", strconv.FormatInt(d.EventsSpoolMaxBytes, 10), "largest durable event spool; past it /v1/events answers 503"},
 		{"trusted-proxies", "STEWARD_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
 		{"retention-interval", "STEWARD_RETENTION_INTERVAL", d.RetentionInterval.String(), "how often serve runs the retention job"},
+		{"analytics-max-query-time", "STEWARD_ANALYTICS_MAX_QUERY_TIME", d.AnalyticsMaxQueryTime.String(), "longest one attribution report's query may run; past it 503"},
+		{"analytics-max-query-memory", "STEWARD_ANALYTICS_MAX_QUERY_MEMORY", strconv.FormatInt(d.AnalyticsMaxQueryMemory, 10), "most bytes one attribution report's query may use (spills to disk past half); past it 503"},
+		{"analytics-max-concurrent", "STEWARD_ANALYTICS_MAX_CONCURRENT", strconv.Itoa(d.AnalyticsMaxConcurrent), "attribution reports that may run at once; one more answers 429 with Retry-After"},
+		{"analytics-max-span-days", "STEWARD_ANALYTICS_MAX_SPAN_DAYS", strconv.Itoa(d.AnalyticsMaxSpanDays), "longest period in days one attribution report covers (1 to 1000)"},
 		{"allowed-origins", "STEWARD_ALLOWED_ORIGINS", "", "comma-separated origins of the product's pages allowed to call the API from the browser (CORS with credentials)"},
 	}
 }
@@ -249,6 +270,23 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	spoolMaxBytes := func(v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		cfg.EventsSpoolMaxBytes = n
+		return err
+	}
+	queryMemory := func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		cfg.AnalyticsMaxQueryMemory = n
+		return err
+	}
+	intTo := func(dst *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			*dst = n
+			return err
+		}
+	}
+	queryTime := func(v string) error {
+		d, err := time.ParseDuration(v)
+		cfg.AnalyticsMaxQueryTime = d
 		return err
 	}
 	env("STEWARD_ADDR", str(&cfg.Addr))
@@ -300,6 +338,10 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		cfg.AllowedOrigins = splitList(v)
 		return nil
 	})
+	env("STEWARD_ANALYTICS_MAX_QUERY_TIME", queryTime)
+	env("STEWARD_ANALYTICS_MAX_QUERY_MEMORY", queryMemory)
+	env("STEWARD_ANALYTICS_MAX_CONCURRENT", intTo(&cfg.AnalyticsMaxConcurrent))
+	env("STEWARD_ANALYTICS_MAX_SPAN_DAYS", intTo(&cfg.AnalyticsMaxSpanDays))
 	env("STEWARD_RETENTION_INTERVAL", func(v string) error {
 		d, err := time.ParseDuration(v)
 		cfg.RetentionInterval = d
@@ -352,6 +394,10 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	})
 	fs.Func("events-spool-max-bytes", "", spoolMaxBytes)
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "")
+	fs.Func("analytics-max-query-time", "", queryTime)
+	fs.Func("analytics-max-query-memory", "", queryMemory)
+	fs.Func("analytics-max-concurrent", "", intTo(&cfg.AnalyticsMaxConcurrent))
+	fs.Func("analytics-max-span-days", "", intTo(&cfg.AnalyticsMaxSpanDays))
 	fs.Func("allowed-origins", "", func(v string) error {
 		cfg.AllowedOrigins = splitList(v)
 		return nil
@@ -477,6 +523,18 @@ func (c Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || o == "*" {
 			bad("STEWARD_ALLOWED_ORIGINS", "%q must be an origin like https://app.example.com (no path, no wildcard)", o)
 		}
+	}
+	if c.AnalyticsMaxQueryTime < 100*time.Millisecond {
+		bad("STEWARD_ANALYTICS_MAX_QUERY_TIME", "%s must be at least 100ms", c.AnalyticsMaxQueryTime)
+	}
+	if c.AnalyticsMaxQueryMemory < 16<<20 {
+		bad("STEWARD_ANALYTICS_MAX_QUERY_MEMORY", "%d must be at least 16777216 (16 MiB)", c.AnalyticsMaxQueryMemory)
+	}
+	if c.AnalyticsMaxConcurrent < 1 {
+		bad("STEWARD_ANALYTICS_MAX_CONCURRENT", "%d must be at least 1", c.AnalyticsMaxConcurrent)
+	}
+	if c.AnalyticsMaxSpanDays < 1 || c.AnalyticsMaxSpanDays > 1000 {
+		bad("STEWARD_ANALYTICS_MAX_SPAN_DAYS", "%d must be between 1 and 1000", c.AnalyticsMaxSpanDays)
 	}
 	if c.RetentionInterval < time.Minute {
 		bad("STEWARD_RETENTION_INTERVAL", "%s must be at least 1m", c.RetentionInterval)

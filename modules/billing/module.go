@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
@@ -202,6 +203,28 @@ func (m *Module) AccountSummary(ctx context.Context, userID string) (credits int
 		return 0, "", err
 	}
 	return credits, subscriptionStatus, nil
+}
+
+// Refund is the refunded amount to date of one order.
+type Refund struct {
+	OrderID       string
+	RefundedCents int64
+	Currency      string
+}
+
+// Refunds returns the orders placed in [from, to) that were refunded, in
+// part or in whole, for attribution to net from revenue.
+func (m *Module) Refunds(ctx context.Context, from, to time.Time) ([]Refund, error) {
+	var orders []Order
+	if err := m.db.NewSelect().Model(&orders).Column("id", "refunded_cents", "currency").
+		Where("refunded_cents > 0").Where("created_at >= ?", from).Where("created_at < ?", to).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("read refunds: %w", err)
+	}
+	out := make([]Refund, len(orders))
+	for i, o := range orders {
+		out[i] = Refund{OrderID: o.ID, RefundedCents: o.RefundedCents, Currency: o.Currency}
+	}
+	return out, nil
 }
 
 // ExportSubject writes the customer records the payment providers hold

@@ -1,0 +1,367 @@
+package attribution_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/analytics/attribution"
+	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
+	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/web"
+)
+
+// serve mounts a module built with opts on a test app that authenticates
+// by authtest.Header.
+func serve(t *testing.T, opts attribution.Options) *fiberApp {
+	t.Helper()
+	if opts.Guard == nil {
+		opts.Guard = authtest.Guard(t)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	mod, err := attribution.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := web.NewOpenAPI(web.OpenAPIInfo{})
+	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler), OpenAPI: doc})
+	app.Use(authz.Middleware(authtest.HeaderAuth{}))
+	mod.Mount(app, doc)
+	if missing := web.UndocumentedRoutes(app, doc); len(missing) > 0 {
+		t.Errorf("undocumented routes %v", missing)
+	}
+	return &fiberApp{t: t, test: app.Test}
+}
+
+type fiberApp struct {
+	t    *testing.T
+	test func(*http.Request, ...int) (*http.Response, error)
+}
+
+// get calls url as who ("" for nobody) and returns the status, the
+// headers and the body.
+func (a *fiberApp) get(who, url string) (int, http.Header, []byte) {
+	a.t.Helper()
+	req := httptest.NewRequest("GET", url, nil)
+	if who != "" {
+		req.Header.Set(authtest.Header, who)
+	}
+	resp, err := a.test(req, -1)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, body
+}
+
+func route(from, to time.Time, rest string) string {
+	return "/v1/analytics/attribution?from=" + from.Format(time.DateOnly) + "&to=" + to.Format(time.DateOnly) + rest
+}
+
+// TestRoute calls GET /v1/analytics/attribution as each role: the roles
+// the access policy lets read attribution get the report, the others are
+// refused, and bad parameters are named in the problem document.
+func TestRoute(t *testing.T) {
+	app := serve(t, attribution.Options{Warehouse: crafted(t), MinGroupSize: 1, MaxSpan: days(45)})
+	good := route(from, to, "&model=linear&group_by=source")
+	tests := []struct {
+		name   string
+		who    string
+		url    string
+		status int
+		fields []string
+	}{
+		{name: "analyst", who: "a1:analyst", url: good, status: 200},
+		{name: "dpo", who: "d1:dpo", url: good, status: 200},
+		{name: "admin", who: "x1:admin", url: good, status: 200},
+		{name: "analyst by landing page", who: "a1:analyst", url: route(from, to, "&group_by=landing_page"), status: 200},
+		{name: "analyst by channel and campaign", who: "a1:analyst", url: route(from, to, "&group_by=channel,campaign"), status: 200},
+		{name: "every model", who: "a1:analyst", url: route(from, to, "&model=time_decay&half_life_days=3&lookback_days=20"), status: 200},
+		{name: "user", who: "u1:user", url: good, status: 403},
+		{name: "support", who: "s1:support", url: good, status: 403},
+		{name: "anonymous", url: good, status: 401},
+		{name: "bad model", who: "a1:analyst", url: route(from, to, "&model=u_shape"), status: 400, fields: []string{"model"}},
+		{name: "bad group", who: "a1:analyst", url: route(from, to, "&group_by=email"), status: 400, fields: []string{"group_by"}},
+		{name: "page views are no conversion", who: "a1:analyst", url: route(from, to, "&conversion=page_view"), status: 400, fields: []string{"conversion"}},
+		{name: "bad lookback", who: "a1:analyst", url: route(from, to, "&lookback_days=0"), status: 400, fields: []string{"lookback_days"}},
+		{name: "no from", who: "a1:analyst", url: "/v1/analytics/attribution?to=2026-04-01", status: 400, fields: []string{"from"}},
+		{name: "to before from", who: "a1:analyst", url: "/v1/analytics/attribution?from=2026-04-01&to=2026-03-01", status: 400, fields: []string{"to"}},
+		{name: "longer than the configured span", who: "a1:analyst", url: route(from, from.Add(days(46)), ""), status: 400, fields: []string{"to"}},
+		{name: "bad format", who: "a1:analyst", url: good + "&format=xml", status: 400, fields: []string{"format"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, header, body := app.get(tt.who, tt.url)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d: %s", status, tt.status, body)
+			}
+			switch {
+			case status == 200:
+				var rep attribution.Report
+				if err := json.Unmarshal(body, &rep); err != nil {
+					t.Fatal(err)
+				}
+				if len(rep.Rows) == 0 || rep.Totals.Conversions != 3 {
+					t.Errorf("report %s", body)
+				}
+			default:
+				if ct := header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+					t.Errorf("content type %q", ct)
+				}
+				var prob struct {
+					Errors []errs.FieldError `json:"errors"`
+				}
+				if err := json.Unmarshal(body, &prob); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, f := range prob.Errors {
+					got = append(got, f.Field)
+				}
+				if !slices.Equal(got, tt.fields) {
+					t.Errorf("fields %q, want %q: %s", got, tt.fields, body)
+				}
+			}
+		})
+	}
+	t.Run("the linear report over HTTP", func(t *testing.T) {
+		_, _, body := app.get("a1:analyst", good)
+		var rep attribution.Report
+		if err := json.Unmarshal(body, &rep); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"(direct) EUR 1.0000 30.00", "google USD 1.0000 20.00", "google EUR 0.5000 50.00", "newsletter EUR 0.5000 50.00"}
+		if got := flat(rep.Rows); !slices.Equal(got, want) {
+			t.Errorf("rows %q, want %q", got, want)
+		}
+		if !rep.Request.From.Equal(from) || rep.Request.Model != "linear" || rep.MinGroupSize != 1 || rep.Folded != 0 {
+			t.Errorf("report %+v", rep)
+		}
+	})
+	t.Run("pairs carry both values", func(t *testing.T) {
+		_, _, body := app.get("a1:analyst", route(from, to, "&model=last_touch&group_by=channel,campaign"))
+		var rep attribution.Report
+		if err := json.Unmarshal(body, &rep); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rep.Rows {
+			got = append(got, strings.Join(r.Groups, "|")+"="+r.Group)
+		}
+		want := []string{"(direct)|(direct)=(direct) / (direct)", "Email|march=Email / march", "Paid Search|brand=Paid Search / brand"}
+		if !slices.Equal(got, want) || !slices.Equal(rep.Request.Dimensions, []string{"channel", "campaign"}) {
+			t.Errorf("rows %q, dimensions %q", got, rep.Request.Dimensions)
+		}
+	})
+	t.Run("csv", func(t *testing.T) {
+		status, header, body := app.get("a1:analyst", good+"&format=csv")
+		want := "source,currency,conversions,revenue\n(direct),EUR,1,30.0000\ngoogle,USD,1,20.0000\ngoogle,EUR,0.5,50.0000\nnewsletter,EUR,0.5,50.0000\n"
+		if status != 200 || !strings.HasPrefix(header.Get("Content-Type"), "text/csv") || string(body) != want {
+			t.Errorf("status %d, %s:\n%s", status, header.Get("Content-Type"), body)
+		}
+	})
+}
+
+// groups inserts, for each campaign, that many people who each come from
+// it the day before buying for 10 in currency.
+func groups(t *testing.T, w warehouse.Warehouse, currency string, sizes map[string]int) {
+	t.Helper()
+	var events []ev
+	for campaign, n := range sizes {
+		for i := range n {
+			v := fmt.Sprintf("v-%s-%s-%d", campaign, currency, i)
+			events = append(events,
+				pv(v+"-pv", v, base.Add(-days(1)), "ads", "cpc", campaign, "Paid Search", "/"),
+				purchase(v+"-buy", v, nil, base, "10", currency))
+		}
+	}
+	insert(t, w, events...)
+}
+
+// TestSmallGroupsFold folds a group of fewer distinct people than the
+// minimum group size into "(other)", per currency, and keeps a group that
+// has as many; the totals still count everyone. Roles that may read the
+// ids the report is built on see every group, and that is logged without
+// naming anyone.
+func TestSmallGroupsFold(t *testing.T) {
+	w := chtest.Embedded(t)
+	groups(t, w, "EUR", map[string]int{"nine": 9, "ten": 10})
+	groups(t, w, "USD", map[string]int{"solo": 1})
+	var logs bytes.Buffer
+	app := serve(t, attribution.Options{Warehouse: w, MinGroupSize: 10, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	url := route(from, to, "&model=last_touch&group_by=campaign")
+
+	tests := []struct {
+		who    string
+		want   []string
+		folded int
+		raw    bool
+	}{
+		{who: "a1:analyst", want: []string{"ten EUR 10.0000 100.00", "(other) EUR 9.0000 90.00", "(other) USD 1.0000 10.00"}, folded: 2},
+		{who: "d1:dpo", want: []string{"ten EUR 10.0000 100.00", "nine EUR 9.0000 90.00", "solo USD 1.0000 10.00"}, raw: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.who, func(t *testing.T) {
+			status, _, body := app.get(tt.who, url)
+			if status != 200 {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			var rep attribution.Report
+			if err := json.Unmarshal(body, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if got := flat(rep.Rows); !slices.Equal(got, tt.want) {
+				t.Errorf("rows:\n got %q\nwant %q", got, tt.want)
+			}
+			if rep.Folded != tt.folded || rep.Raw != tt.raw || rep.Totals.Conversions != 20 {
+				t.Errorf("folded %d raw %v total %v, want %d %v 20", rep.Folded, rep.Raw, rep.Totals.Conversions, tt.folded, tt.raw)
+			}
+		})
+	}
+	line := logs.String()
+	if !strings.Contains(line, `"msg":"attribution report shows small groups"`) || !strings.Contains(line, `"caller":"dpo"`) ||
+		!strings.Contains(line, `"small_rows":2`) {
+		t.Errorf("no exemption logged: %s", line)
+	}
+	for _, personal := range []string{"v-nine", "d1", "solo", "nine\""} {
+		if strings.Contains(line, personal) {
+			t.Errorf("the log names %q: %s", personal, line)
+		}
+	}
+	if strings.Count(line, "attribution report shows small groups") != 1 {
+		t.Errorf("the analyst's report was logged as raw: %s", line)
+	}
+}
+
+// blocking is a warehouse whose Select waits, once armed, until released,
+// so that a test can hold a report in flight.
+type blocking struct {
+	warehouse.Warehouse
+	mu      sync.Mutex
+	armed   bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blocking) Select(ctx context.Context, dest any, query string, args ...any) error {
+	b.mu.Lock()
+	armed := b.armed
+	b.armed = false
+	b.mu.Unlock()
+	if armed {
+		close(b.entered)
+		<-b.release
+	}
+	return b.Warehouse.Select(ctx, dest, query, args...)
+}
+
+// TestConcurrentReports refuses a report past the limit of reports in
+// flight with 429 and a Retry-After, and serves the next one once a slot
+// is free.
+func TestConcurrentReports(t *testing.T) {
+	w := &blocking{Warehouse: crafted(t), armed: true, entered: make(chan struct{}), release: make(chan struct{})}
+	app := serve(t, attribution.Options{Warehouse: w, MinGroupSize: 1, MaxConcurrent: 1, MaxQueryTime: 3 * time.Second})
+	url := route(from, to, "")
+	first := make(chan int, 1)
+	go func() {
+		status, _, _ := app.get("a1:analyst", url)
+		first <- status
+	}()
+	<-w.entered
+	status, header, body := app.get("a2:analyst", url)
+	if status != http.StatusTooManyRequests || header.Get("Retry-After") != "3" {
+		t.Errorf("second report: status %d, Retry-After %q: %s", status, header.Get("Retry-After"), body)
+	}
+	close(w.release)
+	if status := <-first; status != 200 {
+		t.Errorf("first report: status %d", status)
+	}
+	if status, _, body := app.get("a2:analyst", url); status != 200 {
+		t.Errorf("after the first: status %d: %s", status, body)
+	}
+}
+
+// TestQueryLimits stops a report at its memory or time limit with a 503
+// that says how to narrow it, and the next report runs.
+func TestQueryLimits(t *testing.T) {
+	w := chtest.Embedded(t)
+	// A hundred thousand page views of a thousand people, each of whom
+	// buys once.
+	if err := w.Exec(t.Context(), `INSERT INTO events (event_id, event_time, received_at, event_type, event_name, visitor_id, source, medium, campaign, channel, conversion_value, currency)
+		SELECT concat('q', toString(number)), {at:DateTime64(3)} - toIntervalMinute(number % 10000),
+		       {at:DateTime64(3)}, if(number % 100 = 0, 'purchase', 'page_view'), if(number % 100 = 0, 'purchase', 'page_view'),
+		       concat('vq', toString(intDiv(number, 100))), 'google', 'cpc', concat('c', toString(number % 7)), 'Paid Search',
+		       if(number % 100 = 0, 10, 0), if(number % 100 = 0, 'EUR', '')
+		FROM numbers(100000)`, warehouse.Named("at", base)); err != nil {
+		t.Fatal(err)
+	}
+	url := route(from, to, "&model=linear&group_by=channel,campaign")
+	tests := []struct {
+		name string
+		opts attribution.Options
+	}{
+		{name: "memory", opts: attribution.Options{MaxQueryMemory: 1 << 10}},
+		{name: "time", opts: attribution.Options{MaxQueryTime: time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Warehouse, tt.opts.MinGroupSize, tt.opts.MaxConcurrent = w, 1, 1
+			app := serve(t, tt.opts)
+			status, header, body := app.get("a1:analyst", url)
+			var prob web.Problem
+			_ = json.Unmarshal(body, &prob)
+			if status != http.StatusServiceUnavailable || !strings.HasPrefix(header.Get("Content-Type"), "application/problem+json") ||
+				!strings.Contains(prob.Detail, "Narrow the period") {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			if strings.Contains(string(body), "DB::Exception") || strings.Contains(string(body), "Code:") {
+				t.Errorf("the engine's message reached the client: %s", body)
+			}
+		})
+	}
+	t.Run("the next report runs", func(t *testing.T) {
+		app := serve(t, attribution.Options{Warehouse: w, MinGroupSize: 1})
+		status, _, body := app.get("a1:analyst", url)
+		var rep attribution.Report
+		if err := json.Unmarshal(body, &rep); status != 200 || err != nil || math.Abs(rep.Totals.Conversions-1000) > 1e-6 {
+			t.Errorf("status %d, %v: %.300s", status, err, body)
+		}
+	})
+}
+
+func TestNewChecksOptions(t *testing.T) {
+	w := chtest.Embedded(t)
+	for _, opts := range []attribution.Options{
+		{Warehouse: w, Lookback: time.Minute},
+		{Warehouse: w, MaxSpan: 2000 * 24 * time.Hour},
+		{Warehouse: w, MaxConcurrent: -1},
+		{Warehouse: w, MinGroupSize: -1},
+		{Guard: authtest.Guard(t)},
+	} {
+		if opts.Guard == nil && opts.Warehouse != nil {
+			opts.Guard = authtest.Guard(t)
+		}
+		if _, err := attribution.New(opts); err == nil {
+			t.Errorf("New(%+v) accepted", opts)
+		}
+	}
+	if k, err := attribution.PolicyMinGroupSize(); err != nil || k != 10 {
+		t.Errorf("policy minimum group size %d, %v; want 10 from policies/data/processing.json", k, err)
+	}
+}
