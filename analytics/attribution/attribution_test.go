@@ -39,11 +39,12 @@ type ev struct {
 	source, medium, campaign   string
 	channel, landing, currency string
 	value, props               string
+	session                    string
 }
 
 var evColumns = []string{
 	"event_id", "event_time", "received_at", "event_type", "event_name", "user_id", "visitor_id",
-	"landing_page", "source", "medium", "campaign", "channel", "conversion_value", "currency", "props",
+	"landing_page", "source", "medium", "campaign", "channel", "conversion_value", "currency", "props", "session_id",
 }
 
 func insert(t *testing.T, w warehouse.Warehouse, events ...ev) {
@@ -59,7 +60,7 @@ func insert(t *testing.T, w warehouse.Warehouse, events ...ev) {
 			v = decimal.RequireFromString(e.value)
 		}
 		rows[i] = []any{e.id, e.at, e.at, e.typ, name, e.user, e.visitor,
-			e.landing, e.source, e.medium, e.campaign, e.channel, v, e.currency, e.props}
+			e.landing, e.source, e.medium, e.campaign, e.channel, v, e.currency, e.props, e.session}
 	}
 	if err := w.Insert(context.Background(), "events", evColumns, rows); err != nil {
 		t.Fatalf("insert events: %v", err)
@@ -170,6 +171,67 @@ func flat(rows []attribution.Row) []string {
 		out[i] = fmt.Sprintf("%s %s %.4f %s", r.Group, r.Currency, r.Conversions, r.Revenue.StringFixed(2))
 	}
 	return out
+}
+
+// TestVisitsAreTouches checks that a touch is a visit: the page views of
+// one session credit their source once, however many there are and
+// however they were delivered (one at a time, each in a part of its own,
+// one of them twice), and the visit counts from its first page view, so a
+// purchase in the middle of a visit is credited to it.
+func TestVisitsAreTouches(t *testing.T) {
+	w := chtest.Embedded(t)
+	visit := func(id, session string, at time.Time, source, medium, channel string) ev {
+		e := pv(id, "vs", at, source, medium, "(not set)", channel, "/")
+		e.session = session
+		return e
+	}
+	google := base.Add(-days(3))
+	for i, e := range []ev{
+		visit("s1", "tab-1", google.Add(2*time.Minute), "google", "cpc", "Paid Search"),
+		visit("s2", "tab-1", google, "google", "cpc", "Paid Search"),
+		visit("s3", "tab-1", google.Add(time.Minute), "google", "cpc", "Paid Search"),
+		visit("s3", "tab-1", google.Add(time.Minute), "google", "cpc", "Paid Search"),
+		visit("s4", "tab-2", base.Add(-days(1)), "newsletter", "email", "Email"),
+		visit("s5", "tab-2", base.Add(-days(1)+10*time.Minute), "newsletter", "email", "Email"),
+		purchase("s6", "vs", nil, base.Add(-days(1)+5*time.Minute), "90", "EUR"),
+	} {
+		insert(t, w, e)
+		if i == 0 {
+			// Merges must not be what makes the visit count once.
+			if err := w.Exec(t.Context(), "SYSTEM STOP MERGES touches"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		model string
+		want  []string
+	}{
+		{"linear", []string{"google EUR 0.5000 45.00", "newsletter EUR 0.5000 45.00"}},
+		{"first_touch", []string{"google EUR 1.0000 90.00"}},
+		{"last_touch", []string{"newsletter EUR 1.0000 90.00"}},
+		{"position_based", []string{"google EUR 0.5000 45.00", "newsletter EUR 0.5000 45.00"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			rep, err := attribution.Run(t.Context(), w, attribution.Request{From: from, To: to, Model: tt.model, GroupBy: "source"}, attribution.RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := flat(rep.Rows); !slices.Equal(got, tt.want) {
+				t.Errorf("rows:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+	var parts []struct {
+		N uint64 `ch:"n"`
+	}
+	if err := w.Select(t.Context(), &parts, "SELECT count() AS n FROM system.parts WHERE database = currentDatabase() AND table = 'touches' AND active"); err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 1 || parts[0].N < 2 {
+		t.Errorf("touches has %v active parts; the test needs unmerged ones", parts)
+	}
 }
 
 func TestRun(t *testing.T) {

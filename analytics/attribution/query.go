@@ -58,42 +58,49 @@ var dimColumns = map[string]string{
 // refundCode is the group code of the rows that carry refunds.
 const refundCode = 16777215
 
-// reportSQL computes a report in the engine, in one pass over the events
-// of the period and the lookback window before it. Its text is assembled
-// from this file's constants only: the dimension columns come from
-// dimColumns, the credit step from creditSQL by model, and the limits are
-// numbers from the configuration. Every value of a request is a
+// reportSQL computes a report in the engine, in one pass over the visits
+// and conversions of the period (and the lookback window before it). Its
+// text is assembled from this file's constants only: the dimension columns
+// come from dimColumns, the credit step from creditSQL by model, and the
+// limits are numbers from the configuration. Every value of a request is a
 // parameter.
 //
+// A touch is a visit: a row of touches, the first page view of a session
+// (migrations/clickhouse/0005_touches.up.sql). The page views of a session
+// share its source, campaign and landing page, so a visit credits its
+// channel once however many pages it shows, and a report reads one row per
+// visit rather than one per page view.
+//
 // names1 and names2 list the known values of the dimensions among the
-// page views read (the distinct values of a LowCardinality column cost
-// little to read), so that each page view packs into one UInt64: its time
-// in milliseconds since period_start (37 bits), a kind (2 bits: 0 the
+// touches read (the distinct values of a LowCardinality column cost
+// little to read), so that each touch packs into one UInt64 (packSQL): its
+// time in milliseconds since period_start (37 bits), a kind (2 bits: 0 the
 // start of a conversion's window, 1 a touch, 2 a conversion), a flag set
 // when the touch came from somewhere (fromSomewhereSQL), and the code of
 // its group (24 bits; 0 for an unknown value, reported as
 // Direct). Numbers group and sort far faster than the strings they stand
 // for, which are looked up again only for the rows of the result.
 //
-// page_view gives every page view its owner under the identity rule
-// (docs/policies.md): the account it was sent under; for an anonymous page
-// view, the account that next signed in on the browser (an ASOF JOIN finds
-// the first sign-in at or after it in visitor_links), or else the browser
-// itself. Owners are "u" and an account id or "v" and a visitor id, so
-// that a visitor id can never pose as an account. Page views with neither
-// id are not read at all. conversion reads the conversions of the period,
-// gives each its owner the same way, and nets the refund of its order. A
-// conversion without any id gets an owner of its own ("!" and its event
-// id): it pairs with nothing and goes to Direct.
+// touch gives every touch its owner under the identity rule
+// (docs/policies.md): the account it was sent under; for an anonymous
+// touch, the account that next signed in on the browser (an ASOF JOIN
+// finds the first sign-in at or after it in visitor_links), or else the
+// browser itself. Only anonymous touches go through the join. Owners are
+// "u" and an account id or "v" and a visitor id, so that a visitor id can
+// never pose as an account. Page views with neither id have no touch.
+// conversion reads the conversions of the period, gives each its owner the
+// same way, and nets the refund of its order. A conversion without any id
+// gets an owner of its own ("!" and its event id): it pairs with nothing
+// and goes to Direct.
 //
-// Neither reads events FINAL: a resent event is an exact copy, so a resent
-// page view packs into the same number as the original and is dropped
-// after sorting, and a resent conversion is dropped by arrayCompact; FINAL
-// would merge every part of every month read, several times the cost of
-// the rest.
+// touches is read FINAL, which merges only the months with unmerged parts
+// (buildSQL's settings), so a session whose page views arrived apart
+// counts once. Events are not read FINAL: a resent conversion is an exact
+// copy, dropped by arrayCompact, and FINAL would merge every part of every
+// month read, several times the cost of the rest.
 //
-// owner_events gathers, per owner with a conversion, its page views and
-// its conversions. win sorts the page views together with two markers per
+// owner_events gathers, per owner with a conversion, its touches and its
+// conversions. win sorts the touches together with two markers per
 // conversion, the start of its lookback window and its time; the running
 // count of touches at the markers gives each conversion the touches it
 // may credit as a range (lo, hi] of the owner's sorted touches T. A touch
@@ -112,30 +119,28 @@ WITH
     toUnixTimestamp64Milli({from:DateTime64(3)}) - {lookback_ms:Int64} AS start_ms,
     fromUnixTimestamp64Milli(start_ms, 'UTC') AS period_start,
     (SELECT groupArray(toString(g)) FROM (
-        SELECT DISTINCT $DIM1 AS g FROM events
-        WHERE event_type = 'page_view' AND event_time >= period_start AND event_time < {to:DateTime64(3)}
+        SELECT DISTINCT $DIM1 AS g FROM touches
+        WHERE touch_time >= period_start AND touch_time < {to:DateTime64(3)}
           AND lower(g) NOT IN ('', '(not set)', '(none)', '(direct)', 'direct'))) AS names1,
     $NAMES2 AS names2,
     length(names2) + 1 + 0 * throwIf((length(names1) + 1) * (length(names2) + 1) > 16777214,
         'the dimensions have too many distinct values for one report') AS width,
     arrayEnumerate(names1) AS codes1,
     arrayEnumerate(names2) AS codes2,
-page_view AS (
-    SELECT multiIf(p.uid != '', concat('u', p.uid), l.user_id != '', concat('u', l.user_id), concat('v', p.vid)) AS owner,
-           p.x AS x
+touch AS (
+    SELECT concat('u', user_id) AS owner, $PACK AS x
+    FROM touches FINAL
+    WHERE touch_time >= period_start AND touch_time < {to:DateTime64(3)} AND user_id != ''
+    UNION ALL
+    SELECT if(l.user_id != '', concat('u', l.user_id), concat('v', p.vid)) AS owner, p.x AS x
     FROM (
-        SELECT ifNull(user_id, '') AS uid, if(uid = '', visitor_id, '') AS vid, event_time,
-               toUInt64(toUnixTimestamp64Milli(event_time) - start_ms) * 134217728 + 33554432
-                 + $FROM_SOMEWHERE
-                 + toUInt64(transform($DIM1, names1, codes1, 0)) * width
-                 + toUInt64($CODE2) AS x
-        FROM events
-        WHERE event_type = 'page_view' AND event_time >= period_start AND event_time < {to:DateTime64(3)}
-          AND (ifNull(user_id, '') != '' OR visitor_id != '')
+        SELECT visitor_id AS vid, touch_time, $PACK AS x
+        FROM touches FINAL
+        WHERE touch_time >= period_start AND touch_time < {to:DateTime64(3)} AND user_id = ''
     ) AS p
     ASOF LEFT JOIN (
         SELECT visitor_id, user_id, linked_at FROM visitor_links FINAL WHERE visitor_id != '' AND user_id != ''
-    ) AS l ON p.vid = l.visitor_id AND p.event_time <= l.linked_at
+    ) AS l ON p.vid = l.visitor_id AND p.touch_time <= l.linked_at
     SETTINGS join_use_nulls = 0
 ),
 conversion AS (
@@ -147,14 +152,13 @@ conversion AS (
                  greatest(toDecimal128(e.value, 8) - e.refund, toDecimal128(0, 8)), e.currency,
                  least(e.refund, toDecimal128(e.value, 8))) AS c
     FROM (
-        SELECT event_id, event_time, ifNull(user_id, '') AS uid, visitor_id AS vid,
+        SELECT event_id, event_time, user_id AS uid, visitor_id AS vid,
                conversion_value AS value, toString(currency) AS currency,
-               if(event_type = 'purchase', JSONExtractString(props, 'order_id'), '') AS order_id,
                transform(order_id, {refund_orders:Array(String)}, arrayEnumerate({refund_orders:Array(String)}), 0) AS r,
                if(r > 0 AND {refund_currencies:Array(String)}[r] = currency,
                   toDecimal128({refund_amounts:Array(String)}[r], 8), toDecimal128(0, 8)) AS refund
-        FROM events
-        WHERE event_type IN ('signup', 'purchase') AND event_name = {conversion:String}
+        FROM conversions
+        WHERE event_name = {conversion:String}
           AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
     ) AS e
     ASOF LEFT JOIN (
@@ -164,7 +168,7 @@ conversion AS (
 ),
 owner_events AS (
     SELECT c.owner AS owner, t.unsorted AS unsorted, c.C AS C
-    FROM (SELECT owner, groupArray(x) AS unsorted FROM page_view GROUP BY owner) AS t
+    FROM (SELECT owner, groupArray(x) AS unsorted FROM touch GROUP BY owner) AS t
     RIGHT JOIN (SELECT owner, arrayCompact(arraySort(groupArray(c))) AS C FROM conversion GROUP BY owner) AS c
         ON t.owner = c.owner
     SETTINGS join_use_nulls = 0
@@ -196,7 +200,13 @@ FROM (SELECT owner, arrayJoin(rows) AS r, tupleElement(r, 1) AS code, tupleEleme
 GROUP BY code, cur
 $SETTINGS`
 
-// fromSomewhereSQL flags a page view that came from somewhere: a source or
+// packSQL packs a touch into a UInt64 (see reportSQL).
+const packSQL = `toUInt64(toUnixTimestamp64Milli(touch_time) - start_ms) * 134217728 + 33554432
+                 + $FROM_SOMEWHERE
+                 + toUInt64(transform($DIM1, names1, codes1, 0)) * width
+                 + toUInt64($CODE2)`
+
+// fromSomewhereSQL flags a touch that came from somewhere: a source or
 // a medium is known. Only the last non-direct model reads the flag, so
 // the others do not read the two columns.
 const fromSomewhereSQL = `if(lower(source) IN ('', '(direct)', 'direct', '(none)', '(not set)')
@@ -205,8 +215,8 @@ const fromSomewhereSQL = `if(lower(source) IN ('', '(direct)', 'direct', '(none)
 // names2SQL lists the values of the second dimension, as names1 does the
 // first.
 const names2SQL = `(SELECT groupArray(toString(g)) FROM (
-        SELECT DISTINCT $DIM2 AS g FROM events
-        WHERE event_type = 'page_view' AND event_time >= period_start AND event_time < {to:DateTime64(3)}
+        SELECT DISTINCT $DIM2 AS g FROM touches
+        WHERE touch_time >= period_start AND touch_time < {to:DateTime64(3)}
           AND lower(g) NOT IN ('', '(not set)', '(none)', '(direct)', 'direct')))`
 
 // pointSQL credits one touch per conversion: the one at $PICK, an index
@@ -360,7 +370,10 @@ func buildSQL(r Request, lim Limits) (string, error) {
 	// one block small (an owner's events are one row); they cost no
 	// time here. Past half the memory limit, grouping spills to disk
 	// rather than stopping the query.
-	settings := []string{"max_block_size = 8192"}
+	// FINAL on touches merges only the months whose parts have not all
+	// merged yet (do_not_merge_across_partitions_select_final): a
+	// session's rows never span two months.
+	settings := []string{"max_block_size = 8192", "do_not_merge_across_partitions_select_final = 1"}
 	if lim.MaxTime > 0 {
 		settings = append(settings, "max_execution_time = "+strconv.FormatFloat(lim.MaxTime.Seconds(), 'f', 3, 64))
 	}
@@ -381,7 +394,7 @@ func buildSQL(r Request, lim Limits) (string, error) {
 		"$DIM1", col1,
 		"$DIRECT", Direct,
 		"$SETTINGS", settingsSQL,
-	).Replace(reportSQL), nil
+	).Replace(strings.ReplaceAll(reportSQL, "$PACK", packSQL)), nil
 }
 
 // queryArgs returns the parameters of reportSQL for r.

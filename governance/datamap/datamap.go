@@ -342,14 +342,19 @@ type warehouseColumn struct {
 	Comment string `ch:"comment"`
 }
 
-// warehouseFields reads every column of the warehouse database and its
-// category from the column comment.
+// warehouseFields reads every column of the warehouse database's tables
+// and its category from the column comment. Views are left out: they
+// store nothing (a materialized view writes into a table of its own,
+// which is read here like any other).
 func warehouseFields(ctx context.Context, w warehouse.Warehouse) ([]Field, []Problem, error) {
 	var cols []warehouseColumn
 	err := w.Select(ctx, &cols,
 		// currentDatabase() rather than a bound parameter: servers older
 		// than query parameters still answer it.
-		"SELECT table, name, type, comment FROM system.columns WHERE database = currentDatabase() ORDER BY table, name")
+		`SELECT table, name, type, comment FROM system.columns
+		 WHERE database = currentDatabase()
+		   AND table NOT IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%View')
+		 ORDER BY table, name`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read warehouse schema: %w", err)
 	}

@@ -31,8 +31,8 @@ type eventRow struct {
 
 // TestRunRemovesExactlyWhatExpired moves the clock and checks that a run
 // deletes the prompt safety results older than 180 days and the events
-// older than 13 months, clears the IP of events older than 30 days, and
-// nothing else.
+// older than 13 months with the visits (touches) they made, clears the IP
+// of events older than 30 days, and nothing else.
 func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 	ctx := context.Background()
 	engine, err := policies.New(ctx, policies.Options{})
@@ -63,8 +63,10 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 		if _, err := db.NewInsert().Model(&results).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Exec(ctx, "TRUNCATE TABLE events"); err != nil {
-			t.Fatal(err)
+		for _, table := range []string{"events", "touches"} {
+			if err := w.Exec(ctx, "TRUNCATE TABLE "+table); err != nil {
+				t.Fatal(err)
+			}
 		}
 		cols := []string{"event_id", "event_time", "received_at", "event_type", "event_name", "visitor_id", "ip_truncated"}
 		rows := [][]any{
@@ -80,8 +82,8 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if dry.RowsAffected != 3 {
-			t.Errorf("dry run counts %d rows, want 3 (a safety result, an event, an IP): %+v", dry.RowsAffected, dry.Items)
+		if dry.RowsAffected != 4 {
+			t.Errorf("dry run counts %d rows, want 4 (a safety result, an event, its visit, an IP): %+v", dry.RowsAffected, dry.Items)
 		}
 		var left int64
 		if left, err = db.NewSelect().Model((*generation.SafetyResult)(nil)).Count(ctx); err != nil || left != 2 {
@@ -92,8 +94,8 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.RowsAffected != 3 {
-			t.Errorf("run affected %d rows, want 3: %+v", rep.RowsAffected, rep.Items)
+		if rep.RowsAffected != 4 {
+			t.Errorf("run affected %d rows, want 4: %+v", rep.RowsAffected, rep.Items)
 		}
 		var ids []string
 		if err := db.NewSelect().Model((*generation.SafetyResult)(nil)).Column("id").Scan(ctx, &ids); err != nil {
@@ -109,6 +111,15 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 		want := []eventRow{{"e_2m", ""}, {"e_1d", "203.0.113.0/24"}}
 		if len(events) != len(want) || events[0] != want[0] || events[1] != want[1] {
 			t.Errorf("events left %+v, want %+v", events, want)
+		}
+		var visits []struct {
+			Session string `ch:"session_id"`
+		}
+		if err := w.Select(ctx, &visits, "SELECT session_id FROM touches FINAL ORDER BY touch_time"); err != nil {
+			t.Fatal(err)
+		}
+		if len(visits) != 2 || visits[0].Session != "e_2m" || visits[1].Session != "e_1d" {
+			t.Errorf("visits left %+v, want those of e_2m and e_1d", visits)
 		}
 		var ttl []struct {
 			Q string `ch:"q"`

@@ -702,19 +702,37 @@ func (e *eventWriter) flush(ctx context.Context) error {
 	return e.wait()
 }
 
-// events adds n events of a person. Consented ones carry their user id,
-// their visitor id and full attribution. Unconsented ones are what the
-// consent gate stores without analytics consent: error events only (a
-// necessary purpose), with the path and the browser family, and without
-// user id, visitor id, session, referrer, attribution or channel, so they
-// belong to no one.
+// events adds n events of a person, in visits as a browser makes them:
+// one to eight page views (and now and then a purchase) a minute or two
+// apart, which share their session id, landing page, referrer and source,
+// as the tracker sends them. Consented events carry their user id, their
+// visitor id and full attribution. Unconsented ones are what the consent
+// gate stores without analytics consent: error events only (a necessary
+// purpose), with the path and the browser family, and without user id,
+// visitor id, session, referrer, attribution or channel, so they belong to
+// no one.
 func (s *Seeder) events(ctx context.Context, ev *eventWriter, p Person, n int, unconsented float64, now time.Time) error {
 	uid := p.UserID
-	sessions := max(1, n/8)
+	var (
+		session, landing string
+		src              source
+		at               time.Time
+		left             int
+	)
 	for i := 0; i < n; i++ {
-		at := now.Add(-time.Duration(s.rng.IntN(300*24*60)) * time.Minute)
-		path := pick(s.rng, paths)
-		src := pick(s.rng, sources)
+		var path string
+		if left == 0 {
+			left = 1 + s.rng.IntN(8)
+			session = "s_" + p.key + "_" + strconv.FormatInt(int64(i), 36)
+			at = now.Add(-time.Duration(s.rng.IntN(300*24*60)) * time.Minute)
+			landing = pick(s.rng, paths)
+			src = pick(s.rng, sources)
+			path = landing
+		} else {
+			at = at.Add(time.Duration(20+s.rng.IntN(100)) * time.Second)
+			path = pick(s.rng, paths)
+		}
+		left--
 		// One event in fifty is a purchase, the conversion the tracker
 		// sends, with a price; the rest are page views.
 		etype, value, currency := "page_view", decimal.Zero, ""
@@ -727,8 +745,7 @@ func (s *Seeder) events(ctx context.Context, ev *eventWriter, p Person, n int, u
 			row = []any{id, at, at, "error", "error", nil, "", "", path, "", "", "", "", "", "", "",
 				"Firefox", "", "", "", "", necessaryOnly, decimal.Zero, ""}
 		} else {
-			session := "s_" + p.key + "_" + strconv.FormatInt(int64(s.rng.IntN(sessions)), 36)
-			row = []any{id, at, at, etype, etype, &uid, p.VisitorIDs[0], session, path, "/", src.referrer, src.host,
+			row = []any{id, at, at, etype, etype, &uid, p.VisitorIDs[0], session, path, landing, src.referrer, src.host,
 				src.source, src.medium, "spring", src.channel, "Chrome", "Windows", "desktop", "en-US", "203.0.113.0", allPurposes, value, currency}
 		}
 		if err := ev.add(ctx, row); err != nil {

@@ -1,0 +1,2 @@
+DROP VIEW IF EXISTS touches_from_events;
+DROP TABLE IF EXISTS touches;
