@@ -178,11 +178,10 @@ win AS (
            arraySort(arrayConcat(unsorted,
                arrayMap(c -> toUInt64(tupleElement(c, 1) - {lookback_ms:Int64}) * 134217728, C),
                arrayMap(c -> toUInt64(tupleElement(c, 1)) * 134217728 + 67108864, C))) AS M,
-           arrayMap((x, p) -> bitAnd(x, 100663296) = 33554432 AND x != p, M, arrayPushFront(arrayPopBack(M), toUInt64(0))) AS is_touch,
-           arrayCumSum(is_touch) AS counted,
+           arrayCumSum(arrayMap(x -> toUInt32(bitAnd(x, 100663296) = 33554432), M)) AS counted,
            arrayFilter((n, x) -> bitAnd(x, 100663296) = 0, counted, M) AS lo,
            arrayFilter((n, x) -> bitAnd(x, 100663296) = 67108864, counted, M) AS hi,
-           arrayFilter((x, t) -> t, M, is_touch) AS T,
+           arrayFilter(x -> bitAnd(x, 100663296) = 33554432, M) AS T,
            arrayMap(c -> tuple(toUInt32(16777215), tupleElement(c, 4), toFloat64(0), tupleElement(c, 5)),
                     arrayFilter(c -> tupleElement(c, 5) > 0, C)) AS refunds
     FROM owner_events
