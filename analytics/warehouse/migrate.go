@@ -36,6 +36,13 @@ COMMENT 'golang-migrate version history of this database.'`
 
 // Migrate applies the migrations of migrations/clickhouse to w's database:
 // target "up" applies every pending one, "down" reverts them all.
+//
+// The migration lock it takes holds within this process only, on both
+// backends: golang-migrate's ClickHouse driver keeps it in memory, and the
+// embedded engine serves one process. Processes sharing a ClickHouse
+// server must hold a lock of their own around Migrate; cmd/steward holds
+// sqlstore.MigrationLock, a PostgreSQL advisory lock, around the
+// migrations of both stores.
 func Migrate(ctx context.Context, w Warehouse, target string) error {
 	if target != "up" && target != "down" {
 		return fmt.Errorf("migrate warehouse: unknown target %q (want up or down)", target)

@@ -22,6 +22,9 @@ import (
 // before anything changes and fixes the identifiers the later steps use.
 const censusStep = "census"
 
+// packagesStep removes the subject's access packages from the file store.
+const packagesStep = "files:" + exportsFolder
+
 // Certificate is the record an erasure leaves: what there was, what is
 // left, what was kept and why, and the verification that proves it.
 type Certificate struct {
@@ -36,6 +39,9 @@ type Certificate struct {
 	Verification   Verification   `json:"verification"`
 	// Pseudonym replaces the subject's identifiers in the rows kept.
 	Pseudonym string `json:"pseudonym"`
+	// PackagesRemoved counts the subject's access packages removed from
+	// the file store.
+	PackagesRemoved int64 `json:"packages_removed,omitempty"`
 }
 
 // TableResult counts one table's rows of the subject before and after.
@@ -140,6 +146,18 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 	done, err := m.doneSteps(ctx, req.ID)
 	if err != nil {
 		return Certificate{}, err
+	}
+	// The subject's access packages go before the census: each is a copy
+	// of their data, and its removal is written in the trail the census
+	// counts.
+	if _, ok := done[packagesStep]; !ok {
+		n, err := m.erasePackages(ctx, req)
+		if err != nil {
+			return Certificate{}, err
+		}
+		if err := m.recordStep(ctx, m.deps.DB, req.ID, packagesStep, stepResult{Rows: n}); err != nil {
+			return Certificate{}, err
+		}
 	}
 	subject := module.SubjectRef{UserID: req.UserID, Email: req.Email}
 	var cen census
@@ -246,6 +264,9 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 		StartedAt:      cen.StartedAt,
 		Pseudonym:      pseudonym,
 	}
+	var pr stepResult
+	_ = json.Unmarshal([]byte(done[packagesStep]), &pr)
+	cert.PackagesRemoved = pr.Rows
 	for _, h := range m.deps.Hooks {
 		var r stepResult
 		_ = json.Unmarshal([]byte(done["module:"+h.Module]), &r)
@@ -258,6 +279,13 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 	if err := m.verify(ctx, &cert, plans, subject, cen, info); err != nil {
 		return Certificate{}, err
 	}
+	left, err := m.storedPackages(ctx, req)
+	if err != nil {
+		return Certificate{}, err
+	}
+	check := Check{Store: "files", Table: exportsFolder, What: "access packages of the subject in the file store", Found: left, Want: 0, OK: left == 0}
+	cert.Verification.Checks = append(cert.Verification.Checks, check)
+	cert.Verification.Passed = cert.Verification.Passed && check.OK
 	cert.CompletedAt = m.now().UTC()
 	progress(ctx, "verify", len(steps)+1, len(steps)+1)
 	return cert, nil
@@ -695,4 +723,80 @@ func (m *Module) recordStep(ctx context.Context, db bun.IDB, requestID, name str
 		return fmt.Errorf("record step %s: %w", name, err)
 	}
 	return nil
+}
+
+// subjectAccessRequests returns the access requests about the subject of
+// req: by account, or by email address for a subject without one.
+func (m *Module) subjectAccessRequests(ctx context.Context, req *Request) ([]Request, error) {
+	q := m.deps.DB.NewSelect().Model((*Request)(nil)).Where("type = ?", TypeAccess)
+	switch {
+	case req.UserID != "":
+		q = q.Where("user_id = ?", req.UserID)
+	case req.Email != "":
+		q = q.Where("user_id = '' AND email = ?", req.Email)
+	default:
+		return nil, nil
+	}
+	var out []Request
+	if err := q.Order("received_at", "id").Scan(ctx, &out); err != nil {
+		return nil, fmt.Errorf("read the subject's access requests: %w", err)
+	}
+	return out, nil
+}
+
+// erasePackages removes the access packages of the subject from the file
+// store and returns how many it removed.
+func (m *Module) erasePackages(ctx context.Context, req *Request) (int64, error) {
+	list, err := m.subjectAccessRequests(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for i := range list {
+		if list[i].PackagePath == "" {
+			// Files no record offers (left by runs that did not
+			// complete) go too.
+			if _, err := m.files.DeletePrefix(ctx, packagesPrefix(list[i].ID)); err != nil {
+				return n, fmt.Errorf("remove package: %w", err)
+			}
+			if err := m.files.Delete(ctx, legacyPackageKey(list[i].ID)); err != nil {
+				return n, fmt.Errorf("remove package: %w", err)
+			}
+			continue
+		}
+		removed, err := m.removePackage(ctx, &list[i], "removed with the subject's data by erasure "+req.ID)
+		if err != nil {
+			return n, err
+		}
+		if removed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// storedPackages counts the files the file store still holds for the
+// subject's access requests, whatever their records say.
+func (m *Module) storedPackages(ctx context.Context, req *Request) (int64, error) {
+	list, err := m.subjectAccessRequests(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, r := range list {
+		keys, err := m.files.List(ctx, packagesPrefix(r.ID))
+		if err != nil {
+			return 0, fmt.Errorf("verify packages: %w", err)
+		}
+		n += int64(len(keys))
+		// A package written before packages were named per run.
+		ok, err := m.files.Exists(ctx, legacyPackageKey(r.ID))
+		if err != nil {
+			return 0, fmt.Errorf("verify packages: %w", err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
 }

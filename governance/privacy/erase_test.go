@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +23,7 @@ import (
 	"github.com/stewardhq/steward/governance/seed"
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
@@ -188,6 +189,17 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 		if ereq, err = mod.Process(ctx, ereq.ID); err != nil || ereq.Status != StatusCompleted {
 			t.Fatalf("erasure: %v %s %s", err, ereq.Status, ereq.Certificate)
 		}
+		// The access package went with the subject's data.
+		if f, err := mod.OpenPackage(req); !errors.Is(err, errs.ErrNotFound) {
+			t.Errorf("the subject's package after the erasure: %v, want not found", err)
+			if f != nil {
+				f.Close()
+			}
+		}
+		var cert Certificate
+		if err := json.Unmarshal([]byte(ereq.Certificate), &cert); err != nil || cert.PackagesRemoved != 1 {
+			t.Errorf("certificate: %v, %d packages removed, want 1", err, cert.PackagesRemoved)
+		}
 		after := counts(subject)
 		for _, tp := range plans {
 			if tp.mode != modeKeep && after[tp.table] != 0 {
@@ -210,66 +222,104 @@ func subjectOfPerson(p seed.Person) module.SubjectRef {
 	return module.SubjectRef{UserID: p.UserID, Email: p.Email, Browsing: browsingOf(p.VisitorIDs)}
 }
 
-// TestExpirePackages removes a package once its download period is over,
-// and not before.
+// TestExpirePackages removes a package from the file store once its
+// download period is over, and not before, and records the removal once
+// when two processes expire the same package.
 func TestExpirePackages(t *testing.T) {
 	ctx := context.Background()
-	engine, err := policies.New(ctx, policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	db := sqltest.SQLite(t)
 	now := time.Now().UTC()
-	mod, err := New(Config{DataDir: t.TempDir(), SigningKey: []byte("0123456789abcdef0123456789"), PackageTTL: 48 * time.Hour}, Deps{
-		DB: db, Policy: engine, Guard: authz.NewGuard(engine), Accounts: usersTable{db}, Now: func() time.Time { return now },
-		DataMap: func(context.Context) (*datamap.Map, []datamap.Problem, error) { return &datamap.Map{}, nil, nil },
-	})
+	files, err := blob.OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureDir(mod.exportsDir()); err != nil {
-		t.Fatal(err)
+	mods := make([]*Module, 2)
+	for i := range mods {
+		mods[i] = newTestModule(t, db, Config{PackageTTL: 48 * time.Hour}, Deps{Files: files, Now: func() time.Time { return now }})
 	}
+	mod := mods[0]
 	tests := []struct {
 		name      string
 		completed time.Duration
+		path      string
 		gone      bool
 	}{
-		{"completed three days ago", -72 * time.Hour, true},
-		{"completed yesterday", -24 * time.Hour, false},
+		{"completed three days ago", -72 * time.Hour, "pr_0/pkg_a.zip", true},
+		{"completed yesterday", -24 * time.Hour, "pr_1/pkg_b.zip", false},
+		{"written before packages were named per run", -96 * time.Hour, "pr_2.zip", true},
 	}
 	for i, tt := range tests {
 		done := now.Add(tt.completed)
 		req := Request{ID: fmt.Sprintf("pr_%d", i), Type: TypeAccess, Status: StatusCompleted, UserID: "u1", Email: "a@example.com",
-			ReceivedAt: done, DueAt: done, CompletedAt: &done, UpdatedAt: done, PackagePath: fmt.Sprintf("pr_%d.zip", i), PackageSize: 3}
+			ReceivedAt: done, DueAt: done, CompletedAt: &done, UpdatedAt: done, PackagePath: tt.path, PackageSize: 3}
 		if _, err := db.NewInsert().Model(&req).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(mod.exportsDir(), req.PackagePath), []byte("zip"), 0o600); err != nil {
+		if _, err := files.Put(ctx, "exports/"+tt.path, "application/zip", strings.NewReader("zip")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := mod.ExpirePackages(ctx)
-	if err != nil || n != 1 {
-		t.Fatalf("ExpirePackages = %d, %v; want 1", n, err)
+	// A package an unfinished run left next to the expired one goes too.
+	if _, err := files.Put(ctx, "exports/pr_0/pkg_orphan.zip", "application/zip", strings.NewReader("zip")); err != nil {
+		t.Fatal(err)
+	}
+	counts := make(chan int, len(mods))
+	var wg sync.WaitGroup
+	for _, m := range mods {
+		wg.Go(func() {
+			n, err := m.ExpirePackages(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			counts <- n
+		})
+	}
+	wg.Wait()
+	close(counts)
+	total := 0
+	for n := range counts {
+		total += n
+	}
+	if total != 2 {
+		t.Fatalf("the two processes removed %d packages together, want 2", total)
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := os.Stat(filepath.Join(mod.exportsDir(), fmt.Sprintf("pr_%d.zip", i)))
-			if gone := errors.Is(err, os.ErrNotExist); gone != tt.gone {
-				t.Fatalf("package gone = %v, want %v", gone, tt.gone)
+			ok, err := files.Exists(ctx, "exports/"+tt.path)
+			if err != nil || ok == tt.gone {
+				t.Fatalf("package stored = %v (%v), want %v", ok, err, !tt.gone)
 			}
 			req, err := mod.load(ctx, fmt.Sprintf("pr_%d", i))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := mod.OpenPackage(req); tt.gone && !errors.Is(err, errs.ErrNotFound) {
+			f, err := mod.OpenPackage(req)
+			if tt.gone && !errors.Is(err, errs.ErrNotFound) {
 				t.Fatalf("OpenPackage after removal: %v, want not found", err)
+			}
+			if f != nil {
+				f.Close()
 			}
 			if v := mod.view(req, nil); tt.gone && v.DownloadURL != "" {
 				t.Fatalf("removed package still offered for download")
 			}
+			events, err := mod.Events(ctx, req.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			removals := 0
+			for _, e := range events {
+				if e.Event == "package_removed" {
+					removals++
+				}
+			}
+			if want := map[bool]int{true: 1, false: 0}[tt.gone]; removals != want {
+				t.Fatalf("%d removals in the trail, want %d", removals, want)
+			}
 		})
+	}
+	if keys, _ := files.List(ctx, "exports/pr_0/"); len(keys) != 0 {
+		t.Fatalf("the expired request's folder still holds %v", keys)
 	}
 }
 

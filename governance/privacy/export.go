@@ -365,12 +365,9 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	if err != nil {
 		return err
 	}
-	if err := ensureDir(m.exportsDir()); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(m.exportsDir(), "csv-*.tmp")
+	tmp, err := m.scratchFile("csv-*.tmp")
 	if err != nil {
-		return fmt.Errorf("create csv buffer: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()

@@ -43,7 +43,8 @@ type Request struct {
 	ExtensionReason string     `bun:"extension_reason,notnull" json:"extension_reason,omitempty" privacy:"user.privacy_request"`
 	CompletedAt     *time.Time `bun:"completed_at" json:"completed_at,omitempty" privacy:"user.privacy_request"`
 	Failure         string     `bun:"failure,notnull" json:"failure,omitempty" privacy:"user.privacy_request"`
-	// PackagePath is the export package, relative to the exports folder.
+	// PackagePath is the export package, relative to the exports folder
+	// of the file store: "<request id>/<package id>.zip".
 	PackagePath string `bun:"package_path,notnull" json:"-" privacy:"user.privacy_request"`
 	PackageSize int64  `bun:"package_size,notnull" json:"package_size,omitempty" privacy:"user.privacy_request"`
 	// Certificate is the erasure certificate as JSON text.
@@ -78,5 +79,18 @@ type Step struct {
 	Result string `bun:"result,notnull" privacy:"user.privacy_request"`
 }
 
+// Claim is one row of privacy_request_claims: the lease of the process
+// working on a request (see claim.go). It is no data about the subject.
+type Claim struct {
+	bun.BaseModel `bun:"table:privacy_request_claims"`
+
+	RequestID string `bun:"request_id,pk" privacy:"system.operations"`
+	// ClaimedBy names the holding process and its claim: host, pid and
+	// random suffixes.
+	ClaimedBy    string    `bun:"claimed_by,notnull" privacy:"system.operations"`
+	ClaimedAt    time.Time `bun:"claimed_at,notnull" privacy:"system.operations,collected"`
+	ClaimedUntil time.Time `bun:"claimed_until,notnull" privacy:"system.operations"`
+}
+
 // Models returns the module's bun models, for the data map.
-func Models() []any { return []any{(*Request)(nil), (*Event)(nil), (*Step)(nil)} }
+func Models() []any { return []any{(*Request)(nil), (*Event)(nil), (*Step)(nil), (*Claim)(nil)} }

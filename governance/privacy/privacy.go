@@ -1,8 +1,13 @@
 // Package privacy provides data subject requests: access (GDPR Art. 15 and
 // 20) and erasure (Art. 17). It files requests and keeps their audit
 // trail, processes them in the background, builds the access package as a
-// streamed ZIP, erases across the SQL store, the warehouse, files and
-// external systems, verifies the erasure and issues its certificate.
+// streamed ZIP into the file store every instance shares, erases across
+// the SQL store, the warehouse, files and external systems, verifies the
+// erasure and issues its certificate.
+//
+// Every process sharing the SQL store (serve instances, commands) takes
+// part in the processing: a process runs a request only while it holds
+// its claim (claim.go), so each request is processed, and completed, once.
 //
 // Nothing here lists tables or columns: what a request reaches is read
 // from the data map (every tagged column of every store) and decided per
@@ -18,10 +23,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stewardhq/steward/internal/background"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +37,8 @@ import (
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/background"
+	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/policies"
@@ -43,7 +50,10 @@ const (
 	DefaultDownloadTTL    = 24 * time.Hour
 	DefaultRecentSignIn   = 15 * time.Minute
 	DefaultPackageTTL     = 7 * 24 * time.Hour
+	DefaultWorkers        = 2
+	DefaultLease          = time.Minute
 	exportsFolder         = "exports"
+	scratchFolder         = "tmp"
 	maxReasonLength       = 2000
 	requestCategory       = "user.privacy_request"
 	dueMonths             = 1
@@ -78,9 +88,17 @@ type Hook struct {
 	Data   module.SubjectData
 }
 
+// Leader says whether this process runs the periodic jobs that must run
+// on one process only; *leader.Elector is one.
+type Leader interface {
+	Leading() bool
+}
+
 // Config tunes the module.
 type Config struct {
-	// DataDir holds the export packages, in DataDir/exports.
+	// DataDir holds what an export buffers on its way into the package
+	// (in DataDir/tmp), and is the file store of the packages (in
+	// DataDir/exports) when Deps.Files is nil.
 	DataDir string
 	// SigningKey signs download links (HMAC-SHA256).
 	SigningKey []byte
@@ -94,6 +112,14 @@ type Config struct {
 	// PackageTTL is how long an access package is kept for download after
 	// the request completed; the file is then removed.
 	PackageTTL time.Duration
+	// Workers is how many requests one process runs at once;
+	// DefaultWorkers when zero.
+	Workers int
+	// Lease is how long a process's claim on a request lasts unless
+	// renewed. The holder renews it every third of Lease while it works;
+	// when the holder dies, another process resumes the request once the
+	// lease has run out. DefaultLease when zero.
+	Lease time.Duration
 }
 
 // Deps is what the module needs, handed in by cmd/steward.
@@ -107,6 +133,13 @@ type Deps struct {
 	Visitors  VisitorLinks // nil: no browser is linked to any account
 	Events    Events       // nil: events reach the warehouse directly
 	Hooks     []Hook
+	// Files is the file store every instance shares, holding the export
+	// packages in its folder exports. Nil: a folder store in
+	// Config.DataDir.
+	Files *blob.Store
+	// Leader gates the periodic expiry of packages to one process. Nil:
+	// this process leads.
+	Leader Leader
 	// SignedInAt returns when the principal's credential was issued by a
 	// sign-in; erasure by the subject needs a recent one. Nil refuses
 	// self-service erasure.
@@ -121,7 +154,13 @@ type Module struct {
 	deps Deps
 	log  *slog.Logger
 
-	procMu sync.Mutex
+	files *blob.Store
+
+	// slots holds a token per request this process is running: at most
+	// cfg.Workers.
+	slots chan struct{}
+	// running waits for the requests the worker started.
+	running sync.WaitGroup
 
 	bg   background.Group
 	wake chan struct{}
@@ -135,8 +174,8 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if len(cfg.SigningKey) < 16 {
 		return nil, errors.New("privacy: a signing key of at least 16 bytes is required")
 	}
-	if cfg.DataDir == "" {
-		return nil, errors.New("privacy: DataDir is required")
+	if cfg.DataDir == "" && deps.Files == nil {
+		return nil, errors.New("privacy: Files or DataDir is required")
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
@@ -150,13 +189,27 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if cfg.PackageTTL <= 0 {
 		cfg.PackageTTL = DefaultPackageTTL
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Module{cfg: cfg, deps: deps, log: deps.Logger, wake: make(chan struct{}, 1)}, nil
+	files := deps.Files
+	if files == nil {
+		var err error
+		if files, err = blob.OpenDir(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("privacy: %w", err)
+		}
+	}
+	return &Module{cfg: cfg, deps: deps, log: deps.Logger, files: files,
+		slots: make(chan struct{}, cfg.Workers), wake: make(chan struct{}, 1)}, nil
 }
 
 // Name implements module.Module.
@@ -449,16 +502,45 @@ func (r Request) CertificateJSON() json.RawMessage {
 	return json.RawMessage(r.Certificate)
 }
 
-// exportsDir is the folder holding export packages.
-func (m *Module) exportsDir() string { return filepath.Join(m.cfg.DataDir, exportsFolder) }
+// scratchFile creates a file of this process's own, deleted by the
+// caller, for what an export buffers on its way into the package: in the
+// data dir when there is one (it holds personal data, like the stores),
+// else in the system's temporary folder. It is never shared.
+func (m *Module) scratchFile(pattern string) (*os.File, error) {
+	dir := os.TempDir()
+	if m.cfg.DataDir != "" {
+		dir = filepath.Join(m.cfg.DataDir, scratchFolder)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("create export buffer: %w", err)
+	}
+	return f, nil
+}
 
-// packagePath is the absolute path of a request's package.
-func (m *Module) packagePath(req Request) (string, error) {
-	if req.PackagePath == "" || strings.Contains(req.PackagePath, "..") || strings.ContainsAny(req.PackagePath, `/\`) {
+// packageName matches Request.PackagePath: "<request id>/<package id>.zip",
+// or "<request id>.zip" for a package written before packages were
+// named per run.
+var packageName = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?\.zip$`)
+
+// packageKey is the key of a request's package in the file store.
+func packageKey(req Request) (string, error) {
+	if !packageName.MatchString(req.PackagePath) {
 		return "", errs.E(errs.ErrNotFound, "the request has no package")
 	}
-	return filepath.Join(m.exportsDir(), req.PackagePath), nil
+	return exportsFolder + "/" + req.PackagePath, nil
 }
+
+// legacyPackageKey is where a package written before packages were named
+// per run is: one per request, next to the other requests'.
+func legacyPackageKey(requestID string) string { return exportsFolder + "/" + requestID + ".zip" }
+
+// packagesPrefix is the folder of the file store holding the packages of
+// the runs of one request.
+func packagesPrefix(requestID string) string { return exportsFolder + "/" + requestID + "/" }
 
 func newID(prefix string) string {
 	b := make([]byte, 12)
@@ -466,13 +548,6 @@ func newID(prefix string) string {
 		panic(fmt.Sprintf("crypto/rand: %v", err))
 	}
 	return prefix + "_" + hex.EncodeToString(b)
-}
-
-func ensureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	return nil
 }
 
 var (

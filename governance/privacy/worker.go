@@ -9,16 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/adminlog"
+	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 )
@@ -33,7 +34,9 @@ const maxAttempts = 5
 const OperatorID = "cli"
 
 // Start implements module.Starter: it resumes requests a previous process
-// left verified or processing, then processes new ones as they come.
+// left verified or processing, then processes new ones as they come, up
+// to Config.Workers at once, alongside every other process sharing the
+// SQL store (each request is claimed first; see claim).
 func (m *Module) Start(ctx context.Context) error {
 	if err := m.bg.Start(ctx, m.loop); err != nil {
 		return fmt.Errorf("privacy: %w", err)
@@ -42,7 +45,8 @@ func (m *Module) Start(ctx context.Context) error {
 }
 
 // Stop implements module.Stopper; a request being processed is left in
-// processing and resumed by the next Start.
+// processing, its claim released, and resumed by the next process to
+// claim it.
 func (m *Module) Stop(ctx context.Context) error {
 	if err := m.bg.Stop(ctx); err != nil {
 		return fmt.Errorf("privacy: stop: %w", err)
@@ -60,10 +64,15 @@ func (m *Module) notify() {
 func (m *Module) loop(ctx context.Context) {
 	t := time.NewTicker(m.cfg.PollInterval)
 	defer t.Stop()
+	defer m.running.Wait()
 	for {
 		m.processPending(ctx)
-		if _, err := m.ExpirePackages(ctx); err != nil && ctx.Err() == nil {
-			m.log.Error("expire privacy packages", slog.Any("error", err))
+		// Expiry runs on one process: on every one, each would record the
+		// removal of the same package.
+		if m.deps.Leader == nil || m.deps.Leader.Leading() {
+			if _, err := m.ExpirePackages(ctx); err != nil && ctx.Err() == nil {
+				m.log.Error("expire privacy packages", slog.Any("error", err))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -74,11 +83,22 @@ func (m *Module) loop(ctx context.Context) {
 	}
 }
 
-// processPending processes every open request, oldest first.
+// processPending starts open requests no live claim holds, oldest first,
+// while this process has free workers. A finished request wakes the loop
+// for the next.
 func (m *Module) processPending(ctx context.Context) {
+	free := cap(m.slots) - len(m.slots)
+	if free <= 0 {
+		return
+	}
 	var ids []string
-	err := m.deps.DB.NewSelect().Model((*Request)(nil)).Column("id").
-		Where("status IN (?)", bun.In([]string{StatusVerified, StatusProcessing})).Order("received_at", "id").Scan(ctx, &ids)
+	err := m.deps.DB.NewSelect().TableExpr("privacy_requests AS r").ColumnExpr("r.id").
+		Join("LEFT JOIN privacy_request_claims AS c ON c.request_id = r.id").
+		Where("r.status IN (?)", bun.In([]string{StatusVerified, StatusProcessing})).
+		Where("c.request_id IS NULL OR c.claimed_until < ?", m.now().UTC()).
+		OrderExpr("r.received_at, r.id").
+		// Other processes may win some of them.
+		Limit(int64(2*free)).Scan(ctx, &ids)
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Error("list open privacy requests", slog.Any("error", err))
@@ -89,59 +109,140 @@ func (m *Module) processPending(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if _, err := m.Process(ctx, id); err != nil && ctx.Err() == nil {
-			m.log.Error("process privacy request", slog.String("request_id", id), slog.Any("error", err))
+		select {
+		case m.slots <- struct{}{}:
+		default:
+			return
+		}
+		l, err := m.claim(ctx, id)
+		if err != nil || l == nil {
+			<-m.slots
+			if err != nil && ctx.Err() == nil {
+				m.log.Error("claim privacy request", slog.String("request_id", id), slog.Any("error", err))
+			}
+			continue
+		}
+		m.running.Add(1)
+		go func() {
+			defer m.running.Done()
+			defer m.notify()
+			defer func() { <-m.slots }()
+			if _, err := m.run(ctx, l); err != nil && ctx.Err() == nil && !errors.Is(err, errLostClaim) {
+				m.log.Error("process privacy request", slog.String("request_id", id), slog.Any("error", err))
+			}
+		}()
+	}
+}
+
+// Process runs a request to its end here, or waits while another process
+// runs it, and returns it as it ended: an access request gets its
+// package; an erasure runs, verifies and stores its certificate. A failed
+// run leaves the request in processing, to be retried, until maxAttempts
+// runs failed. Commands call it on the request they filed while serve
+// instances may claim the same request: whoever claims it runs it, once.
+func (m *Module) Process(ctx context.Context, id string) (Request, error) {
+	wait := min(m.cfg.PollInterval, time.Second)
+	for {
+		req, err := m.load(ctx, id)
+		if err != nil {
+			return Request{}, err
+		}
+		if closed(req.Status) {
+			return req, nil
+		}
+		l, err := m.claim(ctx, id)
+		if err != nil {
+			return req, err
+		}
+		if l != nil {
+			req, err = m.run(ctx, l)
+			if !errors.Is(err, errLostClaim) {
+				return req, err
+			}
+		}
+		// Another process holds the request: wait for it to finish, or to
+		// let go of it.
+		select {
+		case <-ctx.Done():
+			return req, ctx.Err()
+		case <-time.After(wait):
 		}
 	}
 }
 
-// Process runs a verified request to its end, or resumes one left in
-// processing. An access request gets its package; an erasure runs,
-// verifies and stores its certificate. A failed run leaves the request in
-// processing, to be retried, until maxAttempts runs failed.
-func (m *Module) Process(ctx context.Context, id string) (Request, error) {
-	// One request at a time per process: the worker and a command may
-	// reach the same request, and an erasure's steps must not interleave.
-	m.procMu.Lock()
-	defer m.procMu.Unlock()
-	req, err := m.load(ctx, id)
+// closed reports whether a request in status is over.
+func closed(status string) bool {
+	return status == StatusCompleted || status == StatusFailed || status == StatusRejected
+}
+
+// run runs a claimed request and releases the claim. The claim is renewed
+// while it runs; if another process takes it over meanwhile, the work
+// stops and run returns errLostClaim.
+func (m *Module) run(ctx context.Context, l *lease) (Request, error) {
+	ctx, done := l.keep(ctx)
+	defer done()
+	// Read after the claim: a request seen open before it may have been
+	// completed by its previous holder.
+	req, err := m.load(ctx, l.requestID)
 	if err != nil {
 		return Request{}, err
 	}
-	switch req.Status {
-	case StatusCompleted, StatusFailed, StatusRejected:
+	switch {
+	case closed(req.Status):
 		return req, nil
-	case StatusVerified:
-		if err := m.setStatus(ctx, m.deps.DB, &req, StatusProcessing, OperatorID, ""); err != nil {
-			return Request{}, err
+	case req.Status == StatusVerified:
+		if err := m.setStatusHeld(ctx, l, &req, StatusProcessing, ""); err != nil {
+			return req, err
 		}
 	}
 	var runErr error
 	switch req.Type {
 	case TypeAccess:
-		runErr = m.runAccess(ctx, &req)
+		runErr = m.runAccess(ctx, l, &req)
 	case TypeErasure:
-		runErr = m.runErasure(ctx, &req)
+		runErr = m.runErasure(ctx, l, &req)
 	default:
 		runErr = fmt.Errorf("unknown request type %q", req.Type)
 	}
 	if runErr == nil {
+		m.log.Info("privacy request processed", slog.String("request_id", req.ID), slog.String("type", req.Type), slog.String("status", req.Status))
 		return req, nil
+	}
+	if errors.Is(runErr, errLostClaim) || errors.Is(context.Cause(ctx), errLostClaim) {
+		return req, errLostClaim
 	}
 	if ctx.Err() != nil {
 		return req, runErr
 	}
-	// The trail names the failure without its detail, which may quote data.
-	if err := m.addEvent(context.WithoutCancel(ctx), m.deps.DB, &req, "error", OperatorID, processingErrorDetail); err != nil {
-		return req, errors.Join(runErr, err)
-	}
-	var failures int64
-	failures, err = m.deps.DB.NewSelect().Model((*Event)(nil)).Where("request_id = ? AND event = 'error'", req.ID).Count(ctx)
-	if err == nil && failures >= maxAttempts {
+	// The trail names the failure without its detail, which may quote
+	// data. The failure is recorded by the claim's holder only.
+	err = m.deps.DB.RunInTx(context.WithoutCancel(ctx), nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := l.hold(ctx, tx); err != nil {
+			return err
+		}
+		if err := m.addEvent(ctx, tx, &req, "error", OperatorID, processingErrorDetail); err != nil {
+			return err
+		}
+		failures, err := tx.NewSelect().Model((*Event)(nil)).Where("request_id = ? AND event = 'error'", req.ID).Count(ctx)
+		if err != nil || failures < maxAttempts {
+			return err
+		}
 		req.Failure = fmt.Sprintf("processing failed %d times", failures)
-		err = m.setStatus(ctx, m.deps.DB, &req, StatusFailed, OperatorID, req.Failure)
-	}
+		return m.setStatus(ctx, tx, &req, StatusFailed, OperatorID, req.Failure)
+	})
 	return req, errors.Join(runErr, err)
+}
+
+// setStatusHeld moves a claimed request to status, in one transaction
+// with the renewal of the claim: a process whose claim was taken over
+// changes nothing, so a request completes once.
+func (m *Module) setStatusHeld(ctx context.Context, l *lease, req *Request, status, note string) error {
+	return m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := l.hold(ctx, tx); err != nil {
+			return err
+		}
+		return m.setStatus(ctx, tx, req, status, OperatorID, note)
+	})
 }
 
 // subjectOf returns the request's subject with the visitor ids linked to
@@ -165,7 +266,7 @@ func (m *Module) settle(ctx context.Context) error {
 	return nil
 }
 
-func (m *Module) runAccess(ctx context.Context, req *Request) error {
+func (m *Module) runAccess(ctx context.Context, l *lease, req *Request) error {
 	if err := m.settle(ctx); err != nil {
 		return err
 	}
@@ -173,42 +274,36 @@ func (m *Module) runAccess(ctx context.Context, req *Request) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureDir(m.exportsDir()); err != nil {
+	// Packages of earlier runs that did not complete belong to no one: the
+	// request is claimed and open, so none is offered for download.
+	if _, err := m.files.DeletePrefix(ctx, packagesPrefix(req.ID)); err != nil {
+		return fmt.Errorf("remove unfinished packages: %w", err)
+	}
+	// Each run writes a package of its own, so a run that lost its claim
+	// never overwrites the package of the run that completed.
+	name := req.ID + "/" + newID("pkg") + ".zip"
+	key := exportsFolder + "/" + name
+	var man Manifest
+	size, err := m.files.Write(ctx, key, "application/zip", func(w io.Writer) error {
+		var err error
+		man, err = m.exportPackage(ctx, req.ID, subject, w)
 		return err
-	}
-	name := req.ID + ".zip"
-	final := filepath.Join(m.exportsDir(), name)
-	tmp, err := os.CreateTemp(m.exportsDir(), req.ID+"-*.tmp")
+	})
 	if err != nil {
-		return fmt.Errorf("create export package: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	man, err := m.exportPackage(ctx, req.ID, subject, tmp)
-	if err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write export package: %w", err)
-	}
-	st, err := tmp.Stat()
-	if err != nil {
-		tmp.Close()
-		return fmt.Errorf("write export package: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write export package: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
 		return fmt.Errorf("store export package: %w", err)
 	}
 	now := m.now().UTC()
-	req.PackagePath, req.PackageSize, req.CompletedAt, req.PolicyRevision = name, st.Size(), &now, man.PolicyRevision
-	return m.setStatus(ctx, m.deps.DB, req, StatusCompleted, OperatorID, fmt.Sprintf("package of %d files", len(man.Sources)))
+	req.PackagePath, req.PackageSize, req.CompletedAt, req.PolicyRevision = name, size, &now, man.PolicyRevision
+	if err := m.setStatusHeld(ctx, l, req, StatusCompleted, fmt.Sprintf("package of %d files", len(man.Sources))); err != nil {
+		if derr := m.files.Delete(context.WithoutCancel(ctx), key); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		return err
+	}
+	return nil
 }
 
-func (m *Module) runErasure(ctx context.Context, req *Request) error {
+func (m *Module) runErasure(ctx context.Context, l *lease, req *Request) error {
 	cert, err := m.erase(ctx, req)
 	if err != nil {
 		return err
@@ -222,9 +317,9 @@ func (m *Module) runErasure(ctx context.Context, req *Request) error {
 	req.CompletedAt = &now
 	if !cert.Verification.Passed {
 		req.Failure = "verification found data of the subject left after the erasure"
-		return m.setStatus(ctx, m.deps.DB, req, StatusFailed, OperatorID, req.Failure)
+		return m.setStatusHeld(ctx, l, req, StatusFailed, req.Failure)
 	}
-	return m.setStatus(ctx, m.deps.DB, req, StatusCompleted, OperatorID, "erasure verified; certificate issued")
+	return m.setStatusHeld(ctx, l, req, StatusCompleted, "erasure verified; certificate issued")
 }
 
 // FileForOperator files a request at the command line for the subject an
@@ -264,9 +359,10 @@ func (m *Module) FileForOperator(ctx context.Context, typ, email, reason string)
 }
 
 // ExpirePackages removes the access packages of requests completed more
-// than PackageTTL ago, records each removal in the request's trail and
-// returns how many it removed. A package holds a copy of everything about
-// its subject; it is kept only as long as the subject needs to fetch it.
+// than PackageTTL ago from the file store, records each removal in the
+// request's trail and returns how many it removed. A package holds a copy
+// of everything about its subject; it is kept only as long as the subject
+// needs to fetch it.
 func (m *Module) ExpirePackages(ctx context.Context) (int, error) {
 	var reqs []Request
 	err := m.deps.DB.NewSelect().Model(&reqs).
@@ -274,43 +370,71 @@ func (m *Module) ExpirePackages(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list expired packages: %w", err)
 	}
+	n := 0
 	for i := range reqs {
-		req := &reqs[i]
-		p, err := m.packagePath(*req)
+		removed, err := m.removePackage(ctx, &reqs[i], "download period over")
 		if err != nil {
-			return i, err
+			return n, err
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return i, fmt.Errorf("remove package: %w", err)
-		}
-		req.PackagePath, req.PackageSize = "", 0
-		err = m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			if _, err := tx.NewUpdate().Model(req).Column("package_path", "package_size").WherePK().Exec(ctx); err != nil {
-				return err
-			}
-			return m.addEvent(ctx, tx, req, "package_removed", OperatorID, "download period over")
-		})
-		if err != nil {
-			return i, fmt.Errorf("record package removal: %w", err)
+		if removed {
+			n++
 		}
 	}
-	return len(reqs), nil
+	return n, nil
 }
 
-// OpenPackage opens the export package of a completed access request.
-func (m *Module) OpenPackage(req Request) (*os.File, error) {
-	p, err := m.packagePath(req)
+// removePackage deletes a request's package from the file store, with
+// any left by its unfinished runs, then clears the request's record of it
+// and notes why in its trail. It reports false when another process
+// cleared the record first: the removal is recorded once.
+func (m *Module) removePackage(ctx context.Context, req *Request, why string) (bool, error) {
+	if key, err := packageKey(*req); err == nil {
+		if err := m.files.Delete(ctx, key); err != nil {
+			return false, fmt.Errorf("remove package: %w", err)
+		}
+	}
+	if _, err := m.files.DeletePrefix(ctx, packagesPrefix(req.ID)); err != nil {
+		return false, fmt.Errorf("remove package: %w", err)
+	}
+	old := req.PackagePath
+	removed := false
+	err := m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*Request)(nil)).Set("package_path = ''").Set("package_size = 0").
+			Where("id = ? AND package_path = ?", req.ID, old).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return err
+		}
+		removed = true
+		return m.addEvent(ctx, tx, req, "package_removed", OperatorID, why)
+	})
+	if err != nil {
+		return false, fmt.Errorf("record package removal: %w", err)
+	}
+	if removed {
+		req.PackagePath, req.PackageSize = "", 0
+	}
+	return removed, nil
+}
+
+// OpenPackage opens the export package of a completed access request in
+// the file store. The reader outlives the call: a download is sent after
+// its handler returned, so it reads under no request's context. Close it.
+func (m *Module) OpenPackage(req Request) (*blob.Reader, error) {
+	key, err := packageKey(req)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	r, err := m.files.Open(context.Background(), key)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, errs.E(errs.ErrNotFound, "the package is no longer available")
 		}
 		return nil, fmt.Errorf("open package: %w", err)
 	}
-	return f, nil
+	return r, nil
 }
 
 // signature is the hex HMAC-SHA256 over the request id and the expiry,

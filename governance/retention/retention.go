@@ -15,27 +15,27 @@ package retention
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stewardhq/steward/internal/background"
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/background"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
-
-	"github.com/gofiber/fiber/v2"
 )
 
 // DefaultInterval is how often the scheduler runs when none is set.
@@ -46,6 +46,20 @@ const DefaultInterval = 24 * time.Hour
 type Policy interface {
 	Retention(ctx context.Context, category string) (policies.RetentionRule, error)
 	Revision() string
+}
+
+// maxCheck bounds how long the scheduler waits between two looks at
+// whether a run is due.
+const maxCheck = time.Minute
+
+// runLock names the lock a scheduled run holds, from the look at the last
+// run to the record of its own (see sqlstore.WithLock).
+const runLock = "retention"
+
+// Leader says whether this process runs the periodic jobs that must run
+// on one process only; *leader.Elector is one.
+type Leader interface {
+	Leading() bool
 }
 
 // Config tunes the scheduler.
@@ -60,7 +74,10 @@ type Deps struct {
 	Warehouse warehouse.Warehouse // nil: SQL only
 	Policy    Policy
 	DataMap   func(ctx context.Context) (*datamap.Map, []datamap.Problem, error)
-	Logger    *slog.Logger
+	// Leader gates the scheduled runs to one of the processes sharing the
+	// SQL store. Nil: this process leads.
+	Leader Leader
+	Logger *slog.Logger
 	// Now is the clock; tests set it to move time.
 	Now func() time.Time
 }
@@ -156,31 +173,73 @@ func (m *Module) Models() []any { return []any{(*Run)(nil)} }
 // Mount implements module.Module; the reports are read through the audit.
 func (m *Module) Mount(fiber.Router, web.Documenter) {}
 
-// Start implements module.Starter: it runs retention every Interval, the
-// first run one Interval after start.
+// Start implements module.Starter: it runs retention every Interval on
+// the leading process, the first run one Interval after start when no run
+// is on record.
+//
+// Whether a run is due is read from retention_runs, not from a timer of
+// this process: when the lead moves to another process, or a command ran
+// retention meanwhile, the next run still comes one Interval after the
+// last one recorded. The look and the run hold a lock that excludes the
+// other processes (on PostgreSQL), so two processes that both believe
+// they lead still run once.
 func (m *Module) Start(ctx context.Context) error {
-	if err := m.bg.Start(ctx, m.schedule); err != nil {
+	started := m.deps.Now()
+	if err := m.bg.Start(ctx, func(ctx context.Context) { m.schedule(ctx, started) }); err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
 	return nil
 }
 
-func (m *Module) schedule(ctx context.Context) {
-	t := time.NewTicker(m.cfg.Interval)
+func (m *Module) schedule(ctx context.Context, started time.Time) {
+	t := time.NewTicker(min(max(m.cfg.Interval/4, time.Millisecond), maxCheck))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if m.deps.Leader != nil && !m.deps.Leader.Leading() {
+			continue
+		}
+		err := sqlstore.WithLock(ctx, m.deps.DB, runLock, func(ctx context.Context) error {
+			last, err := m.lastRun(ctx)
+			if err != nil {
+				return err
+			}
+			if last.IsZero() {
+				last = started
+			}
+			if m.deps.Now().Sub(last) < m.cfg.Interval {
+				return nil
+			}
 			r, err := m.Run(ctx, false)
-			if err != nil && ctx.Err() == nil {
-				m.log.Error("retention run", slog.Any("error", err))
-				continue
+			if err != nil {
+				return err
 			}
 			m.log.Info("retention run", slog.String("run_id", r.ID), slog.Int64("rows", r.RowsAffected))
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			m.log.Error("retention run", slog.Any("error", err))
 		}
 	}
+}
+
+// lastRun is the start of the latest run on record that was not a dry
+// run, or the zero time.
+func (m *Module) lastRun(ctx context.Context) (time.Time, error) {
+	var last Run
+	err := m.deps.DB.NewSelect().Model(&last).Column("id", "started_at").
+		Where("dry_run = ?", false).Order("started_at DESC").Limit(1).Scan(ctx)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("read the last retention run: %w", err)
+	}
+	return last.StartedAt, nil
 }
 
 // Stop implements module.Stopper.

@@ -179,3 +179,52 @@ func TestSchedulerRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// leading is a process that believes it leads.
+type leading bool
+
+func (l leading) Leading() bool { return bool(l) }
+
+// TestScheduledRunsOnceAcrossProcesses runs the schedulers of three
+// processes on one PostgreSQL database: two believe they lead (as during a
+// hand-over), one follows. Runs still come one Interval apart.
+func TestScheduledRunsOnceAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	engine, err := policies.New(ctx, policies.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqltest.Postgres(t)
+	dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
+		return datamap.Build(ctx, datamap.Inputs{SQL: db, Taxonomy: engine.Taxonomy(), Revision: engine.Revision(),
+			Sources: []datamap.Source{{Module: "retention", Models: []any{(*Run)(nil)}}}})
+	}
+	const interval = 300 * time.Millisecond
+	for _, l := range []leading{true, true, false} {
+		mod, err := New(Config{Interval: interval}, Deps{DB: db, Policy: engine, DataMap: dataMap, Leader: l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mod.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = mod.Stop(context.Background()) })
+	}
+	var runs []Run
+	deadline := time.Now().Add(3 * time.Minute)
+	for len(runs) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d scheduled runs within 3 minutes, want 4", len(runs))
+		}
+		time.Sleep(50 * time.Millisecond)
+		runs = nil
+		if err := db.NewSelect().Model(&runs).Column("id", "started_at").Where("dry_run = false").Order("started_at").Scan(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < len(runs); i++ {
+		if gap := runs[i].StartedAt.Sub(runs[i-1].StartedAt); gap < interval {
+			t.Errorf("runs %d and %d started %s apart, less than the interval %s", i-1, i, gap, interval)
+		}
+	}
+}

@@ -409,7 +409,7 @@ func TestSubjectData(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(f.dir, userDir("u1"))); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("u1's folder after erasure: %v", err)
 		}
-		if n, _ := f.files().countDirs(userDir("u2")); n != 1 {
+		if n, _ := f.files().countDirs(t.Context(), userDir("u2")); n != 1 {
 			t.Errorf("u2 has %d assets on disk after u1's erasure, want 1", n)
 		}
 		// Retrying is harmless.

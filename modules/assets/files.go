@@ -1,39 +1,40 @@
 package assets
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path"
-	"path/filepath"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/stewardhq/steward/internal/blob"
 )
 
 // errNotExist matches a missing file.
-var errNotExist = os.ErrNotExist
+var errNotExist = fs.ErrNotExist
 
-// fileStore keeps asset bytes under root/assets. Every path it builds comes
-// from ids it checked (see validID), and every path it opens is checked to
-// stay under root, so neither a file name nor a stored path can reach
-// another place on disk.
+// fileStore keeps asset bytes in the folder "assets" of the file store
+// every instance shares. Every key it builds comes from ids it checked (see
+// validID), and the store refuses any key that could leave its root, so
+// neither a file name nor a stored path can reach another place.
 type fileStore struct {
-	root string // absolute, cleaned
+	store *blob.Store
 }
 
+// newFileStore opens the folder dir as the module's own file store, for a
+// module given none.
 func newFileStore(dir string) (*fileStore, error) {
-	abs, err := filepath.Abs(dir)
+	s, err := blob.OpenDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("assets: files dir: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, "assets"), 0o750); err != nil {
-		return nil, fmt.Errorf("assets: create files dir: %w", err)
-	}
-	return &fileStore{root: filepath.Clean(abs)}, nil
+	return &fileStore{store: s}, nil
 }
 
 // userDir returns the folder of one owner's assets, relative to the root.
@@ -66,91 +67,40 @@ func validID(id string) bool {
 	return true
 }
 
-// abs turns a stored relative path into an absolute one, refusing any path
-// that would leave the root.
-func (s *fileStore) abs(rel string) (string, error) {
-	if rel == "" || filepath.IsAbs(rel) || strings.ContainsRune(rel, 0) {
-		return "", fmt.Errorf("assets: bad storage path")
-	}
-	p := filepath.Join(s.root, filepath.FromSlash(rel))
-	if !strings.HasPrefix(p, s.root+string(filepath.Separator)) {
-		return "", fmt.Errorf("assets: storage path leaves the files dir")
-	}
-	return p, nil
-}
-
-// write stores data at rel atomically: a reader never sees half a file.
-func (s *fileStore) write(rel string, data []byte) error {
-	p, err := s.abs(rel)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-		return fmt.Errorf("assets: create folder: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("assets: create file: %w", err)
-	}
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("assets: write file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		os.Remove(tmp.Name())
+// write stores data at rel; a reader never sees half a file.
+func (s *fileStore) write(ctx context.Context, rel, contentType string, data []byte) error {
+	if _, err := s.store.Put(ctx, rel, contentType, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("assets: write file: %w", err)
 	}
 	return nil
 }
 
-func (s *fileStore) open(rel string) (*os.File, error) {
-	p, err := s.abs(rel)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
+// open opens the file at rel; a missing file is an error wrapping
+// fs.ErrNotExist. The reader reads under ctx.
+func (s *fileStore) open(ctx context.Context, rel string) (*blob.Reader, error) {
+	r, err := s.store.Open(ctx, rel)
 	if err != nil {
 		return nil, fmt.Errorf("assets: open file: %w", err)
 	}
-	return f, nil
+	return r, nil
 }
 
 // removeAll removes the folder rel and everything in it; a missing folder
 // is not an error, so removal can be retried.
-func (s *fileStore) removeAll(rel string) error {
-	p, err := s.abs(rel)
-	if err != nil {
-		return err
-	}
-	if err := os.RemoveAll(p); err != nil {
+func (s *fileStore) removeAll(ctx context.Context, rel string) error {
+	if _, err := s.store.DeletePrefix(ctx, rel+"/"); err != nil {
 		return fmt.Errorf("assets: remove files: %w", err)
 	}
 	return nil
 }
 
 // countDirs counts the asset folders in rel, for erasure reports.
-func (s *fileStore) countDirs(rel string) (int, error) {
-	p, err := s.abs(rel)
-	if err != nil {
-		return 0, err
-	}
-	entries, err := os.ReadDir(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
+func (s *fileStore) countDirs(ctx context.Context, rel string) (int, error) {
+	dirs, err := s.store.Folders(ctx, rel+"/")
 	if err != nil {
 		return 0, fmt.Errorf("assets: list files: %w", err)
 	}
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			n++
-		}
-	}
-	return n, nil
+	return len(dirs), nil
 }
 
 // readAll reads r up to max bytes and reports whether there was more.

@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -128,22 +129,19 @@ func (m *Module) download(c *fiber.Ctx) error {
 	default:
 		return errs.Ef(errs.ErrNotFound, "Asset %s has no variant %s.", a.ID, variant)
 	}
-	f, err := m.files.open(rel)
+	// The body is read after the handler returns, so the reader must not
+	// end with the request's context.
+	f, err := m.files.open(context.WithoutCancel(c.UserContext()), rel)
 	if errors.Is(err, errNotExist) {
 		return errs.Ef(errs.ErrNotFound, "There is no asset %s.", a.ID)
 	}
 	if err != nil {
 		return err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("stat asset: %w", err)
-	}
 	c.Set(fiber.HeaderContentType, typ)
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	c.Set(fiber.HeaderCacheControl, "private, no-store")
 	// fasthttp closes f once the body is sent.
-	return c.SendStream(f, int(st.Size()))
+	return c.SendStream(f, int(f.Size()))
 }

@@ -7,9 +7,9 @@
 // allow-list (PNG, JPEG, GIF, WebP, MP4, WebM); images are decoded in full,
 // so a script behind an image header is refused; a declared type or a file
 // name extension that names another known type is refused too, naming the
-// sniffed type. The bytes are stored under the files dir at a path built
-// from the owner's and the asset's ids only, so no file name can reach
-// outside it. The file name is kept, sanitized, for display and for the
+// sniffed type. The bytes are stored in the file store every instance
+// shares (internal/blob), under a key built from the owner's and the
+// asset's ids only, so no file name can reach outside it. The file name is kept, sanitized, for display and for the
 // Content-Disposition of downloads.
 //
 // Routes:
@@ -34,6 +34,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 )
@@ -84,8 +85,8 @@ func DefaultMaxBytes() map[string]int64 {
 
 // Config is the module's part of the configuration.
 type Config struct {
-	// FilesDir is the folder holding the bytes (an "assets" folder is made
-	// inside it). Required.
+	// FilesDir is the folder holding the bytes (in its folder "assets")
+	// when Deps.Files is nil: the store of a single process.
 	FilesDir string
 	// SigningKey is the HMAC-SHA256 key of download URLs, at least 32
 	// bytes. Changing it invalidates every URL handed out.
@@ -111,6 +112,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Files is the file store every instance shares; the bytes go in its
+	// folder "assets". Nil: a folder store in Config.FilesDir.
+	Files *blob.Store
 }
 
 // Module is the assets module.
@@ -128,8 +132,8 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if deps.DB == nil || deps.Guard == nil {
 		return nil, errors.New("assets: DB and Guard are required")
 	}
-	if cfg.FilesDir == "" {
-		return nil, errors.New("assets: FilesDir is required")
+	if cfg.FilesDir == "" && deps.Files == nil {
+		return nil, errors.New("assets: Files or FilesDir is required")
 	}
 	if len(cfg.SigningKey) < 32 {
 		return nil, errors.New("assets: SigningKey must be at least 32 bytes")
@@ -157,9 +161,12 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	files, err := newFileStore(cfg.FilesDir)
-	if err != nil {
-		return nil, err
+	files := &fileStore{store: deps.Files}
+	if deps.Files == nil {
+		var err error
+		if files, err = newFileStore(cfg.FilesDir); err != nil {
+			return nil, err
+		}
 	}
 	return &Module{cfg: cfg, db: deps.DB, guard: deps.Guard, log: deps.Logger, now: deps.Now, files: files}, nil
 }

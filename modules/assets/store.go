@@ -75,18 +75,20 @@ func (m *Module) ingest(ctx context.Context, userID, purpose, name, declared str
 		return nil, err
 	}
 	a.StoragePath = path.Join(dir, VariantOriginal)
-	if err := m.files.write(a.StoragePath, data); err != nil {
+	if err := m.files.write(ctx, a.StoragePath, a.MIMEType, data); err != nil {
 		return nil, err
 	}
+	// A failed ingest removes what it stored, even when ctx ended.
+	cleanup := context.WithoutCancel(ctx)
 	if info.preview != nil {
 		p := path.Join(dir, "preview.png")
-		if err := m.files.write(p, info.preview); err != nil {
-			return nil, errors.Join(err, m.files.removeAll(dir))
+		if err := m.files.write(ctx, p, MIMEPNG, info.preview); err != nil {
+			return nil, errors.Join(err, m.files.removeAll(cleanup, dir))
 		}
 		a.PreviewPath = &p
 	}
 	if _, err := m.db.NewInsert().Model(a).Exec(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("insert asset: %w", err), m.files.removeAll(dir))
+		return nil, errors.Join(fmt.Errorf("insert asset: %w", err), m.files.removeAll(cleanup, dir))
 	}
 	return a, nil
 }
@@ -127,7 +129,7 @@ func (m *Module) remove(ctx context.Context, a *Asset) error {
 	if err != nil {
 		return err
 	}
-	return m.files.removeAll(dir)
+	return m.files.removeAll(ctx, dir)
 }
 
 // PutAsset stores a file for userID, checked like an upload, and returns
@@ -171,7 +173,7 @@ func (m *Module) OpenAsset(ctx context.Context, userID, id string) (io.ReadClose
 	if err != nil {
 		return nil, "", err
 	}
-	f, err := m.files.open(a.StoragePath)
+	f, err := m.files.open(ctx, a.StoragePath)
 	if err != nil {
 		return nil, "", err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path"
 
 	"github.com/stewardhq/steward/internal/module"
@@ -23,8 +23,8 @@ func (m *Module) ExportSubject(ctx context.Context, subject module.SubjectRef, w
 	}
 	for i := range list {
 		a := &list[i]
-		f, err := m.files.open(a.StoragePath)
-		if errors.Is(err, os.ErrNotExist) {
+		f, err := m.files.open(ctx, a.StoragePath)
+		if errors.Is(err, fs.ErrNotExist) {
 			// Bytes already gone (an erasure in progress) leave only the
 			// row, which the data map exports.
 			continue
@@ -51,11 +51,11 @@ func (m *Module) EraseSubject(ctx context.Context, subject module.SubjectRef) (m
 		return module.ErasureResult{}, nil
 	}
 	dir := userDir(subject.UserID)
-	n, err := m.files.countDirs(dir)
+	n, err := m.files.countDirs(ctx, dir)
 	if err != nil {
 		return module.ErasureResult{}, err
 	}
-	if err := m.files.removeAll(dir); err != nil {
+	if err := m.files.removeAll(ctx, dir); err != nil {
 		return module.ErasureResult{}, err
 	}
 	if err := ctxErr(ctx); err != nil {

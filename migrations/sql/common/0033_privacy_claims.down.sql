@@ -1,0 +1,1 @@
+DROP TABLE privacy_request_claims;
