@@ -29,7 +29,12 @@ func (s *server) buildPrivacy(key []byte, guard *authz.Guard, acc *accounts.Modu
 			hooks = append(hooks, privacy.Hook{Module: m.Name(), Data: d})
 		}
 	}
-	return privacy.New(privacy.Config{DataDir: s.cfg.DataDir, SigningKey: key}, privacy.Deps{
+	return privacy.New(privacy.Config{
+		DataDir:    s.cfg.DataDir,
+		SigningKey: key,
+		Workers:    s.cfg.PrivacyWorkers,
+		Lease:      s.cfg.PrivacyLease,
+	}, privacy.Deps{
 		DB:         s.stores.sql,
 		Warehouse:  s.stores.warehouse,
 		Policy:     s.engine,
@@ -39,6 +44,8 @@ func (s *server) buildPrivacy(key []byte, guard *authz.Guard, acc *accounts.Modu
 		Visitors:   visitors,
 		Events:     events,
 		Hooks:      hooks,
+		Files:      s.stores.files,
+		Leader:     s.leader,
 		SignedInAt: s.signedInAt,
 		Logger:     s.log.With("module", "privacy"),
 		Now:        s.now,

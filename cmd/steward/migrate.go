@@ -53,11 +53,17 @@ func runMigrate(ctx context.Context, env cmdEnv, args []string) error {
 			return err
 		}
 	case "down":
-		if err := warehouse.Migrate(ctx, st.warehouse, "down"); err != nil {
-			return fmt.Errorf("warehouse: %w", err)
-		}
-		if err := sqlstore.Migrate(ctx, st.sql, "down"); err != nil {
-			return fmt.Errorf("sql store: %w", err)
+		err := sqlstore.WithLock(ctx, st.sql, sqlstore.MigrationLock, func(ctx context.Context) error {
+			if err := warehouse.Migrate(ctx, st.warehouse, "down"); err != nil {
+				return fmt.Errorf("warehouse: %w", err)
+			}
+			if err := sqlstore.Migrate(ctx, st.sql, "down"); err != nil {
+				return fmt.Errorf("sql store: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	// Reading the versions changes nothing: a store never migrated says

@@ -24,6 +24,7 @@ import (
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/leader"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/modules/accounts"
@@ -123,10 +124,14 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	}
 	emails.accounts = accountsMod
 
-	assetsMod, err := assets.New(assets.Config{
-		FilesDir:   filepath.Join(cfg.DataDir, "files"),
-		SigningKey: key,
-	}, assets.Deps{DB: db, Guard: guard, Logger: logFor("assets"), Now: s.now})
+	// Uploads and generated media live in the folder files of the shared
+	// file store, as they did in the data dir.
+	assetFiles, err := s.stores.files.Sub("files")
+	if err != nil {
+		return nil, fmt.Errorf("assets: %w", err)
+	}
+	assetsMod, err := assets.New(assets.Config{SigningKey: key},
+		assets.Deps{DB: db, Guard: guard, Logger: logFor("assets"), Now: s.now, Files: assetFiles})
 	if err != nil {
 		return nil, fmt.Errorf("assets: %w", err)
 	}
@@ -247,13 +252,19 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 
+	// One instance of those sharing the SQL store runs the periodic jobs.
+	s.leader, err = leader.New(leader.Config{CheckInterval: cfg.LeaderCheckInterval}, leader.Deps{DB: db, Logger: logFor("leader")})
+	if err != nil {
+		return nil, err
+	}
+
 	mods := []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, attributionMod, auditMod}
 	privacyMod, err := s.buildPrivacy(key, guard, accountsMod, consentMod, eventsMod, mods)
 	if err != nil {
 		return nil, fmt.Errorf("privacy: %w", err)
 	}
 	retentionMod, err := retention.New(retention.Config{Interval: cfg.RetentionInterval}, retention.Deps{
-		DB: db, Warehouse: s.stores.warehouse, Policy: s.engine, DataMap: s.dataMap, Logger: logFor("retention"), Now: s.now,
+		DB: db, Warehouse: s.stores.warehouse, Policy: s.engine, DataMap: s.dataMap, Leader: s.leader, Logger: logFor("retention"), Now: s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)

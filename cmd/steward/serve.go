@@ -19,7 +19,9 @@ import (
 
 	"github.com/stewardhq/steward/governance/decisionlog"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/leader"
 	"github.com/stewardhq/steward/internal/logging"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
@@ -86,6 +88,8 @@ type server struct {
 	now func() time.Time
 	// control is the open control channel of a serving process.
 	control *controlChannel
+	// leader elects the instance that runs the periodic jobs.
+	leader *leader.Elector
 }
 
 // newServer opens and wires everything serve needs. Tests build the same
@@ -109,6 +113,13 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stor
 			_ = s.close(context.Background())
 		}
 	}()
+	if st.files == nil {
+		// Stores opened apart (tests assemble their own) bring no file
+		// store: open the one the configuration names.
+		if st.files, err = blob.Open(ctx, blobURL(cfg)); err != nil {
+			return nil, fmt.Errorf("open file store (STEWARD_BLOB_URL): %w", err)
+		}
+	}
 	if cfg.AutoMigrate {
 		if err := st.migrateUp(ctx); err != nil {
 			return nil, fmt.Errorf("migrate: %w", err)
@@ -181,7 +192,11 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stor
 // start launches the modules' background work (workers, schedulers, the
 // event drain). One-shot commands build a server without starting it.
 func (s *server) start(ctx context.Context) error {
+	if err := s.leader.Start(ctx); err != nil {
+		return err
+	}
 	if err := module.Start(ctx, s.modules...); err != nil {
+		_ = s.leader.Stop(context.Background())
 		return fmt.Errorf("start modules: %w", err)
 	}
 	return nil
@@ -232,6 +247,10 @@ func (s *server) stop(ctx context.Context) error {
 	}
 	if s.decisions != nil {
 		errs = append(errs, s.decisions.Close(ctx))
+	}
+	// The lead is handed over once this instance's jobs have stopped.
+	if s.leader != nil {
+		errs = append(errs, s.leader.Stop(ctx))
 	}
 	return errors.Join(errs...)
 }

@@ -11,17 +11,19 @@ import (
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/control"
 	"github.com/stewardhq/steward/internal/datadir"
 	"github.com/stewardhq/steward/internal/sqlstore"
 )
 
-// stores are the opened SQL store and analytics warehouse of one process,
-// with the data dir lock that guards the embedded engine.
+// stores are the opened SQL store, analytics warehouse and file store of
+// one process, with the data dir lock that guards the embedded engine.
 type stores struct {
 	sql       *bun.DB
 	warehouse warehouse.Warehouse
+	files     *blob.Store
 	lock      *datadir.Lock
 }
 
@@ -58,22 +60,43 @@ func openStores(ctx context.Context, cfg config.Config, purpose string, log *slo
 	if err := warehouse.CheckServerVersion(s.warehouse); err != nil {
 		return nil, fmt.Errorf("open warehouse (%s): %w", warehouseSetting(cfg), err)
 	}
+	if s.files, err = blob.Open(ctx, blobURL(cfg)); err != nil {
+		return nil, fmt.Errorf("open file store (STEWARD_BLOB_URL): %w", err)
+	}
 	log.InfoContext(ctx, "stores open",
 		slog.String("sql", sqlstore.Dialect(s.sql)),
 		slog.String("warehouse", s.warehouse.Backend()),
-		slog.String("warehouse_database", s.warehouse.Database()))
+		slog.String("warehouse_database", s.warehouse.Database()),
+		slog.String("files", s.files.String()))
+	if !cfg.EmbeddedSQL() && cfg.BlobURL == "" {
+		log.WarnContext(ctx, "files are kept in this instance's data dir; every instance sharing the SQL store needs the same STEWARD_BLOB_URL")
+	}
 	return s, nil
 }
 
-// migrateUp applies every pending migration to both stores.
+// blobURL is the file store a configuration names: STEWARD_BLOB_URL, or
+// the data dir itself, where uploads (files/) and packages (exports/)
+// have always been.
+func blobURL(cfg config.Config) string {
+	if cfg.BlobURL != "" {
+		return cfg.BlobURL
+	}
+	return "file://" + cfg.DataDir
+}
+
+// migrateUp applies every pending migration to both stores, holding the
+// migration lock: of the processes starting at once on one PostgreSQL
+// database and ClickHouse server, one migrates and the others wait.
 func (s *stores) migrateUp(ctx context.Context) error {
-	if err := s.migrateSQL(ctx); err != nil {
-		return err
-	}
-	if err := warehouse.Migrate(ctx, s.warehouse, "up"); err != nil {
-		return fmt.Errorf("warehouse: %w", err)
-	}
-	return nil
+	return sqlstore.WithLock(ctx, s.sql, sqlstore.MigrationLock, func(ctx context.Context) error {
+		if err := s.migrateSQL(ctx); err != nil {
+			return err
+		}
+		if err := warehouse.Migrate(ctx, s.warehouse, "up"); err != nil {
+			return fmt.Errorf("warehouse: %w", err)
+		}
+		return nil
+	})
 }
 
 // migrateSQL applies every pending migration to the SQL store.
@@ -137,6 +160,11 @@ func notMigrated(store string, at, latest uint) datamap.Problem {
 
 func (s *stores) close() error {
 	var errs []error
+	if s.files != nil {
+		if err := s.files.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if s.warehouse != nil {
 		if err := s.warehouse.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close warehouse: %w", err))
@@ -205,6 +233,7 @@ func (s *server) sameStores(cfg config.Config) error {
 		{"--database-url (STEWARD_DATABASE_URL)", cfg.DatabaseURL, s.cfg.DatabaseURL},
 		{"--clickhouse-url (STEWARD_CLICKHOUSE_URL)", cfg.ClickHouseURL, s.cfg.ClickHouseURL},
 		{"--clickhouse-database (STEWARD_CLICKHOUSE_DATABASE)", cfg.ClickHouseDatabase, s.cfg.ClickHouseDatabase},
+		{"--blob-url (STEWARD_BLOB_URL)", cfg.BlobURL, s.cfg.BlobURL},
 	} {
 		if c.got != c.want {
 			return fmt.Errorf("this data dir is served with another %s than the command names; run the command with the server's settings, or stop the server", c.name)

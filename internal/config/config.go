@@ -116,6 +116,18 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// RetentionInterval is how often serve runs the retention job.
 	RetentionInterval time.Duration
+	// BlobURL names the file store every instance shares (uploads,
+	// generated media, export packages): file:///path or s3://bucket?...;
+	// empty for the data dir itself.
+	BlobURL string
+	// PrivacyWorkers is how many privacy requests one process runs at once.
+	PrivacyWorkers int
+	// PrivacyLease is how long a process's claim on a privacy request lasts
+	// unless renewed.
+	PrivacyLease time.Duration
+	// LeaderCheckInterval is how often an instance tries to take the lead
+	// of the periodic jobs, and the leader checks it still has it.
+	LeaderCheckInterval time.Duration
 	// AnalyticsMaxQueryTime stops an attribution report's query that runs
 	// longer.
 	AnalyticsMaxQueryTime time.Duration
@@ -175,6 +187,9 @@ func Defaults() Config {
 		ConsentValidFor:      "P13M",
 		EventsSpoolMaxBytes:  256 << 20,
 		RetentionInterval:    24 * time.Hour,
+		PrivacyWorkers:       2,
+		PrivacyLease:         time.Minute,
+		LeaderCheckInterval:  5 * time.Second,
 
 		AnalyticsMaxQueryTime:   10 * time.Second,
 		AnalyticsMaxQueryMemory: 512 << 20,
@@ -231,6 +246,10 @@ func Settings() []Setting {
 		{"events-spool-max-bytes", "STEWARD_EVENTS_SPOOL_MAX_BYTES", strconv.FormatInt(d.EventsSpoolMaxBytes, 10), "largest durable event spool; past it /v1/events answers 503"},
 		{"trusted-proxies", "STEWARD_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
 		{"retention-interval", "STEWARD_RETENTION_INTERVAL", d.RetentionInterval.String(), "how often serve runs the retention job"},
+		{"blob-url", "STEWARD_BLOB_URL", "", "file store of uploads, generated media and export packages, shared by every instance: file:///path or s3://bucket?region=R[&endpoint=URL&use_path_style=true]; empty: the data dir itself"},
+		{"privacy-workers", "STEWARD_PRIVACY_WORKERS", strconv.Itoa(d.PrivacyWorkers), "how many privacy requests one process runs at once"},
+		{"privacy-lease", "STEWARD_PRIVACY_LEASE", d.PrivacyLease.String(), "how long a claim on a privacy request lasts unless renewed; a dead instance's request resumes elsewhere after it"},
+		{"leader-check-interval", "STEWARD_LEADER_CHECK_INTERVAL", d.LeaderCheckInterval.String(), "how often an instance tries to take over the periodic jobs (retention, package expiry) when their leader is gone"},
 		{"analytics-max-query-time", "STEWARD_ANALYTICS_MAX_QUERY_TIME", d.AnalyticsMaxQueryTime.String(), "longest one attribution report's query may run; past it 503"},
 		{"analytics-max-query-memory", "STEWARD_ANALYTICS_MAX_QUERY_MEMORY", strconv.FormatInt(d.AnalyticsMaxQueryMemory, 10), "most bytes one attribution report's query may use (spills to disk past half); past it 503"},
 		{"analytics-max-concurrent", "STEWARD_ANALYTICS_MAX_CONCURRENT", strconv.Itoa(d.AnalyticsMaxConcurrent), "attribution reports that may run at once; one more answers 429 with Retry-After"},
@@ -276,6 +295,13 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 		n, err := strconv.ParseInt(v, 10, 64)
 		cfg.AnalyticsMaxQueryMemory = n
 		return err
+	}
+	durationTo := func(dst *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			*dst = d
+			return err
+		}
 	}
 	intTo := func(dst *int) func(string) error {
 		return func(v string) error {
@@ -342,6 +368,10 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	env("STEWARD_ANALYTICS_MAX_QUERY_MEMORY", queryMemory)
 	env("STEWARD_ANALYTICS_MAX_CONCURRENT", intTo(&cfg.AnalyticsMaxConcurrent))
 	env("STEWARD_ANALYTICS_MAX_SPAN_DAYS", intTo(&cfg.AnalyticsMaxSpanDays))
+	env("STEWARD_BLOB_URL", str(&cfg.BlobURL))
+	env("STEWARD_PRIVACY_WORKERS", intTo(&cfg.PrivacyWorkers))
+	env("STEWARD_PRIVACY_LEASE", durationTo(&cfg.PrivacyLease))
+	env("STEWARD_LEADER_CHECK_INTERVAL", durationTo(&cfg.LeaderCheckInterval))
 	env("STEWARD_RETENTION_INTERVAL", func(v string) error {
 		d, err := time.ParseDuration(v)
 		cfg.RetentionInterval = d
@@ -394,6 +424,10 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	})
 	fs.Func("events-spool-max-bytes", "", spoolMaxBytes)
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "")
+	fs.StringVar(&cfg.BlobURL, "blob-url", cfg.BlobURL, "")
+	fs.Func("privacy-workers", "", intTo(&cfg.PrivacyWorkers))
+	fs.DurationVar(&cfg.PrivacyLease, "privacy-lease", cfg.PrivacyLease, "")
+	fs.DurationVar(&cfg.LeaderCheckInterval, "leader-check-interval", cfg.LeaderCheckInterval, "")
 	fs.Func("analytics-max-query-time", "", queryTime)
 	fs.Func("analytics-max-query-memory", "", queryMemory)
 	fs.Func("analytics-max-concurrent", "", intTo(&cfg.AnalyticsMaxConcurrent))
@@ -455,6 +489,18 @@ func (c Config) Validate() error {
 		}
 	} else if strings.TrimSpace(c.CHDBLib) == "" {
 		bad("STEWARD_CHDB_LIB", "must name libchdb.so when the embedded engine is used (make chdb fetches it)")
+	}
+	if c.BlobURL != "" && !strings.HasPrefix(c.BlobURL, "file://") && !strings.HasPrefix(c.BlobURL, "s3://") {
+		bad("STEWARD_BLOB_URL", "must be file:///path or s3://bucket?region=... (or empty for the data dir)")
+	}
+	if c.PrivacyWorkers < 1 {
+		bad("STEWARD_PRIVACY_WORKERS", "%d must be at least 1", c.PrivacyWorkers)
+	}
+	if c.PrivacyLease < 3*time.Second {
+		bad("STEWARD_PRIVACY_LEASE", "%s must be at least 3s: it is renewed every third of it", c.PrivacyLease)
+	}
+	if c.LeaderCheckInterval <= 0 {
+		bad("STEWARD_LEADER_CHECK_INTERVAL", "%s must be positive", c.LeaderCheckInterval)
 	}
 	if !validIdent(c.ClickHouseDatabase) {
 		bad("STEWARD_CLICKHOUSE_DATABASE", "%q must be letters, digits and underscores, starting with a letter", c.ClickHouseDatabase)
