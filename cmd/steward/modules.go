@@ -64,6 +64,13 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, err
 	}
 
+	// One instance of those sharing the SQL store runs the periodic jobs
+	// (the session purge, retention, the expiry of access packages).
+	s.leader, err = leader.New(leader.Config{CheckInterval: cfg.LeaderCheckInterval}, leader.Deps{DB: db, Logger: logFor("leader")})
+	if err != nil {
+		return nil, err
+	}
+
 	products, err := loadCatalog(cfg.Catalog)
 	if err != nil {
 		return nil, err
@@ -113,6 +120,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		Log:      logFor("accounts"),
 		Guard:    guard,
 		Abuse:    riskMod,
+		Leader:   s.leader,
 		OnSignIn: func(c *fiber.Ctx, userID string) error { return onSignIn(c, userID) },
 		Balance: func(ctx context.Context, userID string) (accounts.Balance, error) {
 			credits, status, err := billingMod.AccountSummary(ctx, userID)
@@ -250,12 +258,6 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	auditMod, err := audit.New(s.auditDeps(guard))
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
-	}
-
-	// One instance of those sharing the SQL store runs the periodic jobs.
-	s.leader, err = leader.New(leader.Config{CheckInterval: cfg.LeaderCheckInterval}, leader.Deps{DB: db, Logger: logFor("leader")})
-	if err != nil {
-		return nil, err
 	}
 
 	mods := []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, attributionMod, auditMod}

@@ -88,12 +88,6 @@ type Hook struct {
 	Data   module.SubjectData
 }
 
-// Leader says whether this process runs the periodic jobs that must run
-// on one process only; *leader.Elector is one.
-type Leader interface {
-	Leading() bool
-}
-
 // Config tunes the module.
 type Config struct {
 	// DataDir holds what an export buffers on its way into the package
@@ -139,7 +133,7 @@ type Deps struct {
 	Files *blob.Store
 	// Leader gates the periodic expiry of packages to one process. Nil:
 	// this process leads.
-	Leader Leader
+	Leader module.Leader
 	// SignedInAt returns when the principal's credential was issued by a
 	// sign-in; erasure by the subject needs a recent one. Nil refuses
 	// self-service erasure.

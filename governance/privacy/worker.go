@@ -69,7 +69,7 @@ func (m *Module) loop(ctx context.Context) {
 		m.processPending(ctx)
 		// Expiry runs on one process: on every one, each would record the
 		// removal of the same package.
-		if m.deps.Leader == nil || m.deps.Leader.Leading() {
+		if module.Leads(m.deps.Leader) {
 			if _, err := m.ExpirePackages(ctx); err != nil && ctx.Err() == nil {
 				m.log.Error("expire privacy packages", slog.Any("error", err))
 			}

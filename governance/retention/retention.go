@@ -56,12 +56,6 @@ const maxCheck = time.Minute
 // run to the record of its own (see sqlstore.WithLock).
 const runLock = "retention"
 
-// Leader says whether this process runs the periodic jobs that must run
-// on one process only; *leader.Elector is one.
-type Leader interface {
-	Leading() bool
-}
-
 // Config tunes the scheduler.
 type Config struct {
 	// Interval between runs of the scheduler; DefaultInterval when zero.
@@ -76,7 +70,7 @@ type Deps struct {
 	DataMap   func(ctx context.Context) (*datamap.Map, []datamap.Problem, error)
 	// Leader gates the scheduled runs to one of the processes sharing the
 	// SQL store. Nil: this process leads.
-	Leader Leader
+	Leader module.Leader
 	Logger *slog.Logger
 	// Now is the clock; tests set it to move time.
 	Now func() time.Time
@@ -200,7 +194,7 @@ func (m *Module) schedule(ctx context.Context, started time.Time) {
 			return
 		case <-t.C:
 		}
-		if m.deps.Leader != nil && !m.deps.Leader.Leading() {
+		if !module.Leads(m.deps.Leader) {
 			continue
 		}
 		err := sqlstore.WithLock(ctx, m.deps.DB, runLock, func(ctx context.Context) error {

@@ -46,6 +46,20 @@ type Stopper interface {
 	Stop(ctx context.Context) error
 }
 
+// Leader says whether this process runs the periodic jobs that must run
+// on one of the processes sharing the SQL store (retention, the expiry of
+// access packages, the purge of ended sessions); *leader.Elector is one.
+// Work that processes share row by row (privacy requests, generations)
+// is claimed instead and needs no leader.
+type Leader interface {
+	Leading() bool
+}
+
+// Leads reports whether a module given l runs its periodic jobs: when l
+// says this process leads, or when there is no election (l is nil) and
+// the process runs alone.
+func Leads(l Leader) bool { return l == nil || l.Leading() }
+
 // SubjectRef identifies a data subject by every identifier Steward may hold
 // for them. Fields are empty when unknown.
 //

@@ -111,6 +111,9 @@ type Config struct {
 	// SessionIdle ends a session unused this long; SessionAbsolute ends
 	// any session this long after sign-in.
 	SessionIdle, SessionAbsolute time.Duration
+	// PurgeInterval is how often the leading process deletes ended
+	// sessions; DefaultPurgeInterval when zero.
+	PurgeInterval time.Duration
 	// SupportedLanguages are the BCP 47 tags a user may choose, the first
 	// being the default; ["en"] when empty.
 	SupportedLanguages []string
@@ -170,6 +173,9 @@ func (c Config) withDefaults() Config {
 	if c.SessionAbsolute <= 0 {
 		c.SessionAbsolute = DefaultSessionAbsolute
 	}
+	if c.PurgeInterval <= 0 {
+		c.PurgeInterval = DefaultPurgeInterval
+	}
 	if len(c.SupportedLanguages) == 0 {
 		c.SupportedLanguages = []string{"en"}
 	}
@@ -220,6 +226,9 @@ type Deps struct {
 	// with the request (its cookies) and the account: the consent module
 	// merges the visitor's choices into the account there.
 	OnSignIn func(c *fiber.Ctx, userID string) error
+	// Leader gates the purge of ended sessions to one of the processes
+	// sharing the SQL store; nil: this process purges.
+	Leader module.Leader
 }
 
 // Module is the accounts module.
@@ -232,6 +241,7 @@ type Module struct {
 	now      func() time.Time
 	balance  func(ctx context.Context, userID string) (Balance, error)
 	onSignIn func(c *fiber.Ctx, userID string) error
+	leader   module.Leader
 	langs    languages
 	google   *googleVerifier
 	// firstRun holds the one-time first-admin link; nil outside
@@ -287,6 +297,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		now:          deps.Now,
 		balance:      deps.Balance,
 		onSignIn:     deps.OnSignIn,
+		leader:       deps.Leader,
 		langs:        langs,
 		ipLimit:      newKeyedLimiter(cfg.RateLimit.IPPerMinute, cfg.RateLimit.IPBurst, cfg.RateLimit.MaxKeys),
 		accountLimit: newKeyedLimiter(cfg.RateLimit.AccountPerMinute, cfg.RateLimit.AccountBurst, cfg.RateLimit.MaxKeys),
@@ -416,8 +427,8 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 	}, m.handleSetRole)
 }
 
-// Start logs the state of sign-in and starts the hourly purge of ended
-// sessions.
+// Start logs the state of sign-in and starts the purge of ended
+// sessions, every PurgeInterval on the leading process.
 func (m *Module) Start(ctx context.Context) error {
 	if m.cfg.Dev {
 		m.log.WarnContext(ctx, "DEV SIGN-IN IS ON: POST "+pathDev+" signs anyone in by email alone; never run a public server with --dev",
@@ -459,13 +470,17 @@ func (m *Module) Stop(ctx context.Context) error {
 
 func (m *Module) purgeLoop(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(DefaultPurgeInterval)
+	t := time.NewTicker(m.cfg.PurgeInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			// Every process would delete the same rows; one is enough.
+			if !module.Leads(m.leader) {
+				continue
+			}
 			if _, err := m.PurgeSessions(ctx); err != nil && ctx.Err() == nil {
 				m.log.WarnContext(ctx, "purge ended sessions", slog.Any("error", err))
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,6 +256,43 @@ func TestSessionExpiry(t *testing.T) {
 		}
 		if n != 2 || count(t, db, "sessions", "") != 0 {
 			t.Errorf("purged %d sessions, want both ended ones", n)
+		}
+	})
+}
+
+// election is one process's part in the leader election, switched by the
+// test.
+type election struct{ leads atomic.Bool }
+
+func (e *election) Leading() bool { return e.leads.Load() }
+
+// TestSessionPurgeRunsOnTheLeader runs two processes' modules on one
+// store: ended sessions stay while neither leads, however many purge
+// intervals pass, and go once one of them leads.
+func TestSessionPurgeRunsOnTheLeader(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		cfg := devConfig()
+		cfg.SessionIdle = time.Hour
+		cfg.PurgeInterval = 10 * time.Millisecond
+		var first, second election
+		a := newEnv(t, db, cfg, func(d *accounts.Deps) { d.Leader = &first })
+		b := newEnv(t, db, cfg, func(d *accounts.Deps) { d.Leader = &second })
+		a.devSignIn("ann@example.com")
+		b.devSignIn("bea@example.com")
+		a.clock.Advance(2 * time.Hour)
+		b.clock.Advance(2 * time.Hour)
+
+		time.Sleep(50 * cfg.PurgeInterval)
+		if n := count(t, db, "sessions", ""); n != 2 {
+			t.Fatalf("%d sessions left while no process leads, want both ended ones kept", n)
+		}
+		second.leads.Store(true)
+		deadline := time.Now().Add(time.Minute)
+		for count(t, db, "sessions", "") != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the leader did not purge the ended sessions within a minute")
+			}
+			time.Sleep(cfg.PurgeInterval)
 		}
 	})
 }
