@@ -13,6 +13,8 @@ OPA_VER   := v1.22.2
 OPA       := $(CACHE)/bin/opa
 STRIPE_MOCK_VER := v0.203.0
 STRIPE_MOCK     := $(CACHE)/bin/stripe-mock
+VERSITYGW_VER   := v1.8.0
+VERSITYGW       := $(CACHE)/bin/versitygw
 AXE_PKG   := axe-core@4.14.1
 AXE_JS    := $(CACHE)/axe/axe.min.js
 TEST_TIMEOUT ?= 12m
@@ -20,7 +22,7 @@ TEST_TIMEOUT ?= 12m
 export STEWARD_CHDB_LIB ?= $(CHDB_LIB)
 # The browser tests inject axe-core into each page to check accessibility.
 export STEWARD_AXE_JS ?= $(AXE_JS)
-# Tools fetched into .cache/bin (stripe-mock, opa) are found by the tests.
+# Tools fetched into .cache/bin (stripe-mock, versitygw, opa) are found by the tests.
 export PATH := $(CACHE)/bin:$(PATH)
 
 .PHONY: all run build test test-privacy fuzz lint bench bench-soak docs chdb axe deps check-deps opa tools clean
@@ -84,11 +86,15 @@ lint: opa
 	$(OPA) fmt --list --fail policies
 	$(OPA) check --strict policies
 
-## tools: Go-installed test tools into .cache/bin (stripe-mock)
-tools: $(STRIPE_MOCK)
+## tools: Go-installed test tools into .cache/bin (stripe-mock, and versitygw: an
+## S3-compatible server the shared file store is tested against)
+tools: $(STRIPE_MOCK) $(VERSITYGW)
 
 $(STRIPE_MOCK):
 	GOBIN=$(CACHE)/bin $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VER)
+
+$(VERSITYGW):
+	GOBIN=$(CACHE)/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VER)
 
 opa: $(OPA)
 

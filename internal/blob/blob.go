@@ -74,8 +74,11 @@ type Store struct {
 //	s3://bucket?endpoint=http://host:9000&use_path_style=true&region=us-east-1
 //	                                      an S3-compatible server (MinIO, Ceph, R2, ...)
 //
-// The S3 parameters are those of gocloud.dev/blob/s3blob. Open checks that
-// the store answers, so a wrong bucket or folder shows at start-up.
+// The S3 parameters are those of gocloud.dev/blob/s3blob. A server that
+// sends no checksums wants response_checksum_validation=when_required as
+// well: without it the AWS SDK writes a line to stderr on every read.
+// Open checks that the store answers, so a wrong bucket or folder shows
+// at start-up.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {

@@ -219,6 +219,29 @@ func TestSubAndRandomAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	randomAccess(t, files, func(key string) {
+		if _, err := os.Stat(filepath.Join(dir, "files", filepath.FromSlash(key))); err != nil {
+			t.Fatalf("the Sub store's file is not in its folder: %v", err)
+		}
+		if keys, err := root.List(ctx, "files/"); err != nil || !slices.Equal(keys, []string{"files/" + key}) {
+			t.Fatalf("List in the root = %v, %v", keys, err)
+		}
+	})
+	if err := files.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Closing the Sub store leaves the root open.
+	if _, err := root.List(ctx, "files/"); err != nil {
+		t.Fatalf("the root after its Sub store closed: %v", err)
+	}
+}
+
+// randomAccess stores a ZIP in s, checks where it landed with stored
+// (given its key), reads it back through ReadAt as archive/zip does and
+// in sequence, then deletes it.
+func randomAccess(t *testing.T, s *Store, stored func(key string)) {
+	t.Helper()
+	ctx := context.Background()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for i := range 3 {
@@ -231,19 +254,15 @@ func TestSubAndRandomAccess(t *testing.T) {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := files.Put(ctx, "exports/p.zip", "application/zip", bytes.NewReader(buf.Bytes())); err != nil {
+	const key = "exports/p.zip"
+	if _, err := s.Put(ctx, key, "application/zip", bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "files", "exports", "p.zip")); err != nil {
-		t.Fatalf("the Sub store's file is not in its folder: %v", err)
+	stored(key)
+	if keys, err := s.List(ctx, "exports/"); err != nil || !slices.Equal(keys, []string{key}) {
+		t.Fatalf("List = %v, %v", keys, err)
 	}
-	if keys, err := files.List(ctx, "exports/"); err != nil || !slices.Equal(keys, []string{"exports/p.zip"}) {
-		t.Fatalf("List in the Sub store = %v, %v", keys, err)
-	}
-	if keys, err := root.List(ctx, "files/"); err != nil || !slices.Equal(keys, []string{"files/exports/p.zip"}) {
-		t.Fatalf("List in the root = %v, %v", keys, err)
-	}
-	r, err := files.Open(ctx, "exports/p.zip")
+	r, err := s.Open(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,15 +291,8 @@ func TestSubAndRandomAccess(t *testing.T) {
 	if err != nil || !bytes.Equal(all, buf.Bytes()) {
 		t.Fatalf("Read after ReadAt: %d bytes, %v; want the %d bytes stored", len(all), err, buf.Len())
 	}
-	if n, err := files.DeletePrefix(ctx, "exports/"); err != nil || n != 1 {
+	if n, err := s.DeletePrefix(ctx, "exports/"); err != nil || n != 1 {
 		t.Fatalf("DeletePrefix = %d, %v", n, err)
-	}
-	if err := files.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Closing the Sub store leaves the root open.
-	if _, err := root.List(ctx, "files/"); err != nil {
-		t.Fatalf("the root after its Sub store closed: %v", err)
 	}
 }
 
