@@ -240,6 +240,72 @@ func TestWorkersLimit(t *testing.T) {
 	}
 }
 
+// TestCommandWaitsForTheHolder races a command against a serving
+// process's worker for one request, the worker winning: the command
+// neither runs the request again nor returns before the worker is done,
+// and then returns the request as the worker completed it.
+func TestCommandWaitsForTheHolder(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		files, err := blob.OpenDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := &blockingHook{release: make(chan struct{})}
+		server := newTestModule(t, db, Config{PollInterval: 20 * time.Millisecond, Workers: 1},
+			Deps{Files: files, Hooks: []Hook{{Module: "blocking", Data: held}}})
+		// The command's own exports would pass at once, and be counted.
+		free := &blockingHook{release: make(chan struct{})}
+		close(free.release)
+		command := newTestModule(t, db, Config{PollInterval: 20 * time.Millisecond},
+			Deps{Files: files, Hooks: []Hook{{Module: "blocking", Data: free}}})
+
+		req, err := command.FileForOperator(ctx, TypeAccess, "race@example.com", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := server.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = server.Stop(context.Background()) })
+		waitUntil(t, "the server's worker runs the request", func() bool { return held.now.Load() == 1 })
+
+		type result struct {
+			req Request
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			got, err := command.Process(ctx, req.ID)
+			done <- result{got, err}
+		}()
+		select {
+		case r := <-done:
+			t.Fatalf("the command returned (%s, %v) while the server held the request", r.req.Status, r.err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		close(held.release)
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(3 * time.Minute):
+			t.Fatal("the command did not return within 3 minutes of the server finishing")
+		}
+		if r.err != nil || r.req.Status != StatusCompleted || r.req.PackagePath == "" {
+			t.Fatalf("the command's Process = %s (package %q), %v; want the completed request", r.req.Status, r.req.PackagePath, r.err)
+		}
+		if free.peak.Load() != 0 {
+			t.Fatal("the command ran the request the server held")
+		}
+		if tr := trail(t, command, req.ID); tr[StatusCompleted] != 1 || tr[StatusProcessing] != 1 {
+			t.Fatalf("trail %v, want one processing and one completed entry", tr)
+		}
+		if keys, err := files.List(ctx, packagesPrefix(req.ID)); err != nil || len(keys) != 1 {
+			t.Fatalf("packages %v (%v), want one", keys, err)
+		}
+	})
+}
+
 // TestDeadProcessRequestResumes leaves a request claimed by a process that
 // died (its lease never renewed) and processes it from another: it waits
 // for the lease to run out, then completes the request once.
