@@ -26,6 +26,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/testutil/pgtest"
+	"github.com/stewardhq/steward/internal/testutil/s3test"
 )
 
 // instancesRetentionInterval is the retention interval of the instances
@@ -35,15 +36,18 @@ const instancesRetentionInterval = time.Minute
 
 // TestManyInstances runs Steward as two `serve` processes on one
 // PostgreSQL database, each with its own data dir and embedded engine,
-// both storing files in one shared folder, with commands racing them:
+// both storing files in one shared store (a bucket of an S3-compatible
+// server when versitygw is installed, as `make test` sees to, else a
+// folder), with commands racing them:
 //
 //   - two processes migrate the same stores at once, and both succeed;
-//   - a burst of 32 privacy requests filed through both APIs is processed
-//     once each: one completed entry in each trail, one package each;
+//   - a burst of 32 privacy requests, 30 filed through both APIs and 2 by
+//     `dsar export` commands started at the same moment, is processed
+//     once each: one completed entry in each trail, one package each, and
+//     each command's output is the stored package;
 //   - a package made on one instance downloads through the other's link;
-//   - a `dsar export` command racing the servers runs its request once, and
-//     one killed in the middle leaves its request to a server, which
-//     resumes it once the command's claim has run out;
+//   - a `dsar export` command killed in the middle leaves its request to
+//     a server, which resumes it once the command's claim has run out;
 //   - retention runs once per interval across both;
 //   - when the leader is killed, the other takes the lead and the jobs.
 //
@@ -57,15 +61,16 @@ func TestManyInstances(t *testing.T) {
 	}
 	ctx := context.Background()
 	pgURL := pgtest.NewDatabase(t)
-	shared := t.TempDir()
-	settings := []string{
+	shared, blobURL, blobEnv := sharedFileStore(t)
+	t.Logf("the instances share the file store %s", blobURL)
+	settings := append([]string{
 		"STEWARD_DATABASE_URL=" + pgURL,
-		"STEWARD_BLOB_URL=file://" + shared,
+		"STEWARD_BLOB_URL=" + blobURL,
 		"STEWARD_RETENTION_INTERVAL=" + instancesRetentionInterval.String(),
 		"STEWARD_LEADER_CHECK_INTERVAL=250ms",
 		"STEWARD_PRIVACY_WORKERS=3",
 		"STEWARD_PRIVACY_LEASE=3s",
-	}
+	}, blobEnv...)
 	db, err := sqlstore.Open(ctx, sqlstore.Config{URL: pgURL})
 	if err != nil {
 		t.Fatal(err)
@@ -115,21 +120,21 @@ func TestManyInstances(t *testing.T) {
 	servers := []*serveChild{a, b}
 
 	dpo := strings.TrimSpace(must(dirA, "token create --role dpo --email dpo@example.com"))
-	must(dirA, "seed --users 34 --events 20")
+	must(dirA, "seed --users 33 --events 20")
 	var emails []string
 	if err := db.NewSelect().Table("users").Column("email").Where("email <> ?", "dpo@example.com").Order("email").Scan(ctx, &emails); err != nil {
 		t.Fatal(err)
 	}
-	if len(emails) != 34 {
-		t.Fatalf("%d seeded people, want 34", len(emails))
+	if len(emails) != 33 {
+		t.Fatalf("%d seeded people, want 33", len(emails))
 	}
 
 	t.Run("a burst of requests is processed once each", func(t *testing.T) {
-		const burst = 32
+		const burst, byCommand = 32, 2
 		ids := make([]string, burst)
 		fails := make([]error, burst)
 		var wg sync.WaitGroup
-		for i := range burst {
+		for i := range burst - byCommand {
 			wg.Go(func() {
 				body := map[string]any{"type": privacy.TypeAccess, "email": emails[i], "reason": "letter " + strconv.Itoa(i)}
 				status, out, err := postJSON(servers[i%2].base+"/v1/privacy/requests", dpo, body)
@@ -145,22 +150,63 @@ func TestManyInstances(t *testing.T) {
 				ids[i], fails[i] = v.ID, err
 			})
 		}
+		// The commands file and run theirs while the servers, busy with
+		// the others, look for open requests after each one they finish.
+		outs := make([]string, burst)
+		for i := burst - byCommand; i < burst; i++ {
+			outs[i] = fmt.Sprintf("burst-%d.zip", i)
+			args := "dsar export --email " + emails[i] + " --out " + outs[i]
+			cmd := command(t.TempDir(), args)
+			wg.Go(func() {
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				if err := cmd.Run(); err != nil {
+					fails[i] = fmt.Errorf("steward %s: %w\n%s", args, err, out.String())
+				}
+			})
+		}
 		wg.Wait()
 		for i, err := range fails {
 			if err != nil {
 				t.Fatalf("request %d: %v", i, err)
 			}
 		}
+		for i := burst - byCommand; i < burst; i++ {
+			ids[i] = cliRequest(t, db, emails[i])
+		}
 		waitForRequests(t, db, ids)
 		checkOnce(t, db, shared, ids)
+		for i := burst - byCommand; i < burst; i++ {
+			got, err := os.ReadFile(filepath.Join(work, outs[i]))
+			if err != nil || !bytes.Equal(got, storedPackage(t, shared, ids[i])) {
+				t.Fatalf("the output of the command for request %d (%d bytes, %v) is not the stored package", i, len(got), err)
+			}
+			by := "the command"
+			switch processedBy(ids[i], a, b) {
+			case a:
+				by = "the first server"
+			case b:
+				by = "the second server"
+			}
+			t.Logf("the command's request %s was run by %s", ids[i], by)
+		}
 		t.Logf("the instances processed %d and %d of the burst", strings.Count(a.logText(), `msg="privacy request processed"`),
 			strings.Count(b.logText(), `msg="privacy request processed"`))
 
 		// A package made by either instance downloads through the other's
 		// signed link, byte for byte as stored.
-		for i, from := range []*serveChild{a, b} {
+		for i, from := range servers {
 			other := servers[1-i]
-			id := ids[i] // filed on from
+			id := ""
+			for _, c := range ids {
+				if processedBy(c, a, b) == from {
+					id = c
+					break
+				}
+			}
+			if id == "" {
+				t.Fatalf("server %d made none of the burst's packages", i+1)
+			}
 			code, body := httpGet(t, from.base+"/v1/privacy/requests/"+id, dpo)
 			var view struct {
 				DownloadURL string `json:"download_url"`
@@ -182,26 +228,15 @@ func TestManyInstances(t *testing.T) {
 		}
 	})
 
-	t.Run("a command racing the servers runs its request once", func(t *testing.T) {
-		dirC := t.TempDir()
-		must(dirC, "dsar export --email "+emails[32]+" --out export.zip")
-		id := cliRequest(t, db, emails[32])
-		checkOnce(t, db, shared, []string{id})
-		got, err := os.ReadFile(filepath.Join(work, "export.zip"))
-		if err != nil || !bytes.Equal(got, storedPackage(t, shared, id)) {
-			t.Fatalf("the command's output (%d bytes, %v) is not the stored package", len(got), err)
-		}
-	})
-
 	t.Run("a command killed mid-request leaves it to a server", func(t *testing.T) {
 		dirC := t.TempDir()
-		args := "dsar export --email " + emails[33] + " --out killed.zip"
+		args := "dsar export --email " + emails[32] + " --out killed.zip"
 		cmd := command(dirC, args, envKillAfter+"=1")
 		code, out, errOut := runChildCmd(t, cmd, args)
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
 			t.Fatalf("the command was not killed in the middle: exit %d %s%s", code, errOut, out)
 		}
-		id := cliRequest(t, db, emails[33])
+		id := cliRequest(t, db, emails[32])
 		waitForRequests(t, db, []string{id})
 		checkOnce(t, db, shared, []string{id})
 	})
@@ -255,6 +290,36 @@ func TestManyInstances(t *testing.T) {
 			t.Fatalf("the survivor's /healthz = %d %s", code, body)
 		}
 	})
+}
+
+// sharedFileStore is the file store the instances share: a bucket of
+// versitygw when it is installed, else a folder. It returns the folder
+// holding the files (the posix backend keeps an object as the file of its
+// key, so the test counts files on disk either way), the store's
+// STEWARD_BLOB_URL and the environment the instances need to reach it.
+func sharedFileStore(t *testing.T) (dir, url string, env []string) {
+	t.Helper()
+	if !s3test.Available() {
+		t.Log("versitygw is not installed: the instances share a folder, not a bucket")
+		dir := t.TempDir()
+		return dir, "file://" + dir, nil
+	}
+	srv := s3test.Start(t)
+	const bucket = "steward-shared"
+	return srv.Bucket(t, bucket), srv.URL(bucket), srv.Env(t)
+}
+
+// processedBy returns the server whose log says it processed the
+// request, or nil when neither does (a command ran it).
+func processedBy(id string, servers ...*serveChild) *serveChild {
+	for _, srv := range servers {
+		for line := range strings.Lines(srv.logText()) {
+			if strings.Contains(line, `msg="privacy request processed"`) && strings.Contains(line, " request_id="+id+" ") {
+				return srv
+			}
+		}
+	}
+	return nil
 }
 
 // hasSetting reports whether the configuration knows the setting env.
