@@ -4,9 +4,11 @@
 // conversions brought, under six models: first touch, last touch, last
 // non-direct touch, linear, position based and time decay.
 //
+// A touch is a visit: the first page view of a session, whose landing
+// page, referrer and UTM values the session's other page views repeat.
 // The report is computed by the warehouse in one ClickHouse query whose
-// cost grows with the number of events, not with page views times
-// conversions: the events of each owner (the identity rule of
+// cost grows with the number of visits and conversions, not with touches
+// times conversions: the visits of each owner (the identity rule of
 // docs/policies.md) are gathered once, sorted once, and every conversion
 // finds its touches by counting, never by a join of touches to
 // conversions. No event is loaded into Go. docs/scaling.md ("Attribution")

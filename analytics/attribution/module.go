@@ -288,8 +288,9 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Method:  fiber.MethodGet,
 		Path:    "/v1/analytics/attribution",
 		Summary: "Attribute conversions and revenue to sources, mediums, campaigns, channels or landing pages",
-		Description: "Credits each conversion in [from, to) to the page views of the same person (the identity rule " +
-			"of docs/policies.md) in the lookback window before it (`lookback_days`, 30 by default). `conversion` is " +
+		Description: "Credits each conversion in [from, to) to the visits of the same person (the identity rule " +
+			"of docs/policies.md) that began in the lookback window before it (`lookback_days`, 30 by default); a " +
+			"visit is a session, however many pages it showed, and counts from its first page view. `conversion` is " +
 			"`purchase` (default), `signup`, or the name of a custom conversion sent with " +
 			"window.steward.conversion(name, value, currency). Models: `first_touch`, `last_touch` (default), " +
 			"`last_non_direct` (the last touch with a source or medium), `linear`, `position_based` (40/20/40), " +
