@@ -365,35 +365,28 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 // List returns the keys of every file under the folder prefix (ending
 // with "/"), in key order.
 func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
-	if err := checkPrefix(prefix); err != nil {
-		return nil, err
-	}
-	it := s.bucket.List(&gcblob.ListOptions{Prefix: s.prefix + prefix})
-	var out []string
-	for {
-		obj, err := it.Next(ctx)
-		// A folder store's folder removed while it is listed (its last
-		// file deleted) held nothing more.
-		if errors.Is(err, io.EOF) || gcerrors.Code(err) == gcerrors.NotFound {
-			return out, nil
-		}
-		if err != nil {
-			return nil, s.wrap("list", prefix, err)
-		}
-		if !obj.IsDir {
-			out = append(out, strings.TrimPrefix(obj.Key, s.prefix))
-		}
-	}
+	return s.list(ctx, prefix, "", func(obj *gcblob.ListObject) (string, bool) {
+		return strings.TrimPrefix(obj.Key, s.prefix), !obj.IsDir
+	})
 }
 
 // Folders returns the names of the folders directly under the folder
 // prefix (ending with "/") that hold at least one file.
 func (s *Store) Folders(ctx context.Context, prefix string) ([]string, error) {
+	full := s.prefix + prefix
+	return s.list(ctx, prefix, "/", func(obj *gcblob.ListObject) (string, bool) {
+		return strings.TrimSuffix(strings.TrimPrefix(obj.Key, full), "/"), obj.IsDir
+	})
+}
+
+// list walks the listing of the folder prefix (one level deep when
+// delimiter is "/") and keeps what name returns for the entries it says
+// to keep.
+func (s *Store) list(ctx context.Context, prefix, delimiter string, name func(*gcblob.ListObject) (string, bool)) ([]string, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
-	full := s.prefix + prefix
-	it := s.bucket.List(&gcblob.ListOptions{Prefix: full, Delimiter: "/"})
+	it := s.bucket.List(&gcblob.ListOptions{Prefix: s.prefix + prefix, Delimiter: delimiter})
 	var out []string
 	for {
 		obj, err := it.Next(ctx)
@@ -405,8 +398,8 @@ func (s *Store) Folders(ctx context.Context, prefix string) ([]string, error) {
 		if err != nil {
 			return nil, s.wrap("list", prefix, err)
 		}
-		if obj.IsDir {
-			out = append(out, strings.TrimSuffix(strings.TrimPrefix(obj.Key, full), "/"))
+		if n, ok := name(obj); ok {
+			out = append(out, n)
 		}
 	}
 }
