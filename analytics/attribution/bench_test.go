@@ -93,6 +93,33 @@ SELECT concat('l', toString(number)), concat('v', toString(number)), concat('u',
 FROM numbers(100000) WHERE number % 10 IN (4, 5, 6)`, warehouse.Named("now", now)); err != nil {
 		b.Fatal(err)
 	}
+	settle(b, w)
+}
+
+// settle waits until the engine has no merge or mutation running in the
+// database, so that the runs measure the reports and not the background
+// work a bulk load leaves behind.
+func settle(b *testing.B, w warehouse.Warehouse) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var busy []struct {
+			N uint64 `ch:"n"`
+		}
+		if err := w.Select(b.Context(), &busy, `
+			SELECT (SELECT count() FROM system.merges WHERE database = currentDatabase())
+			     + (SELECT count() FROM system.mutations WHERE database = currentDatabase() AND NOT is_done) AS n`); err != nil {
+			b.Fatal(err)
+		}
+		if busy[0].N == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Logf("the engine is still merging after five minutes; measuring anyway")
+			return
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // heavyVisitor fills w with the events of one browser that is never
