@@ -8,6 +8,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
 )
 
@@ -37,7 +38,7 @@ func (m *Module) SignedIn(ctx context.Context, visitorID, userID string) (*Visit
 	if !validVisitorID(visitorID) {
 		return nil, nil
 	}
-	link := VisitorLink{ID: newID(), VisitorID: visitorID, UserID: userID, LinkedAt: m.opts.Now().UTC().Truncate(time.Millisecond)}
+	link := VisitorLink{ID: ids.Ordered(), VisitorID: visitorID, UserID: userID, LinkedAt: m.opts.Now().UTC().Truncate(time.Millisecond)}
 	if _, err := m.opts.DB.NewInsert().Model(&link).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("record sign-in on a browser: %w", err)
 	}

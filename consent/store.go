@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/internal/ids"
 )
 
 // store holds the module's SQL.
@@ -74,12 +75,12 @@ func (s *store) record(ctx context.Context, subj subjectKey, c choice) error {
 	if subj.empty() || len(c.rows) == 0 {
 		return nil
 	}
-	changeID := newID()
+	changeID := ids.Ordered()
 	proofs := make([]Proof, len(c.rows))
 	var states []State
 	for i, r := range c.rows {
 		proofs[i] = Proof{
-			ID: newID(), ChangeID: changeID,
+			ID: ids.Ordered(), ChangeID: changeID,
 			VisitorID: optional(subj.visitorID), UserID: optional(subj.userID),
 			Purpose: r.purpose, Granted: r.granted, Method: r.method, GPC: r.gpc,
 			PolicyVersion: c.policyVersion, BannerVersion: c.bannerVersion,
@@ -90,7 +91,7 @@ func (s *store) record(ctx context.Context, subj subjectKey, c choice) error {
 				continue
 			}
 			states = append(states, State{
-				ID: newID(), VisitorID: optional(key.visitorID), UserID: optional(key.userID),
+				ID: ids.Ordered(), VisitorID: optional(key.visitorID), UserID: optional(key.userID),
 				Purpose: r.purpose, Granted: r.granted, Method: r.method, GPC: r.gpc,
 				PolicyVersion: c.policyVersion, BannerVersion: c.bannerVersion,
 				DecidedAt: c.at, ExpiresAt: c.expires, ProofID: proofs[i].ID,
@@ -127,17 +128,17 @@ func (s *store) mergeInto(ctx context.Context, visitorID, userID string, rows []
 	if len(rows) == 0 {
 		return nil
 	}
-	changeID := newID()
+	changeID := ids.Ordered()
 	proofs := make([]Proof, len(rows))
 	for i := range rows {
 		r := &rows[i]
 		proofs[i] = Proof{
-			ID: newID(), ChangeID: changeID, VisitorID: optional(visitorID), UserID: optional(userID),
+			ID: ids.Ordered(), ChangeID: changeID, VisitorID: optional(visitorID), UserID: optional(userID),
 			Purpose: r.Purpose, Granted: r.Granted, Method: r.Method, GPC: r.GPC,
 			PolicyVersion: r.PolicyVersion, BannerVersion: r.BannerVersion,
 			RecordedAt: at, UserAgent: userAgent, IPTruncated: ip,
 		}
-		r.ID, r.ProofID = newID(), proofs[i].ID
+		r.ID, r.ProofID = ids.Ordered(), proofs[i].ID
 		r.VisitorID, r.UserID = nil, optional(userID)
 	}
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -237,5 +238,3 @@ func optional(s string) *string {
 	}
 	return &s
 }
-
-func newID() string { return uuid.Must(uuid.NewV7()).String() }

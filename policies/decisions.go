@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/stewardhq/steward/internal/ids"
 )
 
 // AccessInput asks whether Role may perform Action on data of Categories.
@@ -310,7 +312,7 @@ func (e *Engine) eval(ctx context.Context, policy string, input map[string]any, 
 	}
 	sum := sha256.Sum256(canonical)
 	rec := Decision{
-		ID:          newDecisionID(),
+		ID:          ids.Ordered(),
 		Policy:      policy,
 		Revision:    e.revision,
 		InputDigest: hex.EncodeToString(sum[:]),

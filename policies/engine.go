@@ -29,7 +29,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
@@ -433,18 +432,6 @@ func loadFideslang() (*fideslangRef, error) {
 		return nil, fmt.Errorf("decode fideslang reference: %w", err)
 	}
 	return &f, nil
-}
-
-// newDecisionID returns a time-ordered UUID (version 7), so decision log
-// rows sort by the time they were made.
-func newDecisionID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		// NewV7 fails only when the system random source fails; a random
-		// v4 id is still unique.
-		return uuid.NewString()
-	}
-	return id.String()
 }
 
 // ProcessingFacts returns data/processing.json: the facts of the record of

@@ -10,6 +10,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/leader"
 )
 
@@ -37,7 +38,7 @@ type lease struct {
 // transaction and then finds the lease live.
 func (m *Module) claim(ctx context.Context, requestID string) (*lease, error) {
 	now := m.now().UTC()
-	row := Claim{RequestID: requestID, ClaimedBy: leader.Instance() + "/" + newID("claim"), ClaimedAt: now, ClaimedUntil: now.Add(m.cfg.Lease)}
+	row := Claim{RequestID: requestID, ClaimedBy: leader.Instance() + "/" + ids.New("claim"), ClaimedAt: now, ClaimedUntil: now.Add(m.cfg.Lease)}
 	res, err := m.deps.DB.NewInsert().Model(&row).
 		On("CONFLICT (request_id) DO UPDATE").
 		Set("claimed_by = EXCLUDED.claimed_by").

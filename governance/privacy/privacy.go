@@ -18,8 +18,6 @@ package privacy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +38,7 @@ import (
 	"github.com/stewardhq/steward/internal/background"
 	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/policies"
 )
@@ -247,7 +246,7 @@ func (m *Module) Create(ctx context.Context, p authz.Principal, in NewRequest) (
 	}
 	now := m.now().UTC()
 	req := Request{
-		ID: newID("pr"), Type: in.Type, Status: StatusReceived, RequestedBy: p.UserID,
+		ID: ids.New("pr"), Type: in.Type, Status: StatusReceived, RequestedBy: p.UserID,
 		ReceivedAt: now, DueAt: now.AddDate(0, dueMonths, 0), PolicyRevision: m.deps.Policy.Revision(), UpdatedAt: now,
 	}
 	email := strings.TrimSpace(in.Email)
@@ -470,7 +469,7 @@ func (m *Module) load(ctx context.Context, id string) (Request, error) {
 }
 
 func (m *Module) addEvent(ctx context.Context, db bun.IDB, req *Request, event, actor, note string) error {
-	ev := Event{ID: newID("pre"), RequestID: req.ID, UserID: req.UserID, At: m.now().UTC(), Event: event, ActorID: actor, Note: note}
+	ev := Event{ID: ids.New("pre"), RequestID: req.ID, UserID: req.UserID, At: m.now().UTC(), Event: event, ActorID: actor, Note: note}
 	if _, err := db.NewInsert().Model(&ev).Exec(ctx); err != nil {
 		return fmt.Errorf("record request event: %w", err)
 	}
@@ -535,14 +534,6 @@ func legacyPackageKey(requestID string) string { return exportsFolder + "/" + re
 // packagesPrefix is the folder of the file store holding the packages of
 // the runs of one request.
 func packagesPrefix(requestID string) string { return exportsFolder + "/" + requestID + "/" }
-
-func newID(prefix string) string {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err))
-	}
-	return prefix + "_" + hex.EncodeToString(b)
-}
 
 var (
 	_ module.Module  = (*Module)(nil)

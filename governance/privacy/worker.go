@@ -21,6 +21,7 @@ import (
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
 )
 
@@ -281,7 +282,7 @@ func (m *Module) runAccess(ctx context.Context, l *lease, req *Request) error {
 	}
 	// Each run writes a package of its own, so a run that lost its claim
 	// never overwrites the package of the run that completed.
-	name := req.ID + "/" + newID("pkg") + ".zip"
+	name := req.ID + "/" + ids.New("pkg") + ".zip"
 	key := exportsFolder + "/" + name
 	var man Manifest
 	size, err := m.files.Write(ctx, key, "application/zip", func(w io.Writer) error {
@@ -335,7 +336,7 @@ func (m *Module) FileForOperator(ctx context.Context, typ, email, reason string)
 	}
 	now := m.now().UTC()
 	req := Request{
-		ID: newID("pr"), Type: typ, Status: StatusReceived, UserID: uid, Email: email, RequestedBy: OperatorID,
+		ID: ids.New("pr"), Type: typ, Status: StatusReceived, UserID: uid, Email: email, RequestedBy: OperatorID,
 		OnBehalf: true, Reason: reason, ReceivedAt: now, DueAt: now.AddDate(0, dueMonths, 0),
 		PolicyRevision: m.deps.Policy.Revision(), UpdatedAt: now,
 	}

@@ -14,9 +14,7 @@ package retention
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +30,7 @@ import (
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/background"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/web"
@@ -271,7 +270,7 @@ func (m *Module) Run(ctx context.Context, dryRun bool) (Report, error) {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
 	now := m.deps.Now().UTC().Truncate(time.Microsecond)
-	rep := Report{ID: newID(), StartedAt: now, DryRun: dryRun, PolicyRevision: m.deps.Policy.Revision(), Items: []Item{}}
+	rep := Report{ID: ids.New("ret"), StartedAt: now, DryRun: dryRun, PolicyRevision: m.deps.Policy.Revision(), Items: []Item{}}
 	dm, _, err := m.deps.DataMap(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("build data map: %w", err)
@@ -607,14 +606,6 @@ func blankValue(ci colInfo) any {
 	default:
 		return ""
 	}
-}
-
-func newID() string {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err))
-	}
-	return "ret_" + hex.EncodeToString(b)
 }
 
 var (

@@ -44,13 +44,13 @@ const (
 	TokenPrefix = "stw_"
 )
 
-// Id prefixes.
+// Id prefixes, for ids.New.
 const (
-	prefixUser    = "u_"
-	prefixSession = "s_"
-	prefixToken   = "t_"
-	prefixSignIn  = "si_"
-	prefixDevice  = "d_"
+	prefixUser    = "u"
+	prefixSession = "s"
+	prefixToken   = "t"
+	prefixSignIn  = "si"
+	prefixDevice  = "d"
 )
 
 // deviceCookieAge is how long the device cookie lives.
@@ -61,14 +61,6 @@ const deviceCookieAge = 365 * 24 * time.Hour
 const touchEvery = time.Minute
 
 var base32Lower = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// newID returns prefix and 26 random base32 characters (128 bits).
-func newID(prefix string) string {
-	var b [16]byte
-	// crypto/rand.Read never fails on supported platforms.
-	_, _ = rand.Read(b[:])
-	return prefix + base32Lower.EncodeToString(b[:])
-}
 
 // newSecret returns 32 random bytes as unpadded base64url (43 characters).
 func newSecret() string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/logging"
 	"github.com/stewardhq/steward/internal/web"
 )
@@ -271,7 +272,7 @@ func (m *Module) openSession(c *fiber.Ctx, u User, method string) (authz.Princip
 	}
 	secret := newSecret()
 	sess := Session{
-		ID: newID(prefixSession), UserID: u.ID, SecretHash: hashSecret(secret),
+		ID: ids.New(prefixSession), UserID: u.ID, SecretHash: hashSecret(secret),
 		UAFamily: uaFamily(c.Get(fiber.HeaderUserAgent)), CreatedAt: now, LastSeenAt: now,
 		ExpiresAt: now.Add(m.cfg.SessionAbsolute),
 	}
@@ -470,7 +471,7 @@ func (m *Module) handleCreateToken(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	tok := newToken()
-	t := APIToken{ID: newID(prefixToken), UserID: p.UserID, SecretHash: hashSecret(tok), Name: name, CreatedAt: m.now().UTC()}
+	t := APIToken{ID: ids.New(prefixToken), UserID: p.UserID, SecretHash: hashSecret(tok), Name: name, CreatedAt: m.now().UTC()}
 	if err := m.store.insertToken(ctx, m.store.db, t); err != nil {
 		return err
 	}

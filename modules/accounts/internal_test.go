@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/ids"
 )
 
 func TestKeyedLimiter(t *testing.T) {
@@ -170,7 +172,7 @@ func TestSecretsAndTokensHaveTheirShape(t *testing.T) {
 	if !strings.HasPrefix(tok, TokenPrefix) || len(tok) != len(TokenPrefix)+52 {
 		t.Errorf("token %q has the wrong shape", tok)
 	}
-	if id := newID(prefixUser); !strings.HasPrefix(id, "u_") || len(id) != 28 {
+	if id := ids.New(prefixUser); !strings.HasPrefix(id, "u_") || len(id) != 28 {
 		t.Errorf("id %q has the wrong shape", id)
 	}
 	if csrfToken(s) == csrfToken(newSecret()) || csrfToken(s) != csrfToken(s) {

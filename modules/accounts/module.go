@@ -36,6 +36,7 @@ import (
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 )
@@ -527,7 +528,7 @@ func (m *Module) CreateToken(ctx context.Context, email, role string) (string, e
 				return err
 			}
 		}
-		t := APIToken{ID: newID(prefixToken), UserID: u.ID, SecretHash: hashSecret(tok), Name: "cli", CreatedAt: now}
+		t := APIToken{ID: ids.New(prefixToken), UserID: u.ID, SecretHash: hashSecret(tok), Name: "cli", CreatedAt: now}
 		if err := m.store.insertToken(ctx, tx, t); err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 )
 
 // store holds every SQL statement of the module.
@@ -106,7 +107,7 @@ func (s *store) signInGoogle(ctx context.Context, c googleClaims, language strin
 				return fmt.Errorf("find account by email: %w", err)
 			}
 			u = User{
-				ID: newID(prefixUser), GoogleSubject: &c.Subject, Email: email, Name: cleanName(c.Name),
+				ID: ids.New(prefixUser), GoogleSubject: &c.Subject, Email: email, Name: cleanName(c.Name),
 				AvatarURL: c.Picture, Language: language, Role: authz.RoleUser, Status: StatusActive, CreatedAt: now,
 			}
 			ok, err := insertUser(ctx, tx, &u)
@@ -167,7 +168,7 @@ func (s *store) userForEmail(ctx context.Context, db bun.IDB, email, role, langu
 		if !errors.Is(err, errs.ErrNotFound) {
 			return User{}, false, err
 		}
-		u = User{ID: newID(prefixUser), Email: email, Language: language, Role: role, Status: StatusActive, CreatedAt: now}
+		u = User{ID: ids.New(prefixUser), Email: email, Language: language, Role: role, Status: StatusActive, CreatedAt: now}
 		ok, err := insertUser(ctx, db, &u)
 		if err != nil {
 			return User{}, false, err
@@ -261,7 +262,7 @@ func lastAdminGuard(ctx context.Context, tx bun.Tx, targetID string) error {
 
 // addSignIn writes one row of the sign-in history.
 func addSignIn(ctx context.Context, db bun.IDB, userID, event, method, ua string, now time.Time) error {
-	ev := SignInEvent{ID: newID(prefixSignIn), UserID: userID, OccurredAt: now, Event: event, Method: method, UAFamily: ua}
+	ev := SignInEvent{ID: ids.New(prefixSignIn), UserID: userID, OccurredAt: now, Event: event, Method: method, UAFamily: ua}
 	if _, err := db.NewInsert().Model(&ev).Exec(ctx); err != nil {
 		return fmt.Errorf("record %s: %w", event, err)
 	}
@@ -279,7 +280,7 @@ func (s *store) openSession(ctx context.Context, sess Session, method, deviceHas
 			return err
 		}
 		b := DeviceBinding{
-			ID: newID(prefixDevice), DeviceHash: deviceHash, UserID: sess.UserID, UAFamily: sess.UAFamily,
+			ID: ids.New(prefixDevice), DeviceHash: deviceHash, UserID: sess.UserID, UAFamily: sess.UAFamily,
 			FirstSeenAt: sess.CreatedAt, LastSeenAt: sess.CreatedAt,
 		}
 		_, err := tx.NewInsert().Model(&b).

@@ -9,21 +9,10 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"strings"
-
-	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 )
-
-// newID returns a time-ordered id, so rows sort by creation.
-func newID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return strings.ReplaceAll(uuid.NewString(), "-", "")
-	}
-	return strings.ReplaceAll(id.String(), "-", "")
-}
 
 // ingest checks and stores one file for userID: the content check, the
 // size limit of its type, the bytes and preview on disk, then the row.
@@ -59,7 +48,7 @@ func (m *Module) ingest(ctx context.Context, userID, purpose, name, declared str
 	}
 	sum := sha256.Sum256(data)
 	a := &Asset{
-		ID:        newID(),
+		ID:        ids.OrderedHex(),
 		UserID:    userID,
 		Purpose:   purpose,
 		FileName:  SanitizeFileName(name),

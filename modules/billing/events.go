@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 )
 
 // HandleEvent applies a verified provider event once: an event id already
@@ -117,7 +118,7 @@ func (m *Module) periodPaid(ctx context.Context, ev Event) error {
 	}
 	now := time.Now().UTC()
 	inv := Invoice{
-		ID: newID("inv"), UserID: userID, Provider: ev.Provider, InvoiceID: ev.InvoiceID,
+		ID: ids.New("inv"), UserID: userID, Provider: ev.Provider, InvoiceID: ev.InvoiceID,
 		SubscriptionID: ev.SubscriptionID, ProductID: p.ID, AmountCents: ev.AmountCents,
 		Currency: ev.Currency, Credits: p.Credits, Status: statusPaid, PaymentID: ev.PaymentID,
 		PeriodStart: ev.PeriodStart, PeriodEnd: ev.PeriodEnd, RefundStatus: refundNone, CreatedAt: now,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -138,7 +139,7 @@ func (m *Module) checkout(c *fiber.Ctx) error {
 	}
 	now := time.Now().UTC()
 	o := Order{
-		ID: newID("ord"), UserID: p.UserID, Provider: provider.Name(), ProductID: product.ID,
+		ID: ids.New("ord"), UserID: p.UserID, Provider: provider.Name(), ProductID: product.ID,
 		Kind: product.Kind, AmountCents: product.PriceCents, Currency: product.Currency,
 		Credits: product.Credits, Status: statusPending, RefundStatus: refundNone,
 		CreatedAt: now, UpdatedAt: now,

@@ -2,9 +2,7 @@ package billing
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 )
 
 // Kinds of ledger entries.
@@ -141,7 +140,7 @@ func (l *Ledger) Reserve(ctx context.Context, userID string, amount int64, ref s
 	if id, err := l.reservationFor(ctx, l.db, userID, ref); err == nil || !errors.Is(err, errs.ErrNotFound) {
 		return id, err
 	}
-	id := newID("res")
+	id := ids.New("res")
 	err := l.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		// Checked again inside the transaction: a concurrent retry may have
 		// reserved between the read above and the lock.
@@ -321,7 +320,7 @@ func (l *Ledger) applied(ctx context.Context, tx bun.Tx, key string) (bool, erro
 }
 
 func (l *Ledger) append(ctx context.Context, tx bun.Tx, e Entry) error {
-	e.ID = newID("led")
+	e.ID = ids.New("led")
 	e.CreatedAt = l.now()
 	if _, err := tx.NewInsert().Model(&e).Exec(ctx); err != nil {
 		return fmt.Errorf("append ledger entry: %w", err)
@@ -357,12 +356,4 @@ func debit(ctx context.Context, tx bun.Tx, userID string, amount int64, now time
 		return false, fmt.Errorf("debit balance: %w", err)
 	}
 	return n == 1, nil
-}
-
-// newID returns a random id with a type prefix, such as "ord_3f2a...".
-func newID(prefix string) string {
-	var b [12]byte
-	// crypto/rand.Read never fails on supported platforms.
-	_, _ = rand.Read(b[:])
-	return prefix + "_" + hex.EncodeToString(b[:])
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
 )
@@ -56,7 +57,7 @@ func (m *Module) create(c *fiber.Ctx) error {
 		return fmt.Errorf("encode safety flags: %w", err)
 	}
 	sr := &SafetyResult{
-		ID: newID(), UserID: p.UserID, Allowed: d.Allow, Violation: !d.Allow, Flags: string(flags),
+		ID: ids.OrderedHex(), UserID: p.UserID, Allowed: d.Allow, Violation: !d.Allow, Flags: string(flags),
 		Reason: d.Reason, Revision: d.Revision, DecisionID: d.DecisionID, CreatedAt: m.nowUTC(),
 	}
 	if !d.Allow {
@@ -137,7 +138,7 @@ func (m *Module) validate(ctx context.Context, userID string, req *CreateRequest
 		return nil, v.Err()
 	}
 	g := &Generation{
-		ID: newID(), UserID: userID, Prompt: strings.TrimSpace(req.Prompt), NegativePrompt: req.NegativePrompt,
+		ID: ids.OrderedHex(), UserID: userID, Prompt: strings.TrimSpace(req.Prompt), NegativePrompt: req.NegativePrompt,
 		Model: spec.ID, Kind: spec.Kind, AspectRatio: pick(req.AspectRatio, spec.AspectRatios),
 		Resolution: pick(req.Resolution, spec.Resolutions), DurationSeconds: req.DurationSeconds,
 		Audio: req.Audio, Watermark: req.Watermark, Status: StatusQueued, Provider: spec.Provider,
@@ -314,7 +315,7 @@ func (m *Module) createProject(c *fiber.Ctx) error {
 	if utf8.RuneCountInString(name) > maxProjectName {
 		return errs.Invalid("name", "max_length", "A project name may have at most "+strconv.Itoa(maxProjectName)+" characters.")
 	}
-	pr := &Project{ID: newID(), UserID: p.UserID, Name: name, CreatedAt: m.nowUTC()}
+	pr := &Project{ID: ids.OrderedHex(), UserID: p.UserID, Name: name, CreatedAt: m.nowUTC()}
 	if err := m.insertProject(c.UserContext(), pr); err != nil {
 		return err
 	}
@@ -388,7 +389,7 @@ func decodeRefs(s string) ([]Reference, error) {
 	return refs, nil
 }
 
-// validID reports whether s has the shape of the ids newID makes (32
+// validID reports whether s has the shape of the ids ids.OrderedHex makes (32
 // lower-case hex digits), as a cursor must.
 func validID(s string) bool {
 	if len(s) != 32 {

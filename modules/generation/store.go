@@ -6,25 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/errs"
 )
-
-// newID returns a time-ordered id (UUID v7 without dashes), so ids sort by
-// creation and serve as the history cursor.
-func newID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		// NewV7 fails only when the system random source fails.
-		return strings.ReplaceAll(uuid.NewString(), "-", "")
-	}
-	return strings.ReplaceAll(id.String(), "-", "")
-}
 
 func (m *Module) insertProject(ctx context.Context, p *Project) error {
 	if _, err := m.db.NewInsert().Model(p).Exec(ctx); err != nil {

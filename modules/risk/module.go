@@ -17,8 +17,6 @@ package risk
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +29,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 )
@@ -166,7 +165,7 @@ func (m *Module) RecordAbuse(ctx context.Context, kind, userID, ip, uaFamily, de
 		return errors.New("record abuse: kind is required")
 	}
 	ev := AbuseEvent{
-		ID:          newID("ab"),
+		ID:          ids.New("ab"),
 		OccurredAt:  m.now().UTC(),
 		Kind:        kind,
 		IPTruncated: TruncateIP(ip),
@@ -213,17 +212,6 @@ func clip(s string, n int) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newID returns a random id: the prefix ("ab" for abuse events, "rw" for
-// reward records), "_" and 26 base32 characters.
-func newID(prefix string) string {
-	var b [16]byte
-	// crypto/rand.Read never fails on supported platforms.
-	_, _ = rand.Read(b[:])
-	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 
 var _ module.Module = (*Module)(nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 )
 
 // Kinds of reward records.
@@ -125,7 +126,7 @@ func (m *Module) grant(ctx context.Context, rec RewardRecord, reason, ref string
 	if m.rewards == nil {
 		return false, errNoRewarder
 	}
-	rec.ID = newID("rw")
+	rec.ID = ids.New("rw")
 	rec.CreatedAt = now.UTC().Truncate(time.Microsecond)
 	// The unique indexes on (user_id, day) for check-ins and (user_id,
 	// task) for tasks make this insert the arbiter: of racing requests,

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -125,7 +126,7 @@ func (m *Module) feedback(c *fiber.Ctx) error {
 		m.logger.InfoContext(c.UserContext(), "feedback dropped by honeypot")
 		return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "received"})
 	}
-	f := Feedback{ID: newID("fb"), Email: req.Email, Name: strings.TrimSpace(req.Name), Message: req.Message, CreatedAt: m.now()}
+	f := Feedback{ID: ids.New("fb"), Email: req.Email, Name: strings.TrimSpace(req.Name), Message: req.Message, CreatedAt: m.now()}
 	if _, err := m.db.NewInsert().Model(&f).Exec(c.UserContext()); err != nil {
 		return err
 	}

@@ -2,9 +2,7 @@ package support
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -167,7 +166,7 @@ func (m *Module) createTicket(c *fiber.Ctx) error {
 		return err
 	}
 	now := m.now()
-	t := Ticket{ID: newID("tkt"), UserID: p.UserID, Subject: req.Subject, ContactEmail: req.ContactEmail,
+	t := Ticket{ID: ids.New("tkt"), UserID: p.UserID, Subject: req.Subject, ContactEmail: req.ContactEmail,
 		Status: StatusOpen, CreatedAt: now, UpdatedAt: now}
 	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(&t).Exec(ctx); err != nil {
@@ -436,13 +435,13 @@ func (m *Module) checkAttachments(ctx context.Context, v *errs.ValidationError, 
 }
 
 func addMessage(ctx context.Context, tx bun.Tx, t Ticket, authorID, role, body string, refs []AttachmentRef, now time.Time) (MessageView, error) {
-	msg := Message{ID: newID("msg"), TicketID: t.ID, UserID: t.UserID, AuthorID: authorID, AuthorRole: role, Body: body, CreatedAt: now}
+	msg := Message{ID: ids.New("msg"), TicketID: t.ID, UserID: t.UserID, AuthorID: authorID, AuthorRole: role, Body: body, CreatedAt: now}
 	if _, err := tx.NewInsert().Model(&msg).Exec(ctx); err != nil {
 		return MessageView{}, fmt.Errorf("insert message: %w", err)
 	}
 	view := messageView(msg)
 	for _, r := range refs {
-		a := Attachment{ID: newID("att"), TicketID: t.ID, MessageID: msg.ID, UserID: t.UserID,
+		a := Attachment{ID: ids.New("att"), TicketID: t.ID, MessageID: msg.ID, UserID: t.UserID,
 			AssetID: r.AssetID, FileName: r.FileName, MimeType: r.MimeType, CreatedAt: now}
 		if _, err := tx.NewInsert().Model(&a).Exec(ctx); err != nil {
 			return MessageView{}, fmt.Errorf("insert attachment: %w", err)
@@ -499,12 +498,4 @@ func (m *Module) ticketView(ctx context.Context, t Ticket) (TicketView, error) {
 func messageView(msg Message) MessageView {
 	return MessageView{ID: msg.ID, AuthorID: msg.AuthorID, AuthorRole: msg.AuthorRole, Body: msg.Body,
 		CreatedAt: msg.CreatedAt.Format(time.RFC3339Nano), Attachments: []AttachmentView{}, ownerID: msg.UserID}
-}
-
-// newID returns a random id with a type prefix, such as "tkt_3f2a...".
-func newID(prefix string) string {
-	var b [12]byte
-	// crypto/rand.Read never fails on supported platforms.
-	_, _ = rand.Read(b[:])
-	return prefix + "_" + hex.EncodeToString(b[:])
 }
