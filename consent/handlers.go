@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/analytics/enrich"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ipaddr"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -114,7 +115,7 @@ func (m *Module) callerOf(c *fiber.Ctx) caller {
 	}
 	k.gpc = c.Get(HeaderGPC) == "1"
 	k.userAgent = m.ua.Parse(c.Get(fiber.HeaderUserAgent)).String()
-	k.ip = enrich.TruncateIP(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.opts.TrustedProxies))
+	k.ip = ipaddr.Truncate(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.opts.TrustedProxies))
 	return k
 }
 

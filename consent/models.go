@@ -58,6 +58,6 @@ type Proof struct {
 	// the choice, and the raw string helps fingerprint a browser.
 	UserAgent string `bun:"user_agent,notnull" privacy:"user.consent.record"`
 	// IPTruncated is the client address with its host part zeroed (/24 or
-	// /48).
+	// /48), such as "203.0.113.0" (see package ipaddr).
 	IPTruncated string `bun:"ip_truncated,notnull" privacy:"user.consent.record"`
 }

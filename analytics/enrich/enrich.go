@@ -2,7 +2,7 @@
 // agent parsing into browser, OS and device class (cached), bot detection,
 // attribution (UTM parameters, ad click ids, referrer source and GA4's
 // default channel grouping) and the reductions the consent policy asks for
-// (path only, host only, truncated IP addresses).
+// (path only, host only; IP addresses are truncated by package ipaddr).
 //
 // The attribution and bot rules are data, in the embedded rules.json, so
 // that a new referrer site, click id or crawler needs no code change.

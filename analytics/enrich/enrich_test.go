@@ -115,17 +115,6 @@ func TestReductions(t *testing.T) {
 			t.Errorf("HostOnly(%q) = %q, want %q", tc.in, got, tc.host)
 		}
 	}
-	ips := []struct{ in, want string }{
-		{"198.51.100.77", "198.51.100.0"},
-		{"2001:db8:1234:5678:9abc::1", "2001:db8:1234::"},
-		{"::ffff:198.51.100.77", "198.51.100.0"},
-		{"not an ip", ""},
-	}
-	for _, tc := range ips {
-		if got := enrich.TruncateIP(tc.in); got != tc.want {
-			t.Errorf("TruncateIP(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
 }
 
 func TestClientIP(t *testing.T) {

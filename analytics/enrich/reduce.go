@@ -44,26 +44,6 @@ func HostOnly(raw string) string {
 	return strings.ToLower(u.Hostname())
 }
 
-// TruncateIP zeroes the host part of an address: the last octet of IPv4
-// (a /24) and the last 80 bits of IPv6 (a /48). It returns "" for anything
-// that is not an IP address.
-func TruncateIP(ip string) string {
-	addr, err := netip.ParseAddr(strings.TrimSpace(ip))
-	if err != nil {
-		return ""
-	}
-	addr = addr.Unmap()
-	bits := 24
-	if addr.Is6() {
-		bits = 48
-	}
-	p, err := addr.Prefix(bits)
-	if err != nil {
-		return ""
-	}
-	return p.Addr().String()
-}
-
 // ClientIP returns the client address of a request from its peer address,
 // trusting X-Forwarded-For only when the peer is a trusted proxy. The
 // first untrusted address, counting from the right, is the client.

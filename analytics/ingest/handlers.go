@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/analytics/spool"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ipaddr"
 )
 
 // HeaderGPC is the Global Privacy Control request header.
@@ -186,7 +187,7 @@ func (m *Module) subjectOf(c *fiber.Ctx) (subject, error) {
 		if s.device.Bot {
 			return s, nil
 		}
-		s.ip = enrich.TruncateIP(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.opts.TrustedProxies))
+		s.ip = ipaddr.Truncate(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.opts.TrustedProxies))
 	}
 	if vid := c.Cookies(m.opts.VisitorCookie); validVisitorID(vid) {
 		s.visitorID = strings.Clone(vid)

@@ -223,7 +223,7 @@ func TestConsentCheck(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	proof := func(id string, visitor, user, hash *string) consent.Proof {
 		return consent.Proof{ID: id, ChangeID: "c_" + id, VisitorID: visitor, UserID: user, SubjectHash: hash, Purpose: "analytics",
-			Granted: true, Method: "banner_accept", PolicyVersion: "1", BannerVersion: "1", RecordedAt: now, UserAgent: "Firefox 128", IPTruncated: "203.0.113.0/24"}
+			Granted: true, Method: "banner_accept", PolicyVersion: "1", BannerVersion: "1", RecordedAt: now, UserAgent: "Firefox 128", IPTruncated: "203.0.113.0"}
 	}
 	state := func(id, proofID string) consent.State {
 		return consent.State{ID: id, VisitorID: strp("v_" + id), Purpose: "analytics", Granted: true, Method: "banner_accept",

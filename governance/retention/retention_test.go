@@ -70,9 +70,9 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 		}
 		cols := []string{"event_id", "event_time", "received_at", "event_type", "event_name", "visitor_id", "ip_truncated"}
 		rows := [][]any{
-			{"e_14m", now.AddDate(0, -14, 0), now, "page_view", "page_view", "v1", "203.0.113.0/24"},
-			{"e_2m", now.AddDate(0, -2, 0), now, "page_view", "page_view", "v1", "203.0.113.0/24"},
-			{"e_1d", now.AddDate(0, 0, -1), now, "page_view", "page_view", "v1", "203.0.113.0/24"},
+			{"e_14m", now.AddDate(0, -14, 0), now, "page_view", "page_view", "v1", "203.0.113.0"},
+			{"e_2m", now.AddDate(0, -2, 0), now, "page_view", "page_view", "v1", "203.0.113.0"},
+			{"e_1d", now.AddDate(0, 0, -1), now, "page_view", "page_view", "v1", "203.0.113.0"},
 		}
 		if err := w.Insert(ctx, "events", cols, rows); err != nil {
 			t.Fatal(err)
@@ -108,7 +108,7 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 		if err := w.Select(ctx, &events, "SELECT event_id, ip_truncated FROM events ORDER BY event_time"); err != nil {
 			t.Fatal(err)
 		}
-		want := []eventRow{{"e_2m", ""}, {"e_1d", "203.0.113.0/24"}}
+		want := []eventRow{{"e_2m", ""}, {"e_1d", "203.0.113.0"}}
 		if len(events) != len(want) || events[0] != want[0] || events[1] != want[1] {
 			t.Errorf("events left %+v, want %+v", events, want)
 		}

@@ -16,8 +16,8 @@ import (
 	sqlmigrations "github.com/stewardhq/steward/migrations/sql"
 )
 
-// latestVersion reads the highest migration number from the files.
-func latestVersion(t *testing.T) uint {
+// versions reads the migration numbers from the files, one per file.
+func versions(t *testing.T) []uint {
 	t.Helper()
 	src, err := sqlmigrations.Source(sqlstore.SQLite)
 	if err != nil {
@@ -27,16 +27,22 @@ func latestVersion(t *testing.T) uint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var latest uint
+	var vs []uint
 	for _, e := range entries {
 		number, _, _ := strings.Cut(e.Name(), "_")
 		v, err := strconv.ParseUint(number, 10, 32)
 		if err != nil {
 			t.Fatalf("migration %s: %v", e.Name(), err)
 		}
-		latest = max(latest, uint(v))
+		vs = append(vs, uint(v))
 	}
-	return latest
+	return vs
+}
+
+// latestVersion reads the highest migration number from the files.
+func latestVersion(t *testing.T) uint {
+	t.Helper()
+	return slices.Max(versions(t))
 }
 
 func wantVersion(t *testing.T, db *bun.DB, want uint) {

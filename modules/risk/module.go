@@ -20,8 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -30,6 +28,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/ids"
+	"github.com/stewardhq/steward/internal/ipaddr"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 )
@@ -52,8 +51,8 @@ type AbuseEvent struct {
 	// UserID is the account concerned, nil when none is known.
 	UserID *string `bun:"user_id" json:"user_id" privacy:"user.unique_id,subject"`
 	// IPTruncated is the client's network: the address with its last 8
-	// (IPv4) or 80 (IPv6) bits zeroed, as a prefix such as
-	// "203.0.113.0/24"; "" when the address was unknown.
+	// (IPv4) or 80 (IPv6) bits zeroed, such as "203.0.113.0" (see package
+	// ipaddr); "" when the address was unknown.
 	IPTruncated string `bun:"ip_truncated,notnull" json:"ip_truncated" privacy:"user.security.abuse_log"`
 	// UAFamily is the browser and system family, such as "Chrome on
 	// Windows", never the full user agent.
@@ -168,7 +167,7 @@ func (m *Module) RecordAbuse(ctx context.Context, kind, userID, ip, uaFamily, de
 		ID:          ids.New("ab"),
 		OccurredAt:  m.now().UTC(),
 		Kind:        kind,
-		IPTruncated: TruncateIP(ip),
+		IPTruncated: ipaddr.Truncate(ip),
 		UAFamily:    clip(uaFamily, maxUAFamily),
 		Detail:      clip(detail, maxDetail),
 	}
@@ -179,27 +178,6 @@ func (m *Module) RecordAbuse(ctx context.Context, kind, userID, ip, uaFamily, de
 		return fmt.Errorf("record abuse: %w", err)
 	}
 	return nil
-}
-
-// TruncateIP returns the network of an address: IPv4 to /24 and IPv6 to
-// /48, written as a prefix ("203.0.113.0/24", "2001:db8:1::/48"). An
-// IPv4-mapped IPv6 address counts as IPv4. Anything that does not parse
-// gives "", so a malformed header is never stored as it came.
-func TruncateIP(ip string) string {
-	addr, err := netip.ParseAddr(strings.TrimSpace(ip))
-	if err != nil {
-		return ""
-	}
-	addr = addr.Unmap().WithZone("")
-	bits := 48
-	if addr.Is4() {
-		bits = 24
-	}
-	p, err := addr.Prefix(bits)
-	if err != nil {
-		return ""
-	}
-	return p.String()
 }
 
 // clip cuts s to at most n bytes without splitting a character.
