@@ -37,6 +37,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/background"
 	"github.com/stewardhq/steward/internal/blob"
+	"github.com/stewardhq/steward/internal/emailaddr"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
@@ -266,7 +267,7 @@ func (m *Module) Create(ctx context.Context, p authz.Principal, in NewRequest) (
 			}
 		}
 	} else {
-		if !strings.Contains(email, "@") {
+		if !emailaddr.Valid(email) {
 			return Request{}, errs.Invalid("email", "email", "must be an email address")
 		}
 		if strings.TrimSpace(in.Reason) == "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/emailaddr"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/logging"
@@ -144,7 +145,7 @@ func (m *Module) handleDev(c *fiber.Ctx) error {
 		return err
 	}
 	email := normalizeEmail(in.Email)
-	if !validEmail(email) {
+	if !emailaddr.Valid(email) {
 		return errs.Invalid("email", "format", "Must be an email address such as ann@example.com.")
 	}
 	if err := m.limitAccount(c, "email:"+email, ""); err != nil {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/emailaddr"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
@@ -502,7 +503,7 @@ func (m *Module) PurgeSessions(ctx context.Context) (int64, error) {
 // (and any role change) is written to the admin log with the actor "cli".
 // The token is shown once and stored only as its hash.
 func (m *Module) CreateToken(ctx context.Context, email, role string) (string, error) {
-	if !validEmail(normalizeEmail(email)) {
+	if !emailaddr.Valid(normalizeEmail(email)) {
 		return "", errs.Invalid("email", "format", "Must be an email address such as ann@example.com.")
 	}
 	if !authz.ValidRole(role) {

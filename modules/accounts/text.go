@@ -2,7 +2,6 @@ package accounts
 
 import (
 	"fmt"
-	"net/mail"
 	"slices"
 	"strings"
 	"unicode"
@@ -26,16 +25,6 @@ const maxAvatarURL = 2048
 // Steward's users sign in with treats it so.)
 func normalizeEmail(s string) string {
 	return strings.ToLower(strings.TrimSpace(s))
-}
-
-// validEmail reports whether s is a bare address such as ann@example.com,
-// without a display name or angle brackets.
-func validEmail(s string) bool {
-	if len(s) > 254 {
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Name == "" && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
 }
 
 // checkName applies the rules for a display name set by its owner and

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"net/mail"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/stewardhq/steward/internal/emailaddr"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/web"
@@ -98,7 +98,7 @@ func (m *Module) feedback(c *fiber.Ctx) error {
 	req.Email = strings.TrimSpace(req.Email)
 	if req.Email == "" {
 		v.Add("email", "required", "An email address is required so we can answer.")
-	} else if !validEmail(req.Email) {
+	} else if !emailaddr.Valid(req.Email) {
 		v.Add("email", "format", "This is not a valid email address.")
 	}
 	if strings.TrimSpace(req.Message) == "" {
@@ -131,21 +131,6 @@ func (m *Module) feedback(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "received"})
-}
-
-// validEmail accepts a bare address (no display name) with a dotted
-// domain, of at most 254 characters.
-func validEmail(s string) bool {
-	if len(s) > 254 {
-		return false
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return false
-	}
-	at := strings.LastIndexByte(s, '@')
-	domain := s[at+1:]
-	return at > 0 && strings.Contains(domain, ".") && !strings.HasSuffix(domain, ".")
 }
 
 // limiter counts requests per client key in fixed windows. It remembers at

@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/emailaddr"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/web"
@@ -157,7 +158,7 @@ func (m *Module) createTicket(c *fiber.Ctx) error {
 	}
 	checkBody(&v, "message", req.Message)
 	req.ContactEmail = strings.TrimSpace(req.ContactEmail)
-	if req.ContactEmail != "" && !validEmail(req.ContactEmail) {
+	if req.ContactEmail != "" && !emailaddr.Valid(req.ContactEmail) {
 		v.Add("contact_email", "format", "This is not a valid email address.")
 	}
 	ctx := c.UserContext()
