@@ -158,25 +158,25 @@ func (a authenticator) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
 		return authz.Principal{}, authz.ErrNoCredentials
 	}
 	src := sourceKey(c.IP())
-	if blocked, wait := a.m.failLimit.blocked(src, a.m.now()); blocked {
+	if blocked, wait := a.m.failLimit.Blocked(src, a.m.now()); blocked {
 		a.m.recordThrottled(c, AbuseRateLimited, "", "auth_failures", src)
 		return authz.Principal{}, errs.Retry(errs.ErrRateLimited, "Too many failed sign-ins from your network; try again later.", wait)
 	}
 	if h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			a.m.failLimit.allow(src, a.m.now())
+			a.m.failLimit.Allow(src, a.m.now())
 			return authz.Principal{}, errs.E(errs.ErrUnauthenticated, "The Authorization header must be \"Bearer <token>\".")
 		}
 		p, err := a.m.authenticateToken(c.UserContext(), strings.TrimSpace(tok))
 		if errors.Is(err, errs.ErrUnauthenticated) {
-			a.m.failLimit.allow(src, a.m.now())
+			a.m.failLimit.Allow(src, a.m.now())
 		}
 		return p, err
 	}
 	p, err := a.m.authenticateSession(c.UserContext(), secret)
 	if errors.Is(err, errs.ErrUnauthenticated) {
-		a.m.failLimit.allow(src, a.m.now())
+		a.m.failLimit.Allow(src, a.m.now())
 		a.m.clearSessionCookies(c)
 		return authz.Principal{}, authz.ErrNoCredentials
 	}

@@ -535,7 +535,7 @@ func (m *Module) handleSetRole(c *fiber.Ctx) error {
 // limitIP bounds sign-in requests per client address.
 func (m *Module) limitIP(c *fiber.Ctx) error {
 	ip := c.IP()
-	ok, wait := m.ipLimit.allow(ip, m.now())
+	ok, wait := m.ipLimit.Allow(ip, m.now())
 	if ok {
 		return c.Next()
 	}
@@ -547,7 +547,7 @@ func (m *Module) limitIP(c *fiber.Ctx) error {
 // the account (by provider subject or email before the account is known);
 // userID is the account's id when it is.
 func (m *Module) limitAccount(c *fiber.Ctx, key, userID string) error {
-	ok, wait := m.accountLimit.allow(key, m.now())
+	ok, wait := m.accountLimit.Allow(key, m.now())
 	if ok {
 		return nil
 	}
@@ -567,7 +567,7 @@ func (m *Module) refused(c *fiber.Ctx, err error) error {
 // recordThrottled records an abuse event at most once a minute per kind,
 // detail and key, so a flood of refused requests costs one row a minute.
 func (m *Module) recordThrottled(c *fiber.Ctx, kind, userID, detail, key string) {
-	if ok, _ := m.abuseLimit.allow(kind+"\x00"+detail+"\x00"+key, m.now()); ok {
+	if ok, _ := m.abuseLimit.Allow(kind+"\x00"+detail+"\x00"+key, m.now()); ok {
 		m.recordAbuse(c, kind, userID, detail)
 	}
 }

@@ -1,52 +1,11 @@
 package accounts
 
 import (
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stewardhq/steward/internal/ids"
 )
-
-func TestKeyedLimiter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newKeyedLimiter(60, 2, 3) // one a second, bursts of two, three keys
-
-	for i := range 2 {
-		if ok, _ := l.allow("a", now); !ok {
-			t.Fatalf("request %d within the burst refused", i)
-		}
-	}
-	ok, wait := l.allow("a", now)
-	if ok || wait <= 0 || wait > time.Second {
-		t.Fatalf("third request: allowed %v, wait %v; want refused with a wait up to 1s", ok, wait)
-	}
-	// A refusal does not spend a token: after the wait, one request passes.
-	if ok, _ := l.allow("a", now.Add(wait)); !ok {
-		t.Fatal("refused after waiting the announced time")
-	}
-	// Other keys have their own buckets.
-	if ok, _ := l.allow("b", now); !ok {
-		t.Fatal("another key was limited")
-	}
-	// Memory is bounded: many keys never hold more than max.
-	for i := range 1000 {
-		l.allow(fmt.Sprintf("k%d", i), now)
-	}
-	if got := l.size(); got != 3 {
-		t.Fatalf("holds %d keys, want at most 3", got)
-	}
-	// The most recently used keys are the ones kept.
-	l.allow("k998", now)
-	l.allow("fresh", now)
-	if _, ok := l.keys["k998"]; !ok {
-		t.Error("a recently used key was evicted before older ones")
-	}
-	if _, ok := l.keys["k997"]; ok {
-		t.Error("the least recently used key was kept")
-	}
-}
 
 func TestUAFamily(t *testing.T) {
 	tests := []struct {

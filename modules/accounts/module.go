@@ -39,6 +39,7 @@ import (
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/ratelimit"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -250,13 +251,13 @@ type Module struct {
 	// development, where the link is never made and its route not mounted.
 	firstRun *firstRunLink
 
-	ipLimit      *keyedLimiter
-	accountLimit *keyedLimiter
+	ipLimit      *ratelimit.Limiter
+	accountLimit *ratelimit.Limiter
 	// failLimit counts failed authentications per client address.
-	failLimit *keyedLimiter
+	failLimit *ratelimit.Limiter
 	// abuseLimit keeps a flood of refused requests from becoming a flood
 	// of abuse log rows: one row per kind and key per minute.
-	abuseLimit *keyedLimiter
+	abuseLimit *ratelimit.Limiter
 
 	mu       sync.Mutex
 	stopLoop context.CancelFunc
@@ -301,10 +302,10 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		onSignIn:     deps.OnSignIn,
 		leader:       deps.Leader,
 		langs:        langs,
-		ipLimit:      newKeyedLimiter(cfg.RateLimit.IPPerMinute, cfg.RateLimit.IPBurst, cfg.RateLimit.MaxKeys),
-		accountLimit: newKeyedLimiter(cfg.RateLimit.AccountPerMinute, cfg.RateLimit.AccountBurst, cfg.RateLimit.MaxKeys),
-		failLimit:    newKeyedLimiter(cfg.RateLimit.FailedAuthPerMinute, cfg.RateLimit.FailedAuthBurst, cfg.RateLimit.MaxKeys),
-		abuseLimit:   newKeyedLimiter(1, 1, cfg.RateLimit.MaxKeys),
+		ipLimit:      perMinute(cfg.RateLimit.IPPerMinute, cfg.RateLimit.IPBurst, cfg.RateLimit.MaxKeys),
+		accountLimit: perMinute(cfg.RateLimit.AccountPerMinute, cfg.RateLimit.AccountBurst, cfg.RateLimit.MaxKeys),
+		failLimit:    perMinute(cfg.RateLimit.FailedAuthPerMinute, cfg.RateLimit.FailedAuthBurst, cfg.RateLimit.MaxKeys),
+		abuseLimit:   perMinute(1, 1, cfg.RateLimit.MaxKeys),
 	}
 	if strings.EqualFold(cfg.Env, "development") {
 		m.firstRun = &firstRunLink{}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -91,8 +90,8 @@ func (m *Module) feedback(c *fiber.Ctx) error {
 	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	if !m.limiter.allow(c.IP(), m.now()) {
-		return errs.Retry(errs.ErrRateLimited, "Too many messages from your network; try again later.", m.cfg.FeedbackWindow)
+	if ok, wait := m.limiter.Allow(c.IP(), m.now()); !ok {
+		return errs.Retry(errs.ErrRateLimited, "Too many messages from your network; try again later.", wait)
 	}
 	var v errs.ValidationError
 	req.Email = strings.TrimSpace(req.Email)
@@ -131,60 +130,4 @@ func (m *Module) feedback(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "received"})
-}
-
-// limiter counts requests per client key in fixed windows. It remembers at
-// most max keys: when full it forgets expired windows, and when every
-// remembered window is still running it refuses new keys until one ends,
-// so a flood of addresses cannot grow it without bound.
-type limiter struct {
-	mu     sync.Mutex
-	limit  int
-	window time.Duration
-	max    int
-	seen   map[string]*window
-}
-
-type window struct {
-	start time.Time
-	count int
-}
-
-func newLimiter(limit int, win time.Duration, max int) *limiter {
-	return &limiter{limit: limit, window: win, max: max, seen: make(map[string]*window)}
-}
-
-func (l *limiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w, ok := l.seen[key]
-	if ok && now.Sub(w.start) >= l.window {
-		w.start, w.count = now, 0
-	}
-	if !ok {
-		if len(l.seen) >= l.max {
-			for k, old := range l.seen {
-				if now.Sub(old.start) >= l.window {
-					delete(l.seen, k)
-				}
-			}
-			if len(l.seen) >= l.max {
-				return false
-			}
-		}
-		w = &window{start: now}
-		l.seen[key] = w
-	}
-	if w.count >= l.limit {
-		return false
-	}
-	w.count++
-	return true
-}
-
-// size returns how many keys the limiter remembers.
-func (l *limiter) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.seen)
 }

@@ -34,9 +34,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
+	"golang.org/x/time/rate"
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/ratelimit"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -59,12 +61,14 @@ type Attachments interface {
 // Config configures the support module. The zero value works.
 type Config struct {
 	// FeedbackLimit is how many feedback messages one IP address may send
-	// per FeedbackWindow. Zero means 5.
+	// per FeedbackWindow: at once, and then again as its allowance refills
+	// at that rate. Zero means 5.
 	FeedbackLimit int
 	// FeedbackWindow is the rate-limit window. Zero means one hour.
 	FeedbackWindow time.Duration
 	// FeedbackMaxClients bounds the addresses the rate limiter remembers,
-	// and so its memory. Zero means 10000.
+	// and so its memory; while it holds that many addresses that are all
+	// still counting, a new address is refused. Zero means 10000.
 	FeedbackMaxClients int
 	// FormMinFill is the least time between fetching a form token and
 	// sending the form; bots send at once. Zero means 3 s.
@@ -93,7 +97,7 @@ type Module struct {
 	guard   *authz.Guard
 	assets  Attachments
 	logger  *slog.Logger
-	limiter *limiter
+	limiter *ratelimit.Limiter
 	now     func() time.Time
 }
 
@@ -133,7 +137,13 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		logger: deps.Logger.With("module", "support"),
 		now:    func() time.Time { return deps.Now().UTC() },
 	}
-	m.limiter = newLimiter(cfg.FeedbackLimit, cfg.FeedbackWindow, cfg.FeedbackMaxClients)
+	m.limiter = ratelimit.New(ratelimit.Config{
+		Rate:  rate.Every(cfg.FeedbackWindow / time.Duration(cfg.FeedbackLimit)),
+		Burst: cfg.FeedbackLimit, MaxKeys: cfg.FeedbackMaxClients,
+		// A flood of new addresses cannot push out one that is still
+		// counting and so reset its allowance.
+		WhenFull: ratelimit.RefuseNew,
+	})
 	return m, nil
 }
 
