@@ -98,9 +98,9 @@ type Options struct {
 	Links []Link
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// Log receives warnings (a message missing from every language); nil
-	// discards them.
-	Log *slog.Logger
+	// Logger receives warnings (a message missing from every language);
+	// nil discards them.
+	Logger *slog.Logger
 }
 
 // Portal serves the pages.
@@ -130,7 +130,7 @@ func New(opts Options) (*Portal, error) {
 	if opts.Account == nil || opts.CSRFToken == nil || opts.Allowed == nil {
 		return nil, errors.New("portal: Account, CSRFToken and Allowed are required")
 	}
-	p := &Portal{opts: opts, now: opts.Now, log: opts.Log, links: opts.Links, allowed: opts.Allowed}
+	p := &Portal{opts: opts, now: opts.Now, log: opts.Logger, links: opts.Links, allowed: opts.Allowed}
 	if p.now == nil {
 		p.now = time.Now
 	}

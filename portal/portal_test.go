@@ -60,7 +60,7 @@ func newApp(t *testing.T, tweak func(*portal.Options)) (*fiber.App, *web.OpenAPI
 		},
 		Allowed: portal.GuardAllowed(authtest.Guard(t), authtest.Engine(t).Taxonomy),
 		Now:     func() time.Time { return time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC) },
-		Log:     slog.New(slog.NewTextHandler(logs, nil)),
+		Logger:  slog.New(slog.NewTextHandler(logs, nil)),
 	}
 	if tweak != nil {
 		tweak(&opts)

@@ -90,7 +90,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 
 	riskMod, err := risk.New(risk.Options{
 		DB:      db,
-		Log:     logFor("risk"),
+		Logger:  logFor("risk"),
 		Guard:   guard,
 		Rewards: billingMod.Ledger(),
 		Now:     s.now,
@@ -117,7 +117,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	}, accounts.Deps{
 		Now:      s.now,
 		DB:       db,
-		Log:      logFor("accounts"),
+		Logger:   logFor("accounts"),
 		Guard:    guard,
 		Abuse:    riskMod,
 		Leader:   s.leader,

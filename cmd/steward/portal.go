@@ -34,7 +34,7 @@ func (s *server) newPortal() (*portal.Portal, error) {
 		CSRFToken: acc.CSRFToken,
 		Allowed:   portal.GuardAllowed(authz.NewGuard(s.engine), s.engine.Taxonomy),
 		Now:       s.now,
-		Log:       s.log.With(slog.String("component", "portal")),
+		Logger:    s.log.With(slog.String("component", "portal")),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)

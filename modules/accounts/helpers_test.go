@@ -102,11 +102,11 @@ func newEnv(t *testing.T, db *bun.DB, cfg accounts.Config, tweak ...func(*accoun
 	clk := newClock()
 	logs := &syncBuffer{}
 	logger := logging.New(logs, slog.LevelDebug, "text")
-	rm, err := risk.New(risk.Options{DB: db, Log: logger, Now: clk.Now})
+	rm, err := risk.New(risk.Options{DB: db, Logger: logger, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := accounts.Deps{DB: db, Log: logger, Guard: authz.NewGuard(eng), Abuse: rm, Now: clk.Now}
+	deps := accounts.Deps{DB: db, Logger: logger, Guard: authz.NewGuard(eng), Abuse: rm, Now: clk.Now}
 	for _, f := range tweak {
 		f(&deps)
 	}

@@ -211,8 +211,8 @@ func (c Config) withDefaults() Config {
 type Deps struct {
 	// DB is the SQL store, migrated. Required.
 	DB *bun.DB
-	// Log receives the module's messages; nil discards them.
-	Log *slog.Logger
+	// Logger receives the module's messages; nil discards them.
+	Logger *slog.Logger
 	// Guard applies the access policy. Required.
 	Guard *authz.Guard
 	// Abuse receives failed sign-ins and rate-limit hits; nil drops them.
@@ -281,8 +281,8 @@ func New(cfg Config, deps Deps) (*Module, error) {
 			return nil, fmt.Errorf("accounts: %s URL %q is not a URL", c.name, c.url)
 		}
 	}
-	if deps.Log == nil {
-		deps.Log = slog.New(slog.DiscardHandler)
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -294,7 +294,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	m := &Module{
 		cfg:          cfg,
 		store:        store{db: deps.DB},
-		log:          deps.Log,
+		log:          deps.Logger,
 		guard:        deps.Guard,
 		abuse:        deps.Abuse,
 		now:          deps.Now,
@@ -311,7 +311,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		m.firstRun = &firstRunLink{}
 	}
 	if cfg.GoogleClientID != "" {
-		m.google, err = newGoogleVerifier(cfg, deps.HTTPClient, deps.Now, deps.Log)
+		m.google, err = newGoogleVerifier(cfg, deps.HTTPClient, deps.Now, deps.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("accounts: %w", err)
 		}

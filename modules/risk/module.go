@@ -84,8 +84,8 @@ type Rewarder interface {
 type Options struct {
 	// DB is the SQL store, migrated.
 	DB *bun.DB
-	// Log receives the module's messages; nil discards them.
-	Log *slog.Logger
+	// Logger receives the module's messages; nil discards them.
+	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Guard applies the access policy to the module's routes. Without it
@@ -120,8 +120,8 @@ func New(opts Options) (*Module, error) {
 	if opts.CheckInCredits < 0 {
 		return nil, fmt.Errorf("risk: check-in credits must not be negative, got %d", opts.CheckInCredits)
 	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -133,7 +133,7 @@ func New(opts Options) (*Module, error) {
 		opts.Location = time.UTC
 	}
 	return &Module{
-		db: opts.DB, log: opts.Log, now: opts.Now, guard: opts.Guard,
+		db: opts.DB, log: opts.Logger, now: opts.Now, guard: opts.Guard,
 		rewards: opts.Rewards, checkInCredits: opts.CheckInCredits, loc: opts.Location,
 	}, nil
 }
