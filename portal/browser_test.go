@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
@@ -132,23 +131,7 @@ func newStack(t *testing.T, dev bool) *stack {
 // its page.
 func browserContext(t *testing.T, exe string) context.Context {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1024, 768),
-	)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	// Generous: Chromium starts slowly on a busy machine; only a hung
-	// browser holds a test this long.
-	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancel()
-		cancelAlloc()
-	})
-	return ctx
+	return browsertest.Context(t, exe, chromedp.WindowSize(1024, 768))
 }
 
 // axeViolation is one failed accessibility rule.

@@ -321,23 +321,7 @@ const (
 // browserContext starts headless Chromium with a fresh profile.
 func browserContext(t *testing.T, exe string) context.Context {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserAgent(chromeUA),
-	)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	// Generous: Chromium starts slowly on a busy machine; only a hung
-	// browser holds a test this long.
-	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancel()
-		cancelAlloc()
-	})
-	return ctx
+	return browsertest.Context(t, exe, chromedp.UserAgent(chromeUA))
 }
 
 func servePage(c *fiber.Ctx) error {
