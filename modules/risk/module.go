@@ -39,36 +39,6 @@ const maxDetail = 200
 // maxUAFamily bounds the stored user agent family, in bytes.
 const maxUAFamily = 64
 
-// AbuseEvent is one row of abuse_events, and one item of GET
-// /v1/risk/abuse-events.
-type AbuseEvent struct {
-	bun.BaseModel `bun:"table:abuse_events" json:"-"`
-
-	ID         string    `bun:"id,pk" json:"id" privacy:"system.operations"`
-	OccurredAt time.Time `bun:"occurred_at,notnull" json:"occurred_at" privacy:"user.security.abuse_log,collected"`
-	// Kind names the rule that fired, such as "rate_limited".
-	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.abuse_log"`
-	// UserID is the account concerned, nil when none is known.
-	UserID *string `bun:"user_id" json:"user_id" privacy:"user.unique_id,subject"`
-	// IPTruncated is the client's network: the address with its last 8
-	// (IPv4) or 80 (IPv6) bits zeroed, such as "203.0.113.0" (see package
-	// ipaddr); "" when the address was unknown.
-	IPTruncated string `bun:"ip_truncated,notnull" json:"ip_truncated" privacy:"user.security.abuse_log"`
-	// UAFamily is the browser and system family, such as "Chrome on
-	// Windows", never the full user agent.
-	UAFamily string `bun:"ua_family,notnull" json:"ua_family" privacy:"user.security.abuse_log"`
-	// Detail says more about the rule, as codes: never a personal value.
-	Detail string `bun:"detail,notnull" json:"detail" privacy:"user.security.abuse_log"`
-}
-
-// OwnerID returns the account the event concerns, "" when none is known.
-func (e AbuseEvent) OwnerID() string {
-	if e.UserID == nil {
-		return ""
-	}
-	return *e.UserID
-}
-
 // DefaultCheckInCredits is the credits a daily check-in grants when
 // Options.CheckInCredits is zero.
 const DefaultCheckInCredits = 5

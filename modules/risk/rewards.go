@@ -8,16 +8,8 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
-)
-
-// Kinds of reward records.
-const (
-	RewardCheckIn = "checkin"
-	RewardTask    = "task"
 )
 
 // dayLayout formats a reward record's day.
@@ -30,28 +22,6 @@ var taskName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 // errNoRewarder is returned by the reward operations of a module built
 // without a Rewarder.
 var errNoRewarder = errors.New("rewards are not configured")
-
-// RewardRecord is one row of reward_records: a check-in or a reward task
-// and the credits it gave. It is also one item of GET /v1/rewards.
-type RewardRecord struct {
-	bun.BaseModel `bun:"table:reward_records" json:"-"`
-
-	ID     string `bun:"id,pk" json:"id" privacy:"system.operations"`
-	UserID string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject"`
-	// Kind is RewardCheckIn or RewardTask.
-	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.reward_record"`
-	// Task names the reward task, such as "first_generation"; "" for a
-	// check-in.
-	Task string `bun:"task,notnull" json:"task" privacy:"user.security.reward_record"`
-	// Day is the calendar day of the grant (YYYY-MM-DD) in the module's
-	// time zone.
-	Day       string    `bun:"day,notnull" json:"day" privacy:"user.security.reward_record"`
-	Credits   int64     `bun:"credits,notnull" json:"credits" privacy:"user.security.reward_record"`
-	CreatedAt time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.security.reward_record,collected"`
-}
-
-// OwnerID returns the user the record belongs to.
-func (r RewardRecord) OwnerID() string { return r.UserID }
 
 // CheckInResult answers a daily check-in. A second check-in on the same
 // day is not an error: it reports Granted false and when the next one
