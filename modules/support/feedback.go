@@ -126,7 +126,7 @@ func (m *Module) feedback(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "received"})
 	}
 	f := Feedback{ID: ids.New("fb"), Email: req.Email, Name: strings.TrimSpace(req.Name), Message: req.Message, CreatedAt: m.now()}
-	if _, err := m.db.NewInsert().Model(&f).Exec(c.UserContext()); err != nil {
+	if err := m.store.insertFeedback(c.UserContext(), &f); err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusAccepted).JSON(Accepted{Status: "received"})

@@ -2,7 +2,6 @@ package support
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -169,11 +168,11 @@ func (m *Module) createTicket(c *fiber.Ctx) error {
 	now := m.now()
 	t := Ticket{ID: ids.New("tkt"), UserID: p.UserID, Subject: req.Subject, ContactEmail: req.ContactEmail,
 		Status: StatusOpen, CreatedAt: now, UpdatedAt: now}
-	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(&t).Exec(ctx); err != nil {
-			return fmt.Errorf("insert ticket: %w", err)
+	err = m.store.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := m.store.insertTicket(ctx, tx, &t); err != nil {
+			return err
 		}
-		_, err := addMessage(ctx, tx, t, p.UserID, AuthorUser, req.Message, refs, now)
+		_, err := m.store.addMessage(ctx, tx, t, p.UserID, AuthorUser, req.Message, refs, now)
 		return err
 	})
 	if err != nil {
@@ -214,16 +213,9 @@ func (m *Module) listTickets(c *fiber.Ctx) error {
 		// rather than filtering a page of other people's tickets.
 		filter = p.UserID
 	}
-	var list []Ticket
-	sel := m.db.NewSelect().Model(&list).Order("updated_at DESC", "id DESC").Limit(maxTickets)
-	if filter != "" {
-		sel = sel.Where("user_id = ?", filter)
-	}
-	if q.Status != "" {
-		sel = sel.Where("status = ?", q.Status)
-	}
-	if err := sel.Scan(ctx); err != nil {
-		return fmt.Errorf("list tickets: %w", err)
+	list, err := m.store.listTickets(ctx, filter, q.Status, maxTickets)
+	if err != nil {
+		return err
 	}
 	if list == nil {
 		list = []Ticket{}
@@ -252,7 +244,7 @@ func (m *Module) getTicket(c *fiber.Ctx) error {
 // answered like one that does not exist, as generations, assets and
 // privacy requests are: a 403 would tell that the id is taken.
 func (m *Module) visibleTicket(ctx context.Context, p authz.Principal, id string) (Ticket, error) {
-	t, err := getTicket(ctx, m.db, id)
+	t, err := m.store.ticket(ctx, m.store.db, id)
 	if err != nil {
 		return t, err
 	}
@@ -293,10 +285,10 @@ func (m *Module) postMessage(c *fiber.Ctx) error {
 		return err
 	}
 	var msg MessageView
-	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = m.store.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		// Read again under the transaction, so a ticket closed meanwhile
 		// takes no message.
-		cur, err := getTicket(ctx, tx, t.ID)
+		cur, err := m.store.ticket(ctx, tx, t.ID)
 		if err != nil {
 			return err
 		}
@@ -311,11 +303,10 @@ func (m *Module) postMessage(c *fiber.Ctx) error {
 		case author == AuthorUser && (cur.Status == StatusPending || cur.Status == StatusResolved):
 			next = StatusOpen
 		}
-		if _, err := tx.NewUpdate().Model((*Ticket)(nil)).Set("status = ?", next).Set("updated_at = ?", now).
-			Where("id = ?", cur.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("update ticket: %w", err)
+		if err := m.store.setStatus(ctx, tx, cur.ID, next, now); err != nil {
+			return err
 		}
-		msg, err = addMessage(ctx, tx, cur, p.UserID, author, req.Body, refs, now)
+		msg, err = m.store.addMessage(ctx, tx, cur, p.UserID, author, req.Body, refs, now)
 		return err
 	})
 	if err != nil {
@@ -356,8 +347,8 @@ func (m *Module) patchTicket(c *fiber.Ctx) error {
 	}
 	now := m.now()
 	var from string
-	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		cur, err := getTicket(ctx, tx, t.ID)
+	err = m.store.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		cur, err := m.store.ticket(ctx, tx, t.ID)
 		if err != nil {
 			return err
 		}
@@ -365,14 +356,11 @@ func (m *Module) patchTicket(c *fiber.Ctx) error {
 		if !allowed(cur.Status, req.Status) {
 			return errs.Ef(errs.ErrConflict, "A ticket cannot go from %s to %s.", cur.Status, req.Status)
 		}
-		// The status in the WHERE clause makes the change conditional on
-		// what was read, should a concurrent change slip in.
-		res, err := tx.NewUpdate().Model((*Ticket)(nil)).Set("status = ?", req.Status).Set("updated_at = ?", now).
-			Where("id = ? AND status = ?", cur.ID, cur.Status).Exec(ctx)
+		changed, err := m.store.changeStatus(ctx, tx, cur.ID, cur.Status, req.Status, now)
 		if err != nil {
-			return fmt.Errorf("update ticket: %w", err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if !changed {
 			return errs.E(errs.ErrConflict, "The ticket changed meanwhile; reload it.")
 		}
 		return nil
@@ -435,48 +423,11 @@ func (m *Module) checkAttachments(ctx context.Context, v *errs.ValidationError, 
 	return refs
 }
 
-func addMessage(ctx context.Context, tx bun.Tx, t Ticket, authorID, role, body string, refs []AttachmentRef, now time.Time) (MessageView, error) {
-	msg := Message{ID: ids.New("msg"), TicketID: t.ID, UserID: t.UserID, AuthorID: authorID, AuthorRole: role, Body: body, CreatedAt: now}
-	if _, err := tx.NewInsert().Model(&msg).Exec(ctx); err != nil {
-		return MessageView{}, fmt.Errorf("insert message: %w", err)
-	}
-	view := messageView(msg)
-	for _, r := range refs {
-		a := Attachment{ID: ids.New("att"), TicketID: t.ID, MessageID: msg.ID, UserID: t.UserID,
-			AssetID: r.AssetID, FileName: r.FileName, MimeType: r.MimeType, CreatedAt: now}
-		if _, err := tx.NewInsert().Model(&a).Exec(ctx); err != nil {
-			return MessageView{}, fmt.Errorf("insert attachment: %w", err)
-		}
-		view.Attachments = append(view.Attachments, AttachmentView{AssetID: a.AssetID, FileName: a.FileName, MimeType: a.MimeType})
-	}
-	return view, nil
-}
-
-func getTicket(ctx context.Context, db bun.IDB, id string) (Ticket, error) {
-	var t Ticket
-	err := db.NewSelect().Model(&t).Where("id = ?", id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, notFound(id)
-	}
-	if err != nil {
-		return t, fmt.Errorf("read ticket: %w", err)
-	}
-	return t, nil
-}
-
-func notFound(id string) error {
-	return errs.Ef(errs.ErrNotFound, "No ticket %s.", id)
-}
-
 // ticketView reads the ticket's conversation and attachments.
 func (m *Module) ticketView(ctx context.Context, t Ticket) (TicketView, error) {
-	var msgs []Message
-	if err := m.db.NewSelect().Model(&msgs).Where("ticket_id = ?", t.ID).Order("created_at ASC", "id ASC").Scan(ctx); err != nil {
-		return TicketView{}, fmt.Errorf("read messages: %w", err)
-	}
-	var atts []Attachment
-	if err := m.db.NewSelect().Model(&atts).Where("ticket_id = ?", t.ID).Order("created_at ASC", "id ASC").Scan(ctx); err != nil {
-		return TicketView{}, fmt.Errorf("read attachments: %w", err)
+	msgs, atts, err := m.store.conversation(ctx, t.ID)
+	if err != nil {
+		return TicketView{}, err
 	}
 	byMsg := map[string][]AttachmentView{}
 	for _, a := range atts {

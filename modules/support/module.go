@@ -93,7 +93,7 @@ type Deps struct {
 // Module is the support module.
 type Module struct {
 	cfg     Config
-	db      *bun.DB
+	store   store
 	guard   *authz.Guard
 	assets  Attachments
 	logger  *slog.Logger
@@ -133,7 +133,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		_, _ = rand.Read(cfg.FormKey)
 	}
 	m := &Module{
-		cfg: cfg, db: deps.DB, guard: deps.Guard, assets: deps.Attachments,
+		cfg: cfg, store: store{db: deps.DB}, guard: deps.Guard, assets: deps.Attachments,
 		logger: deps.Logger.With("module", "support"),
 		now:    func() time.Time { return deps.Now().UTC() },
 	}
