@@ -88,7 +88,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("billing: %w", err)
 	}
 
-	riskMod, err := risk.New(risk.Options{
+	riskMod, err := risk.New(risk.Config{}, risk.Deps{
 		DB:      db,
 		Logger:  logFor("risk"),
 		Guard:   guard,

@@ -102,7 +102,7 @@ func newEnv(t *testing.T, db *bun.DB, cfg accounts.Config, tweak ...func(*accoun
 	clk := newClock()
 	logs := &syncBuffer{}
 	logger := logging.New(logs, slog.LevelDebug, "text")
-	rm, err := risk.New(risk.Options{DB: db, Logger: logger, Now: clk.Now})
+	rm, err := risk.New(risk.Config{}, risk.Deps{DB: db, Logger: logger, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 func TestAbuseEventsAccessFollowsPolicy(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		e := newEnv(t, db, risk.Options{})
+		e := newEnv(t, db, risk.Config{})
 		ctx := context.Background()
 		if err := e.mod.RecordAbuse(ctx, "sign_in_failed", "u1", "203.0.113.77", "Chrome on Windows", "bad_token"); err != nil {
 			t.Fatal(err)
@@ -80,7 +80,7 @@ func TestAbuseEventsAccessFollowsPolicy(t *testing.T) {
 // once, newest first.
 func TestAbuseEventsPaging(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		e := newEnv(t, db, risk.Options{})
+		e := newEnv(t, db, risk.Config{})
 		ctx := context.Background()
 		base := time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
 		// Seven events at four instants: three share one instant, two

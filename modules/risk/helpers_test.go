@@ -39,20 +39,20 @@ type env struct {
 	clock  *clock
 }
 
-// newEnv builds the module; opts.DB, Now, Guard and (unless set) Rewards
-// are filled in.
-func newEnv(t *testing.T, db *bun.DB, opts risk.Options) *env {
+// newEnv builds the module with cfg; its Deps get the database, a test
+// clock, a guard and the ledger as Rewards, and then any tweak.
+func newEnv(t *testing.T, db *bun.DB, cfg risk.Config, tweak ...func(*risk.Deps)) *env {
 	t.Helper()
 	engine, err := policies.New(context.Background(), policies.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, db: db, ledger: billing.NewLedger(db), clock: testclock.New(time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC))}
-	opts.DB, opts.Now, opts.Guard = db, e.clock.Now, authz.NewGuard(engine)
-	if opts.Rewards == nil {
-		opts.Rewards = e.ledger
+	deps := risk.Deps{DB: db, Now: e.clock.Now, Guard: authz.NewGuard(engine), Rewards: e.ledger}
+	for _, f := range tweak {
+		f(&deps)
 	}
-	e.mod, err = risk.New(opts)
+	e.mod, err = risk.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ const maxDetail = 200
 const maxUAFamily = 64
 
 // DefaultCheckInCredits is the credits a daily check-in grants when
-// Options.CheckInCredits is zero.
+// Config.CheckInCredits is zero.
 const DefaultCheckInCredits = 5
 
 // Rewarder credits a user's balance; *billing.Ledger is one. Reward must
@@ -50,8 +50,17 @@ type Rewarder interface {
 	Reward(ctx context.Context, userID string, amount int64, reason, ref string) error
 }
 
-// Options configure New.
-type Options struct {
+// Config configures the risk module. The zero value works.
+type Config struct {
+	// CheckInCredits is what one daily check-in grants; zero means
+	// DefaultCheckInCredits.
+	CheckInCredits int64
+	// Location sets where a check-in day begins and ends; nil means UTC.
+	Location *time.Location
+}
+
+// Deps are what the module needs from the rest of Steward.
+type Deps struct {
 	// DB is the SQL store, migrated.
 	DB *bun.DB
 	// Logger receives the module's messages; nil discards them.
@@ -64,11 +73,6 @@ type Options struct {
 	// Rewards receives the credits of check-ins and reward tasks. Without
 	// it the reward routes are not mounted and CheckIn and GrantTask fail.
 	Rewards Rewarder
-	// CheckInCredits is what one daily check-in grants; zero means
-	// DefaultCheckInCredits.
-	CheckInCredits int64
-	// Location sets where a check-in day begins and ends; nil means UTC.
-	Location *time.Location
 }
 
 // Module is the risk module.
@@ -83,28 +87,28 @@ type Module struct {
 }
 
 // New returns the risk module.
-func New(opts Options) (*Module, error) {
-	if opts.DB == nil {
+func New(cfg Config, deps Deps) (*Module, error) {
+	if deps.DB == nil {
 		return nil, errors.New("risk: a database is required")
 	}
-	if opts.CheckInCredits < 0 {
-		return nil, fmt.Errorf("risk: check-in credits must not be negative, got %d", opts.CheckInCredits)
+	if cfg.CheckInCredits < 0 {
+		return nil, fmt.Errorf("risk: check-in credits must not be negative, got %d", cfg.CheckInCredits)
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
-	if opts.CheckInCredits == 0 {
-		opts.CheckInCredits = DefaultCheckInCredits
+	if cfg.CheckInCredits == 0 {
+		cfg.CheckInCredits = DefaultCheckInCredits
 	}
-	if opts.Location == nil {
-		opts.Location = time.UTC
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
 	}
 	return &Module{
-		db: opts.DB, log: opts.Logger, now: opts.Now, guard: opts.Guard,
-		rewards: opts.Rewards, checkInCredits: opts.CheckInCredits, loc: opts.Location,
+		db: deps.DB, log: deps.Logger, now: deps.Now, guard: deps.Guard,
+		rewards: deps.Rewards, checkInCredits: cfg.CheckInCredits, loc: cfg.Location,
 	}, nil
 }
 

@@ -19,7 +19,7 @@ func TestRecordAbuse(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		ctx := context.Background()
 		at := time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
-		m, err := risk.New(risk.Options{DB: db, Now: func() time.Time { return at }})
+		m, err := risk.New(risk.Config{}, risk.Deps{DB: db, Now: func() time.Time { return at }})
 		if err != nil {
 			t.Fatal(err)
 		}

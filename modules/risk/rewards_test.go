@@ -21,7 +21,7 @@ import (
 
 func TestCheckInGrantsOncePerDayUnderConcurrency(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		e := newEnv(t, db, risk.Options{})
+		e := newEnv(t, db, risk.Config{})
 		const racers = 20
 		answers := make([]checkInAnswer, racers)
 		start := make(chan struct{})
@@ -94,7 +94,7 @@ func TestCheckInGrantsOncePerDayUnderConcurrency(t *testing.T) {
 func TestCheckInDayFollowsTheConfiguredZone(t *testing.T) {
 	db := sqltest.SQLite(t)
 	tokyo := time.FixedZone("UTC+9", 9*60*60)
-	e := newEnv(t, db, risk.Options{Location: tokyo, CheckInCredits: 3})
+	e := newEnv(t, db, risk.Config{Location: tokyo, CheckInCredits: 3})
 	// 14:30 UTC is 23:30 in UTC+9: the last half hour of April 1 there.
 	e.clock.Set(time.Date(2026, 4, 1, 14, 30, 0, 0, time.UTC))
 	a := e.checkIn("u1")
@@ -134,7 +134,7 @@ func (f *flaky) Reward(ctx context.Context, userID string, amount int64, reason,
 func TestCheckInAfterALedgerFailureCanBeRetried(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		f := &flaky{fail: true}
-		e := newEnv(t, db, risk.Options{Rewards: f})
+		e := newEnv(t, db, risk.Config{}, func(d *risk.Deps) { d.Rewards = f })
 		f.next = e.ledger
 		status, out := e.do(fiber.MethodPost, "/v1/rewards/checkin", "u1:user")
 		if status != http.StatusInternalServerError {
@@ -154,7 +154,7 @@ func TestCheckInAfterALedgerFailureCanBeRetried(t *testing.T) {
 
 func TestGrantTask(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		e := newEnv(t, db, risk.Options{})
+		e := newEnv(t, db, risk.Config{})
 		ctx := context.Background()
 		const racers = 10
 		var wg sync.WaitGroup
@@ -201,7 +201,7 @@ func TestGrantTask(t *testing.T) {
 }
 
 func TestGrantTaskRefusesBadInput(t *testing.T) {
-	e := newEnv(t, sqltest.SQLite(t), risk.Options{})
+	e := newEnv(t, sqltest.SQLite(t), risk.Config{})
 	tests := []struct {
 		name    string
 		user    string
@@ -233,7 +233,7 @@ func TestGrantTaskRefusesBadInput(t *testing.T) {
 
 func TestListRewards(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		e := newEnv(t, db, risk.Options{})
+		e := newEnv(t, db, risk.Config{})
 		ctx := context.Background()
 		// Three check-ins on three days and one task, all for u1; one
 		// check-in for u2.
@@ -314,7 +314,7 @@ func TestListRewards(t *testing.T) {
 }
 
 func TestRoutesAreDocumented(t *testing.T) {
-	e := newEnv(t, sqltest.SQLite(t), risk.Options{})
+	e := newEnv(t, sqltest.SQLite(t), risk.Config{})
 	if missing := web.UndocumentedRoutes(e.app, e.doc); len(missing) > 0 {
 		t.Errorf("undocumented routes: %v", missing)
 	}
@@ -331,7 +331,7 @@ func TestRoutesAreDocumented(t *testing.T) {
 
 func TestRewardsNeedARewarder(t *testing.T) {
 	db := sqltest.SQLite(t)
-	m, err := risk.New(risk.Options{DB: db})
+	m, err := risk.New(risk.Config{}, risk.Deps{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

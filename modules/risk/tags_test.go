@@ -36,7 +36,7 @@ func TestEveryColumnIsTagged(t *testing.T) {
 		},
 	}
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		m, err := risk.New(risk.Options{DB: db})
+		m, err := risk.New(risk.Config{}, risk.Deps{DB: db})
 		if err != nil {
 			t.Fatal(err)
 		}
