@@ -111,23 +111,23 @@ type scriptConfig struct {
 }
 
 // buildScript puts the configuration into the embedded script.
-func buildScript(opts Options) (web.Script, error) {
-	for p := range opts.Text.Purposes {
+func buildScript(cfg Config) (web.Script, error) {
+	for p := range cfg.Text.Purposes {
 		if !slices.Contains(Purposes(), p) {
 			return web.Script{}, fmt.Errorf("consent: banner text for unknown purpose %q", p)
 		}
 	}
-	cfg := scriptConfig{
-		PolicyVersion: opts.PolicyVersion,
-		BannerVersion: opts.BannerVersion,
+	sc := scriptConfig{
+		PolicyVersion: cfg.PolicyVersion,
+		BannerVersion: cfg.BannerVersion,
 		Purposes:      Purposes(),
-		Text:          opts.Text.withDefaults(),
-		CSRFCookie:    opts.CSRFCookie,
-		CSRFHeader:    opts.CSRFHeader,
+		Text:          cfg.Text.withDefaults(),
+		CSRFCookie:    cfg.CSRFCookie,
+		CSRFHeader:    cfg.CSRFHeader,
 	}
 	// encoding/json escapes <, > and & in strings, so no configured text
 	// can close the script or open markup.
-	raw, err := json.Marshal(cfg)
+	raw, err := json.Marshal(sc)
 	if err != nil {
 		return web.Script{}, fmt.Errorf("consent: encode banner config: %w", err)
 	}

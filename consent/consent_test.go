@@ -98,7 +98,7 @@ func TestGiveWithdrawReconsentExpire(t *testing.T) {
 		}
 
 		// A new privacy policy asks again; the choice stays in effect.
-		h2 := newHarness(t, db, clk, func(o *consent.Options) { o.PolicyVersion = "2026-09" })
+		h2 := newHarness(t, db, clk, func(o *consent.Config) { o.PolicyVersion = "2026-09" })
 		b2 := &browser{h: h2, vid: b.vid}
 		v = b2.get()
 		if !v.Ask || v.AskReason != consent.AskPolicyChanged || v.PolicyVersion != "2026-09" || granted(v) != "necessary,functional,analytics" {
@@ -407,7 +407,7 @@ func TestPolicyVersionInForce(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		clk := newClock()
 		graceEnd := clk.Now().Add(24 * time.Hour)
-		h := newHarness(t, db, clk, func(o *consent.Options) {
+		h := newHarness(t, db, clk, func(o *consent.Config) {
 			o.PreviousPolicyVersion, o.PreviousPolicyUntil = "2026-01", graceEnd
 		})
 		tests := []struct {

@@ -58,14 +58,12 @@ func FuzzPutConsent(f *testing.F) {
 	// Each request comes a second after the last, so that the newest
 	// choice of the signed-in user is the last one made.
 	clk := newClock()
-	mod, err := consent.New(consent.Options{
-		DB:             db,
+	mod, err := consent.New(consent.Config{
 		PolicyVersion:  "2026-05",
 		BannerVersion:  "b1",
 		HashKey:        []byte("test erasure key"),
-		Now:            clk.Now,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/32")},
-	})
+	}, consent.Deps{DB: db, Now: clk.Now})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -92,7 +92,7 @@ type GPCSupport struct {
 
 func (m *Module) gpcJSON(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "public, max-age=86400")
-	return c.JSON(GPCSupport{GPC: true, LastUpdate: m.opts.GPCLastUpdate})
+	return c.JSON(GPCSupport{GPC: true, LastUpdate: m.cfg.GPCLastUpdate})
 }
 
 // caller is who a consent request is about.
@@ -107,7 +107,7 @@ type caller struct {
 
 func (m *Module) callerOf(c *fiber.Ctx) caller {
 	var k caller
-	if vid := c.Cookies(m.opts.CookieName); validVisitorID(vid) {
+	if vid := c.Cookies(m.cfg.CookieName); validVisitorID(vid) {
 		k.visitorID = strings.Clone(vid)
 	}
 	if p, ok := authz.FromContext(c.UserContext()); ok {
@@ -115,7 +115,7 @@ func (m *Module) callerOf(c *fiber.Ctx) caller {
 	}
 	k.gpc = c.Get(HeaderGPC) == "1"
 	k.userAgent = m.ua.Parse(c.Get(fiber.HeaderUserAgent)).String()
-	k.ip = ipaddr.Truncate(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.opts.TrustedProxies))
+	k.ip = ipaddr.Truncate(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.cfg.TrustedProxies))
 	return k
 }
 
@@ -138,13 +138,13 @@ func (m *Module) ensureVisitor(k *caller) {
 func (m *Module) setCookie(c *fiber.Ctx, k caller, now time.Time) {
 	expires := m.validFor.AddTo(now)
 	c.Cookie(&fiber.Cookie{
-		Name:     m.opts.CookieName,
+		Name:     m.cfg.CookieName,
 		Value:    k.visitorID,
 		Path:     "/",
-		Domain:   m.opts.CookieDomain,
+		Domain:   m.cfg.CookieDomain,
 		Expires:  expires,
 		MaxAge:   int(expires.Sub(now).Seconds()),
-		Secure:   m.opts.CookieSecure,
+		Secure:   m.cfg.CookieSecure,
 		HTTPOnly: true,
 		SameSite: fiber.CookieSameSiteLaxMode,
 	})
@@ -156,7 +156,7 @@ func (m *Module) getConsent(c *fiber.Ctx) error {
 	// The banner script reports navigator.globalPrivacyControl this way
 	// for browsers that do not send the header.
 	k.gpc = k.gpc || c.Query("gpc") == "1"
-	now := m.opts.Now().UTC()
+	now := m.now().UTC()
 	if k.gpc {
 		if err := m.applyGPC(ctx, c, &k, now); err != nil {
 			return err
@@ -185,7 +185,7 @@ func (m *Module) applyGPC(ctx context.Context, c *fiber.Ctx, k *caller, now time
 	}
 	m.ensureVisitor(k)
 	row := choiceRow{purpose: PurposeMarketing, granted: false, method: MethodGPC, gpc: true}
-	policyVersion, bannerVersion := m.opts.PolicyVersion, m.opts.BannerVersion
+	policyVersion, bannerVersion := m.cfg.PolicyVersion, m.cfg.BannerVersion
 	if decided {
 		policyVersion, bannerVersion = mk.PolicyVersion, mk.BannerVersion
 	}
@@ -211,7 +211,7 @@ func (m *Module) putConsent(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	k := m.callerOf(c)
 	k.gpc = k.gpc || in.GPC || in.Method == MethodGPC
-	now := m.opts.Now().UTC()
+	now := m.now().UTC()
 	m.ensureVisitor(&k)
 
 	current, err := m.lookup(ctx, k.visitorID, k.userID)
@@ -269,10 +269,10 @@ func (m *Module) validate(in *Choice) error {
 	}
 	if in.Method == MethodGPC {
 		if in.PolicyVersion == "" {
-			in.PolicyVersion = m.opts.PolicyVersion
+			in.PolicyVersion = m.cfg.PolicyVersion
 		}
 		if in.BannerVersion == "" {
-			in.BannerVersion = m.opts.BannerVersion
+			in.BannerVersion = m.cfg.BannerVersion
 		}
 	}
 	switch {
@@ -282,13 +282,13 @@ func (m *Module) validate(in *Choice) error {
 		// A choice is proof of what the visitor agreed to: a version that
 		// is not the policy in force (or, for a while after a change, the
 		// one before it) proves nothing.
-		v.Add("policy_version", "version", fmt.Sprintf("Must be the privacy policy version in force, %q, as GET /v1/consent reports it.", m.opts.PolicyVersion))
+		v.Add("policy_version", "version", fmt.Sprintf("Must be the privacy policy version in force, %q, as GET /v1/consent reports it.", m.cfg.PolicyVersion))
 	}
 	switch {
 	case in.BannerVersion == "":
 		v.Add("banner_version", "required", "Send the banner version the visitor was shown.")
-	case in.BannerVersion != m.opts.BannerVersion:
-		v.Add("banner_version", "version", fmt.Sprintf("Must be the banner version in force, %q, as GET /v1/consent reports it.", m.opts.BannerVersion))
+	case in.BannerVersion != m.cfg.BannerVersion:
+		v.Add("banner_version", "version", fmt.Sprintf("Must be the banner version in force, %q, as GET /v1/consent reports it.", m.cfg.BannerVersion))
 	}
 	return v.Err()
 }
@@ -297,11 +297,11 @@ func (m *Module) validate(in *Choice) error {
 // version pv: the version in force, or the previous one during its grace
 // period.
 func (m *Module) policyAccepted(pv string) bool {
-	if pv == m.opts.PolicyVersion {
+	if pv == m.cfg.PolicyVersion {
 		return true
 	}
-	return m.opts.PreviousPolicyVersion != "" && pv == m.opts.PreviousPolicyVersion &&
-		m.opts.Now().Before(m.opts.PreviousPolicyUntil)
+	return m.cfg.PreviousPolicyVersion != "" && pv == m.cfg.PreviousPolicyVersion &&
+		m.now().Before(m.cfg.PreviousPolicyUntil)
 }
 
 // rowsOf turns a valid choice into one row per purpose it decides, with
@@ -365,8 +365,8 @@ func (m *Module) view(ctx context.Context, k caller, now time.Time) (View, error
 	v := View{
 		Subject:       "none",
 		Purposes:      map[string]bool{},
-		PolicyVersion: m.opts.PolicyVersion,
-		BannerVersion: m.opts.BannerVersion,
+		PolicyVersion: m.cfg.PolicyVersion,
+		BannerVersion: m.cfg.BannerVersion,
 	}
 	states, err := m.lookup(ctx, k.visitorID, k.userID)
 	if err != nil {
@@ -394,7 +394,7 @@ func (m *Module) view(ctx context.Context, k caller, now time.Time) (View, error
 		v.Ask, v.AskReason = true, AskNoChoice
 	case !now.Before(e.chosen.ExpiresAt):
 		v.Ask, v.AskReason = true, AskExpired
-	case e.chosen.PolicyVersion != m.opts.PolicyVersion:
+	case e.chosen.PolicyVersion != m.cfg.PolicyVersion:
 		v.Ask, v.AskReason = true, AskPolicyChanged
 	}
 	if e.chosen != nil {

@@ -54,23 +54,21 @@ type harness struct {
 	app   *fiber.App
 }
 
-func newHarness(t *testing.T, db *bun.DB, clk *clock, mutate func(*consent.Options)) *harness {
+func newHarness(t *testing.T, db *bun.DB, clk *clock, mutate func(*consent.Config)) *harness {
 	t.Helper()
-	opts := consent.Options{
-		DB:            db,
+	cfg := consent.Config{
 		PolicyVersion: "2026-05",
 		BannerVersion: "b1",
 		HashKey:       []byte("test erasure key"),
-		Now:           clk.Now,
 		CacheTTL:      -1,
 		// app.Test connects from 0.0.0.0; treating that as the proxy makes
 		// X-Forwarded-For the client's address.
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/32")},
 	}
 	if mutate != nil {
-		mutate(&opts)
+		mutate(&cfg)
 	}
-	mod, err := consent.New(opts)
+	mod, err := consent.New(cfg, consent.Deps{DB: db, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

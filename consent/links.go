@@ -38,8 +38,8 @@ func (m *Module) SignedIn(ctx context.Context, visitorID, userID string) (*Visit
 	if !validVisitorID(visitorID) {
 		return nil, nil
 	}
-	link := VisitorLink{ID: ids.Ordered(), VisitorID: visitorID, UserID: userID, LinkedAt: m.opts.Now().UTC().Truncate(time.Millisecond)}
-	if _, err := m.opts.DB.NewInsert().Model(&link).Exec(ctx); err != nil {
+	link := VisitorLink{ID: ids.Ordered(), VisitorID: visitorID, UserID: userID, LinkedAt: m.now().UTC().Truncate(time.Millisecond)}
+	if _, err := m.store.db.NewInsert().Model(&link).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("record sign-in on a browser: %w", err)
 	}
 	return &link, m.MergeVisitor(ctx, visitorID, userID)
@@ -57,8 +57,8 @@ func (m *Module) Browsing(ctx context.Context, userID string) ([]module.Browsing
 		return nil, nil
 	}
 	var links []VisitorLink
-	err := m.opts.DB.NewSelect().Model(&links).
-		Where("visitor_id IN (?)", m.opts.DB.NewSelect().Model((*VisitorLink)(nil)).Column("visitor_id").Where("user_id = ?", userID)).
+	err := m.store.db.NewSelect().Model(&links).
+		Where("visitor_id IN (?)", m.store.db.NewSelect().Model((*VisitorLink)(nil)).Column("visitor_id").Where("user_id = ?", userID)).
 		OrderExpr("visitor_id ASC, linked_at ASC, id ASC").
 		Scan(ctx)
 	if err != nil {

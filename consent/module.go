@@ -13,7 +13,7 @@
 //     the policy changes, GET /v1/consent answers ask: true and the banner
 //     shows again. The old choice stays in effect until the visitor
 //     answers, because the purposes themselves did not change.
-//   - A choice lapses after Options.ValidFor (13 months by default); a
+//   - A choice lapses after Config.ValidFor (13 months by default); a
 //     lapsed grant is no grant, and the banner asks again.
 //   - At sign-in the visitor's choices merge into the account's: for each
 //     purpose the stricter choice wins (a denial beats a grant), until the
@@ -84,7 +84,7 @@ func Methods() []string {
 	return []string{MethodBannerAccept, MethodBannerReject, MethodBannerSave, MethodPreferences, MethodGPC, MethodAPI}
 }
 
-// Defaults for zero Options fields.
+// Defaults for zero Config fields.
 const (
 	DefaultCookieName    = "steward_vid"
 	DefaultValidFor      = "P13M"
@@ -95,10 +95,8 @@ const (
 	cacheMaxEntries      = 100_000
 )
 
-// Options configure the module.
-type Options struct {
-	// DB is the SQL store. Required.
-	DB *bun.DB
+// Config configures the module.
+type Config struct {
 	// PolicyVersion is the version of the privacy policy in force, such as
 	// "2026-01-15". Required. A choice made under another version is asked
 	// again.
@@ -145,6 +143,12 @@ type Options struct {
 	// through this process clear it at once. Zero means DefaultCacheTTL; a
 	// negative value turns the cache off.
 	CacheTTL time.Duration
+}
+
+// Deps are what the module needs from the rest of Steward.
+type Deps struct {
+	// DB is the SQL store. Required.
+	DB *bun.DB
 	// Logger receives the module's log; nil discards it.
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
@@ -153,7 +157,8 @@ type Options struct {
 
 // Module is the consent module.
 type Module struct {
-	opts     Options
+	cfg      Config
+	now      func() time.Time
 	log      *slog.Logger
 	store    *store
 	validFor policies.Period
@@ -175,70 +180,70 @@ type cachedConsent struct {
 }
 
 // New builds the module.
-func New(opts Options) (*Module, error) {
-	if opts.DB == nil {
+func New(cfg Config, deps Deps) (*Module, error) {
+	if deps.DB == nil {
 		return nil, errors.New("consent: DB is required")
 	}
-	if opts.PolicyVersion == "" {
+	if cfg.PolicyVersion == "" {
 		return nil, errors.New("consent: PolicyVersion is required")
 	}
-	if !versionOK(opts.PolicyVersion) {
-		return nil, fmt.Errorf("consent: PolicyVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", opts.PolicyVersion)
+	if !versionOK(cfg.PolicyVersion) {
+		return nil, fmt.Errorf("consent: PolicyVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", cfg.PolicyVersion)
 	}
-	if opts.BannerVersion == "" {
-		opts.BannerVersion = DefaultBannerVersion
+	if cfg.BannerVersion == "" {
+		cfg.BannerVersion = DefaultBannerVersion
 	}
-	if !versionOK(opts.BannerVersion) {
-		return nil, fmt.Errorf("consent: BannerVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", opts.BannerVersion)
+	if !versionOK(cfg.BannerVersion) {
+		return nil, fmt.Errorf("consent: BannerVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", cfg.BannerVersion)
 	}
-	if opts.PreviousPolicyVersion != "" && !versionOK(opts.PreviousPolicyVersion) {
-		return nil, fmt.Errorf("consent: PreviousPolicyVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", opts.PreviousPolicyVersion)
+	if cfg.PreviousPolicyVersion != "" && !versionOK(cfg.PreviousPolicyVersion) {
+		return nil, fmt.Errorf("consent: PreviousPolicyVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", cfg.PreviousPolicyVersion)
 	}
-	if opts.ValidFor == "" {
-		opts.ValidFor = DefaultValidFor
+	if cfg.ValidFor == "" {
+		cfg.ValidFor = DefaultValidFor
 	}
-	period, err := policies.ParsePeriod(opts.ValidFor)
+	period, err := policies.ParsePeriod(cfg.ValidFor)
 	if err != nil {
 		return nil, fmt.Errorf("consent: ValidFor: %w", err)
 	}
-	if opts.CookieName == "" {
-		opts.CookieName = DefaultCookieName
+	if cfg.CookieName == "" {
+		cfg.CookieName = DefaultCookieName
 	}
-	if opts.CSRFCookie == "" {
-		opts.CSRFCookie = DefaultCSRFCookie
+	if cfg.CSRFCookie == "" {
+		cfg.CSRFCookie = DefaultCSRFCookie
 	}
-	if opts.CSRFHeader == "" {
-		opts.CSRFHeader = DefaultCSRFHeader
+	if cfg.CSRFHeader == "" {
+		cfg.CSRFHeader = DefaultCSRFHeader
 	}
-	if opts.GPCLastUpdate == "" {
-		opts.GPCLastUpdate = "2026-11-01"
+	if cfg.GPCLastUpdate == "" {
+		cfg.GPCLastUpdate = "2026-11-01"
 	}
-	if _, err := time.Parse(time.DateOnly, opts.GPCLastUpdate); err != nil {
-		return nil, fmt.Errorf("consent: GPCLastUpdate %q is not YYYY-MM-DD", opts.GPCLastUpdate)
+	if _, err := time.Parse(time.DateOnly, cfg.GPCLastUpdate); err != nil {
+		return nil, fmt.Errorf("consent: GPCLastUpdate %q is not YYYY-MM-DD", cfg.GPCLastUpdate)
 	}
-	if opts.CacheTTL == 0 {
-		opts.CacheTTL = DefaultCacheTTL
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = DefaultCacheTTL
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	rules, err := enrich.LoadRules()
 	if err != nil {
 		return nil, fmt.Errorf("consent: %w", err)
 	}
 	m := &Module{
-		opts:     opts,
-		log:      log.With(slog.String("module", "consent")),
-		store:    &store{db: opts.DB},
+		cfg:      cfg,
+		now:      deps.Now,
+		log:      deps.Logger.With(slog.String("module", "consent")),
+		store:    &store{db: deps.DB},
 		validFor: period,
 		ua:       enrich.NewUAParser(rules, 2000),
 		cache:    map[subjectKey]cachedConsent{},
 	}
-	script, err := buildScript(opts)
+	script, err := buildScript(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -344,17 +349,17 @@ func (m *Module) lookup(ctx context.Context, visitorID, userID string) (map[stri
 // (either may be empty), for the analytics gate: necessary always, plus
 // every purpose granted and not lapsed. explicitMarketing reports a
 // marketing grant made while Global Privacy Control was on. Answers are
-// cached for Options.CacheTTL; a choice recorded through this process
+// cached for Config.CacheTTL; a choice recorded through this process
 // clears the cache at once.
 func (m *Module) ConsentFor(ctx context.Context, visitorID, userID string) ([]string, bool, error) {
 	key := subjectKey{visitorID: visitorID, userID: userID}
-	now := m.opts.Now()
+	now := m.now()
 	gen := m.gen.Load()
-	if m.opts.CacheTTL > 0 {
+	if m.cfg.CacheTTL > 0 {
 		m.cacheMu.RLock()
 		c, ok := m.cache[key]
 		m.cacheMu.RUnlock()
-		if ok && c.gen == gen && now.Sub(c.at) < m.opts.CacheTTL {
+		if ok && c.gen == gen && now.Sub(c.at) < m.cfg.CacheTTL {
 			return c.purposes, c.explicit, nil
 		}
 	}
@@ -369,7 +374,7 @@ func (m *Module) ConsentFor(ctx context.Context, visitorID, userID string) ([]st
 			purposes = append(purposes, p)
 		}
 	}
-	if m.opts.CacheTTL > 0 {
+	if m.cfg.CacheTTL > 0 {
 		m.cacheMu.Lock()
 		if len(m.cache) >= cacheMaxEntries {
 			clear(m.cache)
@@ -408,7 +413,7 @@ func (m *Module) MergeVisitor(ctx context.Context, visitorID, userID string) err
 	if err != nil {
 		return fmt.Errorf("merge consent: %w", err)
 	}
-	now := m.opts.Now().UTC()
+	now := m.now().UTC()
 	var merged []State
 	changed := false
 	for _, p := range Purposes() {
@@ -471,10 +476,10 @@ func stricter(a, b State, now time.Time) State {
 // are deleted. It returns the number of proof rows changed and is
 // idempotent.
 func (m *Module) Pseudonymize(ctx context.Context, subject module.SubjectRef) (int, error) {
-	if len(m.opts.HashKey) == 0 {
+	if len(m.cfg.HashKey) == 0 {
 		return 0, errors.New("pseudonymize consent: no hash key configured")
 	}
-	n, err := m.store.pseudonymize(ctx, m.opts.HashKey, subject.UserID, subject.VisitorIDs())
+	n, err := m.store.pseudonymize(ctx, m.cfg.HashKey, subject.UserID, subject.VisitorIDs())
 	if err != nil {
 		return 0, err
 	}

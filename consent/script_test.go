@@ -10,7 +10,7 @@ import (
 )
 
 func TestConsentScriptServed(t *testing.T) {
-	h := newHarness(t, sqltest.SQLite(t), newClock(), func(o *consent.Options) {
+	h := newHarness(t, sqltest.SQLite(t), newClock(), func(o *consent.Config) {
 		o.Text.AcceptAll = "Alle akzeptieren"
 		o.Text.RejectAll = "Alle ablehnen </script><b>"
 	})
@@ -60,8 +60,9 @@ func TestConsentScriptServed(t *testing.T) {
 }
 
 func TestUnknownPurposeTextRefused(t *testing.T) {
-	_, err := consent.New(consent.Options{DB: sqltest.SQLite(t), PolicyVersion: "1",
-		Text: consent.BannerText{Purposes: map[string]consent.PurposeText{"advertising": {Label: "Ads"}}}})
+	_, err := consent.New(consent.Config{PolicyVersion: "1",
+		Text: consent.BannerText{Purposes: map[string]consent.PurposeText{"advertising": {Label: "Ads"}}}},
+		consent.Deps{DB: sqltest.SQLite(t)})
 	if err == nil {
 		t.Fatal("New accepted banner text for an unknown purpose")
 	}

@@ -306,7 +306,7 @@ func child(mode, dataDir, lib string, log *slog.Logger) error {
 		return err
 	}
 	proxies := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
-	cm, err := consent.New(consent.Options{DB: db, PolicyVersion: policyVer, BannerVersion: bannerVer, TrustedProxies: proxies})
+	cm, err := consent.New(consent.Config{PolicyVersion: policyVer, BannerVersion: bannerVer, TrustedProxies: proxies}, consent.Deps{DB: db})
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	}
 	proxies := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/32"), netip.MustParsePrefix("127.0.0.1/32")}
 	var err error
-	s.consent, err = consent.New(consent.Options{DB: s.db, PolicyVersion: policyVer, BannerVersion: bannerVer, TrustedProxies: proxies})
+	s.consent, err = consent.New(consent.Config{PolicyVersion: policyVer, BannerVersion: bannerVer, TrustedProxies: proxies}, consent.Deps{DB: s.db})
 	if err != nil {
 		t.Fatal(err)
 	}

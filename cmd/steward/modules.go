@@ -184,8 +184,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	if err != nil {
 		return nil, err
 	}
-	consentMod, err := consent.New(consent.Options{
-		DB:            db,
+	consentMod, err := consent.New(consent.Config{
 		PolicyVersion: cfg.ConsentPolicyVersion,
 		BannerVersion: cfg.ConsentBannerVersion,
 		// A choice made under the policy before the current one counts
@@ -196,8 +195,10 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		CookieSecure:          cfg.SecureCookies(),
 		HashKey:               consentKey,
 		TrustedProxies:        cfg.TrustedProxies,
-		Logger:                logFor("consent"),
-		Now:                   s.now,
+	}, consent.Deps{
+		DB:     db,
+		Logger: logFor("consent"),
+		Now:    s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consent: %w", err)
