@@ -42,12 +42,8 @@ const refundMargin = 7 * 24 * time.Hour
 // nothing from it.
 var RawCategories = []string{"user.unique_id", "user.unique_id.analytics_id"}
 
-// Options are what the module needs.
-type Options struct {
-	// Warehouse holds the events.
-	Warehouse warehouse.Warehouse
-	// Guard asks the access policy whether a caller may see a report.
-	Guard *authz.Guard
+// Config configures the module. The zero value works.
+type Config struct {
 	// Lookback is how far before a conversion a touch counts when a
 	// request names no lookback; zero means DefaultLookback.
 	Lookback time.Duration
@@ -69,11 +65,20 @@ type Options struct {
 	// policies/data/processing.json), or DefaultMinGroupSize when it has
 	// none. 1 folds nothing.
 	MinGroupSize int
+}
+
+// Deps are what the module needs from the rest of Steward.
+type Deps struct {
+	// Warehouse holds the events. Required.
+	Warehouse warehouse.Warehouse
+	// Guard asks the access policy whether a caller may see a report.
+	// Required.
+	Guard *authz.Guard
 	// Refunds, when set, returns the refunds recorded so far on orders
 	// placed in [from, to); they are netted out of the revenue of the
 	// purchase conversions that name their order.
 	Refunds func(ctx context.Context, from, to time.Time) ([]Refund, error)
-	// Logger receives the module's log lines.
+	// Logger receives the module's log lines; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -94,51 +99,51 @@ type Module struct {
 }
 
 // New returns the module.
-func New(opts Options) (*Module, error) {
-	if opts.Warehouse == nil {
+func New(cfg Config, deps Deps) (*Module, error) {
+	if deps.Warehouse == nil {
 		return nil, errors.New("attribution: a warehouse is required")
 	}
-	if opts.Guard == nil {
+	if deps.Guard == nil {
 		return nil, errors.New("attribution: a guard is required")
 	}
-	if opts.Lookback == 0 {
-		opts.Lookback = DefaultLookback
+	if cfg.Lookback == 0 {
+		cfg.Lookback = DefaultLookback
 	}
-	if opts.MaxSpan == 0 {
-		opts.MaxSpan = DefaultMaxSpan
+	if cfg.MaxSpan == 0 {
+		cfg.MaxSpan = DefaultMaxSpan
 	}
-	if opts.MaxQueryTime == 0 {
-		opts.MaxQueryTime = DefaultMaxQueryTime
+	if cfg.MaxQueryTime == 0 {
+		cfg.MaxQueryTime = DefaultMaxQueryTime
 	}
-	if opts.MaxQueryMemory == 0 {
-		opts.MaxQueryMemory = DefaultMaxQueryMemory
+	if cfg.MaxQueryMemory == 0 {
+		cfg.MaxQueryMemory = DefaultMaxQueryMemory
 	}
-	if opts.MaxConcurrent == 0 {
-		opts.MaxConcurrent = DefaultMaxConcurrent
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	switch {
-	case opts.Lookback < minLookback || opts.Lookback > maxLookback:
+	case cfg.Lookback < minLookback || cfg.Lookback > maxLookback:
 		return nil, errors.New("attribution: the lookback window is between one hour and 365 days")
-	case opts.MaxSpan < 24*time.Hour || opts.MaxSpan > MaxSpanLimit:
+	case cfg.MaxSpan < 24*time.Hour || cfg.MaxSpan > MaxSpanLimit:
 		return nil, fmt.Errorf("attribution: the longest report span is between one day and %s days", days(MaxSpanLimit))
-	case opts.MaxQueryTime < 0 || opts.MaxQueryMemory < 0 || opts.MaxConcurrent < 0 || opts.MinGroupSize < 0:
+	case cfg.MaxQueryTime < 0 || cfg.MaxQueryMemory < 0 || cfg.MaxConcurrent < 0 || cfg.MinGroupSize < 0:
 		return nil, errors.New("attribution: limits cannot be negative")
 	}
-	if opts.MinGroupSize == 0 {
+	if cfg.MinGroupSize == 0 {
 		k, err := PolicyMinGroupSize()
 		if err != nil {
 			return nil, fmt.Errorf("attribution: %w", err)
 		}
-		opts.MinGroupSize = k
+		cfg.MinGroupSize = k
 	}
 	return &Module{
-		wh: opts.Warehouse, guard: opts.Guard, lookback: opts.Lookback, maxSpan: opts.MaxSpan,
-		limits:   Limits{MaxTime: opts.MaxQueryTime, MaxMemory: opts.MaxQueryMemory},
-		minGroup: opts.MinGroupSize, refunds: opts.Refunds,
-		slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Logger,
+		wh: deps.Warehouse, guard: deps.Guard, lookback: cfg.Lookback, maxSpan: cfg.MaxSpan,
+		limits:   Limits{MaxTime: cfg.MaxQueryTime, MaxMemory: cfg.MaxQueryMemory},
+		minGroup: cfg.MinGroupSize, refunds: deps.Refunds,
+		slots: make(chan struct{}, cfg.MaxConcurrent), log: deps.Logger,
 	}, nil
 }
 

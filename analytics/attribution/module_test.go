@@ -25,17 +25,17 @@ import (
 	"github.com/stewardhq/steward/internal/web"
 )
 
-// serve mounts a module built with opts on a test app that authenticates
-// by authtest.Header.
-func serve(t *testing.T, opts attribution.Options) *fiberApp {
+// serve mounts a module built with cfg and deps on a test app that
+// authenticates by authtest.Header.
+func serve(t *testing.T, cfg attribution.Config, deps attribution.Deps) *fiberApp {
 	t.Helper()
-	if opts.Guard == nil {
-		opts.Guard = authtest.Guard(t)
+	if deps.Guard == nil {
+		deps.Guard = authtest.Guard(t)
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	mod, err := attribution.New(opts)
+	mod, err := attribution.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func route(from, to time.Time, rest string) string {
 // the access policy lets read attribution get the report, the others are
 // refused, and bad parameters are named in the problem document.
 func TestRoute(t *testing.T) {
-	app := serve(t, attribution.Options{Warehouse: crafted(t), MinGroupSize: 1, MaxSpan: days(45)})
+	app := serve(t, attribution.Config{MinGroupSize: 1, MaxSpan: days(45)}, attribution.Deps{Warehouse: crafted(t)})
 	good := route(from, to, "&model=linear&group_by=source")
 	tests := []struct {
 		name   string
@@ -204,7 +204,7 @@ func TestSmallGroupsFold(t *testing.T) {
 	groups(t, w, "EUR", map[string]int{"nine": 9, "ten": 10})
 	groups(t, w, "USD", map[string]int{"solo": 1})
 	var logs bytes.Buffer
-	app := serve(t, attribution.Options{Warehouse: w, MinGroupSize: 10, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	app := serve(t, attribution.Config{MinGroupSize: 10}, attribution.Deps{Warehouse: w, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	url := route(from, to, "&model=last_touch&group_by=campaign")
 
 	tests := []struct {
@@ -276,7 +276,7 @@ func (b *blocking) Select(ctx context.Context, dest any, query string, args ...a
 // is free.
 func TestConcurrentReports(t *testing.T) {
 	w := &blocking{Warehouse: crafted(t), armed: true, entered: make(chan struct{}), release: make(chan struct{})}
-	app := serve(t, attribution.Options{Warehouse: w, MinGroupSize: 1, MaxConcurrent: 1, MaxQueryTime: 3 * time.Second})
+	app := serve(t, attribution.Config{MinGroupSize: 1, MaxConcurrent: 1, MaxQueryTime: 3 * time.Second}, attribution.Deps{Warehouse: w})
 	url := route(from, to, "")
 	first := make(chan int, 1)
 	go func() {
@@ -314,15 +314,15 @@ func TestQueryLimits(t *testing.T) {
 	url := route(from, to, "&model=linear&group_by=channel,campaign")
 	tests := []struct {
 		name string
-		opts attribution.Options
+		cfg  attribution.Config
 	}{
-		{name: "memory", opts: attribution.Options{MaxQueryMemory: 1 << 10}},
-		{name: "time", opts: attribution.Options{MaxQueryTime: time.Millisecond}},
+		{name: "memory", cfg: attribution.Config{MaxQueryMemory: 1 << 10}},
+		{name: "time", cfg: attribution.Config{MaxQueryTime: time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.opts.Warehouse, tt.opts.MinGroupSize, tt.opts.MaxConcurrent = w, 1, 1
-			app := serve(t, tt.opts)
+			tt.cfg.MinGroupSize, tt.cfg.MaxConcurrent = 1, 1
+			app := serve(t, tt.cfg, attribution.Deps{Warehouse: w})
 			status, header, body := app.get("a1:analyst", url)
 			var prob web.Problem
 			_ = json.Unmarshal(body, &prob)
@@ -336,7 +336,7 @@ func TestQueryLimits(t *testing.T) {
 		})
 	}
 	t.Run("the next report runs", func(t *testing.T) {
-		app := serve(t, attribution.Options{Warehouse: w, MinGroupSize: 1})
+		app := serve(t, attribution.Config{MinGroupSize: 1}, attribution.Deps{Warehouse: w})
 		status, _, body := app.get("a1:analyst", url)
 		var rep attribution.Report
 		if err := json.Unmarshal(body, &rep); status != 200 || err != nil || math.Abs(rep.Totals.Conversions-1000) > 1e-6 {
@@ -345,20 +345,23 @@ func TestQueryLimits(t *testing.T) {
 	})
 }
 
-func TestNewChecksOptions(t *testing.T) {
+func TestNewChecksConfig(t *testing.T) {
 	w := chtest.Embedded(t)
-	for _, opts := range []attribution.Options{
-		{Warehouse: w, Lookback: time.Minute},
-		{Warehouse: w, MaxSpan: 2000 * 24 * time.Hour},
-		{Warehouse: w, MaxConcurrent: -1},
-		{Warehouse: w, MinGroupSize: -1},
-		{Guard: authtest.Guard(t)},
-	} {
-		if opts.Guard == nil && opts.Warehouse != nil {
-			opts.Guard = authtest.Guard(t)
-		}
-		if _, err := attribution.New(opts); err == nil {
-			t.Errorf("New(%+v) accepted", opts)
+	guard := authtest.Guard(t)
+	tests := []struct {
+		name string
+		cfg  attribution.Config
+		deps attribution.Deps
+	}{
+		{name: "short lookback", cfg: attribution.Config{Lookback: time.Minute}, deps: attribution.Deps{Warehouse: w, Guard: guard}},
+		{name: "long span", cfg: attribution.Config{MaxSpan: 2000 * 24 * time.Hour}, deps: attribution.Deps{Warehouse: w, Guard: guard}},
+		{name: "negative concurrency", cfg: attribution.Config{MaxConcurrent: -1}, deps: attribution.Deps{Warehouse: w, Guard: guard}},
+		{name: "negative group size", cfg: attribution.Config{MinGroupSize: -1}, deps: attribution.Deps{Warehouse: w, Guard: guard}},
+		{name: "no warehouse", deps: attribution.Deps{Guard: guard}},
+	}
+	for _, tt := range tests {
+		if _, err := attribution.New(tt.cfg, tt.deps); err == nil {
+			t.Errorf("%s: New accepted %+v", tt.name, tt.cfg)
 		}
 	}
 	if k, err := attribution.PolicyMinGroupSize(); err != nil || k != 10 {

@@ -229,13 +229,14 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("events: %w", err)
 	}
 
-	attributionMod, err := attribution.New(attribution.Options{
-		Warehouse:      s.stores.warehouse,
-		Guard:          guard,
+	attributionMod, err := attribution.New(attribution.Config{
 		MaxSpan:        time.Duration(cfg.AnalyticsMaxSpanDays) * 24 * time.Hour,
 		MaxQueryTime:   cfg.AnalyticsMaxQueryTime,
 		MaxQueryMemory: cfg.AnalyticsMaxQueryMemory,
 		MaxConcurrent:  cfg.AnalyticsMaxConcurrent,
+	}, attribution.Deps{
+		Warehouse: s.stores.warehouse,
+		Guard:     guard,
 		// Purchases are netted of refunds billing recorded; attribution
 		// reads them through this function, not billing's tables.
 		Refunds: func(ctx context.Context, from, to time.Time) ([]attribution.Refund, error) {
