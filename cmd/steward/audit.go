@@ -22,13 +22,12 @@ var errFindings = errors.New("the audit has findings")
 // a report is made.
 func (s *server) auditDeps(guard *authz.Guard) audit.Deps {
 	return audit.Deps{
-		Guard:             guard,
-		DataMap:           s.dataMap,
-		DB:                s.stores.sql,
-		Policy:            s.engine,
-		Retention:         serverRetention{s},
-		RetentionInterval: s.cfg.RetentionInterval,
-		Processing:        processingFacts,
+		Guard:      guard,
+		DataMap:    s.dataMap,
+		DB:         s.stores.sql,
+		Policy:     s.engine,
+		Retention:  serverRetention{s},
+		Processing: processingFacts,
 	}
 }
 

@@ -15,13 +15,21 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 )
 
-// Deps is what the module needs, handed in by cmd/steward.
+// Config configures the audit module. The zero value works.
+type Config struct {
+	// RetentionInterval is the configured time between retention runs;
+	// retention.DefaultInterval when zero.
+	RetentionInterval time.Duration
+}
+
+// Deps are what the module needs, handed in by cmd/steward.
 type Deps struct {
 	Guard *authz.Guard
 	// DataMap builds the current data map from the live stores.
@@ -36,9 +44,6 @@ type Deps struct {
 	Policy Policy
 	// Retention runs the retention rules dry, to see what is overdue.
 	Retention Retention
-	// RetentionInterval is the configured time between retention runs;
-	// retention.DefaultInterval when zero.
-	RetentionInterval time.Duration
 	// Processing returns the controller's facts for the record of
 	// processing activities.
 	Processing func() (datamap.Processing, error)
@@ -48,15 +53,22 @@ type Deps struct {
 
 // Module is the audit module.
 type Module struct {
+	cfg  Config
 	deps Deps
 }
 
 // New returns the audit module.
-func New(deps Deps) (*Module, error) {
+func New(cfg Config, deps Deps) (*Module, error) {
 	if deps.Guard == nil || deps.DataMap == nil {
 		return nil, fmt.Errorf("audit: Guard and DataMap are required")
 	}
-	return &Module{deps: deps}, nil
+	if cfg.RetentionInterval <= 0 {
+		cfg.RetentionInterval = retention.DefaultInterval
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Module{cfg: cfg, deps: deps}, nil
 }
 
 // Name implements module.Module.

@@ -56,7 +56,7 @@ func TestDataMapRoute(t *testing.T) {
 			{Field: datamap.Field{Store: "sql", Table: "users", Column: "id", Category: ops.Key}},
 		},
 	}
-	mod, err := New(Deps{
+	mod, err := New(Config{}, Deps{
 		Guard:   authz.NewGuard(engine),
 		DataMap: func(context.Context) (*datamap.Map, []datamap.Problem, error) { return dm, nil, nil },
 	})
@@ -113,7 +113,7 @@ func reportModule(t *testing.T) (*Module, *bun.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod, err := New(Deps{
+	mod, err := New(Config{}, Deps{
 		Guard: authz.NewGuard(engine), DataMap: dataMap, DB: db, Policy: engine, Retention: ret,
 		Processing: func() (datamap.Processing, error) {
 			raw, err := policies.ProcessingFacts()
@@ -177,7 +177,7 @@ func TestReport(t *testing.T) {
 }
 
 func TestReportNeedsItsStores(t *testing.T) {
-	mod, err := New(Deps{Guard: authz.NewGuard(newEngine(t)), DataMap: func(context.Context) (*datamap.Map, []datamap.Problem, error) {
+	mod, err := New(Config{}, Deps{Guard: authz.NewGuard(newEngine(t)), DataMap: func(context.Context) (*datamap.Map, []datamap.Problem, error) {
 		return &datamap.Map{}, nil, nil
 	}})
 	if err != nil {

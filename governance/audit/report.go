@@ -110,7 +110,7 @@ func (m *Module) Report(ctx context.Context) (Report, error) {
 	if d.DB == nil || d.Policy == nil || d.Retention == nil || d.Processing == nil {
 		return Report{}, errors.New("audit report: DB, Policy, Retention and Processing are required")
 	}
-	now := m.now().UTC()
+	now := m.deps.Now().UTC()
 	dm, problems, err := d.DataMap(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("audit report: build data map: %w", err)
@@ -123,7 +123,7 @@ func (m *Module) Report(ctx context.Context) (Report, error) {
 	rep.Checks = append(rep.Checks, DataMapCheck(dm, problems, d.Policy.Checklist()))
 	steps := []func(context.Context) (Check, error){
 		func(ctx context.Context) (Check, error) {
-			return RetentionCheck(ctx, d.DB, d.Retention, m.interval(), now)
+			return RetentionCheck(ctx, d.DB, d.Retention, m.cfg.RetentionInterval, now)
 		},
 		func(ctx context.Context) (Check, error) { return DeadlineCheck(ctx, d.DB, now) },
 		func(ctx context.Context) (Check, error) { return ConsentCheck(ctx, d.DB) },
@@ -145,20 +145,6 @@ func (m *Module) Report(ctx context.Context) (Report, error) {
 		}
 	}
 	return rep, nil
-}
-
-func (m *Module) now() time.Time {
-	if m.deps.Now != nil {
-		return m.deps.Now()
-	}
-	return time.Now()
-}
-
-func (m *Module) interval() time.Duration {
-	if m.deps.RetentionInterval > 0 {
-		return m.deps.RetentionInterval
-	}
-	return retention.DefaultInterval
 }
 
 // DataMapCheck reports every stored column the data map cannot govern and
