@@ -37,7 +37,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	const perRequest, senders, visitors = 100, 16, 32
 	ctx := context.Background()
 	// Production batching: up to 10k rows or 1 s per insert.
-	s := newStack(b, stackOptions{mutate: func(o *ingest.Options) {
+	s := newStack(b, stackOptions{mutate: func(o *ingest.Config) {
 		o.FlushInterval = ingest.DefaultFlushInterval
 		o.BatchRows = ingest.DefaultBatchRows
 	}})

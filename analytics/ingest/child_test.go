@@ -318,12 +318,11 @@ func child(mode, dataDir, lib string, log *slog.Logger) error {
 	if mode == "ingest" {
 		target = holdingWarehouse{Warehouse: wh, inserts: new(atomic.Int32)}
 	}
-	events, err := ingest.New(ctx, ingest.Options{
-		Warehouse: target, Policy: engine, Consent: cm,
+	events, err := ingest.New(ingest.Config{
 		SpoolDir:  filepath.Join(dataDir, "spool", "events"),
 		BatchRows: 300, FlushInterval: 20 * time.Millisecond,
-		TrustedProxies: proxies, Logger: log,
-	})
+		TrustedProxies: proxies,
+	}, ingest.Deps{Warehouse: target, Policy: engine, Consent: cm, Logger: log})
 	if err != nil {
 		return err
 	}

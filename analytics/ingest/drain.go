@@ -45,7 +45,7 @@ func (m *Module) drain(ctx context.Context) {
 		stopping := m.isStopping()
 		// While stopping, read whatever is there at once instead of waiting
 		// to fill a batch.
-		wait := m.opts.FlushInterval
+		wait := m.cfg.FlushInterval
 		if stopping {
 			wait = 0
 		}
@@ -91,7 +91,7 @@ func (m *Module) next(ctx context.Context, wait time.Duration, limit *spool.Posi
 		case <-ctx.Done():
 		}
 	}()
-	return m.spool.Next(ctx, m.opts.BatchRows, wait, limit)
+	return m.spool.Next(ctx, m.cfg.BatchRows, wait, limit)
 }
 
 func (m *Module) isStopping() bool {
@@ -127,7 +127,7 @@ func (m *Module) deliver(ctx context.Context, batch spool.Batch, uncertain bool)
 	if err := m.spool.MarkInflight(batch.End); err != nil {
 		return err
 	}
-	backoff := m.opts.RetryMin
+	backoff := m.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
 		err := m.insert(ctx, rows, uncertain)
 		if err == nil {
@@ -143,7 +143,7 @@ func (m *Module) deliver(ctx context.Context, batch spool.Batch, uncertain bool)
 			return ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, m.opts.RetryMax)
+		backoff = min(backoff*2, m.cfg.RetryMax)
 	}
 	if err := m.spool.Commit(batch.End); err != nil {
 		return err
@@ -176,7 +176,7 @@ func (m *Module) insert(ctx context.Context, rows []Row, uncertain bool) error {
 	for i := range rows {
 		values[i] = rows[i].Values()
 	}
-	if err := m.opts.Warehouse.Insert(ctx, m.opts.Table, m.colIdx, values); err != nil {
+	if err := m.deps.Warehouse.Insert(ctx, m.cfg.Table, m.colIdx, values); err != nil {
 		return err
 	}
 	return nil
@@ -203,8 +203,8 @@ func (m *Module) storedIDs(ctx context.Context, rows []Row) (map[string]bool, er
 		EventID string `ch:"event_id"`
 	}
 	var found []idRow
-	err := m.opts.Warehouse.Select(ctx, &found,
-		"SELECT DISTINCT event_id FROM "+m.opts.Table+
+	err := m.deps.Warehouse.Select(ctx, &found,
+		"SELECT DISTINCT event_id FROM "+m.cfg.Table+
 			" WHERE event_time >= {from:DateTime64(3, 'UTC')} AND event_time <= {to:DateTime64(3, 'UTC')}"+
 			" AND event_id IN {ids:Array(String)}",
 		warehouse.Named("from", from), warehouse.Named("to", to), warehouse.Named("ids", ids))

@@ -236,7 +236,7 @@ func (m *Module) validateEvent(input EventInput, now time.Time) (event, []errs.F
 	case in.Type == "":
 		v.Add("type", "required", "Every event needs a type.")
 	case !m.types[in.Type]:
-		v.Add("type", "enum", "Unknown event type; use one of "+strings.Join(m.opts.EventTypes, ", ")+".")
+		v.Add("type", "enum", "Unknown event type; use one of "+strings.Join(m.cfg.EventTypes, ", ")+".")
 	}
 	if in.Name == "" {
 		in.Name = in.Type
@@ -249,10 +249,10 @@ func (m *Module) validateEvent(input EventInput, now time.Time) (event, []errs.F
 		switch {
 		case err != nil:
 			v.Add("time", "format", "Must be an RFC 3339 time, such as 2026-01-02T15:04:05.000Z.")
-		case t.Before(now.Add(-m.opts.MaxPast)):
-			v.Add("time", "range", fmt.Sprintf("Must be at most %s before now.", m.opts.MaxPast))
-		case t.After(now.Add(m.opts.MaxFuture)):
-			v.Add("time", "range", fmt.Sprintf("Must be at most %s after now.", m.opts.MaxFuture))
+		case t.Before(now.Add(-m.cfg.MaxPast)):
+			v.Add("time", "range", fmt.Sprintf("Must be at most %s before now.", m.cfg.MaxPast))
+		case t.After(now.Add(m.cfg.MaxFuture)):
+			v.Add("time", "range", fmt.Sprintf("Must be at most %s after now.", m.cfg.MaxFuture))
 		default:
 			ev.time = t.UTC().Truncate(time.Millisecond)
 		}

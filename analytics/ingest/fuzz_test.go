@@ -78,10 +78,8 @@ func FuzzPostEvents(f *testing.F) {
 	}
 
 	wh := discardInserts{chtest.Embedded(f)}
-	s := newStack(f, stackOptions{warehouse: wh, mutate: func(o *ingest.Options) {
-		o.MaxBatch = 16
-		o.Now = func() time.Time { return fuzzNow }
-	}})
+	s := newStack(f, stackOptions{warehouse: wh, mutate: func(o *ingest.Config) { o.MaxBatch = 16 },
+		now: func() time.Time { return fuzzNow }})
 	visitor := s.client()
 	visitor.choose(consent.MethodBannerAccept, nil)
 

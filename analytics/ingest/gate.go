@@ -87,7 +87,7 @@ func compilePlan(d policies.ConsentDecision) *plan {
 // gate decides and builds the stored row of a valid event. It returns
 // false when consent (or the event type) means the event is not stored.
 func (m *Module) gate(ctx context.Context, s *subject, ev *event, received int64, row *Row) (bool, error) {
-	d, err := m.opts.Policy.Consent(ctx, policies.ConsentInput{
+	d, err := m.deps.Policy.Consent(ctx, policies.ConsentInput{
 		PurposesGranted:   s.purposes,
 		EventType:         ev.in.Type,
 		GPC:               s.gpc,

@@ -27,12 +27,12 @@ func (m *Module) postEvents(c *fiber.Ctx) error {
 	if !acceptedBody(c.Get(fiber.HeaderContentType)) {
 		return errs.E(errs.ErrUnsupportedMediaType, "Send events as JSON (application/json, or text/plain from navigator.sendBeacon).")
 	}
-	ins, decodeErrs, isArray, err := decodeBatch(c.Body(), m.opts.MaxBatch)
+	ins, decodeErrs, isArray, err := decodeBatch(c.Body(), m.cfg.MaxBatch)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	now := m.opts.Now().UTC().Truncate(time.Millisecond)
+	now := m.deps.Now().UTC().Truncate(time.Millisecond)
 
 	events := make([]event, 0, len(ins))
 	var rejected []Rejected
@@ -187,9 +187,9 @@ func (m *Module) subjectOf(c *fiber.Ctx) (subject, error) {
 		if s.device.Bot {
 			return s, nil
 		}
-		s.ip = ipaddr.Truncate(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.opts.TrustedProxies))
+		s.ip = ipaddr.Truncate(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), m.cfg.TrustedProxies))
 	}
-	if vid := c.Cookies(m.opts.VisitorCookie); validVisitorID(vid) {
+	if vid := c.Cookies(m.cfg.VisitorCookie); validVisitorID(vid) {
 		s.visitorID = strings.Clone(vid)
 	}
 	if signedIn {
@@ -199,7 +199,7 @@ func (m *Module) subjectOf(c *fiber.Ctx) (subject, error) {
 	if s.visitorID == "" && s.userID == "" {
 		return s, nil
 	}
-	purposes, explicit, err := m.opts.Consent.ConsentFor(c.UserContext(), s.visitorID, s.userID)
+	purposes, explicit, err := m.deps.Consent.ConsentFor(c.UserContext(), s.visitorID, s.userID)
 	if err != nil {
 		return s, &errs.Error{Kind: errs.ErrUnavailable, Detail: "Consent could not be checked; send the events again later.",
 			RetryAfter: defaultRetryAfterFull, Err: fmt.Errorf("look up consent: %w", err)}

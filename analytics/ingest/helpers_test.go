@@ -78,7 +78,8 @@ type stack struct {
 type stackOptions struct {
 	warehouse warehouse.Warehouse // nil: a fresh embedded database
 	spoolDir  string              // empty: a temporary folder
-	mutate    func(*ingest.Options)
+	mutate    func(*ingest.Config)
+	now       func() time.Time // nil: time.Now
 	noStart   bool
 }
 
@@ -114,21 +115,23 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	if spoolDir == "" {
 		spoolDir = t.TempDir()
 	}
-	opts := ingest.Options{
-		Warehouse:      s.wh,
-		Policy:         newPolicyEngine(t),
-		Consent:        s.consent,
+	cfg := ingest.Config{
 		SpoolDir:       spoolDir,
 		FlushInterval:  50 * time.Millisecond,
 		RetryMin:       20 * time.Millisecond,
 		RetryMax:       200 * time.Millisecond,
 		TrustedProxies: proxies,
-		Logger:         testLogger(),
 	}
 	if so.mutate != nil {
-		so.mutate(&opts)
+		so.mutate(&cfg)
 	}
-	s.events, err = ingest.New(ctx, opts)
+	s.events, err = ingest.New(cfg, ingest.Deps{
+		Warehouse: s.wh,
+		Policy:    newPolicyEngine(t),
+		Consent:   s.consent,
+		Logger:    testLogger(),
+		Now:       so.now,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

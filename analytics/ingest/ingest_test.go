@@ -52,7 +52,7 @@ func minimal(typ string) map[string]any {
 }
 
 func TestValidation(t *testing.T) {
-	s := newStack(t, stackOptions{mutate: func(o *ingest.Options) { o.MaxBatch = 5 }})
+	s := newStack(t, stackOptions{mutate: func(o *ingest.Config) { o.MaxBatch = 5 }})
 	cl := s.client()
 	cl.choose(consent.MethodBannerAccept, nil)
 	now := time.Now().UTC()
@@ -269,7 +269,7 @@ func TestLostInsertAnswerNoDuplicate(t *testing.T) {
 func TestFullSpoolAnswers503(t *testing.T) {
 	flaky := &flakyWarehouse{Warehouse: chtest.Embedded(t)}
 	flaky.down.Store(true)
-	s := newStack(t, stackOptions{warehouse: flaky, mutate: func(o *ingest.Options) { o.SpoolMaxBytes = 16 << 10 }})
+	s := newStack(t, stackOptions{warehouse: flaky, mutate: func(o *ingest.Config) { o.SpoolMaxBytes = 16 << 10 }})
 	cl := s.client()
 	cl.choose(consent.MethodBannerAccept, nil)
 	accepted := 0
@@ -305,7 +305,7 @@ func TestFullSpoolAnswers503(t *testing.T) {
 // returns.
 func TestStopDrains(t *testing.T) {
 	wh := chtest.Embedded(t)
-	s := newStack(t, stackOptions{warehouse: wh, mutate: func(o *ingest.Options) { o.FlushInterval = time.Hour }})
+	s := newStack(t, stackOptions{warehouse: wh, mutate: func(o *ingest.Config) { o.FlushInterval = time.Hour }})
 	cl := s.client()
 	cl.choose(consent.MethodBannerAccept, nil)
 	for range 5 {

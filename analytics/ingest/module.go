@@ -66,7 +66,7 @@ type ConsentPolicy interface {
 	Consent(ctx context.Context, in policies.ConsentInput) (policies.ConsentDecision, error)
 }
 
-// Defaults for zero Options fields.
+// Defaults for zero Config fields.
 const (
 	DefaultTable          = "events"
 	DefaultVisitorCookie  = "steward_vid"
@@ -86,14 +86,8 @@ const (
 // the gate drops any other, so validation refuses them up front.
 var DefaultEventTypes = []string{"page_view", "feature_interaction", "pricing_view", "signup", "purchase", "performance", "error"}
 
-// Options configure the module.
-type Options struct {
-	// Warehouse receives the events. Required.
-	Warehouse warehouse.Warehouse
-	// Policy decides per event what consent allows. Required.
-	Policy ConsentPolicy
-	// Consent looks up stored consent. Required.
-	Consent ConsentSource
+// Config configures the module.
+type Config struct {
 	// SpoolDir holds the spool's segment files, for example
 	// <data dir>/spool/events. Required.
 	SpoolDir string
@@ -126,6 +120,16 @@ type Options struct {
 	VisitorCookie string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+}
+
+// Deps are what the module needs from the rest of Steward.
+type Deps struct {
+	// Warehouse receives the events. Required.
+	Warehouse warehouse.Warehouse
+	// Policy decides per event what consent allows. Required.
+	Policy ConsentPolicy
+	// Consent looks up stored consent. Required.
+	Consent ConsentSource
 	// Logger receives the module's log; nil discards it.
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
@@ -134,7 +138,8 @@ type Options struct {
 
 // Module is the event ingestion module.
 type Module struct {
-	opts   Options
+	cfg    Config
+	deps   Deps
 	log    *slog.Logger
 	rules  *enrich.Rules
 	ua     *enrich.UAParser
@@ -153,70 +158,67 @@ type Module struct {
 }
 
 // New builds the module and opens its spool.
-func New(ctx context.Context, opts Options) (*Module, error) {
-	if opts.Warehouse == nil || opts.Policy == nil || opts.Consent == nil {
+func New(cfg Config, deps Deps) (*Module, error) {
+	if deps.Warehouse == nil || deps.Policy == nil || deps.Consent == nil {
 		return nil, errors.New("ingest: Warehouse, Policy and Consent are required")
 	}
-	if opts.SpoolDir == "" {
+	if cfg.SpoolDir == "" {
 		return nil, errors.New("ingest: SpoolDir is required")
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if cfg.Table == "" {
+		cfg.Table = DefaultTable
 	}
-	if opts.Table == "" {
-		opts.Table = DefaultTable
+	if cfg.BatchRows <= 0 {
+		cfg.BatchRows = DefaultBatchRows
 	}
-	if opts.BatchRows <= 0 {
-		opts.BatchRows = DefaultBatchRows
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
 	}
-	if opts.FlushInterval <= 0 {
-		opts.FlushInterval = DefaultFlushInterval
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = DefaultRetryMin
 	}
-	if opts.RetryMin <= 0 {
-		opts.RetryMin = DefaultRetryMin
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(DefaultRetryMax, cfg.RetryMin)
 	}
-	if opts.RetryMax < opts.RetryMin {
-		opts.RetryMax = max(DefaultRetryMax, opts.RetryMin)
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
 	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = DefaultMaxBatch
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
 	}
-	if opts.BodyLimit <= 0 {
-		opts.BodyLimit = DefaultBodyLimit
+	if cfg.SpoolMaxBytes <= 0 {
+		cfg.SpoolMaxBytes = DefaultSpoolMaxBytes
 	}
-	if opts.SpoolMaxBytes <= 0 {
-		opts.SpoolMaxBytes = DefaultSpoolMaxBytes
+	if cfg.MaxPast <= 0 {
+		cfg.MaxPast = DefaultMaxPast
 	}
-	if opts.MaxPast <= 0 {
-		opts.MaxPast = DefaultMaxPast
+	if cfg.MaxFuture <= 0 {
+		cfg.MaxFuture = DefaultMaxFuture
 	}
-	if opts.MaxFuture <= 0 {
-		opts.MaxFuture = DefaultMaxFuture
+	if cfg.EventTypes == nil {
+		cfg.EventTypes = DefaultEventTypes
 	}
-	if opts.EventTypes == nil {
-		opts.EventTypes = DefaultEventTypes
+	if cfg.VisitorCookie == "" {
+		cfg.VisitorCookie = DefaultVisitorCookie
 	}
-	if opts.VisitorCookie == "" {
-		opts.VisitorCookie = DefaultVisitorCookie
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With(slog.String("module", "events"))
+	log := deps.Logger.With(slog.String("module", "events"))
 	rules, err := enrich.LoadRules()
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	sp, err := spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: log})
+	sp, err := spool.Open(cfg.SpoolDir, spool.Options{MaxBytes: cfg.SpoolMaxBytes, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	m := &Module{
-		opts:     opts,
+		cfg:      cfg,
+		deps:     deps,
 		log:      log,
 		rules:    rules,
 		ua:       enrich.NewUAParser(rules, 0),
@@ -227,7 +229,7 @@ func New(ctx context.Context, opts Options) (*Module, error) {
 		done:     make(chan struct{}),
 		colIdx:   Columns(),
 	}
-	for _, t := range opts.EventTypes {
+	for _, t := range cfg.EventTypes {
 		m.types[t] = true
 	}
 	return m, nil
@@ -235,7 +237,7 @@ func New(ctx context.Context, opts Options) (*Module, error) {
 
 // BodyLimit is the body limit of POST /v1/events; the server's
 // web.Options.MaxBodyLimit must be at least this.
-func (m *Module) BodyLimit() int { return m.opts.BodyLimit }
+func (m *Module) BodyLimit() int { return m.cfg.BodyLimit }
 
 // Name is the module's name.
 func (m *Module) Name() string { return "events" }
@@ -267,7 +269,7 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Tag:       "events",
 		Request:   []EventInput{},
 		Responses: map[int]any{fiber.StatusAccepted: Result{}, fiber.StatusBadRequest: nil, fiber.StatusServiceUnavailable: nil},
-		BodyLimit: m.opts.BodyLimit,
+		BodyLimit: m.cfg.BodyLimit,
 	}, m.postEvents)
 	web.Route(r, doc, web.RouteDoc{
 		Method:    fiber.MethodGet,
@@ -366,11 +368,11 @@ func (m *Module) checkSchema(ctx context.Context) error {
 		Comment string `ch:"comment"`
 	}
 	var cols []col
-	err := m.opts.Warehouse.Select(ctx, &cols,
+	err := m.deps.Warehouse.Select(ctx, &cols,
 		"SELECT name, comment FROM system.columns WHERE database = currentDatabase() AND table = {table:String}",
-		warehouse.Named("table", m.opts.Table))
+		warehouse.Named("table", m.cfg.Table))
 	if err != nil {
-		return fmt.Errorf("events: read %s schema: %w", m.opts.Table, err)
+		return fmt.Errorf("events: read %s schema: %w", m.cfg.Table, err)
 	}
 	have := map[string]string{}
 	for _, c := range cols {
@@ -389,7 +391,7 @@ func (m *Module) checkSchema(ctx context.Context) error {
 	}
 	if len(problems) > 0 {
 		slices.Sort(problems)
-		return fmt.Errorf("events: table %s does not match the consent gate (migrate the warehouse): %v", m.opts.Table, problems)
+		return fmt.Errorf("events: table %s does not match the consent gate (migrate the warehouse): %v", m.cfg.Table, problems)
 	}
 	return nil
 }

@@ -215,15 +215,16 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return s.stores.warehouse.Insert(ctx, "visitor_links", []string{"link_id", "visitor_id", "user_id", "linked_at"},
 			[][]any{{link.ID, link.VisitorID, link.UserID, link.LinkedAt}})
 	}
-	eventsMod, err := ingest.New(ctx, ingest.Options{
-		Warehouse:      s.stores.warehouse,
-		Policy:         s.engine,
-		Consent:        consentMod,
+	eventsMod, err := ingest.New(ingest.Config{
 		SpoolDir:       filepath.Join(cfg.DataDir, "spool", "events"),
 		SpoolMaxBytes:  cfg.EventsSpoolMaxBytes,
 		TrustedProxies: cfg.TrustedProxies,
-		Logger:         logFor("events"),
-		Now:            s.now,
+	}, ingest.Deps{
+		Warehouse: s.stores.warehouse,
+		Policy:    s.engine,
+		Consent:   consentMod,
+		Logger:    logFor("events"),
+		Now:       s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
