@@ -95,16 +95,27 @@
     });
   }
 
+  // saving is the last save in flight, or the first load. Saves go one at
+  // a time in the order the visitor made them: sent together, a slower
+  // earlier answer would land last and undo the later choice, on the page
+  // and on the server.
+  var saving = null;
+
   function save(method, purposes) {
     var body = {
       method: method, policy_version: config.policyVersion, banner_version: config.bannerVersion,
     };
     if (purposes) body.purposes = purposes;
     if (browserGPC) body.gpc = true;
-    return request("PUT", body).then(function (view) {
-      apply(view);
-      return copy();
-    });
+    var send = function () {
+      return request("PUT", body).then(function (view) {
+        apply(view);
+        return copy();
+      });
+    };
+    var p = saving ? saving.then(send, send) : send();
+    saving = p.then(null, function () { /* a failed save does not block the next */ });
+    return p;
   }
 
   // Google Consent Mode v2: analytics_storage follows analytics; the three
@@ -311,6 +322,7 @@
     state.loaded = true;
     return copy();
   });
+  saving = api.ready;
   steward.consent = api;
   try {
     w.dispatchEvent(new Event("steward:consent-ready"));

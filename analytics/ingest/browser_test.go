@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,6 +306,64 @@ func TestBrowserGlobalPrivacyControl(t *testing.T) {
 	}
 	if !v.Purposes["marketing"] || v.GPC {
 		t.Fatalf("after switching marketing on in the dialog: %+v", v)
+	}
+}
+
+// TestBrowserQuickChangeOfMind has a visitor click "Reject all" and, while
+// that answer is still on its way, switch analytics on. The later choice
+// must be the one that stands, in the page and in the store, and the
+// tracker must act on it.
+func TestBrowserQuickChangeOfMind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	exe := browsertest.ChromiumPath(t)
+	var puts atomic.Int32
+	s := newStack(t, stackOptions{before: func(c *fiber.Ctx) error {
+		// The first save is slow to arrive, as on a congested link.
+		if c.Method() == fiber.MethodPut && c.Path() == "/v1/consent" && puts.Add(1) == 1 {
+			time.Sleep(time.Second)
+		}
+		return c.Next()
+	}})
+	s.app.Get("/page", servePage)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.app.Listener(ln)
+	t.Cleanup(func() { _ = s.app.Shutdown() })
+	ctx := browserContext(t, exe)
+	await := func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }
+
+	var analytics bool
+	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+ln.Addr().String()+"/page"),
+		chromedp.WaitVisible(".stw-banner", chromedp.ByQuery),
+		chromedp.Click(".stw-banner [data-action=reject]", chromedp.ByQuery),
+		chromedp.Evaluate(`window.steward.consent.set({analytics: true}).then(s => s.purposes.analytics)`, &analytics, await),
+		// Both answers are in.
+		chromedp.Poll(`window.fetchLog.filter(f => f.method === 'PUT').every(f => f.status !== 0) &&
+			window.fetchLog.filter(f => f.method === 'PUT').length === 2`, nil),
+	); err != nil {
+		t.Fatal(err)
+	}
+	var now bool
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.steward.consent.get().purposes.analytics`, &now)); err != nil {
+		t.Fatal(err)
+	}
+	if !analytics || !now {
+		t.Fatalf("analytics after reject then grant: %v when the grant was answered, %v once both were, want true", analytics, now)
+	}
+	var stored []bool
+	if err := s.db.NewRaw("SELECT granted FROM consent_state WHERE purpose = 'analytics'").Scan(context.Background(), &stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 || !stored[0] {
+		t.Fatalf("stored analytics choice %v, want the later grant", stored)
+	}
+	rows := waitForEvents(t, ctx, s, 1)
+	if rows[0].EventType != "page_view" || rows[0].Path != "/page" {
+		t.Fatalf("stored %s %s, want the page view the grant allows", rows[0].EventType, rows[0].Path)
 	}
 }
 

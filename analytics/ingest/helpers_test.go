@@ -81,6 +81,8 @@ type stackOptions struct {
 	mutate    func(*ingest.Config)
 	now       func() time.Time // nil: time.Now
 	noStart   bool
+	// before runs ahead of every route, as a slow network or proxy would.
+	before fiber.Handler
 }
 
 func newPolicyEngine(t testing.TB) *policies.Engine {
@@ -139,6 +141,9 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	// server finds the events route's raised body limit there.
 	doc := web.NewOpenAPI(web.OpenAPIInfo{})
 	s.app = web.New(web.Options{Logger: slog.New(slog.DiscardHandler), MaxBodyLimit: s.events.BodyLimit(), OpenAPI: doc})
+	if so.before != nil {
+		s.app.Use(so.before)
+	}
 	s.app.Use(authz.Middleware(headerAuth{}))
 	s.consent.Mount(s.app, doc)
 	s.events.Mount(s.app, doc)
