@@ -238,3 +238,40 @@ func optional(s string) *string {
 	}
 	return &s
 }
+
+// unproved returns the current choices whose proof row is missing.
+func (s *store) unproved(ctx context.Context) ([]State, error) {
+	var out []State
+	err := s.db.NewSelect().Model(&out).Column("s.id", "s.purpose", "s.proof_id").
+		ModelTableExpr("consent_state AS s").
+		Where("NOT EXISTS (SELECT 1 FROM consent_log AS p WHERE p.id = s.proof_id)").
+		Order("s.id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read consent states without proof: %w", err)
+	}
+	return out, nil
+}
+
+// unboundProofs returns the proof rows tied to no subject: neither an id
+// nor, after an erasure, the keyed hash of one.
+func (s *store) unboundProofs(ctx context.Context) ([]Proof, error) {
+	var out []Proof
+	err := s.db.NewSelect().Model(&out).Column("id", "purpose").
+		Where("(visitor_id IS NULL OR visitor_id = '')").
+		Where("(user_id IS NULL OR user_id = '')").
+		Where("(subject_hash IS NULL OR subject_hash = '')").
+		Order("id").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read consent proofs without subject: %w", err)
+	}
+	return out, nil
+}
+
+// countStates counts the current choices.
+func (s *store) countStates(ctx context.Context) (int64, error) {
+	n, err := s.db.NewSelect().Model((*State)(nil)).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count consent states: %w", err)
+	}
+	return n, nil
+}

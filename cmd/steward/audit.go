@@ -11,6 +11,7 @@ import (
 	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/module"
 )
 
 // errFindings fails `steward audit` with exit 1 once the report is out:
@@ -20,8 +21,9 @@ var errFindings = errors.New("the audit has findings")
 // auditDeps is what the audit module reads. The retention runner is built
 // after the audit module, so the audit reaches it through the server when
 // a report is made.
-func (s *server) auditDeps(guard *authz.Guard) audit.Deps {
+func (s *server) auditDeps(guard *authz.Guard, auditors ...module.Auditor) audit.Deps {
 	return audit.Deps{
+		Auditors:   auditors,
 		Guard:      guard,
 		DataMap:    s.dataMap,
 		DB:         s.stores.sql,

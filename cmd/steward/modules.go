@@ -258,7 +258,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("attribution: %w", err)
 	}
 
-	auditMod, err := audit.New(audit.Config{RetentionInterval: cfg.RetentionInterval}, s.auditDeps(guard))
+	auditMod, err := audit.New(audit.Config{RetentionInterval: cfg.RetentionInterval}, s.auditDeps(guard, consentMod))
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}

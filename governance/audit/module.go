@@ -37,8 +37,8 @@ type Deps struct {
 
 	// The report reads the rest; the data map route needs none of it.
 
-	// DB is the SQL store: privacy requests, consent, the admin and
-	// decision logs, retention runs.
+	// DB is the SQL store: privacy requests, the admin and decision logs,
+	// retention runs.
 	DB *bun.DB
 	// Policy gives the policy revision and the privacy-policy checklist.
 	Policy Policy
@@ -47,6 +47,9 @@ type Deps struct {
 	// Processing returns the controller's facts for the record of
 	// processing activities.
 	Processing func() (datamap.Processing, error)
+	// Auditors are the modules with checks of their own (consent's proof
+	// of every choice), listed in the report in this order.
+	Auditors []module.Auditor
 	// Now is the clock; tests set it. time.Now when nil.
 	Now func() time.Time
 }

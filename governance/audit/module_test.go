@@ -16,6 +16,7 @@ import (
 	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
@@ -115,6 +116,7 @@ func reportModule(t *testing.T) (*Module, *bun.DB) {
 	}
 	mod, err := New(Config{}, Deps{
 		Guard: authz.NewGuard(engine), DataMap: dataMap, DB: db, Policy: engine, Retention: ret,
+		Auditors: []module.Auditor{moduleChecks{}},
 		Processing: func() (datamap.Processing, error) {
 			raw, err := policies.ProcessingFacts()
 			if err != nil {
@@ -129,6 +131,29 @@ func reportModule(t *testing.T) (*Module, *bun.DB) {
 	return mod, db
 }
 
+// moduleChecks stands for a module with audit checks of its own: a rule
+// it keeps, and one row to look at.
+type moduleChecks struct{}
+
+func (moduleChecks) AuditChecks(context.Context) ([]module.AuditCheck, error) {
+	return []module.AuditCheck{
+		{Name: "module_rule", Summary: "every row keeps the rule"},
+		{Name: "module_doubt", Summary: "one row to look at",
+			Warnings: []module.AuditFinding{{What: "doubtful", Where: "table/2", Detail: "the row may break the rule"}}},
+	}, nil
+}
+
+func TestModuleCheckLevels(t *testing.T) {
+	c := moduleCheck(module.AuditCheck{Name: "rule", Summary: "s",
+		Findings: []module.AuditFinding{{What: "broken", Where: "table/1"}},
+		Warnings: []module.AuditFinding{{What: "doubtful", Where: "table/2"}}})
+	wantStatus(t, c, StatusFinding)
+	if len(c.Findings) != 2 || c.Findings[0].Level != StatusFinding || c.Findings[1].Level != StatusWarning {
+		t.Fatalf("findings %+v, want a finding then a warning", c.Findings)
+	}
+	wantStatus(t, moduleCheck(module.AuditCheck{Name: "rule", Summary: "s"}), StatusOK)
+}
+
 func TestReport(t *testing.T) {
 	ctx := context.Background()
 	mod, db := reportModule(t)
@@ -140,7 +165,7 @@ func TestReport(t *testing.T) {
 	for _, c := range rep.Checks {
 		names = append(names, c.Name)
 	}
-	want := []string{CheckDataMap, CheckRetention, CheckDeadlines, CheckConsent, CheckAdminLog, CheckDecisionLog, CheckRecord}
+	want := []string{CheckDataMap, CheckRetention, CheckDeadlines, CheckAdminLog, CheckDecisionLog, "module_rule", "module_doubt", CheckRecord}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("checks %v, want %v", names, want)
 	}
@@ -159,6 +184,9 @@ func TestReport(t *testing.T) {
 	// The store holds no privacy request and an intact admin log.
 	wantStatus(t, byName(rep, CheckDeadlines), StatusOK)
 	wantStatus(t, byName(rep, CheckAdminLog), StatusOK)
+	// A module's checks come with their own levels.
+	wantStatus(t, byName(rep, "module_rule"), StatusOK)
+	wantStatus(t, byName(rep, "module_doubt"), StatusWarning)
 
 	now := time.Now().UTC()
 	late := privacy.Request{ID: "pr_late", Type: privacy.TypeErasure, Status: privacy.StatusReceived, UserID: "u1",
@@ -230,8 +258,9 @@ func TestReportRoute(t *testing.T) {
 			if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
 				t.Fatal(err)
 			}
-			if len(rep.Checks) != 7 {
-				t.Fatalf("%d checks, want 7", len(rep.Checks))
+			// Six of the audit's own and the two of the module.
+			if len(rep.Checks) != 8 {
+				t.Fatalf("%d checks, want 8", len(rep.Checks))
 			}
 		})
 	}

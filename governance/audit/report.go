@@ -11,11 +11,11 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/adminlog"
+	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/policies"
 )
@@ -33,7 +33,6 @@ const (
 	CheckDataMap     = "data_map"
 	CheckRetention   = "retention"
 	CheckDeadlines   = "request_deadlines"
-	CheckConsent     = "consent_proof"
 	CheckAdminLog    = "admin_log_integrity"
 	CheckDecisionLog = "decision_log"
 	CheckRecord      = "records_of_processing"
@@ -126,7 +125,6 @@ func (m *Module) Report(ctx context.Context) (Report, error) {
 			return RetentionCheck(ctx, d.DB, d.Retention, m.cfg.RetentionInterval, now)
 		},
 		func(ctx context.Context) (Check, error) { return DeadlineCheck(ctx, d.DB, now) },
-		func(ctx context.Context) (Check, error) { return ConsentCheck(ctx, d.DB) },
 		func(ctx context.Context) (Check, error) { return AdminLogCheck(ctx, d.DB) },
 		func(ctx context.Context) (Check, error) { return DecisionLogCheck(ctx, d.DB) },
 	}
@@ -136,6 +134,15 @@ func (m *Module) Report(ctx context.Context) (Report, error) {
 			return Report{}, fmt.Errorf("audit report: %w", err)
 		}
 		rep.Checks = append(rep.Checks, c)
+	}
+	for _, a := range d.Auditors {
+		checks, err := a.AuditChecks(ctx)
+		if err != nil {
+			return Report{}, fmt.Errorf("audit report: %w", err)
+		}
+		for _, c := range checks {
+			rep.Checks = append(rep.Checks, moduleCheck(c))
+		}
 	}
 	rep.Checks = append(rep.Checks, RecordCheck(dm, proc))
 	rep.Clean = true
@@ -255,45 +262,16 @@ func DeadlineCheck(ctx context.Context, db bun.IDB, now time.Time) (Check, error
 	return newCheck(CheckDeadlines, summary, findings), nil
 }
 
-// ConsentCheck holds consent to its proof: every current choice in
-// consent_state must point at its consent_log row, and every proof row must
-// still be tied to a subject, by id or, after an erasure, by keyed hash.
-func ConsentCheck(ctx context.Context, db bun.IDB) (Check, error) {
-	var orphans []consent.State
-	err := db.NewSelect().Model(&orphans).Column("s.id", "s.purpose", "s.proof_id").
-		ModelTableExpr("consent_state AS s").
-		Where("NOT EXISTS (SELECT 1 FROM consent_log AS p WHERE p.id = s.proof_id)").
-		Order("s.id").Scan(ctx)
-	if err != nil {
-		return Check{}, fmt.Errorf("read consent states without proof: %w", err)
+// moduleCheck turns a module's check into a check of the report.
+func moduleCheck(c module.AuditCheck) Check {
+	findings := make([]Finding, 0, len(c.Findings)+len(c.Warnings))
+	for _, f := range c.Findings {
+		findings = append(findings, Finding{Level: StatusFinding, What: f.What, Where: f.Where, Detail: f.Detail})
 	}
-	var unbound []consent.Proof
-	err = db.NewSelect().Model(&unbound).Column("id", "purpose").
-		Where("(visitor_id IS NULL OR visitor_id = '')").
-		Where("(user_id IS NULL OR user_id = '')").
-		Where("(subject_hash IS NULL OR subject_hash = '')").
-		Order("id").Scan(ctx)
-	if err != nil {
-		return Check{}, fmt.Errorf("read consent proofs without subject: %w", err)
+	for _, f := range c.Warnings {
+		findings = append(findings, Finding{Level: StatusWarning, What: f.What, Where: f.Where, Detail: f.Detail})
 	}
-	states, err := db.NewSelect().Model((*consent.State)(nil)).Count(ctx)
-	if err != nil {
-		return Check{}, fmt.Errorf("count consent states: %w", err)
-	}
-	var findings []Finding
-	for _, s := range orphans {
-		findings = append(findings, Finding{Level: StatusFinding, What: "consent without proof", Where: "consent_state/" + s.ID,
-			Detail: fmt.Sprintf("the %s choice points at proof %q, which consent_log does not hold", s.Purpose, s.ProofID)})
-	}
-	for _, p := range unbound {
-		findings = append(findings, Finding{Level: StatusFinding, What: "proof without subject", Where: "consent_log/" + p.ID,
-			Detail: fmt.Sprintf("the %s proof has neither a subject id nor a subject hash", p.Purpose)})
-	}
-	summary := fmt.Sprintf("%d current choices, each with its proof", states)
-	if len(findings) > 0 {
-		summary = fmt.Sprintf("%d current choices; %d without proof, %d proofs without subject", states, len(orphans), len(unbound))
-	}
-	return newCheck(CheckConsent, summary, findings), nil
+	return newCheck(c.Name, c.Summary, findings)
 }
 
 // AdminLogCheck verifies the hash chain of the admin and access log.

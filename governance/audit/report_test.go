@@ -10,7 +10,6 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/governance/retention"
@@ -35,7 +34,7 @@ func newEngine(t *testing.T) *policies.Engine {
 // sqlDataMap builds the data map of db from the tables these tests use.
 func sqlDataMap(db *bun.DB, engine *policies.Engine) func(context.Context) (*datamap.Map, []datamap.Problem, error) {
 	return func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
-		return datamap.Build(ctx, datamap.Inputs{SQL: db, Taxonomy: engine.Taxonomy(), Revision: engine.Revision(),
+		return datamap.Build(ctx, datamap.Inputs{SQL: db, Policy: engine,
 			Sources: []datamap.Source{
 				{Module: "generation", Models: (&generation.Module{}).Models()},
 				{Module: "retention", Models: []any{(*retention.Run)(nil)}},
@@ -216,58 +215,6 @@ func TestDeadlineCheck(t *testing.T) {
 	})
 }
 
-func strp(s string) *string { return &s }
-
-func TestConsentCheck(t *testing.T) {
-	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Second)
-	proof := func(id string, visitor, user, hash *string) consent.Proof {
-		return consent.Proof{ID: id, ChangeID: "c_" + id, VisitorID: visitor, UserID: user, SubjectHash: hash, Purpose: "analytics",
-			Granted: true, Method: "banner_accept", PolicyVersion: "1", BannerVersion: "1", RecordedAt: now, UserAgent: "Firefox 128", IPTruncated: "203.0.113.0"}
-	}
-	state := func(id, proofID string) consent.State {
-		return consent.State{ID: id, VisitorID: strp("v_" + id), Purpose: "analytics", Granted: true, Method: "banner_accept",
-			PolicyVersion: "1", BannerVersion: "1", DecidedAt: now, ExpiresAt: now.AddDate(1, 0, 0), ProofID: proofID}
-	}
-	tests := []struct {
-		name   string
-		proofs []consent.Proof
-		states []consent.State
-		status string
-		where  string
-	}{
-		{name: "every choice proved", status: StatusOK,
-			proofs: []consent.Proof{proof("p1", strp("v1"), nil, nil), proof("p2", nil, strp("u1"), nil), proof("p3", nil, nil, strp("hash"))},
-			states: []consent.State{state("s1", "p1"), state("s2", "p2")}},
-		{name: "state whose proof is missing", status: StatusFinding, where: "consent_state/s9",
-			proofs: []consent.Proof{proof("p1", strp("v1"), nil, nil)},
-			states: []consent.State{state("s1", "p1"), state("s9", "nowhere")}},
-		{name: "proof tied to no subject", status: StatusFinding, where: "consent_log/p8",
-			proofs: []consent.Proof{proof("p1", strp("v1"), nil, nil), proof("p8", nil, nil, nil)},
-			states: []consent.State{state("s1", "p1")}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-				if _, err := db.NewInsert().Model(&tt.proofs).Exec(ctx); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := db.NewInsert().Model(&tt.states).Exec(ctx); err != nil {
-					t.Fatal(err)
-				}
-				c, err := ConsentCheck(ctx, db)
-				if err != nil {
-					t.Fatal(err)
-				}
-				wantStatus(t, c, tt.status)
-				if tt.where != "" && (len(c.Findings) != 1 || c.Findings[0].Where != tt.where) {
-					t.Fatalf("findings %v, want one at %q", levels(c), tt.where)
-				}
-			})
-		})
-	}
-}
-
 func TestAdminLogCheck(t *testing.T) {
 	ctx := context.Background()
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
@@ -353,7 +300,7 @@ func TestRecordCheck(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	rep := Report{GeneratedAt: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), PolicyRevision: "rev1", Checks: []Check{
-		newCheck(CheckConsent, "1 current choice", []Finding{{Level: StatusFinding, What: "consent without proof",
+		newCheck("consent_proof", "1 current choice", []Finding{{Level: StatusFinding, What: "consent without proof",
 			Where: "consent_state/<s1>", Detail: `<script>alert("x")</script>`}}),
 		newCheck(CheckAdminLog, "3 entries verified", nil),
 	}}

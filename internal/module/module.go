@@ -98,6 +98,32 @@ func (s SubjectRef) VisitorIDs() []string {
 	return out
 }
 
+// Auditor is a module with governance rules of its own for the DPO's audit
+// to check, such as consent's rule that every choice has its proof. The
+// audit report lists them after the checks of the stores and before the
+// record of processing, in the order the modules are given.
+type Auditor interface {
+	AuditChecks(ctx context.Context) ([]AuditCheck, error)
+}
+
+// AuditCheck is the result of one of a module's audit checks. It names
+// tables, ids, categories and counts, never a personal value.
+type AuditCheck struct {
+	// Name is the check's stable name, such as "consent_proof".
+	Name    string
+	Summary string
+	// Findings break the rule; Warnings are to look at before they do.
+	Findings []AuditFinding
+	Warnings []AuditFinding
+}
+
+// AuditFinding is one thing an audit check found.
+type AuditFinding struct {
+	What   string
+	Where  string
+	Detail string
+}
+
 // SubjectData is a module holding personal data outside the SQL store, in
 // files or external services. The SQL columns are exported and erased by
 // the governance package from the data map; these hooks cover the rest.
