@@ -19,8 +19,8 @@ type VisitorLink struct {
 	bun.BaseModel `bun:"table:visitor_links"`
 
 	ID        string `bun:"id,pk" privacy:"system.operations"`
-	VisitorID string `bun:"visitor_id,notnull" privacy:"user.device.cookie_id,subject"`
-	UserID    string `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	VisitorID string `bun:"visitor_id,notnull" privacy:"user.device.cookie_id,subject=visitor"`
+	UserID    string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// LinkedAt is the sign-in's time, to the millisecond: the precision of
 	// the warehouse's event times it is compared with.
 	LinkedAt time.Time `bun:"linked_at,notnull" privacy:"user.device.cookie_id,collected"`

@@ -13,9 +13,9 @@ type State struct {
 
 	ID string `bun:"id,pk" privacy:"system.operations"`
 	// VisitorID is the random id of the steward_vid cookie.
-	VisitorID *string `bun:"visitor_id" privacy:"user.device.cookie_id,subject"`
+	VisitorID *string `bun:"visitor_id" privacy:"user.device.cookie_id,subject=visitor"`
 	// UserID is the account's id.
-	UserID  *string `bun:"user_id" privacy:"user.unique_id,subject"`
+	UserID  *string `bun:"user_id" privacy:"user.unique_id,subject=user"`
 	Purpose string  `bun:"purpose,notnull" privacy:"user.consent.state"`
 	Granted bool    `bun:"granted,notnull" privacy:"user.consent.state"`
 	// Method is how the choice was made: banner_accept, banner_reject,
@@ -40,8 +40,8 @@ type Proof struct {
 	ID string `bun:"id,pk" privacy:"system.operations"`
 	// ChangeID groups the rows of one choice.
 	ChangeID  string  `bun:"change_id,notnull" privacy:"system.operations"`
-	VisitorID *string `bun:"visitor_id" privacy:"user.device.cookie_id,subject"`
-	UserID    *string `bun:"user_id" privacy:"user.unique_id,subject"`
+	VisitorID *string `bun:"visitor_id" privacy:"user.device.cookie_id,subject=visitor"`
+	UserID    *string `bun:"user_id" privacy:"user.unique_id,subject=user"`
 	// SubjectHash replaces VisitorID and UserID after an erasure: a keyed
 	// hash that proves the record belongs to an id presented later, without
 	// naming anyone.

@@ -297,8 +297,8 @@ func TestEmbeddedSchemaCategories(t *testing.T) {
 		}
 		for _, flag := range parts[1:] {
 			switch flag {
-			case "subject":
-				subjects = append(subjects, c.Table+"."+c.Name)
+			case "subject=user", "subject=visitor":
+				subjects = append(subjects, c.Table+"."+c.Name+" "+strings.TrimPrefix(flag, "subject="))
 			case "collected":
 			default:
 				t.Errorf("%s.%s: unknown flag %q", c.Table, c.Name, flag)
@@ -309,7 +309,8 @@ func TestEmbeddedSchemaCategories(t *testing.T) {
 		t.Fatalf("tables %v, want events and schema_migrations", tables)
 	}
 	sort.Strings(subjects)
-	if want := []string{"conversions.user_id", "conversions.visitor_id", "events.user_id", "events.visitor_id", "touches.user_id", "touches.visitor_id", "visitor_links.user_id", "visitor_links.visitor_id"}; !reflect.DeepEqual(subjects, want) {
+	if want := []string{"conversions.user_id user", "conversions.visitor_id visitor", "events.user_id user", "events.visitor_id visitor",
+		"touches.user_id user", "touches.visitor_id visitor", "visitor_links.user_id user", "visitor_links.visitor_id visitor"}; !reflect.DeepEqual(subjects, want) {
 		t.Errorf("subject columns %v, want %v", subjects, want)
 	}
 }

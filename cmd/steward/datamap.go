@@ -35,8 +35,7 @@ func (s *server) dataMap(ctx context.Context) (*datamap.Map, []datamap.Problem, 
 		SQL:       s.stores.sql,
 		Warehouse: s.stores.warehouse,
 		Sources:   s.dataSources(),
-		Taxonomy:  s.engine.Taxonomy(),
-		Revision:  s.engine.Revision(),
+		Policy:    s.engine,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -48,10 +48,9 @@ func TestDataMapCoverage(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		db := sqltest.Postgres(t)
 		_, problems, err := datamap.Build(ctx, datamap.Inputs{
-			SQL:      db,
-			Sources:  embedded.dataSources(),
-			Taxonomy: embedded.engine.Taxonomy(),
-			Revision: embedded.engine.Revision(),
+			SQL:     db,
+			Sources: embedded.dataSources(),
+			Policy:  embedded.engine,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -3,9 +3,10 @@
 // that category (purposes, legal basis, retention, erasure, export).
 //
 // The map is built from two sides that must agree: the bun models each
-// module declares (struct tag `privacy:"<category>[,subject]"`) and the
-// live, migrated schemas (SQL columns, and ClickHouse columns whose COMMENT
-// carries the category). A column that only one side knows, a column
+// module declares (struct tag
+// `privacy:"<category>[,subject=<kind>|,holds=<kind>][,collected]"`) and
+// the live, migrated schemas (SQL columns, and ClickHouse columns whose
+// COMMENT carries the same text). A column that only one side knows, a column
 // without a category and a category the taxonomy lacks are problems that
 // name the store, table and column; tests fail on any of them, so new
 // personal data cannot be stored without being governed.
@@ -13,8 +14,10 @@ package datamap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,8 +37,27 @@ const (
 // TagKey is the struct tag that carries a field's data category.
 const TagKey = "privacy"
 
-// subjectOption marks the column that identifies the data subject of a row.
+// subjectOption marks the column that identifies the data subject of a
+// row, with the kind of identifier it holds: "subject=user".
 const subjectOption = "subject"
+
+// holdsOption marks a column that holds one of the subject's identifiers
+// without being the row's subject column, such as the account's own email
+// address or a ticket's contact address: "holds=email". Requests by that
+// identifier find the rows, and erasure checks it is gone.
+const holdsOption = "holds"
+
+// Identifier kinds: which of a subject's identifiers a column holds.
+const (
+	// IdentifierUser is an account id.
+	IdentifierUser = "user"
+	// IdentifierVisitor is a browser's visitor id (the tracker's cookie).
+	IdentifierVisitor = "visitor"
+	// IdentifierEmail is an email address.
+	IdentifierEmail = "email"
+)
+
+var identifierKinds = []string{IdentifierUser, IdentifierVisitor, IdentifierEmail}
 
 // collectedOption marks the column holding the time a row's retention
 // period counts from (its creation, last activity or payment): one per
@@ -58,6 +80,10 @@ type Field struct {
 	Category string `json:"category"`
 	// Subject marks the column that identifies the row's data subject.
 	Subject bool `json:"subject,omitempty"`
+	// Identifier is the kind of the subject's identifier the column holds
+	// (IdentifierUser, IdentifierVisitor, IdentifierEmail): set on every
+	// subject column and on the columns tagged "holds".
+	Identifier string `json:"identifier,omitempty"`
 	// Collected marks the column holding the time the row's retention
 	// period counts from.
 	Collected bool `json:"collected,omitempty"`
@@ -65,17 +91,21 @@ type Field struct {
 	Module string `json:"module"`
 }
 
-// Entry is a field with its category's governance rules.
+// Entry is a field with what the taxonomy says of its category and what
+// the policy decides for it.
 type Entry struct {
 	Field
 	CategoryName string              `json:"category_name"`
 	Section      policies.Section    `json:"policy_section"`
 	Purposes     []string            `json:"purposes"`
 	LegalBasis   policies.LegalBasis `json:"legal_basis"`
-	Retention    policies.Retention  `json:"retention"`
-	Erasure      policies.Erasure    `json:"erasure"`
-	Export       policies.Export     `json:"export"`
 	Personal     bool                `json:"personal"`
+	// Retention, Erasure and Export are the policy's decisions for the
+	// category, asked once when the map is built. Retention, access
+	// export and erasure read them here; none asks the policy again.
+	Retention policies.RetentionRule   `json:"retention"`
+	Erasure   policies.ErasureDecision `json:"erasure"`
+	Export    policies.ExportDecision  `json:"export"`
 }
 
 // Problem is a coverage failure: a column the map cannot govern.
@@ -109,24 +139,38 @@ type Map struct {
 	taxonomy map[string]policies.Category
 }
 
+// Policy is what the map asks of the policy engine: the taxonomy that
+// describes each category and the decisions on it. *policies.Engine is
+// one.
+type Policy interface {
+	Revision() string
+	Taxonomy() map[string]policies.Category
+	Retention(ctx context.Context, category string) (policies.RetentionRule, error)
+	Export(ctx context.Context, category string) (policies.ExportDecision, error)
+	Erasure(ctx context.Context, category string) (policies.ErasureDecision, error)
+}
+
 // Inputs is what Build reads.
 type Inputs struct {
 	SQL       *bun.DB
 	Warehouse warehouse.Warehouse
 	Sources   []Source
-	Taxonomy  map[string]policies.Category
-	Revision  string
+	Policy    Policy
 }
 
 // Build reads the live schemas, matches them with the tagged models and the
 // taxonomy, and returns the map with every coverage problem found. An
 // error means a store could not be read; problems are not errors.
 func Build(ctx context.Context, in Inputs) (*Map, []Problem, error) {
+	if in.Policy == nil {
+		return nil, nil, errors.New("data map: a policy is required")
+	}
+	tax := in.Policy.Taxonomy()
 	m := &Map{
-		Revision:   in.Revision,
+		Revision:   in.Policy.Revision(),
 		Stores:     map[string]string{},
 		Categories: map[string]policies.Category{},
-		taxonomy:   in.Taxonomy,
+		taxonomy:   tax,
 	}
 	var problems []Problem
 	var fields []Field
@@ -146,11 +190,20 @@ func Build(ctx context.Context, in Inputs) (*Map, []Problem, error) {
 		}
 		fields, problems = append(fields, f...), append(problems, p...)
 	}
+	decided := map[string]decisions{}
 	for _, f := range fields {
-		c, p := lookup(in.Taxonomy, f)
+		c, p := lookup(tax, f)
 		if p != nil {
 			problems = append(problems, *p)
 			continue
+		}
+		d, ok := decided[c.Key]
+		if !ok {
+			var err error
+			if d, err = decide(ctx, in.Policy, c.Key); err != nil {
+				return nil, nil, err
+			}
+			decided[c.Key] = d
 		}
 		m.Categories[c.Key] = c
 		m.Entries = append(m.Entries, Entry{
@@ -159,10 +212,10 @@ func Build(ctx context.Context, in Inputs) (*Map, []Problem, error) {
 			Section:      c.Section,
 			Purposes:     c.Purposes,
 			LegalBasis:   c.LegalBasis,
-			Retention:    c.Retention,
-			Erasure:      c.Erasure,
-			Export:       c.Export,
 			Personal:     c.Personal,
+			Retention:    d.retention,
+			Erasure:      d.erasure,
+			Export:       d.export,
 		})
 	}
 	sort.Slice(m.Entries, func(i, j int) bool { return lessField(m.Entries[i].Field, m.Entries[j].Field) })
@@ -192,6 +245,29 @@ func lessField(a, b Field) bool {
 	return a.Column < b.Column
 }
 
+// decisions are the policy's answers for one category.
+type decisions struct {
+	retention policies.RetentionRule
+	erasure   policies.ErasureDecision
+	export    policies.ExportDecision
+}
+
+// decide asks the policy what it decides for a category.
+func decide(ctx context.Context, pol Policy, category string) (decisions, error) {
+	var d decisions
+	var err error
+	if d.retention, err = pol.Retention(ctx, category); err != nil {
+		return d, fmt.Errorf("data map: retention of %s: %w", category, err)
+	}
+	if d.erasure, err = pol.Erasure(ctx, category); err != nil {
+		return d, fmt.Errorf("data map: erasure of %s: %w", category, err)
+	}
+	if d.export, err = pol.Export(ctx, category); err != nil {
+		return d, fmt.Errorf("data map: export of %s: %w", category, err)
+	}
+	return d, nil
+}
+
 // lookup finds the field's category and checks it can govern a column.
 func lookup(tax map[string]policies.Category, f Field) (policies.Category, *Problem) {
 	problem := func(rule, format string, args ...any) *Problem {
@@ -218,7 +294,7 @@ func lookup(tax map[string]policies.Category, f Field) (policies.Category, *Prob
 }
 
 // ParseTag splits a privacy tag or column comment,
-// "<category>[,subject][,collected]".
+// "<category>[,subject=<kind>|,holds=<kind>][,collected]".
 func ParseTag(tag string) (category string, subject bool, err error) {
 	t, err := ParseTagOptions(tag)
 	return t.Category, t.Subject, err
@@ -229,13 +305,17 @@ type Tag struct {
 	Category string
 	// Subject marks the column identifying the row's data subject.
 	Subject bool
+	// Identifier is the kind of identifier a subject column, or a column
+	// tagged "holds", holds.
+	Identifier string
 	// Collected marks the column holding the time the row's retention
 	// period counts from.
 	Collected bool
 }
 
 // ParseTagOptions parses a privacy tag or column comment with all its
-// options, "<category>[,subject][,collected]".
+// options, "<category>[,subject=<kind>|,holds=<kind>][,collected]", the
+// kind being user, visitor or email.
 func ParseTagOptions(tag string) (Tag, error) {
 	parts := strings.Split(strings.TrimSpace(tag), ",")
 	t := Tag{Category: strings.TrimSpace(parts[0])}
@@ -243,13 +323,23 @@ func ParseTagOptions(tag string) (Tag, error) {
 		return Tag{}, fmt.Errorf("empty category in %q", tag)
 	}
 	for _, opt := range parts[1:] {
-		switch strings.TrimSpace(opt) {
-		case subjectOption:
-			t.Subject = true
-		case collectedOption:
+		name, value, hasValue := strings.Cut(strings.TrimSpace(opt), "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case name == collectedOption && !hasValue:
 			t.Collected = true
+		case name == subjectOption || name == holdsOption:
+			if !slices.Contains(identifierKinds, value) {
+				return Tag{}, fmt.Errorf("option %q in %q names no identifier kind (want %s=%s)",
+					opt, tag, name, strings.Join(identifierKinds, "|"))
+			}
+			if t.Identifier != "" {
+				return Tag{}, fmt.Errorf("%q names an identifier twice", tag)
+			}
+			t.Subject, t.Identifier = name == subjectOption, value
 		default:
-			return Tag{}, fmt.Errorf("unknown option %q in %q (want %q or %q)", opt, tag, subjectOption, collectedOption)
+			return Tag{}, fmt.Errorf("unknown option %q in %q (want %s=<kind>, %s=<kind> or %s)",
+				opt, tag, subjectOption, holdsOption, collectedOption)
 		}
 	}
 	return t, nil
@@ -264,8 +354,8 @@ func sqlFields(ctx context.Context, db *bun.DB, sources []Source) ([]Field, []Pr
 		return nil, nil, fmt.Errorf("read sql schema: %w", err)
 	}
 	type tagged struct {
-		category, module, goName string
-		subject, collected       bool
+		category, module, goName, identifier string
+		subject, collected                   bool
 	}
 	var problems []Problem
 	tags := map[tableColumn]tagged{}
@@ -301,7 +391,8 @@ func sqlFields(ctx context.Context, db *bun.DB, sources []Source) ([]Field, []Pr
 					broken[tableColumn{table.Name, f.Name}] = true
 					continue
 				}
-				tags[tableColumn{table.Name, f.Name}] = tagged{category: tag.Category, module: src.Module, goName: goName, subject: tag.Subject, collected: tag.Collected}
+				tags[tableColumn{table.Name, f.Name}] = tagged{category: tag.Category, module: src.Module, goName: goName,
+					subject: tag.Subject, identifier: tag.Identifier, collected: tag.Collected}
 			}
 		}
 	}
@@ -323,7 +414,7 @@ func sqlFields(ctx context.Context, db *bun.DB, sources []Source) ([]Field, []Pr
 			continue
 		}
 		fields = append(fields, Field{Store: StoreSQL, Table: c.Table, Column: c.Name, Type: c.Type,
-			Category: t.category, Subject: t.subject, Collected: t.collected, Module: t.module})
+			Category: t.category, Subject: t.subject, Identifier: t.identifier, Collected: t.collected, Module: t.module})
 	}
 	for key, t := range tags {
 		if !seen[key] {
@@ -373,7 +464,7 @@ func warehouseFields(ctx context.Context, w warehouse.Warehouse) ([]Field, []Pro
 			continue
 		}
 		fields = append(fields, Field{Store: StoreWarehouse, Table: c.Table, Column: c.Name, Type: c.Type,
-			Category: tag.Category, Subject: tag.Subject, Collected: tag.Collected, Module: "analytics"})
+			Category: tag.Category, Subject: tag.Subject, Identifier: tag.Identifier, Collected: tag.Collected, Module: "analytics"})
 	}
 	return fields, problems, nil
 }

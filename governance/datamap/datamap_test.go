@@ -29,13 +29,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func taxonomy(t *testing.T) (map[string]policies.Category, string) {
+func engine(t *testing.T) *policies.Engine {
 	t.Helper()
 	e, err := policies.New(context.Background(), policies.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.Taxonomy(), e.Revision()
+	return e
 }
 
 func platform() []Source { return []Source{{Module: "platform", Models: sqlstore.Models()}} }
@@ -60,7 +60,7 @@ func only(problems []Problem, tables ...string) []Problem {
 type rogue struct {
 	bun.BaseModel `bun:"table:rogue"`
 	ID            string `bun:"id,pk" privacy:"system.operations"`
-	Email         string `bun:"email" privacy:"user.contact.email,subject"`
+	Email         string `bun:"email" privacy:"user.contact.email,subject=email"`
 	Note          string `bun:"note"`
 	Ghost         string `bun:"ghost" privacy:"user.name"`
 	Odd           string `bun:"odd" privacy:"user.no_such_category"`
@@ -69,9 +69,9 @@ type rogue struct {
 }
 
 func TestPlatformSchemaIsCovered(t *testing.T) {
-	tax, rev := taxonomy(t)
+	pol := engine(t)
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		m, problems, err := Build(context.Background(), Inputs{SQL: db, Sources: platform(), Taxonomy: tax, Revision: rev})
+		m, problems, err := Build(context.Background(), Inputs{SQL: db, Sources: platform(), Policy: pol})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func TestPlatformSchemaIsCovered(t *testing.T) {
 }
 
 func TestCoverageProblemsNameTheColumn(t *testing.T) {
-	tax, rev := taxonomy(t)
+	pol := engine(t)
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		ctx := context.Background()
 		_, err := db.ExecContext(ctx, `CREATE TABLE rogue (id TEXT PRIMARY KEY, email TEXT, note TEXT, odd TEXT, grp TEXT, bad_option TEXT, unknown_col TEXT)`)
@@ -102,7 +102,7 @@ func TestCoverageProblemsNameTheColumn(t *testing.T) {
 			t.Fatal(err)
 		}
 		sources := append(platform(), Source{Module: "test", Models: []any{(*rogue)(nil)}})
-		_, problems, err := Build(ctx, Inputs{SQL: db, Sources: sources, Taxonomy: tax, Revision: rev})
+		_, problems, err := Build(ctx, Inputs{SQL: db, Sources: sources, Policy: pol})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,10 +134,10 @@ func TestCoverageProblemsNameTheColumn(t *testing.T) {
 }
 
 func TestWarehouseColumnsNeedACategoryComment(t *testing.T) {
-	tax, rev := taxonomy(t)
+	pol := engine(t)
 	w := chtest.Embedded(t)
 	ctx := context.Background()
-	m, problems, err := Build(ctx, Inputs{Warehouse: w, Taxonomy: tax, Revision: rev})
+	m, problems, err := Build(ctx, Inputs{Warehouse: w, Policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestWarehouseColumnsNeedACategoryComment(t *testing.T) {
 	if err := w.Exec(ctx, "ALTER TABLE events ADD COLUMN odd String COMMENT 'user.nope'"); err != nil {
 		t.Fatal(err)
 	}
-	_, problems, err = Build(ctx, Inputs{Warehouse: w, Taxonomy: tax, Revision: rev})
+	_, problems, err = Build(ctx, Inputs{Warehouse: w, Policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,12 +192,16 @@ func TestParseTag(t *testing.T) {
 		wantErr   bool
 	}{
 		{"plain", "user.name", "user.name", false, false},
-		{"subject", "user.unique_id,subject", "user.unique_id", true, false},
-		{"spaces", " user.unique_id , subject ", "user.unique_id", true, false},
+		{"subject", "user.unique_id,subject=user", "user.unique_id", true, false},
+		{"spaces", " user.unique_id , subject = user ", "user.unique_id", true, false},
+		{"subject without its kind", "user.unique_id,subject", "", false, true},
+		{"subject of an unknown kind", "user.unique_id,subject=phone", "", false, true},
+		{"holds is no subject", "user.contact.email,holds=email", "user.contact.email", false, false},
 		{"empty", "", "", false, true},
 		{"unknown option", "user.name,pk", "", false, true},
 		{"collected", "user.account.created_at,collected", "user.account.created_at", false, false},
-		{"subject and collected", "user.unique_id,collected,subject", "user.unique_id", true, false},
+		{"subject and collected", "user.unique_id,collected,subject=user", "user.unique_id", true, false},
+		{"two identifiers", "user.contact.email,subject=email,holds=email", "", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,7 +221,10 @@ func TestParseTagOptions(t *testing.T) {
 	}{
 		{"plain", "user.name", Tag{Category: "user.name"}, false},
 		{"collected", "user.account.created_at,collected", Tag{Category: "user.account.created_at", Collected: true}, false},
-		{"both", " user.unique_id , subject , collected", Tag{Category: "user.unique_id", Subject: true, Collected: true}, false},
+		{"both", " user.unique_id , subject=user , collected", Tag{Category: "user.unique_id", Subject: true, Identifier: IdentifierUser, Collected: true}, false},
+		{"visitor", "user.device.cookie_id,subject=visitor", Tag{Category: "user.device.cookie_id", Subject: true, Identifier: IdentifierVisitor}, false},
+		{"holds", "user.support.contact,holds=email", Tag{Category: "user.support.contact", Identifier: IdentifierEmail}, false},
+		{"collected takes no value", "user.account.created_at,collected=yes", Tag{}, true},
 		{"unknown option", "user.name,time", Tag{}, true},
 	}
 	for _, tt := range tests {
@@ -231,10 +238,10 @@ func TestParseTagOptions(t *testing.T) {
 }
 
 func TestRenderFormats(t *testing.T) {
-	tax, rev := taxonomy(t)
+	pol := engine(t)
 	db := sqltest.SQLite(t)
 	w := chtest.Embedded(t)
-	m, problems, err := Build(context.Background(), Inputs{SQL: db, Warehouse: w, Sources: platform(), Taxonomy: tax, Revision: rev})
+	m, problems, err := Build(context.Background(), Inputs{SQL: db, Warehouse: w, Sources: platform(), Policy: pol})
 	if problems = only(problems, "decision_log", "settings", "events"); err != nil || len(problems) > 0 {
 		t.Fatalf("Build: %v %v", err, problems)
 	}
@@ -273,7 +280,7 @@ func TestRenderFormats(t *testing.T) {
 		out := render(FormatMarkdown)
 		for _, want := range []string{"(a) Controller", "(b) Purposes", "(c) Categories of data subjects", "(d) Recipients",
 			"(e) Transfers to third countries", "(f) Time limits for erasure", "(g) Technical and organisational security measures",
-			"| warehouse | events | visitor_id | `user.unique_id.analytics_id` | yes |", rev} {
+			"| warehouse | events | visitor_id | `user.unique_id.analytics_id` | yes |", pol.Revision()} {
 			if !strings.Contains(out, want) {
 				t.Errorf("markdown lacks %q", want)
 			}

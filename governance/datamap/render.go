@@ -52,6 +52,16 @@ func (m *Map) columnsByCategory() map[string][]Field {
 	return out
 }
 
+// decisionsByCategory gives the policy's decisions for each category the
+// map's columns carry.
+func (m *Map) decisionsByCategory() map[string]decisions {
+	out := map[string]decisions{}
+	for _, e := range m.Entries {
+		out[e.Category] = decisions{retention: e.Retention, erasure: e.Erasure, export: e.Export}
+	}
+	return out
+}
+
 func (m *Map) categoryKeys(personal bool) []string {
 	var keys []string
 	for k, c := range m.Categories {
@@ -69,7 +79,7 @@ func md(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
-func retentionText(r policies.Retention) string {
+func retentionText(r policies.RetentionRule) string {
 	switch r.Duration {
 	case policies.DurationRowLifetime:
 		return "with its row"
@@ -79,7 +89,7 @@ func retentionText(r policies.Retention) string {
 	return fmt.Sprintf("%s from %s, then %s", r.Duration, strings.ReplaceAll(r.From, "_", " "), r.Action)
 }
 
-func erasureText(e policies.Erasure) string {
+func erasureText(e policies.ErasureDecision) string {
 	s := e.Action
 	if e.Reason != "" {
 		s += ": " + e.Reason
@@ -101,6 +111,7 @@ func renderMarkdown(w io.Writer, m *Map, proc Processing) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	cols := m.columnsByCategory()
+	rules := m.decisionsByCategory()
 	personal := m.categoryKeys(true)
 
 	p("# Record of processing activities\n\n")
@@ -158,8 +169,8 @@ func renderMarkdown(w io.Writer, m *Map, proc Processing) error {
 			where = append(where, fmt.Sprintf("%s.%s.%s", f.Store, f.Table, f.Column))
 		}
 		export := "yes"
-		if !c.Export.Include {
-			export = "withheld: " + c.Export.WithheldReason
+		if ex := rules[k].export; !ex.Include {
+			export = "withheld: " + ex.Reason
 		}
 		p("| `%s` | %s | %d. %s | %s | %s | %s |\n", k, md(c.Name), c.Section.Number, md(c.Section.Title),
 			md(basisText(c.LegalBasis)), md(export), md(strings.Join(where, ", ")))
@@ -186,8 +197,7 @@ func renderMarkdown(w io.Writer, m *Map, proc Processing) error {
 	p("\n## (f) Time limits for erasure\n\n")
 	p("| category | retention | on an erasure request |\n|---|---|---|\n")
 	for _, k := range personal {
-		c := m.Categories[k]
-		p("| `%s` | %s | %s |\n", k, md(retentionText(c.Retention)), md(erasureText(c.Erasure)))
+		p("| `%s` | %s | %s |\n", k, md(retentionText(rules[k].retention)), md(erasureText(rules[k].erasure)))
 	}
 
 	p("\n## (g) Technical and organisational security measures\n\n")
@@ -248,6 +258,14 @@ type fidesCategory struct {
 	ParentKey   string `yaml:"parent_key,omitempty"`
 }
 
+// fidesIdentity names each identifier kind as a Fides dataset's
+// fides_meta.identity.
+var fidesIdentity = map[string]string{
+	IdentifierUser:    "user_id",
+	IdentifierVisitor: "visitor_id",
+	IdentifierEmail:   "email",
+}
+
 // renderFides writes a fideslang dataset per store, plus the categories
 // that extend the fideslang taxonomy, so Fides can import both.
 func renderFides(w io.Writer, m *Map) error {
@@ -275,11 +293,7 @@ func renderFides(w io.Writer, m *Map) error {
 			}
 			f := fidesField{Name: e.Column, Description: e.CategoryName, DataCategories: []string{e.Category}}
 			if e.Subject {
-				identity := "user_id"
-				if e.Category == "user.contact.email" {
-					identity = "email"
-				}
-				f.FidesMeta = &fidesMeta{Identity: identity}
+				f.FidesMeta = &fidesMeta{Identity: fidesIdentity[e.Identifier]}
 			}
 			ds.Collections[i].Fields = append(ds.Collections[i].Fields, f)
 		}

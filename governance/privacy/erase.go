@@ -139,10 +139,7 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 	if err != nil {
 		return Certificate{}, err
 	}
-	plans, err := plan(ctx, m.deps.Policy, dm)
-	if err != nil {
-		return Certificate{}, err
-	}
+	plans := plan(dm)
 	done, err := m.doneSteps(ctx, req.ID)
 	if err != nil {
 		return Certificate{}, err
@@ -260,7 +257,7 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 	cert := Certificate{
 		RequestID:      req.ID,
 		UserID:         req.UserID,
-		PolicyRevision: m.deps.Policy.Revision(),
+		PolicyRevision: dm.Revision,
 		StartedAt:      cen.StartedAt,
 		Pseudonym:      pseudonym,
 	}
@@ -400,7 +397,7 @@ func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlColumnInfo)
 	for _, c := range tp.columns {
 		// The collected time stays: the kept columns' periods count from
 		// it, and retention ends them on time only if it is there.
-		if !c.personal || c.erasure.Action == actionKeep || c.Collected {
+		if !c.Personal || c.Erasure.Action == actionKeep || c.Collected {
 			continue
 		}
 		if c.Subject {
@@ -563,7 +560,7 @@ func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePla
 			if tr.Mode == modeKeep {
 				w = n // the whole row stays; counted against the census below
 			}
-			add(Check{Store: tp.store, Table: tp.table, Column: c.Column, What: "rows under the subject's " + c.idKind + " id", Found: n, Want: w})
+			add(Check{Store: tp.store, Table: tp.table, Column: c.Column, What: "rows under the subject's " + c.Identifier + " id", Found: n, Want: w})
 		}
 		if tr.Mode == modeKeep {
 			add(Check{Store: tp.store, Table: tp.table, What: "rows kept whole, as counted before the erasure", Found: after, Want: want})
@@ -593,7 +590,7 @@ func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePla
 				continue
 			}
 			for _, c := range tp.columns {
-				if c.Subject || identifierKind(c.Category) != idEmail || c.erasure.Action == actionKeep {
+				if c.Subject || c.Identifier != datamap.IdentifierEmail || c.Erasure.Action == actionKeep {
 					continue
 				}
 				n, err := m.countSQL(ctx, tp.table, c.Column+" = ?", []any{s.Email})
@@ -622,7 +619,7 @@ func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudony
 	var subj []string
 	var args []any
 	for _, c := range tp.subjects {
-		if c.erasure.Action != actionKeep {
+		if c.Erasure.Action != actionKeep {
 			subj = append(subj, c.Column+" = ?")
 			args = append(args, pseudonym)
 		}
@@ -637,7 +634,7 @@ func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudony
 	var notBlank []string
 	var blankArgs []any
 	for _, c := range tp.columns {
-		if !c.personal || c.Subject || c.erasure.Action == actionKeep || c.Collected {
+		if !c.Personal || c.Subject || c.Erasure.Action == actionKeep || c.Collected {
 			continue
 		}
 		ci := info[tp.table+"."+c.Column]
@@ -660,13 +657,13 @@ func keptItems(tp *tablePlan, rows int64, now time.Time) []KeptItem {
 	byCat := map[string]*KeptItem{}
 	var order []string
 	for _, c := range tp.columns {
-		if !c.personal || c.erasure.Action != actionKeep {
+		if !c.Personal || c.Erasure.Action != actionKeep {
 			continue
 		}
 		k, ok := byCat[c.Category]
 		if !ok {
-			k = &KeptItem{Store: tp.store, Table: tp.table, Category: c.Category, Rows: rows, Reason: c.erasure.Reason, Until: c.erasure.Until}
-			if p, err := policies.ParsePeriod(strings.Fields(c.erasure.Until + " ")[0]); err == nil {
+			k = &KeptItem{Store: tp.store, Table: tp.table, Category: c.Category, Rows: rows, Reason: c.Erasure.Reason, Until: c.Erasure.Until}
+			if p, err := policies.ParsePeriod(strings.Fields(c.Erasure.Until + " ")[0]); err == nil {
 				t := p.AddTo(now).UTC()
 				k.UntilLatest = &t
 			}
@@ -682,7 +679,7 @@ func keptItems(tp *tablePlan, rows int64, now time.Time) []KeptItem {
 	// A kept row keeps its collected time too, whatever its category
 	// says: the kept columns' periods count from it.
 	for _, c := range tp.columns {
-		if c.Collected && c.personal && c.erasure.Action != actionKeep && len(out) > 0 {
+		if c.Collected && c.Personal && c.Erasure.Action != actionKeep && len(out) > 0 {
 			k := KeptItem{Store: tp.store, Table: tp.table, Category: c.Category, Columns: []string{c.Column}, Rows: rows,
 				Reason: "the time the kept data's retention period counts from", Until: out[0].Until, UntilLatest: out[0].UntilLatest}
 			out = append(out, k)

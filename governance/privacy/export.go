@@ -87,15 +87,12 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 	if err != nil {
 		return Manifest{}, err
 	}
-	plans, err := plan(ctx, m.deps.Policy, dm)
-	if err != nil {
-		return Manifest{}, err
-	}
+	plans := plan(dm)
 	man := Manifest{
 		RequestID:      requestID,
 		Subject:        ManifestSubject{UserID: subject.UserID, Email: subject.Email, VisitorIDs: subject.VisitorIDs()},
 		GeneratedAt:    m.now().UTC(),
-		PolicyRevision: m.deps.Policy.Revision(),
+		PolicyRevision: dm.Revision,
 	}
 	zw := zip.NewWriter(w)
 	pk := &packer{zw: zw, man: &man}
@@ -142,11 +139,11 @@ func categoryLists(plans []tablePlan) (included, withheld []ManifestCategory) {
 	keys := map[string]*ManifestCategory{}
 	for _, tp := range plans {
 		for _, c := range tp.columns {
-			target, reason := inc, c.export.Reason
+			target, reason := inc, c.Export.Reason
 			switch {
 			case tp.keyedExport(c):
 				target, reason = keys, rowKeyReason
-			case !c.export.Include:
+			case !c.Export.Include:
 				target = wh
 			}
 			mc, ok := target[c.Category]

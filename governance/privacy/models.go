@@ -31,7 +31,7 @@ type Request struct {
 	Type   string `bun:"type,notnull" json:"type" privacy:"user.privacy_request"`
 	Status string `bun:"status,notnull" json:"status" privacy:"user.privacy_request"`
 	// UserID is the subject's account id; empty when they have none.
-	UserID      string `bun:"user_id,notnull" json:"user_id" privacy:"user.privacy_request,subject"`
+	UserID      string `bun:"user_id,notnull" json:"user_id" privacy:"user.privacy_request,subject=user"`
 	Email       string `bun:"email,notnull" json:"email" privacy:"user.privacy_request"`
 	RequestedBy string `bun:"requested_by,notnull" json:"requested_by" privacy:"user.privacy_request"`
 	// OnBehalf is true when a DPO or admin filed the request for the
@@ -59,7 +59,7 @@ type Event struct {
 
 	ID        string    `bun:"id,pk" json:"-" privacy:"system.operations"`
 	RequestID string    `bun:"request_id,notnull" json:"-" privacy:"system.operations"`
-	UserID    string    `bun:"user_id,notnull" json:"-" privacy:"user.privacy_request,subject"`
+	UserID    string    `bun:"user_id,notnull" json:"-" privacy:"user.privacy_request,subject=user"`
 	At        time.Time `bun:"at,notnull" json:"at" privacy:"user.privacy_request,collected"`
 	// Event is a status, or "extended" or "downloaded".
 	Event   string `bun:"event,notnull" json:"event" privacy:"user.privacy_request"`

@@ -1,21 +1,17 @@
 package privacy
 
 import (
-	"context"
-	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/module"
-	"github.com/stewardhq/steward/policies"
 )
 
-// Policy is the part of the policy engine this package asks;
-// *policies.Engine is one.
+// Policy is the part of the policy engine this package asks: the revision
+// a request is filed under. Export and erasure read the policy's
+// decisions from the data map. *policies.Engine is one.
 type Policy interface {
-	Export(ctx context.Context, category string) (policies.ExportDecision, error)
-	Erasure(ctx context.Context, category string) (policies.ErasureDecision, error)
 	Revision() string
 }
 
@@ -39,22 +35,9 @@ const (
 	modePartial = "partial"
 )
 
-// identifier kinds: which of the subject's identifiers a subject column
-// holds, read from its category.
-const (
-	idUser    = "user"
-	idVisitor = "visitor"
-	idEmail   = "email"
-)
-
-// column is one column of a table plan.
-type column struct {
-	datamap.Entry
-	export   policies.ExportDecision
-	erasure  policies.ErasureDecision
-	idKind   string // for subject columns
-	personal bool
-}
+// column is one column of a table plan: its entry of the data map, which
+// carries the policy's export and erasure decisions for its category.
+type column = datamap.Entry
 
 // tablePlan is what access and erasure do to one table.
 type tablePlan struct {
@@ -70,24 +53,10 @@ type tablePlan struct {
 	rowKey map[string]bool
 }
 
-// identifierKind says which identifier a subject column of a category
-// holds. Visitor and cookie ids are the tracker's; contact categories hold
-// an email address; every other subject column holds the account id.
-func identifierKind(category string) string {
-	switch {
-	case category == "user.unique_id.analytics_id" || strings.HasPrefix(category, "user.device.cookie_id"):
-		return idVisitor
-	case category == "user.contact.email" || category == "user.support.contact":
-		return idEmail
-	default:
-		return idUser
-	}
-}
-
-// plan groups the data map by table and asks the policy what export and
-// erasure do to each column. Tables with no subject column hold nobody's
-// data in particular and are left out.
-func plan(ctx context.Context, pol Policy, m *datamap.Map) ([]tablePlan, error) {
+// plan groups the data map by table; each column comes with the policy's
+// export and erasure decisions the map holds. Tables with no subject
+// column hold nobody's data in particular and are left out.
+func plan(m *datamap.Map) []tablePlan {
 	byTable := map[string]*tablePlan{}
 	var order []string
 	for _, e := range m.Entries {
@@ -98,23 +67,13 @@ func plan(ctx context.Context, pol Policy, m *datamap.Map) ([]tablePlan, error) 
 			byTable[key] = tp
 			order = append(order, key)
 		}
-		ex, err := pol.Export(ctx, e.Category)
-		if err != nil {
-			return nil, fmt.Errorf("plan %s.%s: %w", e.Table, e.Column, err)
-		}
-		er, err := pol.Erasure(ctx, e.Category)
-		if err != nil {
-			return nil, fmt.Errorf("plan %s.%s: %w", e.Table, e.Column, err)
-		}
-		c := column{Entry: e, export: ex, erasure: er, personal: e.Personal}
 		if e.Collected {
 			tp.collected = e.Column
 		}
 		if e.Subject {
-			c.idKind = identifierKind(e.Category)
-			tp.subjects = append(tp.subjects, c)
+			tp.subjects = append(tp.subjects, e)
 		}
-		tp.columns = append(tp.columns, c)
+		tp.columns = append(tp.columns, e)
 	}
 	var out []tablePlan
 	for _, key := range order {
@@ -131,7 +90,7 @@ func plan(ctx context.Context, pol Policy, m *datamap.Map) ([]tablePlan, error) 
 		}
 		return out[i].table < out[j].table
 	})
-	return out, nil
+	return out
 }
 
 // rowMode decides a table's erasure from its columns: a row goes unless a
@@ -141,16 +100,16 @@ func plan(ctx context.Context, pol Policy, m *datamap.Map) ([]tablePlan, error) 
 func rowMode(cols []column) string {
 	allKept, blocked := true, false
 	for _, c := range cols {
-		if !c.personal {
+		if !c.Personal {
 			continue
 		}
-		if c.erasure.Action != actionKeep {
+		if c.Erasure.Action != actionKeep {
 			allKept = false
 		}
 		if c.Subject {
 			continue
 		}
-		if c.erasure.Action == actionKeep || c.erasure.Action == actionAnonymize {
+		if c.Erasure.Action == actionKeep || c.Erasure.Action == actionAnonymize {
 			blocked = true
 		}
 	}
@@ -170,7 +129,7 @@ func rowMode(cols []column) string {
 func (tp *tablePlan) exportColumns() []column {
 	var out []column
 	for _, c := range tp.columns {
-		if c.export.Include || tp.keyedExport(c) {
+		if c.Export.Include || tp.keyedExport(c) {
 			out = append(out, c)
 		}
 	}
@@ -184,7 +143,7 @@ func (tp *tablePlan) exportColumns() []column {
 // personal data, so a policy withholding a personal category is never
 // overridden.
 func (tp *tablePlan) keyedExport(c column) bool {
-	return !c.export.Include && tp.rowKey[c.Column] && !c.personal
+	return !c.Export.Include && tp.rowKey[c.Column] && !c.Personal
 }
 
 // placeholder gives the i-th parameter's placeholder in a store's syntax;
@@ -219,22 +178,22 @@ func subjectWhereOf(tp *tablePlan, cols []column, s module.SubjectRef, ph placeh
 		parts = append(parts, col+" = "+next(v, false))
 	}
 	for _, c := range cols {
-		switch c.idKind {
-		case idUser:
+		switch c.Identifier {
+		case datamap.IdentifierUser:
 			if s.UserID != "" {
 				in(c.Column, s.UserID)
 			}
-		case idEmail:
+		case datamap.IdentifierEmail:
 			if s.Email != "" {
 				in(c.Column, s.Email)
 			}
-		case idVisitor:
+		case datamap.IdentifierVisitor:
 			if len(s.Browsing) == 0 || tp.collected == "" {
 				continue
 			}
 			var anon []string
 			for _, u := range tp.subjects {
-				if u.idKind == idUser {
+				if u.Identifier == datamap.IdentifierUser {
 					anon = append(anon, "("+u.Column+" IS NULL OR "+u.Column+" = '')")
 				}
 			}

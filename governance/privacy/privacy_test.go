@@ -15,11 +15,8 @@ import (
 )
 
 func col(category, action string, subject, personal bool) column {
-	return column{
-		Entry:    datamap.Entry{Field: datamap.Field{Column: category, Category: category, Subject: subject}, Personal: personal},
-		erasure:  policies.ErasureDecision{Action: action},
-		personal: personal,
-	}
+	return column{Field: datamap.Field{Column: category, Category: category, Subject: subject}, Personal: personal,
+		Erasure: policies.ErasureDecision{Action: action}}
 }
 
 func TestRowMode(t *testing.T) {

@@ -40,10 +40,10 @@ import (
 // DefaultInterval is how often the scheduler runs when none is set.
 const DefaultInterval = 24 * time.Hour
 
-// Policy is the part of the policy engine the runner asks;
-// *policies.Engine is one.
+// Policy is the part of the policy engine the runner asks: the revision a
+// run is recorded under. The rules themselves are the policy's retention
+// decisions the data map holds. *policies.Engine is one.
 type Policy interface {
-	Retention(ctx context.Context, category string) (policies.RetentionRule, error)
 	Revision() string
 }
 
@@ -348,10 +348,7 @@ func (m *Module) rules(ctx context.Context, dm *datamap.Map, now time.Time) ([]t
 			byTable[key] = tr
 			order = append(order, key)
 		}
-		rr, err := m.deps.Policy.Retention(ctx, e.Category)
-		if err != nil {
-			return nil, nil, fmt.Errorf("retention rule of %s.%s: %w", e.Table, e.Column, err)
-		}
+		rr := e.Retention
 		p, perr := policies.ParsePeriod(rr.Duration)
 		var r *rule
 		if perr == nil {

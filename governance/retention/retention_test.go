@@ -49,7 +49,7 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 	now := time.Now().UTC().AddDate(2, 0, 0).Truncate(time.Second)
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
-			return datamap.Build(ctx, datamap.Inputs{SQL: db, Warehouse: w, Taxonomy: engine.Taxonomy(), Revision: engine.Revision(),
+			return datamap.Build(ctx, datamap.Inputs{SQL: db, Warehouse: w, Policy: engine,
 				Sources: []datamap.Source{{Module: "generation", Models: (&generation.Module{}).Models()}, {Module: "retention", Models: []any{(*Run)(nil)}}}})
 		}
 		mod, err := New(Config{}, Deps{DB: db, Warehouse: w, Policy: engine, DataMap: dataMap, Now: func() time.Time { return now }})
@@ -151,7 +151,7 @@ func TestSchedulerRuns(t *testing.T) {
 	}
 	db := sqltest.SQLite(t)
 	dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
-		return datamap.Build(ctx, datamap.Inputs{SQL: db, Taxonomy: engine.Taxonomy(), Revision: engine.Revision(),
+		return datamap.Build(ctx, datamap.Inputs{SQL: db, Policy: engine,
 			Sources: []datamap.Source{{Module: "retention", Models: []any{(*Run)(nil)}}}})
 	}
 	mod, err := New(Config{Interval: 20 * time.Millisecond}, Deps{DB: db, Policy: engine, DataMap: dataMap})
@@ -196,7 +196,7 @@ func TestScheduledRunsOnceAcrossProcesses(t *testing.T) {
 	}
 	db := sqltest.Postgres(t)
 	dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
-		return datamap.Build(ctx, datamap.Inputs{SQL: db, Taxonomy: engine.Taxonomy(), Revision: engine.Revision(),
+		return datamap.Build(ctx, datamap.Inputs{SQL: db, Policy: engine,
 			Sources: []datamap.Source{{Module: "retention", Models: []any{(*Run)(nil)}}}})
 	}
 	const interval = 300 * time.Millisecond

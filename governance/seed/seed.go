@@ -403,19 +403,14 @@ func (s *Seeder) plan(table string) *tablePlan {
 		tag := s.fields[table][f.Name]
 		fp := fieldPlan{index: f.Index, name: f.Name, category: tag.Category, family: s.cols[table+"."+f.Name].Family}
 		switch {
-		case tag.Subject:
-			switch {
-			case strings.HasPrefix(tag.Category, "user.unique_id.analytics_id"), strings.HasPrefix(tag.Category, "user.device.cookie_id"):
-				fp.kind = kindVisitor
-			case tag.Category == "user.contact.email" || tag.Category == "user.support.contact":
-				fp.kind = kindEmail
-			default:
-				fp.kind = kindUser
-			}
-		case tag.Category == "user.contact.email":
-			// The account's address is the person's own, so requests by
-			// email find them.
+		case tag.Identifier == datamap.IdentifierVisitor:
+			fp.kind = kindVisitor
+		case tag.Identifier == datamap.IdentifierEmail:
+			// A subject column, or the person's own address elsewhere
+			// (the account's email), so requests by email find them.
 			fp.kind = kindEmail
+		case tag.Identifier == datamap.IdentifierUser:
+			fp.kind = kindUser
 		case s.fks[table][f.Name] != "":
 			fp.kind, fp.parent = kindParent, s.fks[table][f.Name]
 		case f.StructField.Tag.Get(RefTag) != "":

@@ -77,7 +77,7 @@ type Record struct {
 	// the entry is about what was done to the target's data.
 	ActorID  string `bun:"actor_id,notnull" privacy:"user.security.admin_audit_log"`
 	Action   string `bun:"action,notnull" privacy:"user.security.admin_audit_log"`
-	TargetID string `bun:"target_id,notnull" privacy:"user.security.admin_audit_log,subject"`
+	TargetID string `bun:"target_id,notnull" privacy:"user.security.admin_audit_log,subject=user"`
 	// Details is canonical JSON text, hashed exactly as stored.
 	Details  string `bun:"details,notnull" privacy:"user.security.admin_audit_log"`
 	PrevHash string `bun:"prev_hash,notnull" privacy:"system.operations"`

@@ -19,7 +19,7 @@ import (
 // order data, so roles see different parts of it.
 type ticketView struct {
 	ID        string       `json:"id" privacy:"system.operations"`
-	UserID    string       `json:"user_id" privacy:"user.unique_id,subject"`
+	UserID    string       `json:"user_id" privacy:"user.unique_id,subject=user"`
 	Email     string       `json:"email" privacy:"user.contact.email"`
 	Question  string       `json:"question" privacy:"user.support.question"`
 	Order     string       `json:"order" privacy:"user.financial.order"`

@@ -31,12 +31,12 @@ type User struct {
 	bun.BaseModel `bun:"table:users"`
 
 	// ID is our own random id, "u_" and 26 base32 characters.
-	ID string `bun:"id,pk" privacy:"user.unique_id,subject"`
+	ID string `bun:"id,pk" privacy:"user.unique_id,subject=user"`
 	// GoogleSubject is the Google account's `sub`, nil until the account
 	// signs in with Google.
 	GoogleSubject *string `bun:"google_sub" privacy:"user.unique_id.provider_subject"`
 	// Email is stored in lower case.
-	Email     string `bun:"email,notnull" privacy:"user.contact.email"`
+	Email     string `bun:"email,notnull" privacy:"user.contact.email,holds=email"`
 	Name      string `bun:"name,notnull" privacy:"user.name"`
 	AvatarURL string `bun:"avatar_url,notnull" privacy:"user.account.avatar"`
 	// Language is a BCP 47 tag from Config.SupportedLanguages.
@@ -52,7 +52,7 @@ type Session struct {
 	bun.BaseModel `bun:"table:sessions"`
 
 	ID     string `bun:"id,pk" privacy:"user.account.sign_in_state"`
-	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// SecretHash is the hex SHA-256 of the cookie's secret.
 	SecretHash string    `bun:"secret_hash,notnull" privacy:"user.authorization.credentials"`
 	UAFamily   string    `bun:"ua_family,notnull" privacy:"user.account.sign_in_state"`
@@ -68,7 +68,7 @@ type APIToken struct {
 	bun.BaseModel `bun:"table:api_tokens"`
 
 	ID     string `bun:"id,pk" privacy:"user.account.sign_in_state"`
-	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// SecretHash is the hex SHA-256 of the whole token.
 	SecretHash string     `bun:"secret_hash,notnull" privacy:"user.authorization.credentials"`
 	Name       string     `bun:"name,notnull" privacy:"user.account.sign_in_state"`
@@ -81,7 +81,7 @@ type SignInEvent struct {
 	bun.BaseModel `bun:"table:sign_in_events"`
 
 	ID         string    `bun:"id,pk" privacy:"system.operations"`
-	UserID     string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID     string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.account.sign_in_state,collected"`
 	// Event is EventSignIn, EventSignOut or EventSessionRevoked.
 	Event string `bun:"event,notnull" privacy:"user.account.sign_in_state"`
@@ -98,7 +98,7 @@ type DeviceBinding struct {
 
 	ID          string    `bun:"id,pk" privacy:"system.operations"`
 	DeviceHash  string    `bun:"device_hash,notnull" privacy:"user.security.device_binding"`
-	UserID      string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID      string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	UAFamily    string    `bun:"ua_family,notnull" privacy:"user.security.device_binding"`
 	FirstSeenAt time.Time `bun:"first_seen_at,notnull" privacy:"user.security.device_binding"`
 	LastSeenAt  time.Time `bun:"last_seen_at,notnull" privacy:"user.security.device_binding,collected"`

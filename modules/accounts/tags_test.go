@@ -3,11 +3,11 @@ package accounts_test
 import (
 	"context"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
@@ -36,17 +36,15 @@ func TestEveryColumnIsTagged(t *testing.T) {
 					t.Errorf("%s.%s has no privacy tag", table.Name, f.Name)
 					continue
 				}
-				parts := strings.Split(tag, ",")
-				cat := parts[0]
-				for _, opt := range parts[1:] {
-					switch opt {
-					case "subject":
-						subjects++
-					case "collected":
-					default:
-						t.Errorf("%s.%s: unknown tag option %q", table.Name, f.Name, opt)
-					}
+				parsed, err := datamap.ParseTagOptions(tag)
+				if err != nil {
+					t.Errorf("%s.%s: %v", table.Name, f.Name, err)
+					continue
 				}
+				if parsed.Subject {
+					subjects++
+				}
+				cat := parsed.Category
 				c, err := eng.Category(cat)
 				if err != nil || c.Group {
 					t.Errorf("%s.%s: %q is not a category of the taxonomy", table.Name, f.Name, cat)

@@ -19,7 +19,7 @@ func TestEveryColumnTagged(t *testing.T) {
 		e := authtest.Engine(t)
 		m, problems, err := datamap.Build(t.Context(), datamap.Inputs{
 			SQL: db, Sources: []datamap.Source{{Module: f.mod.Name(), Models: f.mod.Models()}},
-			Taxonomy: e.Taxonomy(), Revision: e.Revision(),
+			Policy: e,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -12,7 +12,7 @@ type Asset struct {
 	bun.BaseModel `bun:"table:assets"`
 
 	ID     string `bun:"id,pk" privacy:"user.content.upload.metadata"`
-	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// Purpose is upload, reference or generated.
 	Purpose string `bun:"purpose,notnull" privacy:"user.content.upload.metadata"`
 	// FileName is the sanitized name, for display only.

@@ -10,7 +10,7 @@ import (
 type Customer struct {
 	bun.BaseModel `bun:"table:billing_customers"`
 
-	UserID     string    `bun:"user_id,pk" privacy:"user.unique_id,subject"`
+	UserID     string    `bun:"user_id,pk" privacy:"user.unique_id,subject=user"`
 	Provider   string    `bun:"provider,pk" privacy:"system.operations"`
 	CustomerID string    `bun:"customer_id,notnull" privacy:"user.financial.customer_id"`
 	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"system.operations,collected"`
@@ -21,7 +21,7 @@ type Order struct {
 	bun.BaseModel `bun:"table:billing_orders"`
 
 	ID          string `bun:"id,pk" json:"id" privacy:"user.financial.order"`
-	UserID      string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject"`
+	UserID      string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject=user"`
 	Provider    string `bun:"provider,notnull" json:"provider" privacy:"system.operations"`
 	ProductID   string `bun:"product_id,notnull" json:"product_id" privacy:"user.financial.product"`
 	Kind        string `bun:"kind,notnull" json:"kind" privacy:"user.financial.product"`
@@ -52,7 +52,7 @@ type Invoice struct {
 	bun.BaseModel `bun:"table:billing_invoices"`
 
 	ID             string     `bun:"id,pk" privacy:"system.operations"`
-	UserID         string     `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID         string     `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	Provider       string     `bun:"provider,notnull" privacy:"system.operations"`
 	InvoiceID      string     `bun:"invoice_id,notnull" privacy:"user.financial.invoice_id"`
 	SubscriptionID string     `bun:"subscription_id,notnull" privacy:"user.financial.order"`
@@ -76,7 +76,7 @@ type Subscription struct {
 	// ID is the provider's name and its subscription id, so two providers'
 	// ids never clash.
 	ID                 string     `bun:"id,pk" privacy:"system.operations"`
-	UserID             string     `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID             string     `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	Provider           string     `bun:"provider,notnull" privacy:"system.operations"`
 	SubscriptionID     string     `bun:"subscription_id,notnull" privacy:"user.financial.order"`
 	ProductID          string     `bun:"product_id,notnull" privacy:"user.financial.product"`
@@ -105,7 +105,7 @@ type ProcessedEvent struct {
 type Balance struct {
 	bun.BaseModel `bun:"table:credit_balances"`
 
-	UserID    string    `bun:"user_id,pk" privacy:"user.unique_id,subject"`
+	UserID    string    `bun:"user_id,pk" privacy:"user.unique_id,subject=user"`
 	Balance   int64     `bun:"balance,notnull" privacy:"user.financial.credit_balance"`
 	UpdatedAt time.Time `bun:"updated_at,notnull" privacy:"system.operations,collected"`
 }
@@ -115,7 +115,7 @@ type Entry struct {
 	bun.BaseModel `bun:"table:credit_ledger"`
 
 	ID     string `bun:"id,pk" privacy:"system.operations"`
-	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// Kind is one of the Entry kinds (grant, reserve, commit, ...).
 	Kind string `bun:"kind,notnull" privacy:"user.financial.credit_balance"`
 	// Amount is the signed change of the spendable balance.
@@ -135,7 +135,7 @@ type Reservation struct {
 	bun.BaseModel `bun:"table:credit_reservations"`
 
 	ID     string `bun:"id,pk" privacy:"system.operations"`
-	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	Amount int64  `bun:"amount,notnull" privacy:"user.financial.credit_balance"`
 	// Ref is the caller's reference of the work, such as a generation id.
 	Ref       string    `bun:"ref,notnull" privacy:"system.operations"`

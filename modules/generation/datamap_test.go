@@ -18,7 +18,7 @@ func TestEveryColumnTagged(t *testing.T) {
 		e := testEngine(t)
 		m, problems, err := datamap.Build(t.Context(), datamap.Inputs{
 			SQL: db, Sources: []datamap.Source{{Module: f.gen.Name(), Models: f.gen.Models()}},
-			Taxonomy: e.Taxonomy(), Revision: e.Revision(),
+			Policy: e,
 		})
 		if err != nil {
 			t.Fatal(err)

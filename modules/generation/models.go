@@ -11,7 +11,7 @@ type Project struct {
 	bun.BaseModel `bun:"table:projects"`
 
 	ID        string    `bun:"id,pk" privacy:"user.content.project"`
-	UserID    string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID    string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	Name      string    `bun:"name,notnull" privacy:"user.content.project"`
 	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.content.project,collected"`
 }
@@ -22,7 +22,7 @@ type Generation struct {
 	bun.BaseModel `bun:"table:generations"`
 
 	ID              string  `bun:"id,pk" privacy:"user.content.generation_task_id"`
-	UserID          string  `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID          string  `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	ProjectID       *string `bun:"project_id" privacy:"user.content.project"`
 	Prompt          string  `bun:"prompt,notnull" privacy:"user.content.prompt"`
 	NegativePrompt  string  `bun:"negative_prompt,notnull" privacy:"user.content.negative_prompt"`
@@ -60,7 +60,7 @@ type Output struct {
 
 	GenerationID string    `bun:"generation_id,pk" privacy:"user.content.generation_task_id"`
 	Position     int64     `bun:"position,pk" privacy:"user.content.generated_media"`
-	UserID       string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID       string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	AssetID      string    `bun:"asset_id,notnull" privacy:"user.content.generated_media"`
 	MIMEType     string    `bun:"mime_type,notnull" privacy:"user.content.generated_media"`
 	CreatedAt    time.Time `bun:"created_at,notnull" privacy:"user.content.generation_history,collected"`
@@ -72,7 +72,7 @@ type SafetyResult struct {
 	bun.BaseModel `bun:"table:prompt_safety_results"`
 
 	ID     string `bun:"id,pk" privacy:"user.security.prompt_safety_result"`
-	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// GenerationID is the task the request created; nil when refused.
 	GenerationID *string `bun:"generation_id" privacy:"user.content.generation_task_id"`
 	Allowed      bool    `bun:"allowed,notnull" privacy:"user.security.prompt_safety_result"`

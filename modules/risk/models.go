@@ -16,7 +16,7 @@ type AbuseEvent struct {
 	// Kind names the rule that fired, such as "rate_limited".
 	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.abuse_log"`
 	// UserID is the account concerned, nil when none is known.
-	UserID *string `bun:"user_id" json:"user_id" privacy:"user.unique_id,subject"`
+	UserID *string `bun:"user_id" json:"user_id" privacy:"user.unique_id,subject=user"`
 	// IPTruncated is the client's network: the address with its last 8
 	// (IPv4) or 80 (IPv6) bits zeroed, such as "203.0.113.0" (see package
 	// ipaddr); "" when the address was unknown.
@@ -48,7 +48,7 @@ type RewardRecord struct {
 	bun.BaseModel `bun:"table:reward_records" json:"-"`
 
 	ID     string `bun:"id,pk" json:"id" privacy:"system.operations"`
-	UserID string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject"`
+	UserID string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject=user"`
 	// Kind is RewardCheckIn or RewardTask.
 	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.reward_record"`
 	// Task names the reward task, such as "first_generation"; "" for a

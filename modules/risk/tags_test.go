@@ -26,11 +26,11 @@ func TestEveryColumnIsTagged(t *testing.T) {
 	want := map[string]map[string]string{
 		"abuse_events": {
 			"id": "system.operations", "occurred_at": "user.security.abuse_log,collected", "kind": "user.security.abuse_log",
-			"user_id": "user.unique_id,subject", "ip_truncated": "user.security.abuse_log",
+			"user_id": "user.unique_id,subject=user", "ip_truncated": "user.security.abuse_log",
 			"ua_family": "user.security.abuse_log", "detail": "user.security.abuse_log",
 		},
 		"reward_records": {
-			"id": "system.operations", "user_id": "user.unique_id,subject", "kind": "user.security.reward_record",
+			"id": "system.operations", "user_id": "user.unique_id,subject=user", "kind": "user.security.reward_record",
 			"task": "user.security.reward_record", "day": "user.security.reward_record",
 			"credits": "user.security.reward_record", "created_at": "user.security.reward_record,collected",
 		},

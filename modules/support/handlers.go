@@ -60,7 +60,7 @@ type TicketsQuery struct {
 // /v1/support/tickets/:id answers.
 type TicketView struct {
 	ID           string        `json:"id" privacy:"system.operations"`
-	UserID       string        `json:"user_id" privacy:"user.unique_id,subject"`
+	UserID       string        `json:"user_id" privacy:"user.unique_id,subject=user"`
 	Subject      string        `json:"subject" privacy:"user.support.question"`
 	ContactEmail string        `json:"contact_email" privacy:"user.support.contact"`
 	Status       string        `json:"status" privacy:"user.support.status"`

@@ -25,12 +25,12 @@ type Ticket struct {
 	bun.BaseModel `bun:"table:support_tickets"`
 
 	ID     string `bun:"id,pk" json:"id" privacy:"system.operations"`
-	UserID string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject"`
+	UserID string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject=user"`
 	// Subject is the user's question in a line.
 	Subject string `bun:"subject,notnull" json:"subject" privacy:"user.support.question"`
 	// ContactEmail is where the user wants answers, when not their
 	// account's address.
-	ContactEmail string    `bun:"contact_email,notnull" json:"contact_email" privacy:"user.support.contact"`
+	ContactEmail string    `bun:"contact_email,notnull" json:"contact_email" privacy:"user.support.contact,holds=email"`
 	Status       string    `bun:"status,notnull" json:"status" privacy:"user.support.status"`
 	CreatedAt    time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.support.status"`
 	UpdatedAt    time.Time `bun:"updated_at,notnull" json:"updated_at" privacy:"user.support.status,collected"`
@@ -46,7 +46,7 @@ type Message struct {
 	ID       string `bun:"id,pk" privacy:"system.operations"`
 	TicketID string `bun:"ticket_id,notnull" privacy:"system.operations"`
 	// UserID is the ticket owner's id, the subject of the conversation.
-	UserID     string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID     string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	AuthorID   string    `bun:"author_id,notnull" privacy:"user.unique_id"`
 	AuthorRole string    `bun:"author_role,notnull" privacy:"user.support.conversation"`
 	Body       string    `bun:"body,notnull" privacy:"user.support.conversation"`
@@ -60,7 +60,7 @@ type Attachment struct {
 	ID        string    `bun:"id,pk" privacy:"system.operations"`
 	TicketID  string    `bun:"ticket_id,notnull" privacy:"system.operations"`
 	MessageID string    `bun:"message_id,notnull" privacy:"system.operations"`
-	UserID    string    `bun:"user_id,notnull" privacy:"user.unique_id,subject"`
+	UserID    string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	AssetID   string    `bun:"asset_id,notnull" privacy:"user.support.attachment"`
 	FileName  string    `bun:"file_name,notnull" privacy:"user.support.attachment"`
 	MimeType  string    `bun:"mime_type,notnull" privacy:"user.support.attachment"`
@@ -74,7 +74,7 @@ type Feedback struct {
 	ID string `bun:"id,pk" privacy:"system.operations"`
 	// Email is the visitor's contact address; it identifies the subject,
 	// who has no account id.
-	Email     string    `bun:"email,notnull" privacy:"user.support.contact,subject"`
+	Email     string    `bun:"email,notnull" privacy:"user.support.contact,subject=email"`
 	Name      string    `bun:"name,notnull" privacy:"user.support.contact"`
 	Message   string    `bun:"message,notnull" privacy:"user.support.question"`
 	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.support.question,collected"`
