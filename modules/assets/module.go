@@ -120,7 +120,7 @@ type Deps struct {
 // Module is the assets module.
 type Module struct {
 	cfg   Config
-	db    *bun.DB
+	store store
 	guard *authz.Guard
 	log   *slog.Logger
 	now   func() time.Time
@@ -168,7 +168,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 			return nil, err
 		}
 	}
-	return &Module{cfg: cfg, db: deps.DB, guard: deps.Guard, log: deps.Logger, now: deps.Now, files: files}, nil
+	return &Module{cfg: cfg, store: store{db: deps.DB}, guard: deps.Guard, log: deps.Logger, now: deps.Now, files: files}, nil
 }
 
 // Name implements module.Module.

@@ -17,8 +17,8 @@ func (m *Module) ExportSubject(ctx context.Context, subject module.SubjectRef, w
 	if subject.UserID == "" {
 		return nil
 	}
-	var list []Asset
-	if err := m.db.NewSelect().Model(&list).Where("user_id = ?", subject.UserID).Order("created_at", "id").Scan(ctx); err != nil {
+	list, err := m.store.ofUser(ctx, subject.UserID)
+	if err != nil {
 		return fmt.Errorf("export assets: %w", err)
 	}
 	for i := range list {
