@@ -119,7 +119,7 @@ func (m *Module) listRewardsHandler(c *fiber.Ctx) error {
 	if err := m.allowList(c, p, owner, rewardCategories, "user.security.reward_record", "your role may not list reward records"); err != nil {
 		return err
 	}
-	rows, err := m.listRewards(ctx, owner, q.Kind, cur, q.Limit+1)
+	rows, err := m.store.listRewards(ctx, owner, q.Kind, cur, q.Limit+1)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (m *Module) abuseEvents(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	rows, err := m.listAbuseEvents(ctx, abuseFilter{userID: q.UserID, kind: q.Kind}, cur, q.Limit+1)
+	rows, err := m.store.listAbuseEvents(ctx, abuseFilter{userID: q.UserID, kind: q.Kind}, cur, q.Limit+1)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ type Deps struct {
 
 // Module is the risk module.
 type Module struct {
-	db             *bun.DB
+	store          store
 	log            *slog.Logger
 	now            func() time.Time
 	guard          *authz.Guard
@@ -107,7 +107,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		cfg.Location = time.UTC
 	}
 	return &Module{
-		db: deps.DB, log: deps.Logger, now: deps.Now, guard: deps.Guard,
+		store: store{db: deps.DB}, log: deps.Logger, now: deps.Now, guard: deps.Guard,
 		rewards: deps.Rewards, checkInCredits: cfg.CheckInCredits, loc: cfg.Location,
 	}, nil
 }
@@ -148,7 +148,7 @@ func (m *Module) RecordAbuse(ctx context.Context, kind, userID, ip, uaFamily, de
 	if userID != "" {
 		ev.UserID = &userID
 	}
-	if _, err := m.db.NewInsert().Model(&ev).Exec(ctx); err != nil {
+	if err := m.store.insertAbuseEvent(ctx, &ev); err != nil {
 		return fmt.Errorf("record abuse: %w", err)
 	}
 	return nil

@@ -98,24 +98,14 @@ func (m *Module) grant(ctx context.Context, rec RewardRecord, reason, ref string
 	}
 	rec.ID = ids.New("rw")
 	rec.CreatedAt = now.UTC().Truncate(time.Microsecond)
-	// The unique indexes on (user_id, day) for check-ins and (user_id,
-	// task) for tasks make this insert the arbiter: of racing requests,
-	// exactly one stores a row.
-	res, err := m.db.NewInsert().Model(&rec).On("CONFLICT DO NOTHING").Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("insert reward record: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("insert reward record: %w", err)
-	}
-	if n == 0 {
-		return false, nil
+	stored, err := m.store.insertReward(ctx, &rec)
+	if err != nil || !stored {
+		return false, err
 	}
 	if err := m.rewards.Reward(ctx, rec.UserID, rec.Credits, reason, ref); err != nil {
 		// Without the credits the record would block the user's retry for
 		// good, so it goes. The removal must outlive a cancelled request.
-		if _, derr := m.db.NewDelete().Model((*RewardRecord)(nil)).Where("id = ?", rec.ID).Exec(context.WithoutCancel(ctx)); derr != nil {
+		if derr := m.store.deleteReward(context.WithoutCancel(ctx), rec.ID); derr != nil {
 			m.log.ErrorContext(ctx, "reward record kept without credits", slog.String("record_id", rec.ID), slog.Any("error", derr))
 		}
 		return false, fmt.Errorf("credit reward: %w", err)

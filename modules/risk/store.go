@@ -55,11 +55,47 @@ func (c cursor) after(q *bun.SelectQuery, col string) *bun.SelectQuery {
 	})
 }
 
+// store holds every SQL statement of the module.
+type store struct {
+	db *bun.DB
+}
+
+// insertAbuseEvent stores one abuse event.
+func (s *store) insertAbuseEvent(ctx context.Context, ev *AbuseEvent) error {
+	if _, err := s.db.NewInsert().Model(ev).Exec(ctx); err != nil {
+		return fmt.Errorf("insert abuse event: %w", err)
+	}
+	return nil
+}
+
+// insertReward stores rec unless a record of the same check-in day or
+// task exists, and reports whether it did. The unique indexes on
+// (user_id, day) for check-ins and (user_id, task) for tasks make this
+// insert the arbiter: of racing requests, exactly one stores a row.
+func (s *store) insertReward(ctx context.Context, rec *RewardRecord) (bool, error) {
+	res, err := s.db.NewInsert().Model(rec).On("CONFLICT DO NOTHING").Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("insert reward record: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert reward record: %w", err)
+	}
+	return n == 1, nil
+}
+
+func (s *store) deleteReward(ctx context.Context, id string) error {
+	if _, err := s.db.NewDelete().Model((*RewardRecord)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("delete reward record: %w", err)
+	}
+	return nil
+}
+
 // listRewards returns up to limit of the user's reward records of kind
 // ("" for every kind) past c, newest first.
-func (m *Module) listRewards(ctx context.Context, userID, kind string, c cursor, limit int) ([]RewardRecord, error) {
+func (s *store) listRewards(ctx context.Context, userID, kind string, c cursor, limit int) ([]RewardRecord, error) {
 	out := []RewardRecord{}
-	q := m.db.NewSelect().Model(&out).Where("user_id = ?", userID)
+	q := s.db.NewSelect().Model(&out).Where("user_id = ?", userID)
 	if kind != "" {
 		q = q.Where("kind = ?", kind)
 	}
@@ -78,9 +114,9 @@ type abuseFilter struct {
 
 // listAbuseEvents returns up to limit events matching f past c, newest
 // first.
-func (m *Module) listAbuseEvents(ctx context.Context, f abuseFilter, c cursor, limit int) ([]AbuseEvent, error) {
+func (s *store) listAbuseEvents(ctx context.Context, f abuseFilter, c cursor, limit int) ([]AbuseEvent, error) {
 	out := []AbuseEvent{}
-	q := m.db.NewSelect().Model(&out)
+	q := s.db.NewSelect().Model(&out)
 	if f.userID != "" {
 		q = q.Where("user_id = ?", f.userID)
 	}
