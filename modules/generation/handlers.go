@@ -61,7 +61,7 @@ func (m *Module) create(c *fiber.Ctx) error {
 		Reason: d.Reason, Revision: d.Revision, DecisionID: d.DecisionID, CreatedAt: m.nowUTC(),
 	}
 	if !d.Allow {
-		if err := m.insertSafety(ctx, sr); err != nil {
+		if err := m.store.insertSafety(ctx, sr); err != nil {
 			return err
 		}
 		m.log.InfoContext(ctx, "generation refused by the safety policy", slog.Any("categories", d.Blocked))
@@ -77,14 +77,14 @@ func (m *Module) create(c *fiber.Ctx) error {
 	if err != nil {
 		// The check happened, so its result is kept even though no task
 		// follows.
-		if serr := m.insertSafety(ctx, sr); serr != nil {
+		if serr := m.store.insertSafety(ctx, sr); serr != nil {
 			err = errors.Join(err, serr)
 		}
 		return fmt.Errorf("reserve credits: %w", err)
 	}
 	g.ReservationID = &resID
 	sr.GenerationID = &g.ID
-	if err := m.insertTask(ctx, g, sr); err != nil {
+	if err := m.store.insertTask(ctx, g, sr); err != nil {
 		if rerr := m.credits.Release(context.WithoutCancel(ctx), resID); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("release credits: %w", rerr))
 		}
@@ -172,7 +172,7 @@ func (m *Module) validate(ctx context.Context, userID string, req *CreateRequest
 		g.Seed = int64(binary.BigEndian.Uint64(b[:]) % (maxSeed + 1))
 	}
 	if req.ProjectID != "" {
-		ok, err := m.projectExists(ctx, userID, req.ProjectID)
+		ok, err := m.store.projectExists(ctx, userID, req.ProjectID)
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +236,7 @@ func (m *Module) get(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	g, err := m.findTask(ctx, c.Params("id"))
+	g, err := m.store.findTask(ctx, c.Params("id"))
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func (m *Module) list(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	// One row more than the page tells whether another page follows.
-	rows, err := m.listTasks(ctx, p.UserID, q, q.Limit+1)
+	rows, err := m.store.listTasks(ctx, p.UserID, q, q.Limit+1)
 	if err != nil {
 		return err
 	}
@@ -316,7 +316,7 @@ func (m *Module) createProject(c *fiber.Ctx) error {
 		return errs.Invalid("name", "max_length", "A project name may have at most "+strconv.Itoa(maxProjectName)+" characters.")
 	}
 	pr := &Project{ID: ids.OrderedHex(), UserID: p.UserID, Name: name, CreatedAt: m.nowUTC()}
-	if err := m.insertProject(c.UserContext(), pr); err != nil {
+	if err := m.store.insertProject(c.UserContext(), pr); err != nil {
 		return err
 	}
 	c.Status(fiber.StatusCreated)
@@ -332,7 +332,7 @@ func (m *Module) listProjects(c *fiber.Ctx) error {
 	if err := web.ParseQuery(c, &struct{}{}); err != nil {
 		return err
 	}
-	rows, err := m.listProjectsOf(c.UserContext(), p.UserID)
+	rows, err := m.store.listProjectsOf(c.UserContext(), p.UserID)
 	if err != nil {
 		return err
 	}
@@ -350,11 +350,11 @@ func (m *Module) views(ctx context.Context, rows []Generation) ([]GenerationView
 	for i, g := range rows {
 		ids[i] = g.ID
 	}
-	outs, err := m.outputsOf(ctx, ids)
+	outs, err := m.store.outputsOf(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	flags, err := m.flagsOf(ctx, ids)
+	flags, err := m.store.flagsOf(ctx, ids)
 	if err != nil {
 		return nil, err
 	}

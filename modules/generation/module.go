@@ -169,7 +169,7 @@ type Deps struct {
 type Module struct {
 	cfg       Config
 	models    map[string]ModelSpec
-	db        *bun.DB
+	store     store
 	guard     *authz.Guard
 	safety    Safety
 	credits   Credits
@@ -229,11 +229,13 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		}
 		models[s.ID] = s
 	}
-	return &Module{
-		cfg: cfg, models: models, db: deps.DB, guard: deps.Guard, safety: deps.Safety,
+	m := &Module{
+		cfg: cfg, models: models, guard: deps.Guard, safety: deps.Safety,
 		credits: deps.Credits, assets: deps.Assets, providers: deps.Providers, resolver: deps.Resolver,
 		log: deps.Logger, now: deps.Now, wake: make(chan struct{}, 1),
-	}, nil
+	}
+	m.store = store{db: deps.DB, now: m.nowUTC}
+	return m, nil
 }
 
 func checkSpec(s ModelSpec, providers map[string]Provider) error {

@@ -13,23 +13,31 @@ import (
 	"github.com/stewardhq/steward/internal/errs"
 )
 
-func (m *Module) insertProject(ctx context.Context, p *Project) error {
-	if _, err := m.db.NewInsert().Model(p).Exec(ctx); err != nil {
+// store holds every SQL statement of the module.
+type store struct {
+	db *bun.DB
+	// now returns the current time in UTC at the microsecond precision
+	// both stores keep.
+	now func() time.Time
+}
+
+func (s *store) insertProject(ctx context.Context, p *Project) error {
+	if _, err := s.db.NewInsert().Model(p).Exec(ctx); err != nil {
 		return fmt.Errorf("insert project: %w", err)
 	}
 	return nil
 }
 
-func (m *Module) listProjectsOf(ctx context.Context, userID string) ([]Project, error) {
+func (s *store) listProjectsOf(ctx context.Context, userID string) ([]Project, error) {
 	var out []Project
-	if err := m.db.NewSelect().Model(&out).Where("user_id = ?", userID).Order("id").Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(&out).Where("user_id = ?", userID).Order("id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
 	return out, nil
 }
 
-func (m *Module) projectExists(ctx context.Context, userID, id string) (bool, error) {
-	ok, err := m.db.NewSelect().Model((*Project)(nil)).Where("id = ? AND user_id = ?", id, userID).Exists(ctx)
+func (s *store) projectExists(ctx context.Context, userID, id string) (bool, error) {
+	ok, err := s.db.NewSelect().Model((*Project)(nil)).Where("id = ? AND user_id = ?", id, userID).Exists(ctx)
 	if err != nil {
 		return false, fmt.Errorf("find project: %w", err)
 	}
@@ -37,12 +45,12 @@ func (m *Module) projectExists(ctx context.Context, userID, id string) (bool, er
 }
 
 // insertTask stores a new task with its safety result in one transaction.
-func (m *Module) insertTask(ctx context.Context, g *Generation, s *SafetyResult) error {
-	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+func (s *store) insertTask(ctx context.Context, g *Generation, sr *SafetyResult) error {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(g).Exec(ctx); err != nil {
 			return fmt.Errorf("insert generation: %w", err)
 		}
-		if _, err := tx.NewInsert().Model(s).Exec(ctx); err != nil {
+		if _, err := tx.NewInsert().Model(sr).Exec(ctx); err != nil {
 			return fmt.Errorf("insert safety result: %w", err)
 		}
 		return nil
@@ -50,17 +58,17 @@ func (m *Module) insertTask(ctx context.Context, g *Generation, s *SafetyResult)
 	return err
 }
 
-func (m *Module) insertSafety(ctx context.Context, s *SafetyResult) error {
-	if _, err := m.db.NewInsert().Model(s).Exec(ctx); err != nil {
+func (s *store) insertSafety(ctx context.Context, sr *SafetyResult) error {
+	if _, err := s.db.NewInsert().Model(sr).Exec(ctx); err != nil {
 		return fmt.Errorf("insert safety result: %w", err)
 	}
 	return nil
 }
 
 // findTask returns the task with id, whoever owns it.
-func (m *Module) findTask(ctx context.Context, id string) (*Generation, error) {
+func (s *store) findTask(ctx context.Context, id string) (*Generation, error) {
 	var g Generation
-	err := m.db.NewSelect().Model(&g).Where("id = ?", id).Scan(ctx)
+	err := s.db.NewSelect().Model(&g).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errs.Ef(errs.ErrNotFound, "There is no generation %s.", id)
 	}
@@ -72,9 +80,9 @@ func (m *Module) findTask(ctx context.Context, id string) (*Generation, error) {
 
 // listTasks returns up to limit of userID's tasks older than the cursor id
 // (all when empty), newest first.
-func (m *Module) listTasks(ctx context.Context, userID string, q ListQuery, limit int) ([]Generation, error) {
+func (s *store) listTasks(ctx context.Context, userID string, q ListQuery, limit int) ([]Generation, error) {
 	var out []Generation
-	sel := m.db.NewSelect().Model(&out).Where("user_id = ?", userID)
+	sel := s.db.NewSelect().Model(&out).Where("user_id = ?", userID)
 	if q.ProjectID != "" {
 		sel = sel.Where("project_id = ?", q.ProjectID)
 	}
@@ -91,13 +99,13 @@ func (m *Module) listTasks(ctx context.Context, userID string, q ListQuery, limi
 }
 
 // outputsOf returns the outputs of the tasks, by task id.
-func (m *Module) outputsOf(ctx context.Context, ids []string) (map[string][]Output, error) {
+func (s *store) outputsOf(ctx context.Context, ids []string) (map[string][]Output, error) {
 	out := map[string][]Output{}
 	if len(ids) == 0 {
 		return out, nil
 	}
 	var rows []Output
-	if err := m.db.NewSelect().Model(&rows).Where("generation_id IN (?)", bun.In(ids)).Order("generation_id", "position").Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(&rows).Where("generation_id IN (?)", bun.In(ids)).Order("generation_id", "position").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list outputs: %w", err)
 	}
 	for _, o := range rows {
@@ -107,13 +115,13 @@ func (m *Module) outputsOf(ctx context.Context, ids []string) (map[string][]Outp
 }
 
 // flagsOf returns the safety flags of the tasks, by task id.
-func (m *Module) flagsOf(ctx context.Context, ids []string) (map[string][]string, error) {
+func (s *store) flagsOf(ctx context.Context, ids []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	if len(ids) == 0 {
 		return out, nil
 	}
 	var rows []SafetyResult
-	if err := m.db.NewSelect().Model(&rows).Where("generation_id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(&rows).Where("generation_id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list safety results: %w", err)
 	}
 	for _, r := range rows {
@@ -127,9 +135,9 @@ func (m *Module) flagsOf(ctx context.Context, ids []string) (map[string][]string
 }
 
 // nextQueued returns the ids of the oldest queued tasks.
-func (m *Module) nextQueued(ctx context.Context, n int) ([]string, error) {
+func (s *store) nextQueued(ctx context.Context, n int) ([]string, error) {
 	var ids []string
-	err := m.db.NewSelect().Model((*Generation)(nil)).Column("id").
+	err := s.db.NewSelect().Model((*Generation)(nil)).Column("id").
 		Where("status = ?", StatusQueued).Order("created_at", "id").Limit(int64(n)).Scan(ctx, &ids)
 	if err != nil {
 		return nil, fmt.Errorf("find queued generations: %w", err)
@@ -141,8 +149,8 @@ func (m *Module) nextQueued(ctx context.Context, n int) ([]string, error) {
 // reports whether this caller won it. The attempt number it sets fences
 // every later write of this run: a write for an older attempt matches no
 // row.
-func (m *Module) claim(ctx context.Context, id string, now time.Time) (*Generation, bool, error) {
-	res, err := m.db.NewUpdate().Model((*Generation)(nil)).
+func (s *store) claim(ctx context.Context, id string, now time.Time) (*Generation, bool, error) {
+	res, err := s.db.NewUpdate().Model((*Generation)(nil)).
 		Set("status = ?", StatusRunning).
 		Set("attempts = attempts + 1").
 		Set("started_at = ?", now).
@@ -155,7 +163,7 @@ func (m *Module) claim(ctx context.Context, id string, now time.Time) (*Generati
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return nil, false, err
 	}
-	g, err := m.findTask(ctx, id)
+	g, err := s.findTask(ctx, id)
 	if err != nil {
 		return nil, false, err
 	}
@@ -164,20 +172,20 @@ func (m *Module) claim(ctx context.Context, id string, now time.Time) (*Generati
 
 // attempt returns an update of the task's running attempt, fenced by the
 // attempt number.
-func (m *Module) attempt(db bun.IDB, g *Generation) *bun.UpdateQuery {
+func (s *store) attempt(db bun.IDB, g *Generation) *bun.UpdateQuery {
 	return db.NewUpdate().Model((*Generation)(nil)).
 		Where("id = ? AND status = ? AND attempts = ?", g.ID, StatusRunning, g.Attempts)
 }
 
-func (m *Module) heartbeat(ctx context.Context, g *Generation) error {
-	if _, err := m.attempt(m.db, g).Set("heartbeat_at = ?", m.nowUTC()).Exec(ctx); err != nil {
+func (s *store) heartbeat(ctx context.Context, g *Generation) error {
+	if _, err := s.attempt(s.db, g).Set("heartbeat_at = ?", s.now()).Exec(ctx); err != nil {
 		return fmt.Errorf("renew heartbeat: %w", err)
 	}
 	return nil
 }
 
-func (m *Module) setProviderTaskID(ctx context.Context, g *Generation, id string) error {
-	if _, err := m.attempt(m.db, g).Set("provider_task_id = ?", id).Exec(ctx); err != nil {
+func (s *store) setProviderTaskID(ctx context.Context, g *Generation, id string) error {
+	if _, err := s.attempt(s.db, g).Set("provider_task_id = ?", id).Exec(ctx); err != nil {
 		return fmt.Errorf("store provider task id: %w", err)
 	}
 	return nil
@@ -185,11 +193,11 @@ func (m *Module) setProviderTaskID(ctx context.Context, g *Generation, id string
 
 // succeed stores the outputs and marks the task succeeded, if this attempt
 // still holds it.
-func (m *Module) succeed(ctx context.Context, g *Generation, outputs []Output) (bool, error) {
+func (s *store) succeed(ctx context.Context, g *Generation, outputs []Output) (bool, error) {
 	var won bool
-	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		now := m.nowUTC()
-		res, err := m.attempt(tx, g).Set("status = ?", StatusSucceeded).Set("finished_at = ?", now).
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		now := s.now()
+		res, err := s.attempt(tx, g).Set("status = ?", StatusSucceeded).Set("finished_at = ?", now).
 			Set("heartbeat_at = NULL").Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("mark generation succeeded: %w", err)
@@ -210,9 +218,9 @@ func (m *Module) succeed(ctx context.Context, g *Generation, outputs []Output) (
 }
 
 // fail marks the task failed with reason, if this attempt still holds it.
-func (m *Module) fail(ctx context.Context, g *Generation, reason string) (bool, error) {
-	res, err := m.attempt(m.db, g).Set("status = ?", StatusFailed).Set("failure_reason = ?", reason).
-		Set("finished_at = ?", m.nowUTC()).Set("heartbeat_at = NULL").Exec(ctx)
+func (s *store) fail(ctx context.Context, g *Generation, reason string) (bool, error) {
+	res, err := s.attempt(s.db, g).Set("status = ?", StatusFailed).Set("failure_reason = ?", reason).
+		Set("finished_at = ?", s.now()).Set("heartbeat_at = NULL").Exec(ctx)
 	if err != nil {
 		return false, fmt.Errorf("mark generation failed: %w", err)
 	}
@@ -222,8 +230,8 @@ func (m *Module) fail(ctx context.Context, g *Generation, reason string) (bool, 
 
 // requeue puts the task back in the queue, if this attempt still holds it.
 // An attempt cut short by a stop does not count.
-func (m *Module) requeue(ctx context.Context, g *Generation, countAttempt bool) error {
-	q := m.attempt(m.db, g).Set("status = ?", StatusQueued).Set("heartbeat_at = NULL").Set("started_at = NULL")
+func (s *store) requeue(ctx context.Context, g *Generation, countAttempt bool) error {
+	q := s.attempt(s.db, g).Set("status = ?", StatusQueued).Set("heartbeat_at = NULL").Set("started_at = NULL")
 	if !countAttempt {
 		q = q.Set("attempts = attempts - 1")
 	}
@@ -235,9 +243,9 @@ func (m *Module) requeue(ctx context.Context, g *Generation, countAttempt bool) 
 
 // abandoned returns running tasks whose heartbeat is older than before:
 // their process stopped without putting them back.
-func (m *Module) abandoned(ctx context.Context, before time.Time) ([]Generation, error) {
+func (s *store) abandoned(ctx context.Context, before time.Time) ([]Generation, error) {
 	var out []Generation
-	err := m.db.NewSelect().Model(&out).
+	err := s.db.NewSelect().Model(&out).
 		Where("status = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", StatusRunning, before).
 		Order("created_at").Limit(100).Scan(ctx)
 	if err != nil {

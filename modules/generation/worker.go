@@ -89,14 +89,14 @@ func (m *Module) janitor(ctx context.Context) {
 // recoverAbandoned queues again each running task whose heartbeat is
 // older than the lease, or fails it once it has used every attempt.
 func (m *Module) recoverAbandoned(ctx context.Context) error {
-	list, err := m.abandoned(ctx, m.nowUTC().Add(-m.cfg.Lease))
+	list, err := m.store.abandoned(ctx, m.nowUTC().Add(-m.cfg.Lease))
 	if err != nil {
 		return err
 	}
 	for i := range list {
 		g := &list[i]
 		if g.Attempts < int64(m.cfg.MaxAttempts) {
-			if err := m.requeue(ctx, g, true); err != nil {
+			if err := m.store.requeue(ctx, g, true); err != nil {
 				return err
 			}
 			m.log.InfoContext(ctx, "generation requeued after its worker stopped", slog.Any("generation_id", taskRef(g.ID)), slog.Int64("attempts", g.Attempts))
@@ -116,12 +116,12 @@ func (m *Module) recoverAbandoned(ctx context.Context) error {
 // runNext claims and runs the oldest queued task it can win. It reports
 // whether it ran one.
 func (m *Module) runNext(ctx context.Context) (bool, error) {
-	ids, err := m.nextQueued(ctx, m.cfg.Workers+1)
+	ids, err := m.store.nextQueued(ctx, m.cfg.Workers+1)
 	if err != nil {
 		return false, err
 	}
 	for _, id := range ids {
-		g, won, err := m.claim(ctx, id, m.nowUTC())
+		g, won, err := m.store.claim(ctx, id, m.nowUTC())
 		if err != nil {
 			return false, err
 		}
@@ -152,7 +152,7 @@ func (m *Module) run(poolCtx context.Context, g *Generation) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := m.heartbeat(ctx, g); err != nil && ctx.Err() == nil {
+				if err := m.store.heartbeat(ctx, g); err != nil && ctx.Err() == nil {
 					m.log.WarnContext(ctx, "generation heartbeat", slog.Any("generation_id", taskRef(g.ID)), slog.Any("error", err))
 				}
 			}
@@ -166,13 +166,13 @@ func (m *Module) run(poolCtx context.Context, g *Generation) error {
 		if poolCtx.Err() != nil {
 			// Stopped: the attempt does not count and the task waits for
 			// the next start, here or elsewhere.
-			return m.requeue(settle, g, false)
+			return m.store.requeue(settle, g, false)
 		}
 		f := asFailure(err)
 		m.log.WarnContext(settle, "generation attempt failed", slog.Any("generation_id", taskRef(g.ID)),
 			slog.String("code", f.Code), slog.Bool("temporary", f.Temporary), slog.Int64("attempt", g.Attempts), slog.Any("error", f.Err))
 		if f.Temporary && g.Attempts < int64(m.cfg.MaxAttempts) {
-			err := m.requeue(settle, g, true)
+			err := m.store.requeue(settle, g, true)
 			m.notify()
 			return err
 		}
@@ -190,7 +190,7 @@ func (m *Module) run(poolCtx context.Context, g *Generation) error {
 	if len(outputs) == 0 {
 		return m.finishFailed(settle, g, &Failure{Code: FailureOutput, Message: "The provider returned no file."})
 	}
-	won, err := m.succeed(settle, g, outputs)
+	won, err := m.store.succeed(settle, g, outputs)
 	if err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ func (m *Module) run(poolCtx context.Context, g *Generation) error {
 
 // finishFailed marks the task failed and releases its credits.
 func (m *Module) finishFailed(ctx context.Context, g *Generation, f *Failure) error {
-	won, err := m.fail(ctx, g, f.Reason())
+	won, err := m.store.fail(ctx, g, f.Reason())
 	if err != nil || !won {
 		return err
 	}
@@ -237,7 +237,7 @@ func (m *Module) generate(ctx context.Context, g *Generation) (Result, error) {
 		TaskID: g.ID, Model: spec, Prompt: g.Prompt, NegativePrompt: g.NegativePrompt,
 		AspectRatio: g.AspectRatio, Resolution: g.Resolution, DurationSeconds: int(g.DurationSeconds),
 		Audio: g.Audio, Watermark: g.Watermark, Seed: g.Seed,
-		Submitted: func(ctx context.Context, id string) error { return m.setProviderTaskID(ctx, g, id) },
+		Submitted: func(ctx context.Context, id string) error { return m.store.setProviderTaskID(ctx, g, id) },
 	}
 	if g.ProviderTaskID != nil {
 		job.ProviderTaskID = *g.ProviderTaskID

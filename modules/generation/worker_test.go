@@ -149,7 +149,7 @@ func TestRestartMidTask(t *testing.T) {
 		if err := first.gen.Stop(ctx); err != nil {
 			t.Fatalf("Stop: %v", err)
 		}
-		g, err := first.gen.findTask(t.Context(), v.ID)
+		g, err := first.gen.store.findTask(t.Context(), v.ID)
 		if err != nil || g.Status != StatusQueued || g.Attempts != 0 {
 			t.Fatalf("after stop: %+v, %v; want queued with the attempt not counted", g, err)
 		}
@@ -208,7 +208,7 @@ func TestAbandonedTasks(t *testing.T) {
 		if got := f.credits.states(spent.ID); !slices.Equal(got, []string{"released"}) {
 			t.Errorf("credits of the failed task = %v, want released", got)
 		}
-		g, _ := f.gen.findTask(t.Context(), fresh.ID)
+		g, _ := f.gen.store.findTask(t.Context(), fresh.ID)
 		if g.Status != StatusRunning || p.count(fresh.ID) != 0 {
 			t.Errorf("task with a live heartbeat = %s, %d calls; want left running", g.Status, p.count(fresh.ID))
 		}
@@ -291,7 +291,7 @@ func TestRemoteTaskResumedAfterRestart(t *testing.T) {
 
 		deadline := time.Now().Add(waitTimeout)
 		for {
-			g, err := first.gen.findTask(t.Context(), v.ID)
+			g, err := first.gen.store.findTask(t.Context(), v.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
