@@ -16,7 +16,7 @@ import (
 // time), so an event processed halfway before a crash is safe to apply
 // again when the provider redelivers it.
 func (m *Module) HandleEvent(ctx context.Context, ev Event) error {
-	seen, err := eventSeen(ctx, m.db, ev.Provider, ev.ID)
+	seen, err := m.store.eventSeen(ctx, ev.Provider, ev.ID)
 	if err != nil {
 		return err
 	}
@@ -39,13 +39,13 @@ func (m *Module) HandleEvent(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("handle %s event %s: %w", ev.Provider, ev.Type, err)
 	}
-	return markEvent(ctx, m.db, ev, time.Now().UTC())
+	return m.store.markEvent(ctx, ev, time.Now().UTC())
 }
 
 // checkoutCompleted marks the order paid and grants a one-time product's
 // credits. A subscription's credits come with its paid periods.
 func (m *Module) checkoutCompleted(ctx context.Context, ev Event) error {
-	o, err := getOrder(ctx, m.db, ev.OrderID)
+	o, err := m.store.getOrder(ctx, ev.OrderID)
 	if err != nil {
 		return err
 	}
@@ -54,25 +54,12 @@ func (m *Module) checkoutCompleted(ctx context.Context, ev Event) error {
 	}
 	now := time.Now().UTC()
 	if ev.CustomerID != "" {
-		if err := saveCustomer(ctx, m.db, o.UserID, ev.Provider, ev.CustomerID, now); err != nil {
+		if err := m.store.saveCustomer(ctx, o.UserID, ev.Provider, ev.CustomerID, now); err != nil {
 			return err
 		}
 	}
-	q := m.db.NewUpdate().Model((*Order)(nil)).Set("updated_at = ?", now).Where("id = ?", o.ID)
-	if ev.SessionID != "" {
-		q = q.Set("checkout_session_id = ?", ev.SessionID)
-	}
-	if ev.PaymentID != "" {
-		q = q.Set("payment_id = ?", ev.PaymentID)
-	}
-	if ev.SubscriptionID != "" {
-		q = q.Set("subscription_id = ?", ev.SubscriptionID)
-	}
-	if ev.Paid {
-		q = q.Set("status = ?", statusPaid)
-	}
-	if _, err := q.Exec(ctx); err != nil {
-		return fmt.Errorf("update order: %w", err)
+	if err := m.store.completeCheckout(ctx, o.ID, ev, now); err != nil {
+		return err
 	}
 	if ev.SubscriptionID != "" {
 		// Links the subscription to the user and product before its own
@@ -82,7 +69,7 @@ func (m *Module) checkoutCompleted(ctx context.Context, ev Event) error {
 		if ev.Paid {
 			s.Status = "active"
 		}
-		if err := saveSubscription(ctx, m.db, s); err != nil {
+		if err := m.store.saveSubscription(ctx, s); err != nil {
 			return err
 		}
 	}
@@ -95,12 +82,7 @@ func (m *Module) checkoutCompleted(ctx context.Context, ev Event) error {
 // checkoutExpired marks a still pending order expired; a paid one stays
 // paid.
 func (m *Module) checkoutExpired(ctx context.Context, ev Event) error {
-	if _, err := m.db.NewUpdate().Model((*Order)(nil)).
-		Set("status = ?", statusExpired).Set("updated_at = ?", time.Now().UTC()).
-		Where("id = ? AND status = ?", ev.OrderID, statusPending).Exec(ctx); err != nil {
-		return fmt.Errorf("expire order: %w", err)
-	}
-	return nil
+	return m.store.expireOrder(ctx, ev.OrderID, time.Now().UTC())
 }
 
 // periodPaid records a paid subscription period and grants its credits.
@@ -123,8 +105,8 @@ func (m *Module) periodPaid(ctx context.Context, ev Event) error {
 		Currency: ev.Currency, Credits: p.Credits, Status: statusPaid, PaymentID: ev.PaymentID,
 		PeriodStart: ev.PeriodStart, PeriodEnd: ev.PeriodEnd, RefundStatus: refundNone, CreatedAt: now,
 	}
-	if _, err := m.db.NewInsert().Model(&inv).On("CONFLICT (provider, invoice_id) DO NOTHING").Exec(ctx); err != nil {
-		return fmt.Errorf("save invoice: %w", err)
+	if err := m.store.insertInvoice(ctx, &inv); err != nil {
+		return err
 	}
 	if ev.SubscriptionID != "" && ev.PeriodEnd != nil {
 		// A paid period proves the subscription active up to its end; the
@@ -133,7 +115,7 @@ func (m *Module) periodPaid(ctx context.Context, ev Event) error {
 			SubscriptionID: ev.SubscriptionID, ProductID: p.ID, Status: "active",
 			CurrentPeriodStart: ev.PeriodStart, CurrentPeriodEnd: ev.PeriodEnd,
 			EventCreated: ev.Created.Unix(), UpdatedAt: now}
-		if err := saveSubscription(ctx, m.db, s); err != nil {
+		if err := m.store.saveSubscription(ctx, s); err != nil {
 			return err
 		}
 	}
@@ -146,7 +128,7 @@ func (m *Module) periodPaid(ctx context.Context, ev Event) error {
 func (m *Module) subscriber(ctx context.Context, ev Event) (userID, productID string, err error) {
 	userID = ev.UserID
 	if ev.SubscriptionID != "" {
-		if s, err := getSubscription(ctx, m.db, ev.Provider, ev.SubscriptionID); err == nil {
+		if s, err := m.store.getSubscription(ctx, ev.Provider, ev.SubscriptionID); err == nil {
 			if userID == "" {
 				userID = s.UserID
 			}
@@ -156,7 +138,7 @@ func (m *Module) subscriber(ctx context.Context, ev Event) (userID, productID st
 		}
 	}
 	if userID == "" && ev.CustomerID != "" {
-		if userID, err = userForCustomer(ctx, m.db, ev.Provider, ev.CustomerID); err != nil {
+		if userID, err = m.store.userForCustomer(ctx, ev.Provider, ev.CustomerID); err != nil {
 			return "", "", err
 		}
 	}
@@ -193,7 +175,7 @@ func (m *Module) subscriptionChanged(ctx context.Context, ev Event) error {
 		CurrentPeriodStart: ev.PeriodStart, CurrentPeriodEnd: ev.PeriodEnd,
 		CancelAtPeriodEnd: ev.CancelAtPeriodEnd, CanceledAt: ev.CanceledAt,
 		EventCreated: ev.Created.Unix(), UpdatedAt: time.Now().UTC()}
-	return saveSubscription(ctx, m.db, s)
+	return m.store.saveSubscription(ctx, s)
 }
 
 // refunded records a refund on the order or paid period it refunds and
@@ -213,10 +195,8 @@ func (m *Module) refunded(ctx context.Context, ev Event) error {
 	}
 	refundedTotal = min(refundedTotal, total)
 	status := refundStatus(refundedTotal, total)
-	if _, err := m.db.NewUpdate().Table(target.table).
-		Set("refunded_cents = ?", refundedTotal).Set("refund_status = ?", status).
-		Where("id = ? AND refunded_cents <= ?", target.id, refundedTotal).Exec(ctx); err != nil {
-		return fmt.Errorf("record refund: %w", err)
+	if err := m.store.recordRefund(ctx, target.table, target.id, refundedTotal, status); err != nil {
+		return err
 	}
 	granted, clawed, err := m.ledger.granted(ctx, target.grantRef)
 	if err != nil {
@@ -244,16 +224,16 @@ type refundTarget struct {
 
 func (m *Module) refundTarget(ctx context.Context, ev Event) (refundTarget, error) {
 	if ev.PaymentID != "" {
-		if o, err := orderByPayment(ctx, m.db, ev.Provider, ev.PaymentID); err == nil && o.Kind == KindOneTime {
+		if o, err := m.store.orderByPayment(ctx, ev.Provider, ev.PaymentID); err == nil && o.Kind == KindOneTime {
 			return refundTarget{table: "billing_orders", id: o.ID, userID: o.UserID, grantRef: o.ID,
 				amount: o.AmountCents, refunded: o.RefundedCents}, nil
 		} else if err != nil && !errors.Is(err, errs.ErrNotFound) {
 			return refundTarget{}, err
 		}
 	}
-	inv, err := invoiceByProviderID(ctx, m.db, ev.Provider, ev.InvoiceID)
+	inv, err := m.store.invoiceByProviderID(ctx, ev.Provider, ev.InvoiceID)
 	if errors.Is(err, errs.ErrNotFound) && ev.PaymentID != "" {
-		inv, err = invoiceByPayment(ctx, m.db, ev.Provider, ev.PaymentID)
+		inv, err = m.store.invoiceByPayment(ctx, ev.Provider, ev.PaymentID)
 	}
 	if err != nil {
 		return refundTarget{}, fmt.Errorf("find refunded payment: %w", err)

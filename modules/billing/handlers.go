@@ -133,7 +133,7 @@ func (m *Module) checkout(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cus, err := customerID(ctx, m.db, p.UserID, provider.Name())
+	cus, err := m.store.customerID(ctx, p.UserID, provider.Name())
 	if err != nil && !errors.Is(err, errs.ErrNotFound) {
 		return err
 	}
@@ -146,7 +146,7 @@ func (m *Module) checkout(c *fiber.Ctx) error {
 	}
 	// The order exists before the checkout, so a webhook arriving at once
 	// always finds it.
-	if _, err := m.db.NewInsert().Model(&o).Exec(ctx); err != nil {
+	if err := m.store.insertOrder(ctx, &o); err != nil {
 		return err
 	}
 	res, err := provider.Checkout(ctx, CheckoutRequest{OrderID: o.ID, UserID: p.UserID, Email: email, Product: product, CustomerID: cus})
@@ -154,12 +154,11 @@ func (m *Module) checkout(c *fiber.Ctx) error {
 		return errs.Wrap(err, errs.ErrUnavailable, "The payment provider could not open a checkout; try again later.")
 	}
 	if res.CustomerID != "" {
-		if err := saveCustomer(ctx, m.db, p.UserID, provider.Name(), res.CustomerID, now); err != nil {
+		if err := m.store.saveCustomer(ctx, p.UserID, provider.Name(), res.CustomerID, now); err != nil {
 			return err
 		}
 	}
-	if _, err := m.db.NewUpdate().Model((*Order)(nil)).Set("checkout_session_id = ?", res.SessionID).
-		Where("id = ?", o.ID).Exec(ctx); err != nil {
+	if err := m.store.setCheckoutSession(ctx, o.ID, res.SessionID); err != nil {
 		return err
 	}
 	return c.JSON(CheckoutResponse{URL: res.URL, OrderID: o.ID})
@@ -174,7 +173,7 @@ func (m *Module) portal(c *fiber.Ctx) error {
 		return errs.E(errs.ErrNotFound, "The customer portal is not available.")
 	}
 	ctx := c.UserContext()
-	cus, err := customerID(ctx, m.db, p.UserID, ProviderStripe)
+	cus, err := m.store.customerID(ctx, p.UserID, ProviderStripe)
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.E(errs.ErrNotFound, "You have no purchases to manage yet.")
@@ -218,7 +217,7 @@ func (m *Module) orders(c *fiber.Ctx) error {
 	if d.OwnOnly {
 		owner = p.UserID
 	}
-	list, err := listOrders(ctx, m.db, owner, maxOrders)
+	list, err := m.store.listOrders(ctx, owner, maxOrders)
 	if err != nil {
 		return err
 	}

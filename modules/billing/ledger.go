@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -43,27 +42,19 @@ const (
 // so a retried call (a redelivered webhook, a worker restarted after a
 // crash) applies nothing twice. A Ledger is safe for concurrent use.
 type Ledger struct {
-	db  *bun.DB
-	now func() time.Time
+	store store
+	now   func() time.Time
 }
 
 // NewLedger returns the ledger stored in db.
 func NewLedger(db *bun.DB) *Ledger {
-	return &Ledger{db: db, now: func() time.Time { return time.Now().UTC() }}
+	return &Ledger{store: store{db: db}, now: func() time.Time { return time.Now().UTC() }}
 }
 
 // Balance returns the user's spendable credits: zero for a user who never
 // had any.
 func (l *Ledger) Balance(ctx context.Context, userID string) (int64, error) {
-	var b Balance
-	err := l.db.NewSelect().Model(&b).Where("user_id = ?", userID).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read credit balance: %w", err)
-	}
-	return b.Balance, nil
+	return l.store.balance(ctx, userID)
 }
 
 // Grant adds amount credits to the user's balance for reason. ref
@@ -90,11 +81,11 @@ func (l *Ledger) Adjust(ctx context.Context, userID string, amount int64, reason
 		return l.credit(ctx, userID, EntryAdjustment, amount, reason, ref)
 	}
 	return l.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		done, err := l.applied(ctx, tx, EntryAdjustment+":"+ref)
+		done, err := l.store.applied(ctx, tx, EntryAdjustment+":"+ref)
 		if err != nil || done {
 			return err
 		}
-		ok, err := debit(ctx, tx, userID, -amount, l.now())
+		ok, err := l.store.debit(ctx, tx, userID, -amount, l.now())
 		if err != nil {
 			return err
 		}
@@ -114,11 +105,11 @@ func (l *Ledger) credit(ctx context.Context, userID, kind string, amount int64, 
 	}
 	return l.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		key := kind + ":" + ref
-		done, err := l.applied(ctx, tx, key)
+		done, err := l.store.applied(ctx, tx, key)
 		if err != nil || done {
 			return err
 		}
-		if err := creditRow(ctx, tx, userID, amount, l.now()); err != nil {
+		if err := l.store.creditRow(ctx, tx, userID, amount, l.now()); err != nil {
 			return err
 		}
 		return l.append(ctx, tx, Entry{UserID: userID, Kind: kind, Amount: amount, Reason: reason, Ref: ref, IdemKey: key})
@@ -137,18 +128,18 @@ func (l *Ledger) Reserve(ctx context.Context, userID string, amount int64, ref s
 	if userID == "" || ref == "" {
 		return "", errors.New("reserve credits: user and ref are required")
 	}
-	if id, err := l.reservationFor(ctx, l.db, userID, ref); err == nil || !errors.Is(err, errs.ErrNotFound) {
+	if id, err := l.store.reservationFor(ctx, l.store.db, userID, ref); err == nil || !errors.Is(err, errs.ErrNotFound) {
 		return id, err
 	}
 	id := ids.New("res")
 	err := l.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		// Checked again inside the transaction: a concurrent retry may have
 		// reserved between the read above and the lock.
-		if _, err := l.reservationFor(ctx, tx, userID, ref); err == nil {
+		if _, err := l.store.reservationFor(ctx, tx, userID, ref); err == nil {
 			return errReserved
 		}
 		now := l.now()
-		ok, err := debit(ctx, tx, userID, amount, now)
+		ok, err := l.store.debit(ctx, tx, userID, amount, now)
 		if err != nil {
 			return err
 		}
@@ -156,13 +147,13 @@ func (l *Ledger) Reserve(ctx context.Context, userID string, amount int64, ref s
 			return errs.E(errs.ErrPaymentRequired, "Not enough credits for this request.")
 		}
 		r := Reservation{ID: id, UserID: userID, Amount: amount, Ref: ref, Status: reservationHeld, CreatedAt: now, UpdatedAt: now}
-		if _, err := tx.NewInsert().Model(&r).Exec(ctx); err != nil {
-			return fmt.Errorf("insert reservation: %w", err)
+		if err := l.store.insertReservation(ctx, tx, &r); err != nil {
+			return err
 		}
 		return l.append(ctx, tx, Entry{UserID: userID, Kind: EntryReserve, Amount: -amount, Reason: "reserved", Ref: ref, ReservationID: id, IdemKey: EntryReserve + ":" + id})
 	})
 	if errors.Is(err, errReserved) {
-		return l.reservationFor(ctx, l.db, userID, ref)
+		return l.store.reservationFor(ctx, l.store.db, userID, ref)
 	}
 	if err != nil {
 		return "", fmt.Errorf("reserve credits: %w", err)
@@ -173,18 +164,6 @@ func (l *Ledger) Reserve(ctx context.Context, userID string, amount int64, ref s
 // errReserved ends a reservation transaction that found the work already
 // reserved.
 var errReserved = errors.New("already reserved")
-
-func (l *Ledger) reservationFor(ctx context.Context, db bun.IDB, userID, ref string) (string, error) {
-	var r Reservation
-	err := db.NewSelect().Model(&r).Where("user_id = ? AND ref = ?", userID, ref).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", errs.E(errs.ErrNotFound, "No such reservation.")
-	}
-	if err != nil {
-		return "", fmt.Errorf("read reservation: %w", err)
-	}
-	return r.ID, nil
-}
 
 // Commit spends a reservation's credits. Committing a committed
 // reservation does nothing; committing a released one is a conflict.
@@ -202,21 +181,15 @@ func (l *Ledger) Release(ctx context.Context, reservationID string) error {
 func (l *Ledger) settle(ctx context.Context, reservationID, to string) error {
 	err := l.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		now := l.now()
-		var r Reservation
-		res, err := tx.NewUpdate().Model(&r).
-			Set("status = ?", to).Set("updated_at = ?", now).
-			Where("id = ? AND status = ?", reservationID, reservationHeld).
-			Returning("*").Exec(ctx)
+		r, moved, err := l.store.moveReservation(ctx, tx, reservationID, reservationHeld, to, now)
 		if err != nil {
-			return fmt.Errorf("update reservation: %w", err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			err := tx.NewSelect().Model(&r).Where("id = ?", reservationID).Scan(ctx)
+		if !moved {
+			r, err := l.store.reservation(ctx, tx, reservationID)
 			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				return errs.E(errs.ErrNotFound, "No such reservation.")
 			case err != nil:
-				return fmt.Errorf("read reservation: %w", err)
+				return err
 			case r.Status == to:
 				return nil
 			default:
@@ -226,7 +199,7 @@ func (l *Ledger) settle(ctx context.Context, reservationID, to string) error {
 		kind, amount := EntryCommit, int64(0)
 		if to == reservationReleased {
 			kind, amount = EntryRelease, r.Amount
-			if err := creditRow(ctx, tx, r.UserID, amount, now); err != nil {
+			if err := l.store.creditRow(ctx, tx, r.UserID, amount, now); err != nil {
 				return err
 			}
 		}
@@ -249,23 +222,18 @@ func (l *Ledger) Clawback(ctx context.Context, userID string, amount int64, gran
 	}
 	key := EntryClawback + ":" + refundKey
 	err = l.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		done, err := l.applied(ctx, tx, key)
+		done, err := l.store.applied(ctx, tx, key)
 		if err != nil || done {
 			return err
 		}
-		// Updating the row to itself locks it on PostgreSQL until the
-		// transaction ends and reads the balance in the same statement; on
-		// SQLite the transaction already holds the write lock.
-		var balance int64
-		err = tx.NewUpdate().Model((*Balance)(nil)).Set("balance = balance").
-			Where("user_id = ?", userID).Returning("balance").Scan(ctx, &balance)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("lock credit balance: %w", err)
+		balance, err := l.store.lockBalance(ctx, tx, userID)
+		if err != nil {
+			return err
 		}
 		taken = min(balance, amount)
 		shortfall = amount - taken
 		if taken > 0 {
-			if ok, err := debit(ctx, tx, userID, taken, l.now()); err != nil {
+			if ok, err := l.store.debit(ctx, tx, userID, taken, l.now()); err != nil {
 				return err
 			} else if !ok {
 				return errors.New("credit balance changed under lock")
@@ -282,10 +250,9 @@ func (l *Ledger) Clawback(ctx context.Context, userID string, amount int64, gran
 // granted returns the credits granted under ref and those already clawed
 // back from it (taken plus shortfall).
 func (l *Ledger) granted(ctx context.Context, ref string) (granted, clawed int64, err error) {
-	var entries []Entry
-	if err := l.db.NewSelect().Model(&entries).Where("ref = ?", ref).
-		Where("kind IN (?)", bun.In([]string{EntryGrant, EntryClawback})).Scan(ctx); err != nil {
-		return 0, 0, fmt.Errorf("read grants: %w", err)
+	entries, err := l.store.entriesOfRef(ctx, ref, EntryGrant, EntryClawback)
+	if err != nil {
+		return 0, 0, err
 	}
 	for _, e := range entries {
 		if e.Kind == EntryGrant {
@@ -299,61 +266,15 @@ func (l *Ledger) granted(ctx context.Context, ref string) (granted, clawed int64
 
 // Entries returns the user's ledger, oldest first.
 func (l *Ledger) Entries(ctx context.Context, userID string) ([]Entry, error) {
-	var out []Entry
-	if err := l.db.NewSelect().Model(&out).Where("user_id = ?", userID).
-		Order("created_at ASC", "id ASC").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("read ledger: %w", err)
-	}
-	return out, nil
+	return l.store.entries(ctx, userID)
 }
 
 func (l *Ledger) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return l.db.RunInTx(ctx, nil, fn)
-}
-
-func (l *Ledger) applied(ctx context.Context, tx bun.Tx, key string) (bool, error) {
-	n, err := tx.NewSelect().Model((*Entry)(nil)).Where("idem_key = ?", key).Count(ctx)
-	if err != nil {
-		return false, fmt.Errorf("read ledger: %w", err)
-	}
-	return n > 0, nil
+	return l.store.inTx(ctx, fn)
 }
 
 func (l *Ledger) append(ctx context.Context, tx bun.Tx, e Entry) error {
 	e.ID = ids.New("led")
 	e.CreatedAt = l.now()
-	if _, err := tx.NewInsert().Model(&e).Exec(ctx); err != nil {
-		return fmt.Errorf("append ledger entry: %w", err)
-	}
-	return nil
-}
-
-// creditRow adds amount to the user's balance row, creating it first.
-func creditRow(ctx context.Context, tx bun.Tx, userID string, amount int64, now time.Time) error {
-	b := Balance{UserID: userID, UpdatedAt: now}
-	if _, err := tx.NewInsert().Model(&b).On("CONFLICT (user_id) DO NOTHING").Exec(ctx); err != nil {
-		return fmt.Errorf("create credit balance: %w", err)
-	}
-	if _, err := tx.NewUpdate().Model((*Balance)(nil)).
-		Set("balance = balance + ?", amount).Set("updated_at = ?", now).
-		Where("user_id = ?", userID).Exec(ctx); err != nil {
-		return fmt.Errorf("credit balance: %w", err)
-	}
-	return nil
-}
-
-// debit takes amount from the user's balance when it holds that much, and
-// reports whether it did.
-func debit(ctx context.Context, tx bun.Tx, userID string, amount int64, now time.Time) (bool, error) {
-	res, err := tx.NewUpdate().Model((*Balance)(nil)).
-		Set("balance = balance - ?", amount).Set("updated_at = ?", now).
-		Where("user_id = ? AND balance >= ?", userID, amount).Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("debit balance: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("debit balance: %w", err)
-	}
-	return n == 1, nil
+	return l.store.appendEntry(ctx, tx, &e)
 }

@@ -139,7 +139,7 @@ type Deps struct {
 // Module is the billing module.
 type Module struct {
 	cfg       Config
-	db        *bun.DB
+	store     store
 	guard     *authz.Guard
 	emails    EmailLookup
 	logger    *slog.Logger
@@ -161,7 +161,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Module{
-		cfg: cfg, db: deps.DB, guard: deps.Guard, emails: deps.Emails,
+		cfg: cfg, store: store{db: deps.DB}, guard: deps.Guard, emails: deps.Emails,
 		logger: deps.Logger.With("module", "billing"), ledger: NewLedger(deps.DB),
 		providers: map[string]Provider{}, products: map[string]Product{},
 	}
@@ -198,7 +198,7 @@ func (m *Module) AccountSummary(ctx context.Context, userID string) (credits int
 	if err != nil {
 		return 0, "", err
 	}
-	subscriptionStatus, err = latestSubscriptionStatus(ctx, m.db, userID)
+	subscriptionStatus, err = m.store.latestSubscriptionStatus(ctx, userID)
 	if err != nil {
 		return 0, "", err
 	}
@@ -215,10 +215,9 @@ type Refund struct {
 // Refunds returns the orders placed in [from, to) that were refunded, in
 // part or in whole, for attribution to net from revenue.
 func (m *Module) Refunds(ctx context.Context, from, to time.Time) ([]Refund, error) {
-	var orders []Order
-	if err := m.db.NewSelect().Model(&orders).Column("id", "refunded_cents", "currency").
-		Where("refunded_cents > 0").Where("created_at >= ?", from).Where("created_at < ?", to).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("read refunds: %w", err)
+	orders, err := m.store.refundedOrders(ctx, from, to)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Refund, len(orders))
 	for i, o := range orders {
@@ -233,7 +232,7 @@ func (m *Module) ExportSubject(ctx context.Context, subject module.SubjectRef, w
 	if m.stripe == nil || subject.UserID == "" {
 		return nil
 	}
-	ids, err := customerIDs(ctx, m.db, subject.UserID, ProviderStripe)
+	ids, err := m.store.customerIDs(ctx, subject.UserID, ProviderStripe)
 	if err != nil {
 		return err
 	}
@@ -258,7 +257,7 @@ func (m *Module) EraseSubject(ctx context.Context, subject module.SubjectRef) (m
 	if m.stripe == nil || subject.UserID == "" {
 		return res, nil
 	}
-	ids, err := customerIDs(ctx, m.db, subject.UserID, ProviderStripe)
+	ids, err := m.store.customerIDs(ctx, subject.UserID, ProviderStripe)
 	if err != nil {
 		return res, err
 	}
