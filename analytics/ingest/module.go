@@ -42,6 +42,7 @@ import (
 	"github.com/stewardhq/steward/analytics/enrich"
 	"github.com/stewardhq/steward/analytics/spool"
 	"github.com/stewardhq/steward/analytics/warehouse"
+	"github.com/stewardhq/steward/internal/background"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
@@ -148,13 +149,16 @@ type Module struct {
 	plans  planCache
 	colIdx []string
 
+	// bg runs the drainer. Its context ends only when Stop gives up
+	// waiting for the drain: a stop is asked for by closing stopping, so
+	// that inserts in flight finish and the spool empties first.
+	bg        background.Group
 	startOnce sync.Once
 	stopOnce  sync.Once
 	stopping  chan struct{}
 	flushReq  chan struct{}
-	done      chan struct{}
-	started   atomic.Bool // the drainer was started
-	cancel    context.CancelFunc
+	done      chan struct{} // closed when the drainer has returned
+	started   atomic.Bool   // the drainer was started
 }
 
 // New builds the module and opens its spool.
@@ -286,18 +290,16 @@ func (m *Module) Start(ctx context.Context) error {
 	if err := m.checkSchema(ctx); err != nil {
 		return err
 	}
+	var err error
 	m.startOnce.Do(func() {
-		// The drainer outlives the request that started it; its own
-		// context ends with Stop.
-		runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		m.cancel = cancel
+		// The drainer outlives the request that started it.
 		m.started.Store(true)
-		go func() {
+		err = m.bg.Start(ctx, func(ctx context.Context) {
 			defer close(m.done)
-			m.drain(runCtx)
-		}()
+			m.drain(ctx)
+		})
 	})
-	return nil
+	return err
 }
 
 // Stop drains every spooled event it can into the warehouse and closes the
@@ -307,15 +309,20 @@ func (m *Module) Stop(ctx context.Context) error {
 	var err error
 	m.stopOnce.Do(func() {
 		close(m.stopping)
-		if m.cancel == nil {
+		if !m.started.Load() {
 			// Never started: nothing drains.
 			err = m.spool.Close()
 			return
 		}
 		select {
 		case <-m.done:
+			// The drain has ended on its own; this only releases the
+			// group, whose goroutine has returned or is returning.
+			_ = m.bg.Stop(context.WithoutCancel(ctx))
 		case <-ctx.Done():
-			m.cancel()
+			// Cancelling the drainer's context cuts the drain short; what
+			// is left stays spooled. Stop does not wait for it to return.
+			_ = m.bg.Stop(ctx)
 			err = fmt.Errorf("stop events: drain cut short, the rest stays spooled: %w", ctx.Err())
 		}
 	})
