@@ -27,7 +27,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/background"
 	"github.com/stewardhq/steward/internal/emailaddr"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
@@ -259,9 +259,8 @@ type Module struct {
 	// of abuse log rows: one row per kind and key per minute.
 	abuseLimit *ratelimit.Limiter
 
-	mu       sync.Mutex
-	stopLoop context.CancelFunc
-	loopDone chan struct{}
+	// bg runs the purge of ended sessions.
+	bg background.Group
 }
 
 // New builds the module. It refuses dev sign-in in production.
@@ -440,30 +439,16 @@ func (m *Module) Start(ctx context.Context) error {
 	if m.google == nil {
 		m.log.InfoContext(ctx, "google sign-in is off: no Google client id is configured")
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.stopLoop != nil {
-		return errors.New("accounts: already started")
+	if err := m.bg.Start(ctx, m.purgeLoop); err != nil {
+		return fmt.Errorf("accounts: %w", err)
 	}
-	loopCtx, cancel := context.WithCancel(ctx)
-	m.stopLoop, m.loopDone = cancel, make(chan struct{})
-	go m.purgeLoop(loopCtx, m.loopDone)
 	return nil
 }
 
 // Stop ends the purge loop and the Google key cache.
 func (m *Module) Stop(ctx context.Context) error {
-	m.mu.Lock()
-	cancel, done := m.stopLoop, m.loopDone
-	m.stopLoop, m.loopDone = nil, nil
-	m.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("stop accounts: %w", ctx.Err())
-		}
+	if err := m.bg.Stop(ctx); err != nil {
+		return fmt.Errorf("stop accounts: %w", err)
 	}
 	if m.google != nil {
 		return m.google.close(ctx)
@@ -471,8 +456,7 @@ func (m *Module) Stop(ctx context.Context) error {
 	return nil
 }
 
-func (m *Module) purgeLoop(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (m *Module) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(m.cfg.PurgeInterval)
 	defer t.Stop()
 	for {
