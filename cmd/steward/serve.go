@@ -127,7 +127,10 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stor
 	} else if err := st.requireSQLSchema(ctx); err != nil {
 		return nil, err
 	}
-	s.decisions = decisionlog.New(st.sql, decisionlog.Options{Logger: log.With(slog.String("component", "decisionlog"))})
+	s.decisions, err = decisionlog.New(decisionlog.Config{}, decisionlog.Deps{DB: st.sql, Logger: log.With(slog.String("component", "decisionlog"))})
+	if err != nil {
+		return nil, err
+	}
 	s.engine, err = policies.New(ctx, policies.Options{
 		Logger:   log.With(slog.String("component", "policies")),
 		Recorder: s.decisions.Record,

@@ -22,54 +22,76 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/internal/background"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/policies"
 )
 
-// Defaults for Options fields left zero.
+// Defaults for Config fields left zero.
 const (
 	DefaultQueue    = 4096
 	DefaultBatch    = 256
 	DefaultInterval = 200 * time.Millisecond
 )
 
-// Options tune a Writer.
-type Options struct {
-	Queue    int
-	Batch    int
+// Config tunes a Writer. The zero value takes the defaults.
+type Config struct {
+	// Queue is how many decisions wait for the writer before Record
+	// waits; zero means DefaultQueue.
+	Queue int
+	// Batch is the most decisions one insert writes; zero means
+	// DefaultBatch.
+	Batch int
+	// Interval is the longest a queued decision waits for its batch to
+	// fill; zero means DefaultInterval.
 	Interval time.Duration
-	Logger   *slog.Logger
+}
+
+// Deps are the Writer's collaborators.
+type Deps struct {
+	// DB is the SQL store holding decision_log, migrated. Required.
+	DB *bun.DB
+	// Logger receives write failures and lost decisions; nil discards
+	// them.
+	Logger *slog.Logger
 }
 
 // Writer batches decisions into decision_log.
 type Writer struct {
-	db    *bun.DB
-	opts  Options
-	queue chan policies.Decision
-	done  chan struct{}
-	once  sync.Once
-	mu    sync.Mutex
-	err   error // the last write error, reported by Close
+	db     *bun.DB
+	cfg    Config
+	logger *slog.Logger
+	queue  chan policies.Decision
+	// bg runs the loop, which ends once the queue is closed and drained.
+	bg   background.Group
+	once sync.Once
+	mu   sync.Mutex
+	err  error // the last write error, reported by Close
 }
 
 // New returns a Writer and starts its background loop; Close stops it
 // after writing everything queued.
-func New(db *bun.DB, opts Options) *Writer {
-	if opts.Queue <= 0 {
-		opts.Queue = DefaultQueue
+func New(cfg Config, deps Deps) (*Writer, error) {
+	if deps.DB == nil {
+		return nil, errors.New("decision log: a database is required")
 	}
-	if opts.Batch <= 0 {
-		opts.Batch = DefaultBatch
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultQueue
 	}
-	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
+	if cfg.Batch <= 0 {
+		cfg.Batch = DefaultBatch
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
 	}
-	w := &Writer{db: db, opts: opts, queue: make(chan policies.Decision, opts.Queue), done: make(chan struct{})}
-	go w.loop()
-	return w
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Writer{db: deps.DB, cfg: cfg, logger: deps.Logger, queue: make(chan policies.Decision, cfg.Queue)}
+	if err := w.bg.Start(context.Background(), w.loop); err != nil {
+		return nil, fmt.Errorf("decision log: %w", err)
+	}
+	return w, nil
 }
 
 // Record queues d; it is the engine's Options.Recorder. It waits while the
@@ -81,7 +103,7 @@ func (w *Writer) Record(ctx context.Context, d policies.Decision) {
 		select {
 		case w.queue <- d:
 		case <-ctx.Done():
-			w.opts.Logger.Error("decision not logged: request ended while the decision log queue was full",
+			w.logger.Error("decision not logged: request ended while the decision log queue was full",
 				slog.String("decision_id", d.ID), slog.String("policy", d.Policy))
 		}
 	}
@@ -92,27 +114,28 @@ func (w *Writer) Record(ctx context.Context, d policies.Decision) {
 // first.
 func (w *Writer) Close(ctx context.Context) error {
 	w.once.Do(func() { close(w.queue) })
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return fmt.Errorf("decision log: close: %w", ctx.Err())
+	if err := w.bg.Stop(ctx); err != nil {
+		return fmt.Errorf("decision log: close: %w", err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
 }
 
-func (w *Writer) loop() {
-	defer close(w.done)
-	tick := time.NewTicker(w.opts.Interval)
+// loop writes queued decisions in batches. It ends when Close has closed
+// the queue and every decision in it is written, not when its context
+// ends: cancelling would lose decisions already recorded. The writes
+// therefore use a context of their own.
+func (w *Writer) loop(context.Context) {
+	tick := time.NewTicker(w.cfg.Interval)
 	defer tick.Stop()
-	batch := make([]policies.Decision, 0, w.opts.Batch)
+	batch := make([]policies.Decision, 0, w.cfg.Batch)
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		if err := w.write(context.Background(), batch); err != nil {
-			w.opts.Logger.Error("decision log write failed", slog.Int("decisions", len(batch)), slog.Any("error", err))
+			w.logger.Error("decision log write failed", slog.Int("decisions", len(batch)), slog.Any("error", err))
 			w.mu.Lock()
 			w.err = err
 			w.mu.Unlock()
@@ -127,7 +150,7 @@ func (w *Writer) loop() {
 				return
 			}
 			batch = append(batch, d)
-			if len(batch) >= w.opts.Batch {
+			if len(batch) >= w.cfg.Batch {
 				flush()
 			}
 		case <-tick.C:

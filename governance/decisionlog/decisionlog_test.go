@@ -19,7 +19,10 @@ func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 func TestEveryEvaluationIsLogged(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		ctx := context.Background()
-		w := New(db, Options{Batch: 3})
+		w, err := New(Config{Batch: 3}, Deps{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
 		engine, err := policies.New(ctx, policies.Options{Recorder: w.Record})
 		if err != nil {
 			t.Fatal(err)
