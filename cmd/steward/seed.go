@@ -29,7 +29,7 @@ func defaultEvents(profile, users int) int {
 // newSeeder builds a seeder over the server's stores and modules; uploads
 // go through the assets module so they are real files.
 func (s *server) newSeeder(ctx context.Context, randSeed uint64) (*seed.Seeder, error) {
-	return seed.New(ctx, seed.Deps{
+	return seed.New(seed.Config{Seed: randSeed}, seed.Deps{
 		DB:        s.stores.sql,
 		Warehouse: s.stores.warehouse,
 		Sources:   s.dataSources(),
@@ -37,7 +37,7 @@ func (s *server) newSeeder(ctx context.Context, randSeed uint64) (*seed.Seeder, 
 			_, _, err := s.wired.assets.PutAsset(ctx, userID, "upload", name, mimeType, r)
 			return err
 		},
-	}, randSeed)
+	})
 }
 
 // runSeed handles `steward seed [--users N] [--events N] [--profile

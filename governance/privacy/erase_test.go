@@ -105,7 +105,7 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 		dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
 			return datamap.Build(ctx, datamap.Inputs{SQL: db, Warehouse: w, Sources: sources, Policy: engine})
 		}
-		sd, err := seed.New(ctx, seed.Deps{DB: db, Warehouse: w, Sources: sources}, 3)
+		sd, err := seed.New(seed.Config{Seed: 3}, seed.Deps{DB: db, Warehouse: w, Sources: sources})
 		if err != nil {
 			t.Fatal(err)
 		}

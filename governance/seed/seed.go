@@ -65,15 +65,25 @@ const (
 // Uploader stores an uploaded file for a user, as the assets module does.
 type Uploader func(ctx context.Context, userID, name, mimeType string, r io.Reader) error
 
+// Config configures a Seeder.
+type Config struct {
+	// Seed makes the data reproducible. Keys are not: each seeder draws
+	// its own, so seeding twice into one store adds people rather than
+	// clashing with the first ones.
+	Seed uint64
+}
+
 // Deps is what seeding needs.
 type Deps struct {
+	// DB is the SQL store, migrated. Required.
 	DB        *bun.DB
 	Warehouse warehouse.Warehouse // nil: no events
 	// Sources are the tagged models of every module, as for the data map.
 	Sources []datamap.Source
 	// Uploads stores real files; nil seeds no files.
 	Uploads Uploader
-	Now     func() time.Time
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
 }
 
 // Profile says how much each seeded person has.
@@ -143,6 +153,10 @@ type Seeder struct {
 	made   uint64
 	models map[string]reflect.Type
 	fields map[string]map[string]datamap.Tag
+	// subjects are the tables with a subject column.
+	subjects map[string]bool
+	// loaded says the schema below has been read (see load).
+	loaded bool
 	fks    map[string]map[string]string // table -> column -> parent table
 	unique map[string]map[string]string // table -> column -> a unique index on it
 	order  []string                     // tables, parents first
@@ -154,19 +168,17 @@ type Seeder struct {
 	pngs         [][]byte       // images made so far, by colour
 }
 
-// New prepares a seeder; seed makes the data reproducible. Keys are not:
-// each seeder draws its own, so seeding twice into one store adds people
-// rather than clashing with the first ones.
-func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
+// New prepares a seeder from the tagged models. The store's schema is
+// read when the first people are seeded.
+func New(cfg Config, deps Deps) (*Seeder, error) {
 	if deps.DB == nil {
 		return nil, errors.New("seed: DB is required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &Seeder{deps: deps, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), run: runTag(), models: map[string]reflect.Type{},
-		fields: map[string]map[string]datamap.Tag{}, cols: map[string]sqlstore.Column{}, subjectKeyed: map[string]bool{}}
-	subjects := map[string]bool{}
+	s := &Seeder{deps: deps, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), run: runTag(), models: map[string]reflect.Type{},
+		fields: map[string]map[string]datamap.Tag{}, subjects: map[string]bool{}, subjectKeyed: map[string]bool{}}
 	for _, src := range deps.Sources {
 		for _, m := range src.Models {
 			typ := reflect.TypeOf(m)
@@ -183,7 +195,7 @@ func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
 				}
 				s.fields[t.Name][f.Name] = tag
 				if tag.Subject {
-					subjects[t.Name] = true
+					s.subjects[t.Name] = true
 				}
 			}
 			if len(t.PKs) == 1 && s.fields[t.Name][t.PKs[0].Name].Subject {
@@ -191,21 +203,33 @@ func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
 			}
 		}
 	}
-	fks, err := foreignKeys(ctx, deps.DB)
+	return s, nil
+}
+
+// load reads the store's foreign keys, unique indexes and columns, and
+// orders the tables parents first. It runs once, before the first people
+// are seeded; a failed read is tried again by the next call.
+func (s *Seeder) load(ctx context.Context) error {
+	if s.loaded {
+		return nil
+	}
+	fks, err := foreignKeys(ctx, s.deps.DB)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s.fks = fks
-	if s.unique, err = uniqueColumns(ctx, deps.DB); err != nil {
-		return nil, err
-	}
-	cols, err := sqlstore.Columns(ctx, deps.DB)
+	unique, err := uniqueColumns(ctx, s.deps.DB)
 	if err != nil {
-		return nil, fmt.Errorf("seed: read schema: %w", err)
+		return err
 	}
+	cols, err := sqlstore.Columns(ctx, s.deps.DB)
+	if err != nil {
+		return fmt.Errorf("seed: read schema: %w", err)
+	}
+	s.fks, s.unique, s.cols = fks, unique, map[string]sqlstore.Column{}
 	for _, c := range cols {
 		s.cols[c.Table+"."+c.Name] = c
 	}
+	subjects := s.subjects
 	seen := map[string]bool{}
 	var visit func(string)
 	visit = func(t string) {
@@ -233,7 +257,8 @@ func New(ctx context.Context, deps Deps, seed uint64) (*Seeder, error) {
 	for _, t := range names {
 		visit(t)
 	}
-	return s, nil
+	s.loaded = true
+	return nil
 }
 
 // runTag returns twelve random base-32 digits in lower case. Sixty bits
@@ -268,6 +293,9 @@ func (s *Seeder) People(ctx context.Context, n int, p Profile) ([]Person, Summar
 // batched across groups and are all in the warehouse when Stream returns.
 func (s *Seeder) Stream(ctx context.Context, n int, p Profile, fn func([]Person) error) (Summary, error) {
 	sum := Summary{Rows: map[string]int64{}}
+	if err := s.load(ctx); err != nil {
+		return sum, err
+	}
 	s.per = map[string]int{}
 	for _, table := range s.order {
 		s.per[table] = 1

@@ -60,7 +60,7 @@ func TestPeople(t *testing.T) {
 		if err := w.Exec(ctx, "TRUNCATE TABLE events"); err != nil {
 			t.Fatal(err)
 		}
-		sd, err := New(ctx, Deps{DB: db, Warehouse: w, Sources: testSources(), Now: func() time.Time { return time.Now().AddDate(1, 0, 0) }}, 1)
+		sd, err := New(Config{Seed: 1}, Deps{DB: db, Warehouse: w, Sources: testSources(), Now: func() time.Time { return time.Now().AddDate(1, 0, 0) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestSeedTwiceAtScale(t *testing.T) {
 		keys := map[string]bool{}
 		total := 0
 		for run, people := range runs {
-			sd, err := New(ctx, Deps{DB: db, Warehouse: w, Sources: testSources()}, 1)
+			sd, err := New(Config{Seed: 1}, Deps{DB: db, Warehouse: w, Sources: testSources()})
 			if err != nil {
 				t.Fatal(err)
 			}
