@@ -100,8 +100,7 @@ func newStack(t *testing.T, dev bool) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := portal.New(portal.Options{
-		Dev: dev, Development: true,
+	pages, err := portal.New(portal.Config{Dev: dev, Development: true}, portal.Deps{
 		Account: func(ctx context.Context, id string) (portal.Account, error) {
 			u, err := acc.UserByID(ctx, id)
 			return portal.Account{Name: u.Name, Email: u.Email, Role: u.Role}, err

@@ -7,7 +7,7 @@ import (
 )
 
 // TestImportsNoModule keeps the portal below the modules: it reads them
-// through Options, which cmd/steward fills, and never imports one.
+// through Deps, which cmd/steward fills, and never imports one.
 func TestImportsNoModule(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {

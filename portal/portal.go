@@ -16,7 +16,7 @@
 // Accept-Language, English when none matches.
 //
 // The package imports no module: what a page needs of the accounts module
-// and the access policy comes through Options, which cmd/steward fills.
+// and the access policy comes through Deps, which cmd/steward fills.
 package portal
 
 import (
@@ -71,10 +71,8 @@ type Account struct {
 	Role string
 }
 
-// Options is what the pages need from the rest of Steward; cmd/steward
-// fills it from the configuration, the accounts module and the policy
-// engine.
-type Options struct {
+// Config is the pages' part of the configuration.
+type Config struct {
 	// GoogleClientID turns on Sign in with Google (the button and One Tap)
 	// on the sign-in page; empty leaves Google out, its script included.
 	GoogleClientID string
@@ -86,6 +84,13 @@ type Options struct {
 	// Development tells signed-out visitors of a development server about
 	// the one-time first-admin link the server prints.
 	Development bool
+	// Links are the entry page's links; DefaultLinks when nil.
+	Links []Link
+}
+
+// Deps is what the pages need from the rest of Steward; cmd/steward fills
+// it from the accounts module and the policy engine.
+type Deps struct {
 	// Account returns the signed-in account. Required.
 	Account func(ctx context.Context, userID string) (Account, error)
 	// CSRFToken returns the CSRF token of the request's session, "" when
@@ -94,8 +99,6 @@ type Options struct {
 	// Allowed answers the links' access questions; GuardAllowed builds it
 	// from the access policy. Required.
 	Allowed Allowed
-	// Links are the entry page's links; DefaultLinks when nil.
-	Links []Link
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger receives warnings (a message missing from every language);
@@ -105,14 +108,16 @@ type Options struct {
 
 // Portal serves the pages.
 type Portal struct {
-	opts    Options
-	now     func() time.Time
-	log     *slog.Logger
-	links   []Link
-	allowed Allowed
-	catalog *catalog
-	pages   map[string]*template.Template
-	assets  map[string]asset
+	cfg       Config
+	account   func(ctx context.Context, userID string) (Account, error)
+	csrfToken func(c *fiber.Ctx) string
+	now       func() time.Time
+	log       *slog.Logger
+	links     []Link
+	allowed   Allowed
+	catalog   *catalog
+	pages     map[string]*template.Template
+	assets    map[string]asset
 }
 
 //go:embed templates/*.html
@@ -126,11 +131,12 @@ var staticFiles embed.FS
 var pageNames = []string{"signin", "home"}
 
 // New parses the templates and message files and returns the pages.
-func New(opts Options) (*Portal, error) {
-	if opts.Account == nil || opts.CSRFToken == nil || opts.Allowed == nil {
+func New(cfg Config, deps Deps) (*Portal, error) {
+	if deps.Account == nil || deps.CSRFToken == nil || deps.Allowed == nil {
 		return nil, errors.New("portal: Account, CSRFToken and Allowed are required")
 	}
-	p := &Portal{opts: opts, now: opts.Now, log: opts.Logger, links: opts.Links, allowed: opts.Allowed}
+	p := &Portal{cfg: cfg, account: deps.Account, csrfToken: deps.CSRFToken, now: deps.Now, log: deps.Logger,
+		links: cfg.Links, allowed: deps.Allowed}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -297,7 +303,7 @@ func (p *Portal) home(c *fiber.Ctx) error {
 	l := p.catalog.localizer(c.Get(fiber.HeaderAcceptLanguage))
 	pg := p.newPage(l)
 	if pr, ok := authz.FromContext(ctx); ok {
-		acc, err := p.opts.Account(ctx, pr.UserID)
+		acc, err := p.account(ctx, pr.UserID)
 		if err != nil {
 			return fmt.Errorf("read the signed-in account: %w", err)
 		}
@@ -307,7 +313,7 @@ func (p *Portal) home(c *fiber.Ctx) error {
 		}
 		pg.Title = l.T("HomeTitle")
 		pg.User, pg.RoleLabel, pg.Links = &acc, roleLabel(l, acc.Role), links
-		pg.CSRF, pg.CSRFField, pg.SignOut = p.opts.CSRFToken(c), fieldCSRF, pathSignOut
+		pg.CSRF, pg.CSRFField, pg.SignOut = p.csrfToken(c), fieldCSRF, pathSignOut
 		return p.render(c, "home", pg)
 	}
 	pg.Title = l.T("SignInTitle")
@@ -319,14 +325,14 @@ func (p *Portal) home(c *fiber.Ctx) error {
 		}
 		pg.Error, pg.EmailError = l.T(id), code == "email_invalid"
 	}
-	if p.opts.GoogleClientID != "" {
+	if p.cfg.GoogleClientID != "" {
 		pg.Google = &googleSignIn{
-			ClientID: p.opts.GoogleClientID,
-			LoginURI: strings.TrimRight(p.opts.BaseURL, "/") + pathGoogleSignIn,
+			ClientID: p.cfg.GoogleClientID,
+			LoginURI: strings.TrimRight(p.cfg.BaseURL, "/") + pathGoogleSignIn,
 			Script:   googleScript,
 		}
 	}
-	pg.Dev, pg.DevURL, pg.Development = p.opts.Dev, pathDevSignIn, p.opts.Development
+	pg.Dev, pg.DevURL, pg.Development = p.cfg.Dev, pathDevSignIn, p.cfg.Development
 	pg.NoMethod = pg.Google == nil && !pg.Dev
 	return p.render(c, "signin", pg)
 }

@@ -46,11 +46,11 @@ type logBuffer struct{ bytes.Buffer }
 // newApp mounts the pages on the platform app with authtest's header
 // authentication, the real policy engine and fakes of the accounts
 // module's functions.
-func newApp(t *testing.T, tweak func(*portal.Options)) (*fiber.App, *web.OpenAPI, *logBuffer) {
+func newApp(t *testing.T, tweak func(*portal.Config, *portal.Deps)) (*fiber.App, *web.OpenAPI, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	opts := portal.Options{
-		BaseURL: "https://steward.example.test",
+	cfg := portal.Config{BaseURL: "https://steward.example.test"}
+	deps := portal.Deps{
 		Account: func(_ context.Context, id string) (portal.Account, error) { return people[id], nil },
 		CSRFToken: func(c *fiber.Ctx) string {
 			if _, ok := authz.FromContext(c.UserContext()); ok {
@@ -63,9 +63,9 @@ func newApp(t *testing.T, tweak func(*portal.Options)) (*fiber.App, *web.OpenAPI
 		Logger:  slog.New(slog.NewTextHandler(logs, nil)),
 	}
 	if tweak != nil {
-		tweak(&opts)
+		tweak(&cfg, &deps)
 	}
-	p, err := portal.New(opts)
+	p, err := portal.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestSignInPage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app, _, logs := newApp(t, func(o *portal.Options) { o.GoogleClientID, o.Dev = tt.google, tt.dev })
+			app, _, logs := newApp(t, func(c *portal.Config, _ *portal.Deps) { c.GoogleClientID, c.Dev = tt.google, tt.dev })
 			a := get(t, app, "/")
 			if a.status != http.StatusOK || a.header.Get("Content-Type") != fiber.MIMETextHTMLCharsetUTF8 {
 				t.Fatalf("GET /: %d %q", a.status, a.header.Get("Content-Type"))
@@ -217,7 +217,7 @@ func checkLandmarks(t *testing.T, body string) {
 }
 
 func TestSignInErrors(t *testing.T) {
-	app, _, _ := newApp(t, func(o *portal.Options) { o.Dev = true })
+	app, _, _ := newApp(t, func(c *portal.Config, _ *portal.Deps) { c.Dev = true })
 	tests := []struct {
 		name, query, lang string
 		want              string
@@ -353,7 +353,7 @@ func TestSignedInPage(t *testing.T) {
 
 func TestSignedInWithoutSession(t *testing.T) {
 	// A program with a bearer token has no session: no sign-out form.
-	app, _, _ := newApp(t, func(o *portal.Options) { o.CSRFToken = func(*fiber.Ctx) string { return "" } })
+	app, _, _ := newApp(t, func(_ *portal.Config, d *portal.Deps) { d.CSRFToken = func(*fiber.Ctx) string { return "" } })
 	a := get(t, app, "/", authtest.Header, "u_ann:user")
 	if a.status != http.StatusOK || strings.Contains(a.body, "sign-out") {
 		t.Fatalf("bearer caller: %d, sign-out form shown: %v", a.status, strings.Contains(a.body, "sign-out"))
@@ -363,7 +363,7 @@ func TestSignedInWithoutSession(t *testing.T) {
 func TestLinksReplaceable(t *testing.T) {
 	links := portal.DefaultLinks()
 	links[0].Href = "/privacy"
-	app, _, _ := newApp(t, func(o *portal.Options) { o.Links = links })
+	app, _, _ := newApp(t, func(c *portal.Config, _ *portal.Deps) { c.Links = links })
 	if got := linkHrefs(get(t, app, "/", authtest.Header, "u_ann:user").body); got[0] != "/privacy" {
 		t.Errorf("links %v, want the replaced entry first", got)
 	}
@@ -406,7 +406,7 @@ func TestRoutesAreDocumented(t *testing.T) {
 }
 
 func TestNewNeedsItsFunctions(t *testing.T) {
-	if _, err := portal.New(portal.Options{}); err == nil {
+	if _, err := portal.New(portal.Config{}, portal.Deps{}); err == nil {
 		t.Error("New without Account, CSRFToken and Allowed succeeded")
 	}
 }

@@ -19,11 +19,12 @@ import (
 // them through the functions given here.
 func (s *server) newPortal() (*portal.Portal, error) {
 	acc := s.wired.accounts
-	p, err := portal.New(portal.Options{
+	p, err := portal.New(portal.Config{
 		GoogleClientID: s.cfg.GoogleClientID,
 		BaseURL:        s.cfg.BaseURL,
 		Dev:            s.cfg.Dev,
 		Development:    s.cfg.Env == config.EnvDevelopment,
+	}, portal.Deps{
 		Account: func(ctx context.Context, userID string) (portal.Account, error) {
 			u, err := acc.UserByID(ctx, userID)
 			if err != nil {
