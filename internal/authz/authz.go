@@ -63,6 +63,11 @@ type Principal struct {
 	Method string
 	// CredentialID identifies the session or token used (never the secret).
 	CredentialID string
+	// Email is the account's email address as the account holds it when
+	// the request authenticated; a module that needs it (billing, for the
+	// payment provider's customer record) reads it here instead of asking
+	// accounts. It is personal data: never log it.
+	Email string
 }
 
 type principalKey struct{}

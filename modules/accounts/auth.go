@@ -203,7 +203,7 @@ func (m *Module) authenticateToken(ctx context.Context, tok string) (authz.Princ
 			m.log.WarnContext(ctx, "record token use", slog.Any("token_id", logging.PII("user.account.sign_in_state", t.ID)), slog.Any("error", err))
 		}
 	}
-	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodToken, CredentialID: t.ID}, nil
+	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodToken, CredentialID: t.ID, Email: u.Email}, nil
 }
 
 var errBadSession = errs.E(errs.ErrUnauthenticated, "The session has ended; sign in again.")
@@ -229,7 +229,7 @@ func (m *Module) authenticateSession(ctx context.Context, secret string) (authz.
 			m.log.WarnContext(ctx, "record session activity", slog.Any("session_id", logging.PII("user.account.sign_in_state", s.ID)), slog.Any("error", err))
 		}
 	}
-	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodSession, CredentialID: s.ID}, nil
+	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodSession, CredentialID: s.ID, Email: u.Email}, nil
 }
 
 // CSRF returns the middleware that protects cookie-authenticated unsafe

@@ -290,7 +290,7 @@ func (m *Module) openSession(c *fiber.Ctx, u User, method string) (authz.Princip
 			m.log.WarnContext(ctx, "sign-in hook failed", slog.Any("user_id", logging.PII("user.unique_id", u.ID)), slog.Any("error", err))
 		}
 	}
-	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodSession, CredentialID: sess.ID}, nil
+	return authz.Principal{UserID: u.ID, Role: u.Role, Method: authz.MethodSession, CredentialID: sess.ID, Email: u.Email}, nil
 }
 
 func (m *Module) handleLogout(c *fiber.Ctx) error {

@@ -550,6 +550,21 @@ func (m *Module) UserByID(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
+// SignedInAt returns when the principal's session began: its sign-in.
+// A bearer token is no sign-in, so it has none (an error wrapping
+// errs.ErrNotFound), and neither has a session that ended or is another
+// account's. The privacy module asks it before a self-service erasure.
+func (m *Module) SignedInAt(ctx context.Context, p authz.Principal) (time.Time, error) {
+	if p.Method != authz.MethodSession || p.CredentialID == "" {
+		return time.Time{}, errs.E(errs.ErrNotFound, "No sign-in behind this credential.")
+	}
+	sess, err := m.store.sessionOf(ctx, p.UserID, p.CredentialID)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("signed in at: %w", err)
+	}
+	return sess.CreatedAt, nil
+}
+
 // SupportedLanguages returns the canonical tags of the supported
 // languages, the default first.
 func (m *Module) SupportedLanguages() []string { return slices.Clone(m.langs.names) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/modules/accounts"
 )
@@ -424,6 +428,73 @@ func TestDeviceBinding(t *testing.T) {
 		e.devSignIn("ann@example.com")
 		if n := count(t, db, "device_bindings", ""); n != 3 {
 			t.Errorf("%d bindings after a second device, want 3", n)
+		}
+	})
+}
+
+// TestPrincipal checks what a request's principal carries (the account's
+// email, for billing's checkout) and when SignedInAt says its session
+// began: a session's sign-in, and nothing for a token, another account's
+// session or a session that ended.
+func TestPrincipal(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, devConfig())
+		type seen struct {
+			UserID, Method, Email string
+			SignedInAt            time.Time
+			NotFound              bool
+		}
+		e.app.Get("/test/principal", func(c *fiber.Ctx) error {
+			p, err := authz.Require(c)
+			if err != nil {
+				return err
+			}
+			at, err := e.m.SignedInAt(c.UserContext(), p)
+			if err != nil && !errors.Is(err, errs.ErrNotFound) {
+				return err
+			}
+			return c.JSON(seen{UserID: p.UserID, Method: p.Method, Email: p.Email, SignedInAt: at, NotFound: err != nil})
+		})
+		read := func(r response) seen {
+			t.Helper()
+			var s seen
+			if r.StatusCode != http.StatusOK || json.Unmarshal(r.body, &s) != nil {
+				t.Fatalf("principal: %d %s", r.StatusCode, r.body)
+			}
+			return s
+		}
+
+		signedIn := e.clock.Now()
+		ann := e.devSignIn("ann@example.com")
+		e.clock.Advance(time.Minute)
+		annP := read(ann.do(http.MethodGet, "/test/principal", nil))
+		if annP.Method != authz.MethodSession || annP.Email != "ann@example.com" || annP.NotFound || !annP.SignedInAt.Equal(signedIn) {
+			t.Errorf("session principal = %+v, want ann@example.com signed in at %v", annP, signedIn)
+		}
+
+		tok, err := e.m.CreateToken(ctx, "bob@example.com", authz.RoleUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := read(e.bearer(tok, http.MethodGet, "/test/principal", nil)); got.Method != authz.MethodToken || got.Email != "bob@example.com" || !got.NotFound {
+			t.Errorf("token principal = %+v, want bob@example.com and no sign-in", got)
+		}
+
+		sessionID := ""
+		if err := db.NewSelect().Table("sessions").Column("id").Where("user_id = ?", annP.UserID).Scan(ctx, &sessionID); err != nil {
+			t.Fatal(err)
+		}
+		other := authz.Principal{UserID: "usr_other", Method: authz.MethodSession, CredentialID: sessionID}
+		if _, err := e.m.SignedInAt(ctx, other); !errors.Is(err, errs.ErrNotFound) {
+			t.Errorf("another account's session: %v, want not found", err)
+		}
+		if r := ann.do(http.MethodPost, "/v1/auth/logout", nil); r.StatusCode >= 300 {
+			t.Fatalf("logout: %d %s", r.StatusCode, r.body)
+		}
+		ended := authz.Principal{UserID: annP.UserID, Method: authz.MethodSession, CredentialID: sessionID}
+		if _, err := e.m.SignedInAt(ctx, ended); !errors.Is(err, errs.ErrNotFound) {
+			t.Errorf("ended session: %v, want not found", err)
 		}
 	})
 }
