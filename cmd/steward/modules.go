@@ -75,7 +75,6 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	if err != nil {
 		return nil, err
 	}
-	emails := &emailLookup{}
 	billingMod, err := billing.New(billing.Config{
 		Products:        products,
 		SuccessURL:      cfg.BaseURL + "/billing/success",
@@ -83,7 +82,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		PortalReturnURL: cfg.BaseURL + "/",
 		Stripe:          billing.StripeConfig{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIURL: cfg.StripeAPIURL},
 		Creem:           billing.CreemConfig{APIKey: cfg.CreemAPIKey, WebhookSecret: cfg.CreemWebhookSecret, APIURL: cfg.CreemAPIURL},
-	}, billing.Deps{DB: db, Guard: guard, Emails: emails, Logger: logFor("billing")})
+	}, billing.Deps{DB: db, Guard: guard, Logger: logFor("billing")})
 	if err != nil {
 		return nil, fmt.Errorf("billing: %w", err)
 	}
@@ -130,7 +129,6 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	if err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	emails.accounts = accountsMod
 
 	// Uploads and generated media live in the folder files of the shared
 	// file store, as they did in the data dir.
@@ -286,18 +284,6 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 func (s *server) mountAuth(app *fiber.App) {
 	app.Use(s.wired.accounts.CSRF())
 	app.Use(authz.Middleware(s.wired.accounts.Authenticator()))
-}
-
-// emailLookup gives billing the email of an account, for the payment
-// provider's customer record, without billing importing accounts.
-type emailLookup struct{ accounts *accounts.Module }
-
-func (e *emailLookup) Email(ctx context.Context, userID string) (string, error) {
-	u, err := e.accounts.UserByID(ctx, userID)
-	if err != nil {
-		return "", err
-	}
-	return u.Email, nil
 }
 
 // attachments lets support check that a ticket's attachment is an asset

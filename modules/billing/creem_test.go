@@ -74,6 +74,10 @@ func TestCreemCheckoutAndWebhooks(t *testing.T) {
 		if sent["product_id"] != "prod_creem_pack100" || sent["request_id"] != res.OrderID || meta["user_id"] != "u5" {
 			t.Fatalf("Creem checkout request = %v", sent)
 		}
+		// The buyer's address comes from the request's principal.
+		if customer, _ := sent["customer"].(map[string]any); customer["email"] != "u5@example.com" {
+			t.Fatalf("Creem checkout customer = %v, want the buyer's email", sent["customer"])
+		}
 
 		now := time.Now()
 		completed := creemEvent("evt_creem_1", "checkout.completed", now, map[string]any{

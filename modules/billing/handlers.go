@@ -129,10 +129,6 @@ func (m *Module) checkout(c *fiber.Ctx) error {
 		return errs.Invalid("provider", "unsupported", "This product is not sold through this payment provider.")
 	}
 	ctx := c.UserContext()
-	email, err := m.emails.Email(ctx, p.UserID)
-	if err != nil {
-		return err
-	}
 	cus, err := m.store.customerID(ctx, p.UserID, provider.Name())
 	if err != nil && !errors.Is(err, errs.ErrNotFound) {
 		return err
@@ -149,7 +145,7 @@ func (m *Module) checkout(c *fiber.Ctx) error {
 	if err := m.store.insertOrder(ctx, &o); err != nil {
 		return err
 	}
-	res, err := provider.Checkout(ctx, CheckoutRequest{OrderID: o.ID, UserID: p.UserID, Email: email, Product: product, CustomerID: cus})
+	res, err := provider.Checkout(ctx, CheckoutRequest{OrderID: o.ID, UserID: p.UserID, Email: p.Email, Product: product, CustomerID: cus})
 	if err != nil {
 		return errs.Wrap(err, errs.ErrUnavailable, "The payment provider could not open a checkout; try again later.")
 	}

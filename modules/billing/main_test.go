@@ -41,11 +41,17 @@ const (
 	principalHead = authtest.Header
 )
 
-// emails is the accounts module's part: every user has an address.
-type emails struct{}
+// withEmail authenticates as authtest.HeaderAuth does and gives the
+// principal an address, as the accounts module does: user u is
+// u@example.com.
+type withEmail struct{ authtest.HeaderAuth }
 
-func (emails) Email(_ context.Context, userID string) (string, error) {
-	return userID + "@example.com", nil
+func (a withEmail) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
+	p, err := a.HeaderAuth.Authenticate(c)
+	if err == nil {
+		p.Email = p.UserID + "@example.com"
+	}
+	return p, err
 }
 
 var testProducts = []billing.Product{
@@ -65,6 +71,12 @@ type env struct {
 
 func newEnv(t *testing.T, db *bun.DB, creemURL string) *env {
 	t.Helper()
+	return newEnvAt(t, db, stripeMockURL(t), creemURL)
+}
+
+// newEnvAt is newEnv with the Stripe API at stripeURL.
+func newEnvAt(t *testing.T, db *bun.DB, stripeURL, creemURL string) *env {
+	t.Helper()
 	ctx := context.Background()
 	engine, err := policies.New(ctx, policies.Options{})
 	if err != nil {
@@ -74,17 +86,17 @@ func newEnv(t *testing.T, db *bun.DB, creemURL string) *env {
 		Products:   testProducts,
 		SuccessURL: "https://app.example.com/billing/success", CancelURL: "https://app.example.com/billing/cancel",
 		PortalReturnURL: "https://app.example.com/account",
-		Stripe:          billing.StripeConfig{SecretKey: "sk_test_mock", WebhookSecret: stripeSecret, APIURL: stripeMockURL(t)},
+		Stripe:          billing.StripeConfig{SecretKey: "sk_test_mock", WebhookSecret: stripeSecret, APIURL: stripeURL},
 	}
 	if creemURL != "" {
 		cfg.Creem = billing.CreemConfig{APIKey: creemAPIKey, WebhookSecret: creemSecret, APIURL: creemURL}
 	}
-	mod, err := billing.New(cfg, billing.Deps{DB: db, Guard: authz.NewGuard(engine), Emails: emails{}})
+	mod, err := billing.New(cfg, billing.Deps{DB: db, Guard: authz.NewGuard(engine)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler)})
-	app.Use(authz.Middleware(authtest.HeaderAuth{}))
+	app.Use(authz.Middleware(withEmail{}))
 	mod.Mount(app, web.NewOpenAPI(web.OpenAPIInfo{}))
 	return &env{t: t, db: db, mod: mod, app: app}
 }

@@ -122,17 +122,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// EmailLookup finds a user's email address, which pre-fills checkouts and
-// the provider's customer record. The accounts module provides it.
-type EmailLookup interface {
-	Email(ctx context.Context, userID string) (string, error)
-}
-
 // Deps are what the module needs from the rest of Steward.
 type Deps struct {
 	DB     *bun.DB
 	Guard  *authz.Guard
-	Emails EmailLookup
 	Logger *slog.Logger
 }
 
@@ -141,7 +134,6 @@ type Module struct {
 	cfg       Config
 	store     store
 	guard     *authz.Guard
-	emails    EmailLookup
 	logger    *slog.Logger
 	ledger    *Ledger
 	stripe    *stripeProvider
@@ -154,14 +146,14 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.DB == nil || deps.Guard == nil || deps.Emails == nil {
-		return nil, errors.New("billing: DB, Guard and Emails are required")
+	if deps.DB == nil || deps.Guard == nil {
+		return nil, errors.New("billing: DB and Guard are required")
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Module{
-		cfg: cfg, store: store{db: deps.DB}, guard: deps.Guard, emails: deps.Emails,
+		cfg: cfg, store: store{db: deps.DB}, guard: deps.Guard,
 		logger: deps.Logger.With("module", "billing"), ledger: NewLedger(deps.DB),
 		providers: map[string]Provider{}, products: map[string]Product{},
 	}

@@ -31,7 +31,8 @@ type Provider interface {
 type CheckoutRequest struct {
 	OrderID string
 	UserID  string
-	// Email pre-fills the checkout and the provider's customer record.
+	// Email is the buyer's address, read from the request's principal; it
+	// pre-fills the checkout and the provider's customer record.
 	Email   string
 	Product Product
 	// CustomerID is the user's customer id at the provider, "" when the

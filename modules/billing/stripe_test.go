@@ -5,8 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +43,45 @@ func sessionCompleted(evID string, created time.Time, orderID, user, mode, payme
 		obj["invoice"] = "in_first_" + subscription
 	}
 	return stripeEvent(evID, "checkout.session.completed", created, obj)
+}
+
+// TestStripeCheckoutCarriesTheBuyersEmail checks that the address of the
+// request's principal reaches Stripe with the customer created at the
+// first checkout, and that a second checkout reuses that customer.
+func TestStripeCheckoutCarriesTheBuyersEmail(t *testing.T) {
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		var mu sync.Mutex
+		var customers []url.Values
+		mock, err := url.Parse(stripeMockURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(mock)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && r.URL.Path == "/v1/customers" {
+				body, _ := io.ReadAll(r.Body)
+				form, _ := url.ParseQuery(string(body))
+				mu.Lock()
+				customers = append(customers, form)
+				mu.Unlock()
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		e := newEnvAt(t, db, srv.URL, "")
+
+		e.checkout("u9", "pack_100", "")
+		e.checkout("u9", "pack_100", "")
+		mu.Lock()
+		defer mu.Unlock()
+		if len(customers) != 1 {
+			t.Fatalf("Stripe got %d customers, want 1 for two checkouts", len(customers))
+		}
+		if got := customers[0].Get("email"); got != "u9@example.com" {
+			t.Fatalf("Stripe customer email = %q, want the buyer's", got)
+		}
+	})
 }
 
 func TestStripeOneTimePurchase(t *testing.T) {
