@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/ids"
@@ -43,6 +44,25 @@ func (m *Module) SignedIn(ctx context.Context, visitorID, userID string) (*Visit
 		return nil, fmt.Errorf("record sign-in on a browser: %w", err)
 	}
 	return &link, m.MergeVisitor(ctx, visitorID, userID)
+}
+
+// OnSignIn is the accounts module's sign-in hook: it records that userID
+// signed in on the request's browser and merges the browser's consent
+// choices into the account (SignedIn), then copies the sign-in to the
+// warehouse when the module has one. The SQL record decides exports and
+// erasures, the warehouse copy attribution.
+func (m *Module) OnSignIn(c *fiber.Ctx, userID string) error {
+	ctx := c.UserContext()
+	link, err := m.SignedIn(ctx, c.Cookies(m.cfg.CookieName), userID)
+	if err != nil || link == nil || m.warehouse == nil {
+		return err
+	}
+	err = m.warehouse.Insert(ctx, "visitor_links", []string{"link_id", "visitor_id", "user_id", "linked_at"},
+		[][]any{{link.ID, link.VisitorID, link.UserID, link.LinkedAt}})
+	if err != nil {
+		return fmt.Errorf("copy the sign-in to the warehouse: %w", err)
+	}
+	return nil
 }
 
 // Browsing returns the stretches of anonymous browser activity that belong

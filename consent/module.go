@@ -153,6 +153,17 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Warehouse, when set, receives a copy of every browser sign-in
+	// OnSignIn records (table visitor_links): attribution joins a
+	// browser's anonymous events to the account there. Nil keeps the
+	// sign-ins in the SQL store only.
+	Warehouse Warehouse
+}
+
+// Warehouse is the analytics warehouse as the module writes to it;
+// analytics/warehouse.Warehouse is one.
+type Warehouse interface {
+	Insert(ctx context.Context, table string, columns []string, rows [][]any) error
 }
 
 // Module is the consent module.
@@ -164,6 +175,9 @@ type Module struct {
 	validFor policies.Period
 	ua       *enrich.UAParser
 	script   web.Script
+
+	// warehouse receives the copies of sign-ins; nil when none is kept.
+	warehouse Warehouse
 
 	// cache holds ConsentFor answers; gen is bumped by every write so
 	// older answers are never served after a change.
@@ -242,6 +256,8 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		validFor: period,
 		ua:       enrich.NewUAParser(rules, 2000),
 		cache:    map[subjectKey]cachedConsent{},
+
+		warehouse: deps.Warehouse,
 	}
 	script, err := buildScript(cfg)
 	if err != nil {
