@@ -8,40 +8,12 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward/governance/audit"
-	"github.com/stewardhq/steward/governance/retention"
-	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
-	"github.com/stewardhq/steward/internal/module"
 )
 
 // errFindings fails `steward audit` with exit 1 once the report is out:
 // the report itself says what was found.
 var errFindings = errors.New("the audit has findings")
-
-// auditDeps is what the audit module reads. The retention runner is built
-// after the audit module, so the audit reaches it through the server when
-// a report is made.
-func (s *server) auditDeps(guard *authz.Guard, auditors ...module.Auditor) audit.Deps {
-	return audit.Deps{
-		Auditors:   auditors,
-		Guard:      guard,
-		DataMap:    s.dataMap,
-		DB:         s.stores.sql,
-		Policy:     s.engine,
-		Retention:  serverRetention{s},
-		Processing: processingFacts,
-	}
-}
-
-// serverRetention is the server's retention runner, looked up at call time.
-type serverRetention struct{ s *server }
-
-func (r serverRetention) Run(ctx context.Context, dryRun bool) (retention.Report, error) {
-	if r.s.wired.retention == nil {
-		return retention.Report{}, errors.New("retention runner not built")
-	}
-	return r.s.wired.retention.Run(ctx, dryRun)
-}
 
 // runAudit handles `steward audit [--format json|html] [--out F]`: it
 // prints or writes the audit report and exits 0 when clean (warnings

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -25,7 +26,7 @@ var update = flag.Bool("update", false, "rewrite docs/data-map.md from the live 
 func TestDataMapCoverage(t *testing.T) {
 	ctx := context.Background()
 	t.Run("sqlite and clickhouse engine", func(t *testing.T) {
-		m, problems, err := embedded.dataMap(ctx)
+		m, problems, err := embedded.dataMap.Build(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +50,7 @@ func TestDataMapCoverage(t *testing.T) {
 		db := sqltest.Postgres(t)
 		_, problems, err := datamap.Build(ctx, datamap.Inputs{
 			SQL:     db,
-			Sources: embedded.dataSources(),
+			Sources: embedded.dataMap.Sources(),
 			Policy:  embedded.engine,
 		})
 		if err != nil {
@@ -61,11 +62,47 @@ func TestDataMapCoverage(t *testing.T) {
 	})
 }
 
+// TestDataSourcesCoverEveryModule holds the data map's sources to the
+// modules the server runs: every module that declares models is a source
+// under its name with exactly those models, and every source but the
+// platform's is a module. The governance modules are listed by package,
+// since they are built from the map; this keeps that list true.
+func TestDataSourcesCoverEveryModule(t *testing.T) {
+	sources := map[string][]any{}
+	for _, src := range embedded.dataMap.Sources() {
+		if _, dup := sources[src.Module]; dup {
+			t.Errorf("module %s is a source twice", src.Module)
+		}
+		sources[src.Module] = src.Models
+	}
+	delete(sources, "platform")
+	for _, m := range embedded.modules {
+		want := m.Models()
+		got, ok := sources[m.Name()]
+		delete(sources, m.Name())
+		if len(want) == 0 && !ok {
+			continue
+		}
+		if len(got) != len(want) {
+			t.Errorf("module %s: the data map reads %d models, the module declares %d", m.Name(), len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if reflect.TypeOf(got[i]) != reflect.TypeOf(want[i]) {
+				t.Errorf("module %s: model %d is %T in the data map, %T in the module", m.Name(), i, got[i], want[i])
+			}
+		}
+	}
+	for name := range sources {
+		t.Errorf("the data map reads models of %s, which is no module of the server", name)
+	}
+}
+
 // TestDataMapDocIsCurrent keeps docs/data-map.md equal to the record of
 // processing the live data map renders. After a schema or policy change,
 // regenerate it with `make docs`.
 func TestDataMapDocIsCurrent(t *testing.T) {
-	m, _, err := embedded.dataMap(context.Background())
+	m, _, err := embedded.dataMap.Build(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

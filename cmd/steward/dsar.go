@@ -2,93 +2,16 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/stewardhq/steward/governance/privacy"
-	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
-	"github.com/stewardhq/steward/internal/errs"
-	"github.com/stewardhq/steward/internal/module"
-	"github.com/stewardhq/steward/modules/accounts"
 )
-
-// buildPrivacy builds the privacy requests module. Every module holding
-// subject data outside the SQL store takes part through its hooks.
-func (s *server) buildPrivacy(key []byte, guard *authz.Guard, acc *accounts.Module, visitors privacy.VisitorLinks, events privacy.Events, mods []module.Module) (*privacy.Module, error) {
-	var hooks []privacy.Hook
-	for _, m := range mods {
-		if d, ok := m.(module.SubjectData); ok {
-			hooks = append(hooks, privacy.Hook{Module: m.Name(), Data: d})
-		}
-	}
-	return privacy.New(privacy.Config{
-		DataDir:    s.cfg.DataDir,
-		SigningKey: key,
-		Workers:    s.cfg.PrivacyWorkers,
-		Lease:      s.cfg.PrivacyLease,
-	}, privacy.Deps{
-		DB:         s.stores.sql,
-		Warehouse:  s.stores.warehouse,
-		Policy:     s.engine,
-		Guard:      guard,
-		DataMap:    s.dataMap,
-		Accounts:   accountLookup{acc},
-		Visitors:   visitors,
-		Events:     events,
-		Hooks:      hooks,
-		Files:      s.stores.files,
-		Leader:     s.leader,
-		SignedInAt: s.signedInAt,
-		Logger:     s.log.With("module", "privacy"),
-		Now:        s.now,
-	})
-}
-
-// accountLookup gives the privacy module the accounts it needs without
-// the governance package importing a module.
-type accountLookup struct{ accounts *accounts.Module }
-
-func (a accountLookup) UserIDByEmail(ctx context.Context, email string) (string, error) {
-	u, err := a.accounts.UserByEmail(ctx, email)
-	if err != nil {
-		return "", err
-	}
-	return u.ID, nil
-}
-
-func (a accountLookup) EmailByUserID(ctx context.Context, userID string) (string, error) {
-	u, err := a.accounts.UserByID(ctx, userID)
-	if err != nil {
-		return "", err
-	}
-	return u.Email, nil
-}
-
-// signedInAt is when the principal's session began: a sign-in. A bearer
-// token is not a sign-in, so it has none (not found), and a self-service
-// erasure through a token is refused until the subject signs in.
-func (s *server) signedInAt(ctx context.Context, p authz.Principal) (time.Time, error) {
-	if p.Method != "session" || p.CredentialID == "" {
-		return time.Time{}, errs.E(errs.ErrNotFound, "no sign-in behind this credential")
-	}
-	var sess accounts.Session
-	err := s.stores.sql.NewSelect().Model(&sess).Column("created_at").Where("id = ? AND user_id = ?", p.CredentialID, p.UserID).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, errs.E(errs.ErrNotFound, "no such session")
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read session: %w", err)
-	}
-	return sess.CreatedAt, nil
-}
 
 // runDSAR handles `steward dsar export --email E --out F.zip` and `steward
 // dsar erase --email E`: it files the request as the operator, processes

@@ -102,7 +102,7 @@ func seedEverywhere(t *testing.T, ctx context.Context, srv *server, dm *datamap.
 	}
 	rows.Close()
 	models := map[string]any{}
-	for _, src := range srv.dataSources() {
+	for _, src := range srv.dataMap.Sources() {
 		for _, mdl := range src.Models {
 			typ := reflect.TypeOf(mdl)
 			for typ.Kind() == reflect.Pointer {
@@ -271,7 +271,7 @@ func keptWhole(dm *datamap.Map, table string) bool {
 func TestDSARCompleteness(t *testing.T) {
 	ctx := context.Background()
 	srv := embedded
-	dm, _, err := srv.dataMap(ctx)
+	dm, _, err := srv.dataMap.Build(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +544,7 @@ func dsarPNG() []byte {
 func TestErasureResumesAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	srv := embedded
-	dm, _, err := srv.dataMap(ctx)
+	dm, _, err := srv.dataMap.Build(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -766,9 +766,9 @@ func TestSignedInAt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := srv.signedInAt(ctx, tt.p)
+			got, err := srv.wired.accounts.SignedInAt(ctx, tt.p)
 			if (err != nil) != tt.wantErr || !got.Equal(tt.want) {
-				t.Fatalf("signedInAt = %v, %v", got, err)
+				t.Fatalf("SignedInAt = %v, %v", got, err)
 			}
 		})
 	}

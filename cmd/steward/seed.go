@@ -32,7 +32,7 @@ func (s *server) newSeeder(ctx context.Context, randSeed uint64) (*seed.Seeder, 
 	return seed.New(seed.Config{Seed: randSeed}, seed.Deps{
 		DB:        s.stores.sql,
 		Warehouse: s.stores.warehouse,
-		Sources:   s.dataSources(),
+		Sources:   s.dataMap.Sources(),
 		Uploads: func(ctx context.Context, userID, name, mimeType string, r io.Reader) error {
 			_, _, err := s.wired.assets.PutAsset(ctx, userID, "upload", name, mimeType, r)
 			return err

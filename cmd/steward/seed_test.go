@@ -31,7 +31,7 @@ func TestSeedFillsEveryTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dm, _, err := srv.dataMap(ctx)
+	dm, _, err := srv.dataMap.Build(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

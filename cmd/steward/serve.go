@@ -9,22 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/cors"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/stewardhq/steward/governance/decisionlog"
-	"github.com/stewardhq/steward/internal/authz"
-	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/leader"
 	"github.com/stewardhq/steward/internal/logging"
 	"github.com/stewardhq/steward/internal/module"
-	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
 )
@@ -90,6 +83,8 @@ type server struct {
 	control *controlChannel
 	// leader elects the instance that runs the periodic jobs.
 	leader *leader.Elector
+	// dataMap builds the data map of the stores from every module's models.
+	dataMap dataMap
 }
 
 // newServer opens and wires everything serve needs. Tests build the same
@@ -100,96 +95,6 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *ser
 		return nil, err
 	}
 	return assemble(ctx, cfg, log, st, time.Now)
-}
-
-// assemble wires a server on opened stores, with now as the clock of every
-// module that keeps time. The server owns st from then on: it closes them
-// on failure and on close. Tests use it to run the same wiring on stores
-// and clocks of their own.
-func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stores, now func() time.Time) (_ *server, err error) {
-	s := &server{cfg: cfg, log: log, stores: st, now: now}
-	defer func() {
-		if err != nil {
-			_ = s.close(context.Background())
-		}
-	}()
-	if st.files == nil {
-		// Stores opened apart (tests assemble their own) bring no file
-		// store: open the one the configuration names.
-		if st.files, err = blob.Open(ctx, blobURL(cfg)); err != nil {
-			return nil, fmt.Errorf("open file store (STEWARD_BLOB_URL): %w", err)
-		}
-	}
-	if cfg.AutoMigrate {
-		if err := st.migrateUp(ctx); err != nil {
-			return nil, fmt.Errorf("migrate: %w", err)
-		}
-	} else if err := st.requireSQLSchema(ctx); err != nil {
-		return nil, err
-	}
-	s.decisions, err = decisionlog.New(decisionlog.Config{}, decisionlog.Deps{DB: st.sql, Logger: log.With(slog.String("component", "decisionlog"))})
-	if err != nil {
-		return nil, err
-	}
-	s.engine, err = policies.New(ctx, policies.Options{
-		Logger:   log.With(slog.String("component", "policies")),
-		Recorder: s.decisions.Record,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("policy engine: %w", err)
-	}
-	guard := authz.NewGuard(s.engine)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.doc = web.NewOpenAPI(web.OpenAPIInfo{
-		Title:       "Steward",
-		Version:     version,
-		Description: "Privacy and data-governance hub: product API, consent, analytics and privacy requests.",
-	})
-	if s.modules, err = s.buildModules(ctx, guard); err != nil {
-		return nil, err
-	}
-	reg.MustRegister(newRequestsCollector(s.wired.privacy))
-	s.app = web.New(web.Options{
-		Logger:    log,
-		BodyLimit: cfg.BodyLimit,
-		// Uploads raise their own route's limit up to this ceiling.
-		MaxBodyLimit:   max(cfg.BodyLimit, s.wired.assets.UploadBodyLimit(), s.wired.events.BodyLimit()),
-		Version:        version,
-		Registry:       reg,
-		PolicyRevision: s.engine.Revision,
-		OpsToken:       cfg.MetricsToken,
-		OpsClosed:      cfg.OpsClosed(),
-		OpenAPI:        s.doc,
-		Health: []web.HealthCheck{
-			{Name: "sql", Check: func(ctx context.Context) error { return sqlstore.Ping(ctx, st.sql) }},
-			{Name: "warehouse", Check: st.warehouse.Ping},
-		},
-	})
-
-	// Product modules are built here with their dependencies and mounted
-	// at the root (their routes carry full paths); none registers itself.
-	if len(cfg.AllowedOrigins) > 0 {
-		// The banner, the tracker and the web app run on the product's own
-		// origins and call Steward with its cookies; only the listed
-		// origins may, and never a wildcard (credentials forbid it anyway).
-		s.app.Use(cors.New(cors.Config{
-			AllowOrigins:     strings.Join(cfg.AllowedOrigins, ","),
-			AllowCredentials: true,
-			AllowMethods:     "GET,POST,PUT,PATCH,DELETE",
-			AllowHeaders:     "Content-Type,Authorization,X-CSRF-Token",
-			MaxAge:           600,
-		}))
-	}
-	s.mountAuth(s.app)
-	if err := module.Mount(s.app, s.doc, s.modules...); err != nil {
-		return nil, fmt.Errorf("mount modules: %w", err)
-	}
-	if err := s.mountPortal(s.app); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // start launches the modules' background work (workers, schedulers, the

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/shopspring/decimal"
 	"github.com/uptrace/bun"
 
@@ -21,18 +24,23 @@ import (
 	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/audit"
+	"github.com/stewardhq/steward/governance/decisionlog"
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/blob"
+	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/leader"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/modules/assets"
 	"github.com/stewardhq/steward/modules/billing"
 	"github.com/stewardhq/steward/modules/generation"
 	"github.com/stewardhq/steward/modules/risk"
 	"github.com/stewardhq/steward/modules/support"
+	"github.com/stewardhq/steward/policies"
 )
 
 // defaultProducts is the catalog served when no other is configured.
@@ -51,10 +59,63 @@ type wired struct {
 	retention *retention.Module
 }
 
-// buildModules builds every product module with its dependencies. The
-// order of the returned list is the start order; stops run in reverse, so
-// generation (which writes assets and settles credits) stops before the
-// modules it uses.
+// assemble wires a server on opened stores, with now as the clock of every
+// module that keeps time. Everything is built here, in one pass and in
+// dependency order, each part handed the parts it uses once they exist:
+// the stores' schema, the decision log and the policy engine, the product
+// modules (consent before accounts, billing and risk before accounts), the
+// data map over their models, retention before the audit that reads it,
+// privacy requests, and last the HTTP app that mounts them all. Nothing is
+// handed a function that is filled in later.
+//
+// The server owns st from then on: it closes them on failure and on close.
+// Tests use it to run the same wiring on stores and clocks of their own.
+func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stores, now func() time.Time) (_ *server, err error) {
+	s := &server{cfg: cfg, log: log, stores: st, now: now}
+	defer func() {
+		if err != nil {
+			_ = s.close(context.Background())
+		}
+	}()
+	if st.files == nil {
+		// Stores opened apart (tests assemble their own) bring no file
+		// store: open the one the configuration names.
+		if st.files, err = blob.Open(ctx, blobURL(cfg)); err != nil {
+			return nil, fmt.Errorf("open file store (STEWARD_BLOB_URL): %w", err)
+		}
+	}
+	if cfg.AutoMigrate {
+		if err := st.migrateUp(ctx); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	} else if err := st.requireSQLSchema(ctx); err != nil {
+		return nil, err
+	}
+	s.decisions, err = decisionlog.New(decisionlog.Config{}, decisionlog.Deps{DB: st.sql, Logger: log.With(slog.String("component", "decisionlog"))})
+	if err != nil {
+		return nil, err
+	}
+	s.engine, err = policies.New(ctx, policies.Options{
+		Logger:   log.With(slog.String("component", "policies")),
+		Recorder: s.decisions.Record,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+	guard := authz.NewGuard(s.engine)
+	if s.modules, err = s.buildModules(ctx, guard); err != nil {
+		return nil, err
+	}
+	if err := s.buildApp(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// buildModules builds every module with its dependencies, each after the
+// modules it uses. The order of the returned list is the start order;
+// stops run in reverse, so generation (which writes assets and settles
+// credits) stops before the modules it uses.
 func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module.Module, error) {
 	cfg, db := s.cfg, s.stores.sql
 	logFor := func(name string) *slog.Logger { return s.log.With(slog.String("module", name)) }
@@ -71,6 +132,37 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, err
 	}
 
+	// Consent comes before accounts: a visitor's choices follow them into
+	// the account they sign in to, and the sign-in is recorded in both
+	// stores (the SQL record decides exports and erasures, the warehouse
+	// copy attribution).
+	consentKey, err := instanceKey(ctx, db, consentKeySetting)
+	if err != nil {
+		return nil, err
+	}
+	consentMod, err := consent.New(consent.Config{
+		PolicyVersion: cfg.ConsentPolicyVersion,
+		BannerVersion: cfg.ConsentBannerVersion,
+		// A choice made under the policy before the current one counts
+		// until the grace period ends.
+		PreviousPolicyVersion: cfg.ConsentPreviousPolicyVersion,
+		PreviousPolicyUntil:   cfg.ConsentPreviousPolicyUntil,
+		ValidFor:              cfg.ConsentValidFor,
+		CookieSecure:          cfg.SecureCookies(),
+		HashKey:               consentKey,
+		TrustedProxies:        cfg.TrustedProxies,
+	}, consent.Deps{
+		DB:        db,
+		Warehouse: s.stores.warehouse,
+		Logger:    logFor("consent"),
+		Now:       s.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consent: %w", err)
+	}
+
+	// Billing needs no other module: the buyer's email comes with the
+	// request's principal.
 	products, err := loadCatalog(cfg.Catalog)
 	if err != nil {
 		return nil, err
@@ -98,9 +190,6 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("risk: %w", err)
 	}
 
-	// onSignIn is set once the consent module exists, below; the closure
-	// handed to accounts reads it at sign-in time.
-	var onSignIn func(c *fiber.Ctx, userID string) error
 	accountsMod, err := accounts.New(accounts.Config{
 		GoogleClientID: cfg.GoogleClientID,
 		GoogleJWKSURL:  cfg.GoogleJWKSURL,
@@ -120,7 +209,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		Guard:    guard,
 		Abuse:    riskMod,
 		Leader:   s.leader,
-		OnSignIn: func(c *fiber.Ctx, userID string) error { return onSignIn(c, userID) },
+		OnSignIn: consentMod.OnSignIn,
 		Balance: func(ctx context.Context, userID string) (accounts.Balance, error) {
 			credits, status, err := billingMod.AccountSummary(ctx, userID)
 			return accounts.Balance{Credits: credits, SubscriptionStatus: status}, err
@@ -178,41 +267,6 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("support: %w", err)
 	}
 
-	consentKey, err := instanceKey(ctx, db, consentKeySetting)
-	if err != nil {
-		return nil, err
-	}
-	consentMod, err := consent.New(consent.Config{
-		PolicyVersion: cfg.ConsentPolicyVersion,
-		BannerVersion: cfg.ConsentBannerVersion,
-		// A choice made under the policy before the current one counts
-		// until the grace period ends.
-		PreviousPolicyVersion: cfg.ConsentPreviousPolicyVersion,
-		PreviousPolicyUntil:   cfg.ConsentPreviousPolicyUntil,
-		ValidFor:              cfg.ConsentValidFor,
-		CookieSecure:          cfg.SecureCookies(),
-		HashKey:               consentKey,
-		TrustedProxies:        cfg.TrustedProxies,
-	}, consent.Deps{
-		DB:     db,
-		Logger: logFor("consent"),
-		Now:    s.now,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consent: %w", err)
-	}
-	// A visitor's choices follow them into the account they sign in to.
-	// The browser's sign-in is recorded in both stores: the SQL record
-	// decides exports and erasures, the warehouse copy attribution.
-	onSignIn = func(c *fiber.Ctx, userID string) error {
-		ctx := c.UserContext()
-		link, err := consentMod.SignedIn(ctx, c.Cookies(consent.DefaultCookieName), userID)
-		if err != nil || link == nil {
-			return err
-		}
-		return s.stores.warehouse.Insert(ctx, "visitor_links", []string{"link_id", "visitor_id", "user_id", "linked_at"},
-			[][]any{{link.ID, link.VisitorID, link.UserID, link.LinkedAt}})
-	}
 	eventsMod, err := ingest.New(ingest.Config{
 		SpoolDir:       filepath.Join(cfg.DataDir, "spool", "events"),
 		SpoolMaxBytes:  cfg.EventsSpoolMaxBytes,
@@ -256,26 +310,124 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 		return nil, fmt.Errorf("attribution: %w", err)
 	}
 
-	auditMod, err := audit.New(audit.Config{RetentionInterval: cfg.RetentionInterval}, s.auditDeps(guard, consentMod))
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
+	// Modules mount, start and take part in privacy requests in the order
+	// of this list, whatever order they are built in.
+	mods := []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, attributionMod}
 
-	mods := []module.Module{accountsMod, riskMod, billingMod, assetsMod, generationMod, supportMod, consentMod, eventsMod, attributionMod, auditMod}
-	privacyMod, err := s.buildPrivacy(key, guard, accountsMod, consentMod, eventsMod, mods)
-	if err != nil {
-		return nil, fmt.Errorf("privacy: %w", err)
-	}
+	// The data map is read from the models of the modules built so far and
+	// of the governance modules built from it below; retention, the audit
+	// and privacy requests read it through Build.
+	s.dataMap = dataMap{stores: s.stores, engine: s.engine, sources: dataSources(mods)}
+
 	retentionMod, err := retention.New(retention.Config{Interval: cfg.RetentionInterval}, retention.Deps{
-		DB: db, Warehouse: s.stores.warehouse, Policy: s.engine, DataMap: s.dataMap, Leader: s.leader, Logger: logFor("retention"), Now: s.now,
+		DB: db, Warehouse: s.stores.warehouse, Policy: s.engine, DataMap: s.dataMap.Build, Leader: s.leader, Logger: logFor("retention"), Now: s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)
+	}
+
+	auditMod, err := audit.New(audit.Config{RetentionInterval: cfg.RetentionInterval}, audit.Deps{
+		Guard:      guard,
+		DataMap:    s.dataMap.Build,
+		DB:         db,
+		Policy:     s.engine,
+		Retention:  retentionMod,
+		Processing: processingFacts,
+		// Consent keeps its own rule: every current choice has its proof.
+		Auditors: []module.Auditor{consentMod},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	mods = append(mods, auditMod)
+
+	// Every module holding subject data outside the SQL store takes part
+	// in privacy requests through its hooks.
+	var hooks []privacy.Hook
+	for _, m := range mods {
+		if d, ok := m.(module.SubjectData); ok {
+			hooks = append(hooks, privacy.Hook{Module: m.Name(), Data: d})
+		}
+	}
+	privacyMod, err := privacy.New(privacy.Config{
+		DataDir:    cfg.DataDir,
+		SigningKey: key,
+		Workers:    cfg.PrivacyWorkers,
+		Lease:      cfg.PrivacyLease,
+	}, privacy.Deps{
+		DB:         db,
+		Warehouse:  s.stores.warehouse,
+		Policy:     s.engine,
+		Guard:      guard,
+		DataMap:    s.dataMap.Build,
+		Accounts:   accountLookup{accountsMod},
+		Visitors:   consentMod,
+		Events:     eventsMod,
+		Hooks:      hooks,
+		Files:      s.stores.files,
+		Leader:     s.leader,
+		SignedInAt: accountsMod.SignedInAt,
+		Logger:     logFor("privacy"),
+		Now:        s.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("privacy: %w", err)
 	}
 	mods = append(mods, privacyMod, retentionMod)
 
 	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod, consent: consentMod, events: eventsMod, privacy: privacyMod, retention: retentionMod}
 	return mods, nil
+}
+
+// buildApp builds the HTTP app on the built modules: the platform's
+// routes, the CORS rule, authentication, then every module's routes and
+// the pages.
+func (s *server) buildApp() error {
+	cfg, st := s.cfg, s.stores
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newRequestsCollector(s.wired.privacy))
+	s.doc = web.NewOpenAPI(web.OpenAPIInfo{
+		Title:       "Steward",
+		Version:     version,
+		Description: "Privacy and data-governance hub: product API, consent, analytics and privacy requests.",
+	})
+	s.app = web.New(web.Options{
+		Logger:    s.log,
+		BodyLimit: cfg.BodyLimit,
+		// Uploads raise their own route's limit up to this ceiling.
+		MaxBodyLimit:   max(cfg.BodyLimit, s.wired.assets.UploadBodyLimit(), s.wired.events.BodyLimit()),
+		Version:        version,
+		Registry:       reg,
+		PolicyRevision: s.engine.Revision,
+		OpsToken:       cfg.MetricsToken,
+		OpsClosed:      cfg.OpsClosed(),
+		OpenAPI:        s.doc,
+		Health: []web.HealthCheck{
+			{Name: "sql", Check: func(ctx context.Context) error { return sqlstore.Ping(ctx, st.sql) }},
+			{Name: "warehouse", Check: st.warehouse.Ping},
+		},
+	})
+
+	// Modules are mounted at the root (their routes carry full paths);
+	// none registers itself.
+	if len(cfg.AllowedOrigins) > 0 {
+		// The banner, the tracker and the web app run on the product's own
+		// origins and call Steward with its cookies; only the listed
+		// origins may, and never a wildcard (credentials forbid it anyway).
+		s.app.Use(cors.New(cors.Config{
+			AllowOrigins:     strings.Join(cfg.AllowedOrigins, ","),
+			AllowCredentials: true,
+			AllowMethods:     "GET,POST,PUT,PATCH,DELETE",
+			AllowHeaders:     "Content-Type,Authorization,X-CSRF-Token",
+			MaxAge:           600,
+		}))
+	}
+	s.mountAuth(s.app)
+	if err := module.Mount(s.app, s.doc, s.modules...); err != nil {
+		return fmt.Errorf("mount modules: %w", err)
+	}
+	return s.mountPortal(s.app)
 }
 
 // mountAuth installs, before any module route, the CSRF check and the
@@ -284,6 +436,26 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 func (s *server) mountAuth(app *fiber.App) {
 	app.Use(s.wired.accounts.CSRF())
 	app.Use(authz.Middleware(s.wired.accounts.Authenticator()))
+}
+
+// accountLookup gives the privacy module the accounts it needs without
+// the governance package importing a module.
+type accountLookup struct{ accounts *accounts.Module }
+
+func (a accountLookup) UserIDByEmail(ctx context.Context, email string) (string, error) {
+	u, err := a.accounts.UserByEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	return u.ID, nil
+}
+
+func (a accountLookup) EmailByUserID(ctx context.Context, userID string) (string, error) {
+	u, err := a.accounts.UserByID(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return u.Email, nil
 }
 
 // attachments lets support check that a ticket's attachment is an asset
