@@ -16,8 +16,8 @@ type State struct {
 	VisitorID *string `bun:"visitor_id" privacy:"user.device.cookie_id,subject=visitor"`
 	// UserID is the account's id.
 	UserID  *string `bun:"user_id" privacy:"user.unique_id,subject=user"`
-	Purpose string  `bun:"purpose,notnull" privacy:"user.consent.state"`
-	Granted bool    `bun:"granted,notnull" privacy:"user.consent.state"`
+	Purpose string  `bun:"purpose,notnull" privacy:"user.consent.state" seed:"analytics"`
+	Granted bool    `bun:"granted,notnull" privacy:"user.consent.state" seed:"true"`
 	// Method is how the choice was made: banner_accept, banner_reject,
 	// banner_save, preferences, gpc, api or merge.
 	Method string `bun:"method,notnull" privacy:"user.consent.state"`
@@ -46,8 +46,8 @@ type Proof struct {
 	// hash that proves the record belongs to an id presented later, without
 	// naming anyone.
 	SubjectHash   *string   `bun:"subject_hash" privacy:"user.consent.record"`
-	Purpose       string    `bun:"purpose,notnull" privacy:"user.consent.record"`
-	Granted       bool      `bun:"granted,notnull" privacy:"user.consent.record"`
+	Purpose       string    `bun:"purpose,notnull" privacy:"user.consent.record" seed:"analytics"`
+	Granted       bool      `bun:"granted,notnull" privacy:"user.consent.record" seed:"true"`
 	Method        string    `bun:"method,notnull" privacy:"user.consent.record"`
 	GPC           bool      `bun:"gpc,notnull" privacy:"user.consent.record"`
 	PolicyVersion string    `bun:"policy_version,notnull" privacy:"user.consent.record"`

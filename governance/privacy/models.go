@@ -25,7 +25,7 @@ const (
 
 // Request is one row of privacy_requests.
 type Request struct {
-	bun.BaseModel `bun:"table:privacy_requests"`
+	bun.BaseModel `bun:"table:privacy_requests" seed:"skip"`
 
 	ID     string `bun:"id,pk" json:"id" privacy:"system.operations"`
 	Type   string `bun:"type,notnull" json:"type" privacy:"user.privacy_request"`
@@ -55,7 +55,7 @@ type Request struct {
 
 // Event is one row of privacy_request_events, the audit trail.
 type Event struct {
-	bun.BaseModel `bun:"table:privacy_request_events"`
+	bun.BaseModel `bun:"table:privacy_request_events" seed:"skip"`
 
 	ID        string    `bun:"id,pk" json:"-" privacy:"system.operations"`
 	RequestID string    `bun:"request_id,notnull" json:"-" privacy:"system.operations"`

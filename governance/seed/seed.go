@@ -4,9 +4,11 @@
 //
 // Rows are made from the data map rather than from each module's code:
 // every table with a subject column gets rows about each seeded person,
-// each column filled with a plausible value of its data category, and
-// foreign keys pointing at rows seeded for the same person. A new tagged
-// table is seeded with no change here.
+// each column filled with one of the values its model lists in its seed
+// tag (SeedTag) or else a value of its type, the subject's identifiers
+// where the privacy tag says a column holds one, and foreign keys
+// pointing at rows seeded for the same person. A new tagged table is
+// seeded with no change here.
 //
 // People are seeded a group at a time: a group's rows go in with
 // multi-row inserts inside one transaction, then its files, and the next
@@ -86,11 +88,27 @@ type Deps struct {
 	Now func() time.Time
 }
 
+// Size says how many rows of each table a seeded person has, as the
+// models declare with their seed tag (see SeedTag).
+type Size int
+
+const (
+	// SizeOne gives every person one row of each table.
+	SizeOne Size = iota
+	// SizeTypical gives each table the rows of an ordinary user.
+	SizeTypical
+	// SizeHeavy gives each table the rows of the heavy subject of the
+	// benchmarks.
+	SizeHeavy
+)
+
 // Profile says how much each seeded person has.
 type Profile struct {
-	// PerPerson overrides the rows per person of a table; tables not
-	// listed get one row each. A table keyed by its subject column alone
-	// holds one row per person whatever is asked.
+	// Size picks the rows per person the models declare; tables that
+	// declare none for it get one row each. A table keyed by its subject
+	// column alone holds one row per person whatever is asked.
+	Size Size
+	// PerPerson overrides the rows per person of a table.
 	PerPerson map[string]int
 	// Events is the number of analytics events per person.
 	Events int
@@ -103,24 +121,17 @@ type Profile struct {
 	UnconsentedShare float64
 }
 
-// Typical is an ordinary user's profile.
+// Typical is an ordinary user's profile: a few dozen generations, some
+// uploads and orders, a short support conversation.
 func Typical() Profile {
-	return Profile{
-		PerPerson: map[string]int{"generations": 20, "generation_outputs": 20, "billing_orders": 2, "support_messages": 4,
-			"assets": 5, "credit_ledger": 4, "sign_in_events": 5, "prompt_safety_results": 20},
-		Events: 200, Uploads: 1, UnconsentedShare: 0.3,
-	}
+	return Profile{Size: SizeTypical, Events: 200, Uploads: 1, UnconsentedShare: 0.3}
 }
 
 // Heavy is the heavy subject of the benchmarks: 100k events of their own
 // (and about 25k more sent without consent, which are no one's), 5k
 // generations, 50 assets and 500 support messages.
 func Heavy() Profile {
-	return Profile{
-		PerPerson: map[string]int{"generations": 5000, "generation_outputs": 5000, "prompt_safety_results": 5000, "assets": 50,
-			"support_tickets": 50, "support_messages": 500, "billing_orders": 20, "credit_ledger": 100},
-		Events: 125000, Uploads: 50, UnconsentedShare: 0.2,
-	}
+	return Profile{Size: SizeHeavy, Events: 125000, Uploads: 50, UnconsentedShare: 0.2}
 }
 
 // Person is one seeded data subject.
@@ -165,7 +176,13 @@ type Seeder struct {
 	// column alone.
 	subjectKeyed map[string]bool
 	per          map[string]int // rows per person of each table in this seed
-	pngs         [][]byte       // images made so far, by colour
+	// values are the plausible values a model declares for a column,
+	// rows the rows per person it declares for each size, and skip the
+	// tables it leaves to the product's own code paths (SeedTag).
+	values map[string]map[string][]string
+	rows   map[string]map[Size]int
+	skip   map[string]bool
+	pngs   [][]byte // images made so far, by colour
 }
 
 // New prepares a seeder from the tagged models. The store's schema is
@@ -178,7 +195,8 @@ func New(cfg Config, deps Deps) (*Seeder, error) {
 		deps.Now = time.Now
 	}
 	s := &Seeder{deps: deps, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), run: runTag(), models: map[string]reflect.Type{},
-		fields: map[string]map[string]datamap.Tag{}, subjects: map[string]bool{}, subjectKeyed: map[string]bool{}}
+		fields: map[string]map[string]datamap.Tag{}, subjects: map[string]bool{}, subjectKeyed: map[string]bool{},
+		values: map[string]map[string][]string{}, rows: map[string]map[Size]int{}, skip: map[string]bool{}}
 	for _, src := range deps.Sources {
 		for _, m := range src.Models {
 			typ := reflect.TypeOf(m)
@@ -188,7 +206,14 @@ func New(cfg Config, deps Deps) (*Seeder, error) {
 			t := deps.DB.Table(typ)
 			s.models[t.Name] = typ
 			s.fields[t.Name] = map[string]datamap.Tag{}
+			s.values[t.Name] = map[string][]string{}
+			if err := s.readTableTag(t.Name, typ); err != nil {
+				return nil, err
+			}
 			for _, f := range t.Fields {
+				if v, ok := f.StructField.Tag.Lookup(SeedTag); ok {
+					s.values[t.Name][f.Name] = strings.Split(v, "|")
+				}
 				tag, err := datamap.ParseTagOptions(f.StructField.Tag.Get(datamap.TagKey))
 				if err != nil {
 					return nil, fmt.Errorf("seed: %s.%s: %w", t.Name, f.Name, err)
@@ -268,9 +293,43 @@ func runTag() string {
 	return strings.ToLower(crand.Text()[:12])
 }
 
-// skipTables are filled by the code paths they record, never by seeding:
-// the hash-chained admin log and the privacy request trail.
-var skipTables = map[string]bool{"admin_log": true, "privacy_requests": true, "privacy_request_events": true}
+// SeedTag is the struct tag through which a model shapes its demo data.
+// On a column's field it lists the values to pick from, separated by "|"
+// (the values a CHECK constraint accepts, or realistic text):
+// `seed:"open|closed"`. On the model's bun.BaseModel field it gives the
+// rows per person of a profile size, `seed:"typical=20,heavy=5000"`, or
+// `seed:"skip"` for a table only the product's own code paths fill (a
+// hash-chained log, a request trail).
+const SeedTag = "seed"
+
+// readTableTag reads the seed tag of a model's bun.BaseModel field.
+func (s *Seeder) readTableTag(table string, typ reflect.Type) error {
+	f, ok := typ.FieldByName("BaseModel")
+	if !ok {
+		return nil
+	}
+	raw, ok := f.Tag.Lookup(SeedTag)
+	if !ok {
+		return nil
+	}
+	sizes := map[string]Size{"typical": SizeTypical, "heavy": SizeHeavy}
+	s.rows[table] = map[Size]int{}
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "skip" {
+			s.skip[table] = true
+			continue
+		}
+		name, n, _ := strings.Cut(part, "=")
+		size, known := sizes[name]
+		v, err := strconv.Atoi(n)
+		if !known || err != nil || v < 0 {
+			return fmt.Errorf("seed: table %s: %s tag %q: want skip or typical=N,heavy=N", table, SeedTag, raw)
+		}
+		s.rows[table][size] = v
+	}
+	return nil
+}
 
 // People seeds n people with the profile and returns them. It holds every
 // person in memory; Stream seeds any number without.
@@ -299,13 +358,16 @@ func (s *Seeder) Stream(ctx context.Context, n int, p Profile, fn func([]Person)
 	s.per = map[string]int{}
 	for _, table := range s.order {
 		s.per[table] = 1
+		if v, ok := s.rows[table][p.Size]; ok && !s.subjectKeyed[table] {
+			s.per[table] = v
+		}
 		if v, ok := p.PerPerson[table]; ok && !s.subjectKeyed[table] {
 			s.per[table] = max(0, v)
 		}
 	}
 	plans := map[string]*tablePlan{}
 	for _, table := range s.order {
-		if tp := s.plan(table); tp != nil && !skipTables[table] {
+		if tp := s.plan(table); tp != nil && !s.skip[table] {
 			plans[table] = tp
 		}
 	}
@@ -395,21 +457,20 @@ const (
 	kindUser                         // the person's user id
 	kindParent                       // the key of a parent row of the person
 	kindKey                          // the row's own key
-	kindConstrained                  // one of the values a CHECK constraint allows
+	kindConstrained                  // one of the values the model lists
 	kindUnique                       // text unique to the person and row
-	kindCategory                     // a plausible value of the column's category
+	kindCategory                     // a value of the column's type
 )
 
 // fieldPlan is how one field of a table is filled, decided once per
 // table rather than once per row.
 type fieldPlan struct {
-	index    []int
-	name     string
-	kind     valueKind
-	category string
-	family   string
-	parent   string
-	choices  []string
+	index   []int
+	name    string
+	kind    valueKind
+	family  string
+	parent  string
+	choices []string
 }
 
 // tablePlan is how the rows of one table are made.
@@ -429,7 +490,7 @@ func (s *Seeder) plan(table string) *tablePlan {
 	tp := &tablePlan{table: table, typ: typ}
 	for _, f := range s.deps.DB.Table(typ).Fields {
 		tag := s.fields[table][f.Name]
-		fp := fieldPlan{index: f.Index, name: f.Name, category: tag.Category, family: s.cols[table+"."+f.Name].Family}
+		fp := fieldPlan{index: f.Index, name: f.Name, family: s.cols[table+"."+f.Name].Family}
 		switch {
 		case tag.Identifier == datamap.IdentifierVisitor:
 			fp.kind = kindVisitor
@@ -447,8 +508,8 @@ func (s *Seeder) plan(table string) *tablePlan {
 			fp.kind, fp.parent = kindParent, f.StructField.Tag.Get(RefTag)
 		case f.IsPK:
 			fp.kind = kindKey
-		case constrained[table+"."+f.Name] != nil:
-			fp.kind, fp.choices = kindConstrained, constrained[table+"."+f.Name]
+		case len(s.values[table][f.Name]) > 0:
+			fp.kind, fp.choices = kindConstrained, s.values[table][f.Name]
 		case s.unique[table][f.Name] != "" && f.IndirectType.Kind() == reflect.String:
 			fp.kind = kindUnique
 		default:
@@ -515,7 +576,7 @@ func (s *Seeder) value(tp *tablePlan, f *fieldPlan, p Person, i int, now time.Ti
 		// a token hash, an invoice number, an idempotency key).
 		return f.name + "-" + p.key + "-" + strconv.Itoa(i)
 	}
-	return s.valueFor(f.name, f.category, f.family, i, now)
+	return s.valueFor(f.name, f.family, i, now)
 }
 
 // RefTag is the struct tag with which a model names the table a column
@@ -530,8 +591,9 @@ func pkOf(table, key string, i int) string {
 	return table + "_" + key + "_" + strconv.Itoa(i)
 }
 
-// valueFor returns a value of the category, shaped by the column's type.
-func (s *Seeder) valueFor(column, category, family string, i int, now time.Time) any {
+// valueFor returns a value for a column the model gives no values for,
+// shaped by the column's type.
+func (s *Seeder) valueFor(column, family string, i int, now time.Time) any {
 	switch family {
 	case sqlstore.FamilyTime:
 		return now.Add(-time.Duration(s.rng.IntN(400*24)) * time.Hour)
@@ -540,76 +602,10 @@ func (s *Seeder) valueFor(column, category, family string, i int, now time.Time)
 	case sqlstore.FamilyBoolean:
 		return s.rng.IntN(2) == 0
 	}
-	switch {
-	case strings.HasPrefix(category, "user.content.prompt"), strings.HasPrefix(category, "user.content.negative_prompt"):
-		return pick(s.rng, prompts)
-	case strings.HasPrefix(category, "user.contact.email"), strings.HasPrefix(category, "user.support.contact"):
-		return pick(s.rng, firstNames) + "@example.com"
-	case category == "user.name":
-		return pick(s.rng, firstNames) + " " + pick(s.rng, lastNames)
-	case strings.HasPrefix(category, "user.support"):
-		return pick(s.rng, supportLines)
-	case category == "user.financial.currency":
-		return "eur"
-	case strings.HasPrefix(category, "user.content.generation_settings.aspect_ratio"):
-		return pick(s.rng, []string{"1:1", "16:9", "9:16"})
-	}
 	if strings.HasSuffix(column, "_at") {
 		return now.Format(time.RFC3339)
 	}
 	return column + "-" + strconv.Itoa(i)
-}
-
-// constrained lists the values columns with a CHECK constraint accept.
-var constrained = map[string][]string{
-	"users.role":                     {"user"},
-	"users.status":                   {"active"},
-	"generations.kind":               {"image", "video"},
-	"generations.status":             {"succeeded", "failed"},
-	"billing_orders.status":          {"paid", "pending"},
-	"billing_orders.refund_status":   {"none"},
-	"billing_subscriptions.status":   {"active", "canceled"},
-	"support_tickets.status":         {"open", "closed"},
-	"support_messages.author_role":   {"user", "support"},
-	"billing_orders.kind":            {"credits", "subscription"},
-	"billing_invoices.status":        {"paid"},
-	"credit_reservations.status":     {"settled"},
-	"generations.aspect_ratio":       {"1:1", "16:9", "9:16"},
-	"generations.model":              {"local-image-1"},
-	"prompt_safety_results.allowed":  {"true"},
-	"device_bindings.ua_family":      {"Firefox on Linux", "Chrome on Windows", "Safari on iOS"},
-	"sessions.ua_family":             {"Firefox on Linux", "Chrome on Windows"},
-	"support_attachments.mime_type":  {"image/png"},
-	"assets.mime_type":               {"image/png"},
-	"assets.purpose":                 {"upload"},
-	"generation_outputs.mime_type":   {"image/png"},
-	"billing_customers.provider":     {"stripe"},
-	"billing_orders.provider":        {"stripe"},
-	"billing_invoices.provider":      {"stripe"},
-	"billing_subscriptions.provider": {"stripe"},
-	"credit_ledger.kind":             {"grant", "spend"},
-	"sign_in_events.event":           {"sign_in", "sign_out"},
-	"sign_in_events.method":          {"google"},
-	"abuse_events.kind":              {"rate_limited"},
-	"users.language":                 {"en", "de", "fr"},
-	"consent_state.purpose":          {"analytics"},
-	"consent_log.purpose":            {"analytics"},
-	// The visitor id of a person's consented events is one whose analytics
-	// consent is on record.
-	"consent_state.granted":            {"true"},
-	"consent_log.granted":              {"true"},
-	"prompt_safety_results.category":   {"none"},
-	"support_feedback.name":            {"Sam"},
-	"generations.provider":             {"local"},
-	"reward_records.kind":              {"bonus"},
-	"generation_outputs.position":      {"0"},
-	"credit_balances.balance":          {"100"},
-	"billing_orders.currency":          {"eur"},
-	"billing_invoices.currency":        {"eur"},
-	"support_tickets.subject":          {"Refund question", "Video stuck in queue", "Login problem"},
-	"support_messages.body":            {"The video has been queued for an hour.", "Thanks, it works now."},
-	"users.avatar_url":                 {"https://example.com/a.png"},
-	"billing_subscriptions.product_id": {"pro-monthly"},
 }
 
 // setValue converts val to the field's type.
@@ -805,12 +801,9 @@ func (s *Seeder) png() []byte {
 func pick[T any](r *rand.Rand, list []T) T { return list[r.IntN(len(list))] }
 
 var (
-	firstNames   = []string{"ada", "bruno", "chen", "dara", "emil", "farah", "goran", "hana", "ines", "jonas"}
-	lastNames    = []string{"Keller", "Moreau", "Okafor", "Rossi", "Sato", "Varga"}
-	prompts      = []string{"a lighthouse at dawn, oil painting", "neon city street in the rain, cinematic", "a corgi astronaut on the moon", "watercolor of alpine lake", "product shot of a ceramic mug on linen"}
-	supportLines = []string{"My video has been queued for an hour.", "Can I get a refund for unused credits?", "The download link expired.", "Thanks, that fixed it."}
-	paths        = []string{"/", "/pricing", "/create", "/gallery", "/blog/prompting-tips", "/account"}
-	sources      = []source{{"https://www.google.com/", "www.google.com", "google", "cpc", "paid_search"},
+	firstNames = []string{"ada", "bruno", "chen", "dara", "emil", "farah", "goran", "hana", "ines", "jonas"}
+	paths      = []string{"/", "/pricing", "/create", "/gallery", "/blog/prompting-tips", "/account"}
+	sources    = []source{{"https://www.google.com/", "www.google.com", "google", "cpc", "paid_search"},
 		{"https://news.example.org/", "news.example.org", "", "", "referral"}, {"", "", "", "", "direct"},
 		{"https://t.co/", "t.co", "twitter", "social", "social"}}
 )

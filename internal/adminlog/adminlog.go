@@ -69,7 +69,7 @@ type Entry struct {
 
 // Record is one row of admin_log.
 type Record struct {
-	bun.BaseModel `bun:"table:admin_log"`
+	bun.BaseModel `bun:"table:admin_log" seed:"skip"`
 
 	Seq        int64     `bun:"seq,pk" privacy:"system.operations"`
 	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.security.admin_audit_log,collected"`

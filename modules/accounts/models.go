@@ -37,13 +37,13 @@ type User struct {
 	GoogleSubject *string `bun:"google_sub" privacy:"user.unique_id.provider_subject"`
 	// Email is stored in lower case.
 	Email     string `bun:"email,notnull" privacy:"user.contact.email,holds=email"`
-	Name      string `bun:"name,notnull" privacy:"user.name"`
-	AvatarURL string `bun:"avatar_url,notnull" privacy:"user.account.avatar"`
+	Name      string `bun:"name,notnull" privacy:"user.name" seed:"Ada Keller|Bruno Moreau|Chen Okafor|Dara Rossi|Emil Sato|Farah Varga"`
+	AvatarURL string `bun:"avatar_url,notnull" privacy:"user.account.avatar" seed:"https://example.com/a.png"`
 	// Language is a BCP 47 tag from Config.SupportedLanguages.
-	Language string `bun:"language,notnull" privacy:"user.account.settings.language"`
-	Role     string `bun:"role,notnull" privacy:"user.authorization.role"`
+	Language string `bun:"language,notnull" privacy:"user.account.settings.language" seed:"en|de|fr"`
+	Role     string `bun:"role,notnull" privacy:"user.authorization.role" seed:"user"`
 	// Status is StatusActive or StatusDisabled.
-	Status    string    `bun:"status,notnull" privacy:"user.account.status"`
+	Status    string    `bun:"status,notnull" privacy:"user.account.status" seed:"active"`
 	CreatedAt time.Time `bun:"created_at,notnull" privacy:"user.account.created_at,collected"`
 }
 
@@ -55,7 +55,7 @@ type Session struct {
 	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// SecretHash is the hex SHA-256 of the cookie's secret.
 	SecretHash string    `bun:"secret_hash,notnull" privacy:"user.authorization.credentials"`
-	UAFamily   string    `bun:"ua_family,notnull" privacy:"user.account.sign_in_state"`
+	UAFamily   string    `bun:"ua_family,notnull" privacy:"user.account.sign_in_state" seed:"Firefox on Linux|Chrome on Windows"`
 	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"user.account.sign_in_state"`
 	LastSeenAt time.Time `bun:"last_seen_at,notnull" privacy:"user.account.sign_in_state,collected"`
 	// ExpiresAt is the absolute end; the idle end is LastSeenAt plus
@@ -78,16 +78,16 @@ type APIToken struct {
 
 // SignInEvent is one row of sign_in_events, the sign-in history.
 type SignInEvent struct {
-	bun.BaseModel `bun:"table:sign_in_events"`
+	bun.BaseModel `bun:"table:sign_in_events" seed:"typical=5"`
 
 	ID         string    `bun:"id,pk" privacy:"system.operations"`
 	UserID     string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	OccurredAt time.Time `bun:"occurred_at,notnull" privacy:"user.account.sign_in_state,collected"`
 	// Event is EventSignIn, EventSignOut or EventSessionRevoked.
-	Event string `bun:"event,notnull" privacy:"user.account.sign_in_state"`
+	Event string `bun:"event,notnull" privacy:"user.account.sign_in_state" seed:"sign_in|sign_out"`
 	// Method is MethodGoogle, MethodDev or MethodFirstRun for a sign-in,
 	// empty for the end of a session.
-	Method   string `bun:"method,notnull" privacy:"user.account.sign_in_state"`
+	Method   string `bun:"method,notnull" privacy:"user.account.sign_in_state" seed:"google"`
 	UAFamily string `bun:"ua_family,notnull" privacy:"user.account.sign_in_state"`
 }
 
@@ -99,7 +99,7 @@ type DeviceBinding struct {
 	ID          string    `bun:"id,pk" privacy:"system.operations"`
 	DeviceHash  string    `bun:"device_hash,notnull" privacy:"user.security.device_binding"`
 	UserID      string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
-	UAFamily    string    `bun:"ua_family,notnull" privacy:"user.security.device_binding"`
+	UAFamily    string    `bun:"ua_family,notnull" privacy:"user.security.device_binding" seed:"Firefox on Linux|Chrome on Windows|Safari on iOS"`
 	FirstSeenAt time.Time `bun:"first_seen_at,notnull" privacy:"user.security.device_binding"`
 	LastSeenAt  time.Time `bun:"last_seen_at,notnull" privacy:"user.security.device_binding,collected"`
 }

@@ -9,17 +9,17 @@ import (
 // Asset is one row of assets: a stored file's metadata. The bytes are in
 // the files dir at StoragePath.
 type Asset struct {
-	bun.BaseModel `bun:"table:assets"`
+	bun.BaseModel `bun:"table:assets" seed:"typical=5,heavy=50"`
 
 	ID     string `bun:"id,pk" privacy:"user.content.upload.metadata"`
 	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// Purpose is upload, reference or generated.
-	Purpose string `bun:"purpose,notnull" privacy:"user.content.upload.metadata"`
+	Purpose string `bun:"purpose,notnull" privacy:"user.content.upload.metadata" seed:"upload"`
 	// FileName is the sanitized name, for display only.
 	FileName  string `bun:"file_name,notnull" privacy:"user.content.upload.file_name"`
 	SizeBytes int64  `bun:"size_bytes,notnull" privacy:"user.content.upload.file_size"`
 	// MIMEType is the sniffed type, never the one the client sent.
-	MIMEType string `bun:"mime_type,notnull" privacy:"user.content.upload.mime_type"`
+	MIMEType string `bun:"mime_type,notnull" privacy:"user.content.upload.mime_type" seed:"image/png"`
 	SHA256   string `bun:"sha256,notnull" privacy:"user.content.upload.metadata"`
 	// Width and Height are the pixel dimensions of images, 0 for videos.
 	Width  int64 `bun:"width,notnull" privacy:"user.content.upload.metadata"`

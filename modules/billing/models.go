@@ -11,25 +11,25 @@ type Customer struct {
 	bun.BaseModel `bun:"table:billing_customers"`
 
 	UserID     string    `bun:"user_id,pk" privacy:"user.unique_id,subject=user"`
-	Provider   string    `bun:"provider,pk" privacy:"system.operations"`
+	Provider   string    `bun:"provider,pk" privacy:"system.operations" seed:"stripe"`
 	CustomerID string    `bun:"customer_id,notnull" privacy:"user.financial.customer_id"`
 	CreatedAt  time.Time `bun:"created_at,notnull" privacy:"system.operations,collected"`
 }
 
 // Order is one checkout: a credit pack or the start of a subscription.
 type Order struct {
-	bun.BaseModel `bun:"table:billing_orders"`
+	bun.BaseModel `bun:"table:billing_orders" seed:"typical=2,heavy=20"`
 
 	ID          string `bun:"id,pk" json:"id" privacy:"user.financial.order"`
 	UserID      string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject=user"`
-	Provider    string `bun:"provider,notnull" json:"provider" privacy:"system.operations"`
+	Provider    string `bun:"provider,notnull" json:"provider" privacy:"system.operations" seed:"stripe"`
 	ProductID   string `bun:"product_id,notnull" json:"product_id" privacy:"user.financial.product"`
-	Kind        string `bun:"kind,notnull" json:"kind" privacy:"user.financial.product"`
+	Kind        string `bun:"kind,notnull" json:"kind" privacy:"user.financial.product" seed:"credits|subscription"`
 	AmountCents int64  `bun:"amount_cents,notnull" json:"amount_cents" privacy:"user.financial.price"`
-	Currency    string `bun:"currency,notnull" json:"currency" privacy:"user.financial.currency"`
+	Currency    string `bun:"currency,notnull" json:"currency" privacy:"user.financial.currency" seed:"eur"`
 	Credits     int64  `bun:"credits,notnull" json:"credits" privacy:"user.financial.product"`
 	// Status is the payment status: pending, paid, failed or expired.
-	Status string `bun:"status,notnull" json:"status" privacy:"user.financial.payment_status"`
+	Status string `bun:"status,notnull" json:"status" privacy:"user.financial.payment_status" seed:"paid|pending"`
 	// CheckoutSessionID is the provider's checkout session id.
 	CheckoutSessionID string `bun:"checkout_session_id,notnull" json:"checkout_session_id" privacy:"user.financial.checkout_session"`
 	// PaymentID is the provider's id of the payment (a Stripe payment
@@ -38,7 +38,7 @@ type Order struct {
 	SubscriptionID string `bun:"subscription_id,notnull" json:"subscription_id" privacy:"user.financial.order"`
 	RefundedCents  int64  `bun:"refunded_cents,notnull" json:"refunded_cents" privacy:"user.financial.refund_status"`
 	// RefundStatus is none, partially_refunded or refunded.
-	RefundStatus string    `bun:"refund_status,notnull" json:"refund_status" privacy:"user.financial.refund_status"`
+	RefundStatus string    `bun:"refund_status,notnull" json:"refund_status" privacy:"user.financial.refund_status" seed:"none"`
 	CreatedAt    time.Time `bun:"created_at,notnull" json:"created_at" privacy:"user.financial.order,collected"`
 	UpdatedAt    time.Time `bun:"updated_at,notnull" json:"updated_at" privacy:"system.operations"`
 }
@@ -53,14 +53,14 @@ type Invoice struct {
 
 	ID             string     `bun:"id,pk" privacy:"system.operations"`
 	UserID         string     `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
-	Provider       string     `bun:"provider,notnull" privacy:"system.operations"`
+	Provider       string     `bun:"provider,notnull" privacy:"system.operations" seed:"stripe"`
 	InvoiceID      string     `bun:"invoice_id,notnull" privacy:"user.financial.invoice_id"`
 	SubscriptionID string     `bun:"subscription_id,notnull" privacy:"user.financial.order"`
 	ProductID      string     `bun:"product_id,notnull" privacy:"user.financial.product"`
 	AmountCents    int64      `bun:"amount_cents,notnull" privacy:"user.financial.price"`
-	Currency       string     `bun:"currency,notnull" privacy:"user.financial.currency"`
+	Currency       string     `bun:"currency,notnull" privacy:"user.financial.currency" seed:"eur"`
 	Credits        int64      `bun:"credits,notnull" privacy:"user.financial.product"`
-	Status         string     `bun:"status,notnull" privacy:"user.financial.payment_status"`
+	Status         string     `bun:"status,notnull" privacy:"user.financial.payment_status" seed:"paid"`
 	PaymentID      string     `bun:"payment_id,notnull" privacy:"user.financial.order"`
 	PeriodStart    *time.Time `bun:"period_start" privacy:"user.financial.subscription_period"`
 	PeriodEnd      *time.Time `bun:"period_end" privacy:"user.financial.subscription_period"`
@@ -77,10 +77,10 @@ type Subscription struct {
 	// ids never clash.
 	ID                 string     `bun:"id,pk" privacy:"system.operations"`
 	UserID             string     `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
-	Provider           string     `bun:"provider,notnull" privacy:"system.operations"`
+	Provider           string     `bun:"provider,notnull" privacy:"system.operations" seed:"stripe"`
 	SubscriptionID     string     `bun:"subscription_id,notnull" privacy:"user.financial.order"`
-	ProductID          string     `bun:"product_id,notnull" privacy:"user.financial.product"`
-	Status             string     `bun:"status,notnull" privacy:"user.financial.subscription_status"`
+	ProductID          string     `bun:"product_id,notnull" privacy:"user.financial.product" seed:"pro-monthly"`
+	Status             string     `bun:"status,notnull" privacy:"user.financial.subscription_status" seed:"active|canceled"`
 	CurrentPeriodStart *time.Time `bun:"current_period_start" privacy:"user.financial.subscription_period"`
 	CurrentPeriodEnd   *time.Time `bun:"current_period_end" privacy:"user.financial.subscription_period"`
 	CancelAtPeriodEnd  bool       `bun:"cancel_at_period_end,notnull" privacy:"user.financial.refund_status"`
@@ -106,18 +106,18 @@ type Balance struct {
 	bun.BaseModel `bun:"table:credit_balances"`
 
 	UserID    string    `bun:"user_id,pk" privacy:"user.unique_id,subject=user"`
-	Balance   int64     `bun:"balance,notnull" privacy:"user.financial.credit_balance"`
+	Balance   int64     `bun:"balance,notnull" privacy:"user.financial.credit_balance" seed:"100"`
 	UpdatedAt time.Time `bun:"updated_at,notnull" privacy:"system.operations,collected"`
 }
 
 // Entry is one append-only line of the credits ledger.
 type Entry struct {
-	bun.BaseModel `bun:"table:credit_ledger"`
+	bun.BaseModel `bun:"table:credit_ledger" seed:"typical=4,heavy=100"`
 
 	ID     string `bun:"id,pk" privacy:"system.operations"`
 	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// Kind is one of the Entry kinds (grant, reserve, commit, ...).
-	Kind string `bun:"kind,notnull" privacy:"user.financial.credit_balance"`
+	Kind string `bun:"kind,notnull" privacy:"user.financial.credit_balance" seed:"grant|spend"`
 	// Amount is the signed change of the spendable balance.
 	Amount int64 `bun:"amount,notnull" privacy:"user.financial.credit_balance"`
 	// Shortfall is the part of a clawback the balance could not cover,
@@ -139,7 +139,7 @@ type Reservation struct {
 	Amount int64  `bun:"amount,notnull" privacy:"user.financial.credit_balance"`
 	// Ref is the caller's reference of the work, such as a generation id.
 	Ref       string    `bun:"ref,notnull" privacy:"system.operations"`
-	Status    string    `bun:"status,notnull" privacy:"user.financial.credit_balance"`
+	Status    string    `bun:"status,notnull" privacy:"user.financial.credit_balance" seed:"settled"`
 	CreatedAt time.Time `bun:"created_at,notnull" privacy:"system.operations,collected"`
 	UpdatedAt time.Time `bun:"updated_at,notnull" privacy:"system.operations"`
 }

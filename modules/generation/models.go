@@ -19,16 +19,16 @@ type Project struct {
 // Generation is one row of generations: a task with its creative inputs,
 // its status and its settlement.
 type Generation struct {
-	bun.BaseModel `bun:"table:generations"`
+	bun.BaseModel `bun:"table:generations" seed:"typical=20,heavy=5000"`
 
 	ID              string  `bun:"id,pk" privacy:"user.content.generation_task_id"`
 	UserID          string  `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	ProjectID       *string `bun:"project_id" privacy:"user.content.project"`
-	Prompt          string  `bun:"prompt,notnull" privacy:"user.content.prompt"`
-	NegativePrompt  string  `bun:"negative_prompt,notnull" privacy:"user.content.negative_prompt"`
-	Model           string  `bun:"model,notnull" privacy:"user.content.generation_settings.model"`
-	Kind            string  `bun:"kind,notnull" privacy:"user.content.generation_settings.model"`
-	AspectRatio     string  `bun:"aspect_ratio,notnull" privacy:"user.content.generation_settings.aspect_ratio"`
+	Prompt          string  `bun:"prompt,notnull" privacy:"user.content.prompt" seed:"a lighthouse at dawn, oil painting|neon city street in the rain, cinematic|a corgi astronaut on the moon|watercolor of alpine lake|product shot of a ceramic mug on linen"`
+	NegativePrompt  string  `bun:"negative_prompt,notnull" privacy:"user.content.negative_prompt" seed:"blurry|low contrast|text, watermark"`
+	Model           string  `bun:"model,notnull" privacy:"user.content.generation_settings.model" seed:"local-image-1"`
+	Kind            string  `bun:"kind,notnull" privacy:"user.content.generation_settings.model" seed:"image|video"`
+	AspectRatio     string  `bun:"aspect_ratio,notnull" privacy:"user.content.generation_settings.aspect_ratio" seed:"1:1|16:9|9:16"`
 	Resolution      string  `bun:"resolution,notnull" privacy:"user.content.generation_settings.resolution"`
 	DurationSeconds int64   `bun:"duration_seconds,notnull" privacy:"user.content.generation_settings.duration"`
 	Audio           bool    `bun:"audio,notnull" privacy:"user.content.generation_settings.audio"`
@@ -36,11 +36,11 @@ type Generation struct {
 	Seed            int64   `bun:"seed,notnull" privacy:"user.content.generation_settings.seed"`
 	// Refs is the JSON list of referenced images and videos (Reference).
 	Refs   string `bun:"refs,notnull" privacy:"user.content.reference_url"`
-	Status string `bun:"status,notnull" privacy:"user.content.generation_history"`
+	Status string `bun:"status,notnull" privacy:"user.content.generation_history" seed:"succeeded|failed"`
 	// FailureReason is a stable code and a sentence, never the provider's
 	// raw message (which may echo the prompt).
 	FailureReason *string `bun:"failure_reason" privacy:"user.content.generation_failure_reason"`
-	Provider      string  `bun:"provider,notnull" privacy:"system.operations"`
+	Provider      string  `bun:"provider,notnull" privacy:"system.operations" seed:"local"`
 	// ProviderTaskID is the remote provider's id of the task, kept so a
 	// retry polls the same remote task.
 	ProviderTaskID *string `bun:"provider_task_id" privacy:"user.content.generation_task_id"`
@@ -56,26 +56,26 @@ type Generation struct {
 
 // Output is one row of generation_outputs: an asset a task produced.
 type Output struct {
-	bun.BaseModel `bun:"table:generation_outputs"`
+	bun.BaseModel `bun:"table:generation_outputs" seed:"typical=20,heavy=5000"`
 
 	GenerationID string    `bun:"generation_id,pk" privacy:"user.content.generation_task_id"`
-	Position     int64     `bun:"position,pk" privacy:"user.content.generated_media"`
+	Position     int64     `bun:"position,pk" privacy:"user.content.generated_media" seed:"0"`
 	UserID       string    `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	AssetID      string    `bun:"asset_id,notnull" privacy:"user.content.generated_media"`
-	MIMEType     string    `bun:"mime_type,notnull" privacy:"user.content.generated_media"`
+	MIMEType     string    `bun:"mime_type,notnull" privacy:"user.content.generated_media" seed:"image/png"`
 	CreatedAt    time.Time `bun:"created_at,notnull" privacy:"user.content.generation_history,collected"`
 }
 
 // SafetyResult is one row of prompt_safety_results: the safety check of
 // one request. The text checked is not repeated.
 type SafetyResult struct {
-	bun.BaseModel `bun:"table:prompt_safety_results"`
+	bun.BaseModel `bun:"table:prompt_safety_results" seed:"typical=20,heavy=5000"`
 
 	ID     string `bun:"id,pk" privacy:"user.security.prompt_safety_result"`
 	UserID string `bun:"user_id,notnull" privacy:"user.unique_id,subject=user"`
 	// GenerationID is the task the request created; nil when refused.
 	GenerationID *string `bun:"generation_id" privacy:"user.content.generation_task_id"`
-	Allowed      bool    `bun:"allowed,notnull" privacy:"user.security.prompt_safety_result"`
+	Allowed      bool    `bun:"allowed,notnull" privacy:"user.security.prompt_safety_result" seed:"true"`
 	// Violation is true when the request was refused.
 	Violation bool `bun:"violation,notnull" privacy:"user.security.violation_flag"`
 	// Flags is the JSON list of matched safety categories.

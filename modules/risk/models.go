@@ -14,7 +14,7 @@ type AbuseEvent struct {
 	ID         string    `bun:"id,pk" json:"id" privacy:"system.operations"`
 	OccurredAt time.Time `bun:"occurred_at,notnull" json:"occurred_at" privacy:"user.security.abuse_log,collected"`
 	// Kind names the rule that fired, such as "rate_limited".
-	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.abuse_log"`
+	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.abuse_log" seed:"rate_limited"`
 	// UserID is the account concerned, nil when none is known.
 	UserID *string `bun:"user_id" json:"user_id" privacy:"user.unique_id,subject=user"`
 	// IPTruncated is the client's network: the address with its last 8
@@ -50,7 +50,7 @@ type RewardRecord struct {
 	ID     string `bun:"id,pk" json:"id" privacy:"system.operations"`
 	UserID string `bun:"user_id,notnull" json:"user_id" privacy:"user.unique_id,subject=user"`
 	// Kind is RewardCheckIn or RewardTask.
-	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.reward_record"`
+	Kind string `bun:"kind,notnull" json:"kind" privacy:"user.security.reward_record" seed:"bonus"`
 	// Task names the reward task, such as "first_generation"; "" for a
 	// check-in.
 	Task string `bun:"task,notnull" json:"task" privacy:"user.security.reward_record"`
