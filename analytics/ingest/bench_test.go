@@ -169,16 +169,13 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	httpRate := float64(total) / elapsed.Seconds()
 
 	// The ceiling: the same rows, straight into a fresh table.
-	var rows []storedEvent
+	var rows []chtest.Event
 	if err := s.wh.Select(ctx, &rows, "SELECT * FROM events"); err != nil {
 		b.Fatal(err)
 	}
-	values := make([][]any, len(rows))
-	for i, r := range rows {
-		values[i] = r.values()
-	}
+	values := chtest.EventRows(rows)
 	direct := chtest.Embedded(b)
-	cols := ingest.Columns()
+	cols := chtest.EventColumns
 	directStart := time.Now()
 	for i := 0; i < len(values); i += 10_000 {
 		if err := direct.Insert(ctx, "events", cols, values[i:min(i+10_000, len(values))]); err != nil {
@@ -206,14 +203,4 @@ func heapInUse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
-}
-
-// values returns a stored row in the order of ingest.Columns.
-func (r storedEvent) values() []any {
-	return []any{
-		r.EventID, r.EventTime, r.ReceivedAt, r.EventType, r.EventName, r.UserID, r.VisitorID,
-		r.SessionID, r.Path, r.LandingPage, r.Referrer, r.ReferrerHost, r.Source, r.Medium, r.Campaign,
-		r.Term, r.Content, r.Channel, r.ClickIDType, r.ClickID, r.Browser, r.OS, r.DeviceClass,
-		r.Screen, r.Language, r.IPTruncated, r.ConsentPurposes, r.ConversionValue, r.Currency, r.Props,
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stewardhq/steward/internal/testutil/browsertest"
+	"github.com/stewardhq/steward/internal/testutil/chtest"
 )
 
 // chromeUA is a desktop Chrome user agent: headless Chromium announces
@@ -197,7 +198,7 @@ func TestBrowserBannerAndTracker(t *testing.T) {
 	})()`, &ok)
 
 	rows := waitForEvents(t, ctx, s, 4)
-	byKey := map[string]storedEvent{}
+	byKey := map[string]chtest.Event{}
 	for _, r := range rows {
 		byKey[r.EventType+" "+r.Path] = r
 	}
@@ -234,7 +235,7 @@ func TestBrowserBannerAndTracker(t *testing.T) {
 		chromedp.WaitReady("body", chromedp.ByQuery))
 	eval("flush", `window.steward.consent.ready.then(() => new Promise(r => setTimeout(() => { window.steward.flush(); r(true); }, 300)))`, &ok)
 	rows = waitForEvents(t, ctx, s, 5)
-	var third storedEvent
+	var third chtest.Event
 	for _, r := range rows {
 		if r.Path == "/page/three" {
 			third = r
@@ -391,12 +392,12 @@ func servePage(c *fiber.Ctx) error {
 // waitForEvents polls ClickHouse until at least n events are stored. When
 // they never come, the failure shows what the page sent and what the
 // server answered.
-func waitForEvents(t *testing.T, ctx context.Context, s *stack, n int) []storedEvent {
+func waitForEvents(t *testing.T, ctx context.Context, s *stack, n int) []chtest.Event {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		s.flush()
-		var rows []storedEvent
+		var rows []chtest.Event
 		if err := s.wh.Select(context.Background(), &rows, "SELECT * FROM events ORDER BY event_time"); err != nil {
 			t.Fatal(err)
 		}
@@ -413,7 +414,7 @@ func waitForEvents(t *testing.T, ctx context.Context, s *stack, n int) []storedE
 	}
 }
 
-func keys(m map[string]storedEvent) []string {
+func keys(m map[string]chtest.Event) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/consent"
+	"github.com/stewardhq/steward/internal/testutil/chtest"
 )
 
 // TestNothingStoredBeyondConsent sends the same fully loaded page view and
@@ -99,7 +100,7 @@ func TestNothingStoredBeyondConsent(t *testing.T) {
 }
 
 // check asserts the documented consent table on one stored row.
-func check(t *testing.T, what string, r storedEvent, analytics, marketing bool, user string, purposes []string) {
+func check(t *testing.T, what string, r chtest.Event, analytics, marketing bool, user string, purposes []string) {
 	t.Helper()
 	fail := func(format string, args ...any) {
 		t.Helper()

@@ -18,7 +18,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/analytics/ingest"
@@ -275,50 +274,16 @@ func fullEvent(typ string) map[string]any {
 	}
 }
 
-// storedEvent is a row of the events table.
-type storedEvent struct {
-	EventID         string          `ch:"event_id"`
-	EventTime       time.Time       `ch:"event_time"`
-	ReceivedAt      time.Time       `ch:"received_at"`
-	EventType       string          `ch:"event_type"`
-	EventName       string          `ch:"event_name"`
-	UserID          *string         `ch:"user_id"`
-	VisitorID       string          `ch:"visitor_id"`
-	SessionID       string          `ch:"session_id"`
-	Path            string          `ch:"path"`
-	LandingPage     string          `ch:"landing_page"`
-	Referrer        string          `ch:"referrer"`
-	ReferrerHost    string          `ch:"referrer_host"`
-	Source          string          `ch:"source"`
-	Medium          string          `ch:"medium"`
-	Campaign        string          `ch:"campaign"`
-	Term            string          `ch:"term"`
-	Content         string          `ch:"content"`
-	Channel         string          `ch:"channel"`
-	ClickIDType     string          `ch:"click_id_type"`
-	ClickID         string          `ch:"click_id"`
-	Browser         string          `ch:"browser"`
-	OS              string          `ch:"os"`
-	DeviceClass     string          `ch:"device_class"`
-	Screen          string          `ch:"screen"`
-	Language        string          `ch:"language"`
-	IPTruncated     string          `ch:"ip_truncated"`
-	ConsentPurposes []string        `ch:"consent_purposes"`
-	ConversionValue decimal.Decimal `ch:"conversion_value"`
-	Currency        string          `ch:"currency"`
-	Props           string          `ch:"props"`
-}
-
 // rowsByID reads the stored rows of the given event ids, every copy (no
 // FINAL), keyed by id.
-func (s *stack) rowsByID(ids []string) map[string][]storedEvent {
+func (s *stack) rowsByID(ids []string) map[string][]chtest.Event {
 	s.t.Helper()
-	var rows []storedEvent
+	var rows []chtest.Event
 	if err := s.wh.Select(context.Background(), &rows, "SELECT * FROM events WHERE event_id IN {ids:Array(String)}",
 		warehouse.Named("ids", ids)); err != nil {
 		s.t.Fatal(err)
 	}
-	out := map[string][]storedEvent{}
+	out := map[string][]chtest.Event{}
 	for _, r := range rows {
 		out[r.EventID] = append(out[r.EventID], r)
 	}

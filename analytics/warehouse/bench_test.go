@@ -13,11 +13,11 @@ func BenchmarkEmbeddedInsert(b *testing.B) {
 	ctx := context.Background()
 	w := chtest.Embedded(b)
 	const batch = 10_000
-	rows := rowsOf(makeEvents("bench-", batch, testBase))
+	rows := chtest.EventRows(makeEvents("bench-", batch, testBase))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if err := w.Insert(ctx, "events", eventColumns, rows); err != nil {
+		if err := w.Insert(ctx, "events", chtest.EventColumns, rows); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,7 +32,7 @@ func BenchmarkEmbeddedGroupBy(b *testing.B) {
 	const total, batch = 200_000, 10_000
 	for i := 0; i < total; i += batch {
 		events := makeEvents("gb-"+string(rune('a'+i/batch))+"-", batch, testBase)
-		if err := w.Insert(ctx, "events", eventColumns, rowsOf(events)); err != nil {
+		if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -62,10 +62,10 @@ func TestEmbeddedEventsRoundTrip(t *testing.T) {
 	}
 
 	want := makeEvents("rt-", 3000, testBase)
-	if err := w.Insert(ctx, "events", eventColumns, rowsOf(want)); err != nil {
+	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(want)); err != nil {
 		t.Fatal(err)
 	}
-	var got []event
+	var got []chtest.Event
 	if err := w.Select(ctx, &got, "SELECT * FROM events ORDER BY event_id"); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestEmbeddedGroupBy(t *testing.T) {
 	ctx := context.Background()
 	w := chtest.Embedded(t)
 	events := makeEvents("gb-", 5000, testBase)
-	if err := w.Insert(ctx, "events", eventColumns, rowsOf(events)); err != nil {
+	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
 		t.Fatal(err)
 	}
 	type channelRow struct {
@@ -154,7 +154,7 @@ func TestEmbeddedDeleteSubject(t *testing.T) {
 	ctx := context.Background()
 	w := chtest.Embedded(t)
 	events := makeEvents("del-", 3000, testBase)
-	if err := w.Insert(ctx, "events", eventColumns, rowsOf(events)); err != nil {
+	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
 		t.Fatal(err)
 	}
 	perUser := map[string]uint64{}
@@ -235,7 +235,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	if err != nil || version != want || dirty {
 		t.Fatalf("MigrationVersion = %d, %v, %v; want %d, false, nil", version, dirty, err, want)
 	}
-	if err := w.Insert(ctx, "events", eventColumns, rowsOf(makeEvents("mig-", 10, testBase))); err != nil {
+	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(makeEvents("mig-", 10, testBase))); err != nil {
 		t.Fatal(err)
 	}
 	// Up again is a no-op, not an error.
@@ -329,7 +329,7 @@ func TestEmbeddedConcurrentUse(t *testing.T) {
 			var inserted uint64
 			for b := range batches {
 				events := makeEvents(fmt.Sprintf("%sb%d-", prefix, b), perBatch, testBase)
-				if err := w.Insert(ctx, "events", eventColumns, rowsOf(events)); err != nil {
+				if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
 					errs <- fmt.Errorf("worker %d insert: %w", g, err)
 					return
 				}
@@ -476,7 +476,7 @@ func TestEmbeddedParameterInjection(t *testing.T) {
 	w := chtest.Embedded(t)
 	events := makeEvents("inj-", 50, testBase)
 	events[0].VisitorID = `o'brien\' OR 1=1 --`
-	if err := w.Insert(ctx, "events", eventColumns, rowsOf(events)); err != nil {
+	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -656,7 +656,7 @@ func TestEmbeddedGoPanicRecovered(t *testing.T) {
 	recovered := make(chan any)
 	go func() {
 		defer func() { recovered <- recover() }()
-		var e *event
+		var e *chtest.Event
 		_ = e.EventID // nil dereference: SIGSEGV turned into a panic by Go
 	}()
 	r := <-recovered
