@@ -25,6 +25,33 @@ func open(t *testing.T, dir string, opts spool.Options) *spool.Spool {
 
 func rec(i int) []byte { return []byte(fmt.Sprintf("record-%05d", i)) }
 
+// filled opens a spool in dir and appends rec(0) to rec(n-1). It leaves
+// closing to the test, which closes it to stand for a stop or a crash
+// before opening dir again.
+func filled(t *testing.T, dir string, opts spool.Options, n int) *spool.Spool {
+	t.Helper()
+	s, err := spool.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := s.Append(context.Background(), rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// firstSegment is the path of the oldest segment file in dir.
+func firstSegment(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "seg-*.log"))
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no segment in %s: %v", dir, err)
+	}
+	return m[0]
+}
+
 // readAll reads every available record, committing as it goes when commit
 // is set.
 func readAll(t *testing.T, s *spool.Spool, commit bool) []string {
@@ -61,15 +88,7 @@ func segments(t *testing.T, dir string) int {
 func TestOrderAcrossSegmentsAndReopen(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := spool.Open(dir, spool.Options{SegmentBytes: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 100 {
-		if err := s.Append(ctx, rec(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := filled(t, dir, spool.Options{SegmentBytes: 200}, 100)
 	if n := segments(t, dir); n < 5 {
 		t.Fatalf("%d segments for 100 records of 200-byte segments", n)
 	}
@@ -103,20 +122,10 @@ func TestOrderAcrossSegmentsAndReopen(t *testing.T) {
 func TestTornTailTruncated(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := spool.Open(dir, spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		if err := s.Append(ctx, rec(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
+	filled(t, dir, spool.Options{}, 10).Close()
 	// A crash in the middle of a write leaves part of a frame: a length
 	// promising more bytes than follow.
-	seg, _ := filepath.Glob(filepath.Join(dir, "seg-*.log"))
-	f, err := os.OpenFile(seg[0], os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(firstSegment(t, dir), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +134,7 @@ func TestTornTailTruncated(t *testing.T) {
 	}
 	f.Close()
 
-	s = open(t, dir, spool.Options{})
+	s := open(t, dir, spool.Options{})
 	if err := s.Append(ctx, []byte("after-crash")); err != nil {
 		t.Fatal(err)
 	}
@@ -137,28 +146,18 @@ func TestTornTailTruncated(t *testing.T) {
 
 func TestCorruptRecordNotReturned(t *testing.T) {
 	dir := t.TempDir()
-	ctx := context.Background()
-	s, err := spool.Open(dir, spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if err := s.Append(ctx, rec(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	seg, _ := filepath.Glob(filepath.Join(dir, "seg-*.log"))
-	raw, err := os.ReadFile(seg[0])
+	filled(t, dir, spool.Options{}, 3).Close()
+	seg := firstSegment(t, dir)
+	raw, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Flip a byte of the last record's payload: its checksum fails.
 	raw[len(raw)-1] ^= 0xff
-	if err := os.WriteFile(seg[0], raw, 0o640); err != nil {
+	if err := os.WriteFile(seg, raw, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	s = open(t, dir, spool.Options{})
+	s := open(t, dir, spool.Options{})
 	got := readAll(t, s, false)
 	if len(got) != 2 {
 		t.Fatalf("read %q, want the two intact records", got)
@@ -191,15 +190,7 @@ func TestFullSpoolRefusesThenRecovers(t *testing.T) {
 func TestRecoveredInflight(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := spool.Open(dir, spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		if err := s.Append(ctx, rec(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := filled(t, dir, spool.Options{}, 10)
 	b, err := s.Next(ctx, 4, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
