@@ -57,6 +57,18 @@ func wantStatus(t *testing.T, c Check, status string) {
 	}
 }
 
+// runCheck runs a check over what db holds now, wants status from it and
+// returns it.
+func runCheck(t *testing.T, db bun.IDB, check func(context.Context, bun.IDB) (Check, error), status string) Check {
+	t.Helper()
+	c, err := check(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, c, status)
+	return c
+}
+
 func TestDataMapCheck(t *testing.T) {
 	engine := newEngine(t)
 	tax := engine.Taxonomy()
@@ -223,20 +235,12 @@ func TestAdminLogCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		c, err := AdminLogCheck(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantStatus(t, c, StatusOK)
+		runCheck(t, db, AdminLogCheck, StatusOK)
 
 		if _, err := db.ExecContext(ctx, "UPDATE admin_log SET action = 'user.role.read' WHERE seq = 2"); err != nil {
 			t.Fatal(err)
 		}
-		c, err = AdminLogCheck(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantStatus(t, c, StatusFinding)
+		c := runCheck(t, db, AdminLogCheck, StatusFinding)
 		if c.Findings[0].Where != "admin_log seq 2" {
 			t.Fatalf("finding at %q, want seq 2", c.Findings[0].Where)
 		}
@@ -254,21 +258,13 @@ func TestDecisionLogCheck(t *testing.T) {
 		if _, err := db.NewInsert().Model(&rows).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		c, err := DecisionLogCheck(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantStatus(t, c, StatusOK)
+		runCheck(t, db, DecisionLogCheck, StatusOK)
 
 		bad := sqlstore.DecisionRecord{ID: "d3", DecidedAt: now, Policy: "data.steward.erasure", Revision: "rev1", Result: map[string]any{}}
 		if _, err := db.NewInsert().Model(&bad).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		c, err = DecisionLogCheck(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantStatus(t, c, StatusFinding)
+		c := runCheck(t, db, DecisionLogCheck, StatusFinding)
 		if c.Findings[0].Where != "decision_log policy data.steward.erasure" {
 			t.Fatalf("finding at %q", c.Findings[0].Where)
 		}

@@ -57,3 +57,23 @@ func Guard(t testing.TB) *authz.Guard {
 	t.Helper()
 	return authz.NewGuard(Engine(t))
 }
+
+// RoleStatus is the status a route answers a caller in Role with; an empty
+// Role stands for a caller without credentials.
+type RoleStatus struct {
+	Role   string
+	Status int
+}
+
+// DPOOnly is what a route that only the DPO and admins may use answers
+// every role, and a caller without credentials.
+func DPOOnly() []RoleStatus {
+	return []RoleStatus{
+		{"", 401},
+		{authz.RoleUser, 403},
+		{authz.RoleSupport, 403},
+		{authz.RoleAnalyst, 403},
+		{authz.RoleDPO, 200},
+		{authz.RoleAdmin, 200},
+	}
+}
