@@ -91,73 +91,30 @@ func TestSourceMergesAndOverrides(t *testing.T) {
 }
 
 func TestSourceRejectsBadTrees(t *testing.T) {
-	base := func() fstest.MapFS {
-		return fstest.MapFS{
-			"common/0001_init.up.sql":   file("x"),
-			"common/0001_init.down.sql": file("x"),
-		}
-	}
 	tests := []struct {
 		name    string
-		change  func(fstest.MapFS)
-		wantErr string // part of the error
+		add     []string // files added to a tree holding one good migration
+		wantErr string   // part of the error
 	}{
-		{
-			name: "two names share a version number",
-			change: func(tree fstest.MapFS) {
-				tree["common/0001_other.up.sql"] = file("x")
-				tree["common/0001_other.down.sql"] = file("x")
-			},
-			wantErr: "version 1 is used by both",
-		},
-		{
-			name: "same number written with other padding",
-			change: func(tree fstest.MapFS) {
-				tree["common/00001_init.up.sql"] = file("x")
-				tree["common/00001_init.down.sql"] = file("x")
-			},
-			wantErr: "version 1 is used by both",
-		},
-		{
-			name:    "missing down file",
-			change:  func(tree fstest.MapFS) { tree["common/0002_more.up.sql"] = file("x") },
-			wantErr: "common/0002_more.down.sql is missing",
-		},
-		{
-			name:    "missing up file",
-			change:  func(tree fstest.MapFS) { tree["common/0002_more.down.sql"] = file("x") },
-			wantErr: "common/0002_more.up.sql is missing",
-		},
-		{
-			name:    "dialect file replaces nothing",
-			change:  func(tree fstest.MapFS) { tree["postgres/0002_pg_only.up.sql"] = file("x") },
-			wantErr: "postgres/0002_pg_only.up.sql replaces nothing",
-		},
-		{
-			name:    "dialect file with a misspelt name replaces nothing",
-			change:  func(tree fstest.MapFS) { tree["sqlite/0001_inti.up.sql"] = file("x") },
-			wantErr: "sqlite/0001_inti.up.sql replaces nothing",
-		},
-		{
-			name:    "file golang-migrate would skip",
-			change:  func(tree fstest.MapFS) { tree["common/0002_more.up.sq"] = file("x") },
-			wantErr: "common/0002_more.up.sq is not named",
-		},
-		{
-			name:    "number without padding",
-			change:  func(tree fstest.MapFS) { tree["postgres/2_more.up.sql"] = file("x") },
-			wantErr: "postgres/2_more.up.sql is not named",
-		},
-		{
-			name:    "subfolder",
-			change:  func(tree fstest.MapFS) { tree["common/old/0002_more.up.sql"] = file("x") },
-			wantErr: "common/old is a folder",
-		},
+		{"two names share a version number", []string{"common/0001_other.up.sql", "common/0001_other.down.sql"}, "version 1 is used by both"},
+		{"same number written with other padding", []string{"common/00001_init.up.sql", "common/00001_init.down.sql"}, "version 1 is used by both"},
+		{"missing down file", []string{"common/0002_more.up.sql"}, "common/0002_more.down.sql is missing"},
+		{"missing up file", []string{"common/0002_more.down.sql"}, "common/0002_more.up.sql is missing"},
+		{"dialect file replaces nothing", []string{"postgres/0002_pg_only.up.sql"}, "postgres/0002_pg_only.up.sql replaces nothing"},
+		{"dialect file with a misspelt name replaces nothing", []string{"sqlite/0001_inti.up.sql"}, "sqlite/0001_inti.up.sql replaces nothing"},
+		{"file golang-migrate would skip", []string{"common/0002_more.up.sq"}, "common/0002_more.up.sq is not named"},
+		{"number without padding", []string{"postgres/2_more.up.sql"}, "postgres/2_more.up.sql is not named"},
+		{"subfolder", []string{"common/old/0002_more.up.sql"}, "common/old is a folder"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tree := base()
-			tt.change(tree)
+			tree := fstest.MapFS{
+				"common/0001_init.up.sql":   file("x"),
+				"common/0001_init.down.sql": file("x"),
+			}
+			for _, name := range tt.add {
+				tree[name] = file("x")
+			}
 			// A mistake anywhere in the tree fails every dialect.
 			for _, dialect := range []string{SQLite, Postgres} {
 				_, err := source(tree, dialect)
