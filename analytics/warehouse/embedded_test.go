@@ -62,30 +62,18 @@ func TestEmbeddedEventsRoundTrip(t *testing.T) {
 	}
 
 	want := makeEvents("rt-", 3000, testBase)
-	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(want)); err != nil {
-		t.Fatal(err)
-	}
-	var got []chtest.Event
-	if err := w.Select(ctx, &got, "SELECT * FROM events ORDER BY event_id"); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("selected %d events, inserted %d", len(got), len(want))
-	}
+	rows := chtest.EventRows(want)
 	sort.Slice(want, func(i, j int) bool { return want[i].EventID < want[j].EventID })
-	for i := range want {
-		g, e := got[i], want[i]
-		if !g.EventTime.Equal(e.EventTime) || !g.ReceivedAt.Equal(e.ReceivedAt) {
-			t.Fatalf("event %s: times %s / %s, want %s / %s", e.EventID, g.EventTime, g.ReceivedAt, e.EventTime, e.ReceivedAt)
-		}
-		if !g.ConversionValue.Equal(e.ConversionValue) {
-			t.Fatalf("event %s: conversion_value %s, want %s", e.EventID, g.ConversionValue, e.ConversionValue)
-		}
-		g.EventTime, g.ReceivedAt, g.ConversionValue = e.EventTime, e.ReceivedAt, e.ConversionValue
-		if !reflect.DeepEqual(g, e) {
-			t.Fatalf("event %d differs:\n got %+v\nwant %+v", i, g, e)
-		}
-	}
+	got := roundTrip(t, ctx, w, "events", chtest.EventColumns, rows, "SELECT * FROM events ORDER BY event_id", want,
+		func(t *testing.T, g *chtest.Event, e chtest.Event) {
+			if !g.EventTime.Equal(e.EventTime) || !g.ReceivedAt.Equal(e.ReceivedAt) {
+				t.Fatalf("event %s: times %s / %s, want %s / %s", e.EventID, g.EventTime, g.ReceivedAt, e.EventTime, e.ReceivedAt)
+			}
+			if !g.ConversionValue.Equal(e.ConversionValue) {
+				t.Fatalf("event %s: conversion_value %s, want %s", e.EventID, g.ConversionValue, e.ConversionValue)
+			}
+			g.EventTime, g.ReceivedAt, g.ConversionValue = e.EventTime, e.ReceivedAt, e.ConversionValue
+		})
 	anonymous := 0
 	for _, e := range got {
 		if e.UserID == nil {
@@ -360,11 +348,7 @@ func TestEmbeddedBadQueries(t *testing.T) {
 	ctx := context.Background()
 	w := chtest.Embedded(t)
 	var rows []countRow
-	tests := []struct {
-		name string
-		run  func() error
-		want string
-	}{
+	checkBadQueries(t, ctx, w, []badQuery{
 		{"syntax error", func() error { return w.Exec(ctx, "SELEC 1 FROM") }, "Syntax error"},
 		{"unknown table", func() error { return w.Select(ctx, &rows, "SELECT count() AS n FROM no_such_table") }, "UNKNOWN_TABLE"},
 		{"type error", func() error { return w.Exec(ctx, "SELECT 1 + 'a'") }, "Code:"},
@@ -383,19 +367,7 @@ func TestEmbeddedBadQueries(t *testing.T) {
 		}, "Code:"},
 		{"positional argument", func() error { return w.Exec(ctx, "SELECT ?", 1) }, "warehouse.Named"},
 		{"destination not a slice", func() error { return w.Select(ctx, &countRow{}, "SELECT 1 AS n") }, "slice of structs"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.run()
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one containing %q", err, tt.want)
-			}
-			// The engine keeps serving after the failure.
-			if err := w.Ping(ctx); err != nil {
-				t.Fatalf("ping after failed query: %v", err)
-			}
-		})
-	}
+	})
 	var engineErr *warehouse.EngineError
 	if err := w.Exec(ctx, "SELEC"); !errors.As(err, &engineErr) || !strings.Contains(engineErr.Message, "DB::Exception") {
 		t.Fatalf("engine error %#v does not carry ClickHouse's message", err)
@@ -711,29 +683,16 @@ func TestEmbeddedInsertValueTypes(t *testing.T) {
 		rows[i] = []any{r.ID, r.Flag, r.Flag8 == 1, r.I8, r.I64, r.U64, r.F32, r.F64, r.At, r.At64, r.Maybe,
 			r.Day.Format(time.DateOnly), r.IDs, r.UID, r.Amount, r.Label}
 	}
-	if err := w.Insert(ctx, "typed", []string{"id", "flag", "flag8", "i8", "i64", "u64", "f32", "f64", "at", "at64", "maybe", "day", "ids", "uid", "amount", "label"}, rows); err != nil {
-		t.Fatal(err)
-	}
-	var got []typedRow
-	if err := w.Select(ctx, &got, "SELECT * FROM typed ORDER BY id"); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("got %d rows, want %d", len(got), len(want))
-	}
-	for i := range want {
-		g, e := got[i], want[i]
+	cols := []string{"id", "flag", "flag8", "i8", "i64", "u64", "f32", "f64", "at", "at64", "maybe", "day", "ids", "uid", "amount", "label"}
+	roundTrip(t, ctx, w, "typed", cols, rows, "SELECT * FROM typed ORDER BY id", want, func(t *testing.T, g *typedRow, e typedRow) {
 		if !g.At.Equal(e.At) || !g.At64.Equal(e.At64) || !g.Day.Equal(e.Day) || !g.Amount.Equal(e.Amount) {
-			t.Fatalf("row %d: times/amount %s %s %s %s, want %s %s %s %s", i, g.At, g.At64, g.Day, g.Amount, e.At, e.At64, e.Day, e.Amount)
+			t.Fatalf("row id %d: times/amount %s %s %s %s, want %s %s %s %s", e.ID, g.At, g.At64, g.Day, g.Amount, e.At, e.At64, e.Day, e.Amount)
 		}
 		if (g.Maybe == nil) != (e.Maybe == nil) || (g.Maybe != nil && !g.Maybe.Equal(*e.Maybe)) {
-			t.Fatalf("row %d: maybe %v, want %v", i, g.Maybe, e.Maybe)
+			t.Fatalf("row id %d: maybe %v, want %v", e.ID, g.Maybe, e.Maybe)
 		}
 		g.At, g.At64, g.Day, g.Amount, g.Maybe = e.At, e.At64, e.Day, e.Amount, e.Maybe
-		if !reflect.DeepEqual(g, e) {
-			t.Fatalf("row %d differs:\n got %+v\nwant %+v", i, g, e)
-		}
-	}
+	})
 }
 
 // TestMigrationVersionOnlyReads asks an unmigrated database its version:

@@ -1,16 +1,75 @@
 package warehouse_test
 
 import (
+	"context"
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 )
 
 func TestMain(m *testing.M) { chtest.Main(m) }
+
+// roundTrip inserts rows into table, reads them back with query and checks
+// the result against want, row by row in order. even, when set, checks the
+// fields a backend may hand back in an equal but different form (a time in
+// another zone, a decimal of another scale, an empty slice for nil) and
+// copies want's into got; reflect.DeepEqual then compares every field.
+// It returns what it read.
+func roundTrip[T any](t *testing.T, ctx context.Context, w warehouse.Warehouse, table string, cols []string, rows [][]any,
+	query string, want []T, even func(t *testing.T, got *T, want T)) []T {
+	t.Helper()
+	if err := w.Insert(ctx, table, cols, rows); err != nil {
+		t.Fatal(err)
+	}
+	var got []T
+	if err := w.Select(ctx, &got, query); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("selected %d rows from %s, inserted %d", len(got), table, len(want))
+	}
+	for i := range want {
+		g := got[i]
+		if even != nil {
+			even(t, &g, want[i])
+		}
+		if !reflect.DeepEqual(g, want[i]) {
+			t.Fatalf("%s row %d differs:\n got %+v\nwant %+v", table, i, g, want[i])
+		}
+	}
+	return got
+}
+
+// badQuery is a call that must fail with an error containing want.
+type badQuery struct {
+	name string
+	run  func() error
+	want string
+}
+
+// checkBadQueries runs every call, wants its error, and checks that the
+// warehouse keeps serving after each failure.
+func checkBadQueries(t *testing.T, ctx context.Context, w warehouse.Warehouse, tests []badQuery) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.run()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+			if err := w.Ping(ctx); err != nil {
+				t.Fatalf("ping after failed query: %v", err)
+			}
+		})
+	}
+}
 
 var (
 	sources  = []string{"google", "newsletter", "facebook", "", "bing"}
