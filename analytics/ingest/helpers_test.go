@@ -35,9 +35,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
 	}
-	code := sqltest.Main(m)
-	chtest.Teardown()
-	os.Exit(code)
+	chtest.MainWith(m, sqltest.Main)
 }
 
 const (

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -14,20 +13,11 @@ import (
 
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
-	"github.com/stewardhq/steward/internal/testutil/pgtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/policies"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := pgtest.Teardown(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	chtest.Teardown()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { chtest.MainWith(m, sqltest.Main) }
 
 func engine(t *testing.T) *policies.Engine {
 	t.Helper()

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -36,12 +35,7 @@ import (
 	"github.com/stewardhq/steward/policies"
 )
 
-func TestMain(m *testing.M) {
-	code := sqltest.Main(m)
-	chtest.Teardown()
-	_ = warehouse.ShutdownEngine()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { chtest.MainWith(m, sqltest.Main) }
 
 // usersTable finds accounts in the users table, as the accounts module
 // does.

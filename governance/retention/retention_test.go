@@ -2,14 +2,12 @@ package retention
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun"
 
-	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
@@ -17,12 +15,7 @@ import (
 	"github.com/stewardhq/steward/policies"
 )
 
-func TestMain(m *testing.M) {
-	code := sqltest.Main(m)
-	chtest.Teardown()
-	_ = warehouse.ShutdownEngine()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { chtest.MainWith(m, sqltest.Main) }
 
 type eventRow struct {
 	ID string `ch:"event_id"`

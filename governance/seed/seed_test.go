@@ -3,7 +3,6 @@ package seed
 import (
 	"context"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +19,7 @@ import (
 	"github.com/stewardhq/steward/modules/support"
 )
 
-func TestMain(m *testing.M) {
-	code := sqltest.Main(m)
-	chtest.Teardown()
-	_ = warehouse.ShutdownEngine()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { chtest.MainWith(m, sqltest.Main) }
 
 // testSources are the modules whose tables the tests seed.
 func testSources() []datamap.Source {

@@ -51,6 +51,16 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// MainWith runs the tests through run, the Main of another test helper
+// (sqltest.Main, for one) that stops what that helper started and returns
+// the exit code, then tears down what this package started as Main does.
+// It does not return.
+func MainWith(m *testing.M, run func(*testing.M) int) {
+	code := run(m)
+	Teardown()
+	os.Exit(code)
+}
+
 // Teardown stops the server and the embedded engine this package started
 // and removes their directories. TestMain functions that combine several
 // helpers call it after m.Run instead of using Main.
@@ -62,12 +72,13 @@ func Teardown() {
 		}
 		h.srv = nil
 	}
+	// The race detector's exit checks crash while the engine still runs,
+	// so stop it first, whether this package or the test itself started
+	// it (stopping none is a no-op). Its error is not reported: the engine
+	// returns one whenever a MergeTree table exists, although it has
+	// stopped its work.
+	_ = warehouse.ShutdownEngine()
 	if h.engineDir != "" {
-		// The race detector's exit checks crash while the engine still
-		// runs, so stop it first. Its error is not reported: the engine
-		// returns one whenever a MergeTree table exists, although it has
-		// stopped its work.
-		_ = warehouse.ShutdownEngine()
 		_ = os.RemoveAll(h.engineDir)
 	}
 	h.mu.Unlock()
