@@ -46,7 +46,7 @@ func TestGiveWithdrawReconsentExpire(t *testing.T) {
 		if !v.Ask || v.AskReason != consent.AskNoChoice || granted(v) != "necessary" || v.Subject != "none" {
 			t.Fatalf("fresh visitor: %+v", v)
 		}
-		if b.vid != "" {
+		if b.VID != "" {
 			t.Fatal("GET without a choice set a visitor cookie")
 		}
 
@@ -54,14 +54,14 @@ func TestGiveWithdrawReconsentExpire(t *testing.T) {
 		if v.Ask || granted(v) != "necessary,functional,analytics,marketing" || v.Subject != "visitor" {
 			t.Fatalf("after accept all: %+v", v)
 		}
-		c := b.cookie
+		c := b.Cookie
 		if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
 			t.Fatalf("visitor cookie %+v: want HttpOnly, SameSite=Lax, Path=/", c)
 		}
 		if life := time.Duration(c.MaxAge) * time.Second; life < 390*24*time.Hour || life > 400*24*time.Hour {
 			t.Fatalf("visitor cookie lives %s, want 13 months", life)
 		}
-		if got, _ := consentFor(t, h, b.vid, ""); got != "necessary,functional,analytics,marketing" {
+		if got, _ := consentFor(t, h, b.VID, ""); got != "necessary,functional,analytics,marketing" {
 			t.Fatalf("ConsentFor after accept = %s", got)
 		}
 
@@ -71,7 +71,7 @@ func TestGiveWithdrawReconsentExpire(t *testing.T) {
 		if granted(v) != "necessary,functional,marketing" || v.Choice.Method != consent.MethodPreferences {
 			t.Fatalf("after withdrawing analytics: %+v", v)
 		}
-		if got, _ := consentFor(t, h, b.vid, ""); got != "necessary,functional,marketing" {
+		if got, _ := consentFor(t, h, b.VID, ""); got != "necessary,functional,marketing" {
 			t.Fatalf("ConsentFor after withdrawal = %s", got)
 		}
 		// Reject all withdraws everything at once.
@@ -87,7 +87,7 @@ func TestGiveWithdrawReconsentExpire(t *testing.T) {
 		// The proof log holds every choice, append-only: 4 rows for accept
 		// (necessary and the three optional purposes), 2 for the
 		// withdrawal (necessary, analytics), 4 for reject, 3 for the save.
-		log := proofs(t, h, b.vid, "")
+		log := proofs(t, h, b.VID, "")
 		if len(log) != 4+2+4+3 {
 			t.Fatalf("proof log has %d rows, want 13", len(log))
 		}
@@ -99,7 +99,8 @@ func TestGiveWithdrawReconsentExpire(t *testing.T) {
 
 		// A new privacy policy asks again; the choice stays in effect.
 		h2 := newHarness(t, db, clk, func(o *consent.Config) { o.PolicyVersion = "2026-09" })
-		b2 := &browser{h: h2, vid: b.vid}
+		b2 := h2.browser()
+		b2.VID = b.VID
 		v = b2.get()
 		if !v.Ask || v.AskReason != consent.AskPolicyChanged || v.PolicyVersion != "2026-09" || granted(v) != "necessary,functional,analytics" {
 			t.Fatalf("after a policy change: %+v", v)
@@ -112,7 +113,7 @@ func TestGiveWithdrawReconsentExpire(t *testing.T) {
 		if !v.Ask || v.AskReason != consent.AskExpired || granted(v) != "necessary" {
 			t.Fatalf("after 13 months: %+v", v)
 		}
-		if got, _ := consentFor(t, h, b.vid, ""); got != "necessary" {
+		if got, _ := consentFor(t, h, b.VID, ""); got != "necessary" {
 			t.Fatalf("ConsentFor after expiry = %s", got)
 		}
 	})
@@ -126,14 +127,14 @@ func TestGlobalPrivacyControl(t *testing.T) {
 		t.Run("header opts out of marketing and is recorded once", func(t *testing.T) {
 			b := h.browser()
 			b.put(consent.MethodBannerSave, map[string]bool{"analytics": true, "marketing": true})
-			b.gpc = true
+			b.GPC = true
 			v := b.get()
 			if v.Purposes["marketing"] || !v.GPC || !v.Purposes["analytics"] {
 				t.Fatalf("GET with Sec-GPC: %+v", v)
 			}
 			b.get()
 			var gpcRows int
-			for _, p := range proofs(t, h, b.vid, "") {
+			for _, p := range proofs(t, h, b.VID, "") {
 				if p.Method == consent.MethodGPC {
 					gpcRows++
 					if p.Purpose != "marketing" || p.Granted || !p.GPC {
@@ -144,7 +145,7 @@ func TestGlobalPrivacyControl(t *testing.T) {
 			if gpcRows != 1 {
 				t.Fatalf("%d gpc proof rows, want 1", gpcRows)
 			}
-			if got, explicit := consentFor(t, h, b.vid, ""); got != "necessary,analytics" || explicit {
+			if got, explicit := consentFor(t, h, b.VID, ""); got != "necessary,analytics" || explicit {
 				t.Fatalf("ConsentFor = %s, explicit %v", got, explicit)
 			}
 
@@ -155,26 +156,26 @@ func TestGlobalPrivacyControl(t *testing.T) {
 			if !v.Purposes["marketing"] || v.GPC {
 				t.Fatalf("explicit opt-in under GPC: %+v", v)
 			}
-			if got, explicit := consentFor(t, h, b.vid, ""); got != "necessary,analytics,marketing" || !explicit {
+			if got, explicit := consentFor(t, h, b.VID, ""); got != "necessary,analytics,marketing" || !explicit {
 				t.Fatalf("ConsentFor after explicit opt-in = %s, explicit %v", got, explicit)
 			}
-			before := len(proofs(t, h, b.vid, ""))
+			before := len(proofs(t, h, b.VID, ""))
 			if v := b.get(); !v.Purposes["marketing"] {
 				t.Fatalf("GET with GPC after explicit opt-in: %+v", v)
 			}
-			if after := len(proofs(t, h, b.vid, "")); after != before {
+			if after := len(proofs(t, h, b.VID, "")); after != before {
 				t.Fatalf("GET with GPC after an explicit opt-in recorded %d rows", after-before)
 			}
 		})
 
 		t.Run("accept all under the signal leaves marketing off", func(t *testing.T) {
 			b := h.browser()
-			b.gpc = true
+			b.GPC = true
 			v := b.put(consent.MethodBannerAccept, nil)
 			if granted(v) != "necessary,functional,analytics" || !v.GPC {
 				t.Fatalf("accept all with GPC: %+v", v)
 			}
-			if _, explicit := consentFor(t, h, b.vid, ""); explicit {
+			if _, explicit := consentFor(t, h, b.VID, ""); explicit {
 				t.Fatal("accept all under GPC counted as an explicit marketing opt-in")
 			}
 		})
@@ -237,13 +238,13 @@ func TestMergeVisitorIntoAccount(t *testing.T) {
 				if tc.account != nil {
 					// The account's choice, made on another browser.
 					other := h.browser()
-					other.user = user
+					other.User = user
 					other.put(consent.MethodBannerSave, tc.account)
 				}
 				clk.Advance(time.Minute)
 				b := h.browser()
 				b.put(consent.MethodBannerSave, tc.visitor)
-				if _, err := h.mod.SignedIn(ctx, b.vid, user); err != nil {
+				if _, err := h.mod.SignedIn(ctx, b.VID, user); err != nil {
 					t.Fatal(err)
 				}
 				if got, _ := consentFor(t, h, "", user); got != tc.want {
@@ -252,10 +253,10 @@ func TestMergeVisitorIntoAccount(t *testing.T) {
 				// The sign-in links the browser's anonymous past to the
 				// account, so exports and erasures follow it into the events.
 				linked, err := h.mod.Browsing(ctx, user)
-				if err != nil || len(linked) != 1 || linked[0].VisitorID != b.vid || !linked[0].After.IsZero() {
-					t.Fatalf("Browsing(%s) = %+v, %v; want all of %s up to the sign-in", user, linked, err, b.vid)
+				if err != nil || len(linked) != 1 || linked[0].VisitorID != b.VID || !linked[0].After.IsZero() {
+					t.Fatalf("Browsing(%s) = %+v, %v; want all of %s up to the sign-in", user, linked, err, b.VID)
 				}
-				b.user = user
+				b.User = user
 				if v := b.get(); granted(v) != tc.want || v.Subject != "user" {
 					t.Fatalf("GET as the user after merge: %+v", v)
 				}
@@ -267,7 +268,7 @@ func TestMergeVisitorIntoAccount(t *testing.T) {
 				// A signed-in choice also binds the browser, so signing out
 				// does not bring back an older one.
 				v = b.put(consent.MethodBannerReject, nil)
-				b.user = ""
+				b.User = ""
 				if v := b.get(); granted(v) != "necessary" {
 					t.Fatalf("visitor after the user rejected all: %+v", v)
 				}
@@ -317,7 +318,7 @@ func TestPutValidation(t *testing.T) {
 			if strings.Join(fields, " ") != strings.Join(tc.fields, " ") {
 				t.Fatalf("fields %v, want %v (%s)", fields, tc.fields, raw)
 			}
-			if b.vid != "" {
+			if b.VID != "" {
 				t.Fatal("a refused choice set a visitor cookie")
 			}
 		})
@@ -329,19 +330,19 @@ func TestPseudonymize(t *testing.T) {
 		h := newHarness(t, db, newClock(), nil)
 		ctx := context.Background()
 		b := h.browser()
-		b.user = "user-erase"
+		b.User = "user-erase"
 		b.put(consent.MethodBannerAccept, nil)
 		other := h.browser()
 		other.put(consent.MethodBannerReject, nil)
 
-		n, err := h.mod.Pseudonymize(ctx, module.SubjectRef{UserID: "user-erase", Browsing: []module.Browsing{{VisitorID: b.vid, Until: time.Now()}}})
+		n, err := h.mod.Pseudonymize(ctx, module.SubjectRef{UserID: "user-erase", Browsing: []module.Browsing{{VisitorID: b.VID, Until: time.Now()}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n != 4 {
 			t.Fatalf("pseudonymized %d proof rows, want 4", n)
 		}
-		if left := proofs(t, h, b.vid, "user-erase"); len(left) != 0 {
+		if left := proofs(t, h, b.VID, "user-erase"); len(left) != 0 {
 			t.Fatalf("%d proof rows still name the subject", len(left))
 		}
 		var kept []consent.Proof
@@ -351,13 +352,13 @@ func TestPseudonymize(t *testing.T) {
 		if len(kept) != 4 || kept[0].VisitorID != nil || kept[0].UserID != nil || kept[0].Method != consent.MethodBannerAccept {
 			t.Fatalf("kept proof %+v", kept)
 		}
-		if got, _ := consentFor(t, h, b.vid, "user-erase"); got != "necessary" {
+		if got, _ := consentFor(t, h, b.VID, "user-erase"); got != "necessary" {
 			t.Fatalf("state after erasure: %s", got)
 		}
-		if got := proofs(t, h, other.vid, ""); len(got) != 4 {
+		if got := proofs(t, h, other.VID, ""); len(got) != 4 {
 			t.Fatalf("another visitor's proof changed: %d rows", len(got))
 		}
-		if n, err := h.mod.Pseudonymize(ctx, module.SubjectRef{UserID: "user-erase", Browsing: []module.Browsing{{VisitorID: b.vid, Until: time.Now()}}}); err != nil || n != 0 {
+		if n, err := h.mod.Pseudonymize(ctx, module.SubjectRef{UserID: "user-erase", Browsing: []module.Browsing{{VisitorID: b.VID, Until: time.Now()}}}); err != nil || n != 0 {
 			t.Fatalf("second erasure: %d, %v", n, err)
 		}
 	})
@@ -446,7 +447,7 @@ func TestPolicyVersionInForce(t *testing.T) {
 					if len(p.Errors) != 1 || p.Errors[0].Field != tt.wantField || p.Errors[0].Rule != "version" {
 						t.Fatalf("errors = %+v, want %s", p.Errors, tt.wantField)
 					}
-					if b.vid != "" {
+					if b.VID != "" {
 						t.Fatal("a refused choice set a visitor cookie")
 					}
 					return
@@ -458,7 +459,7 @@ func TestPolicyVersionInForce(t *testing.T) {
 				if v.Ask != tt.wantAsk || v.AskReason != tt.wantAskReason || v.Choice == nil || v.Choice.PolicyVersion != tt.policy {
 					t.Fatalf("view = %+v", v)
 				}
-				log := proofs(t, h, b.vid, "")
+				log := proofs(t, h, b.VID, "")
 				if len(log) == 0 || log[0].PolicyVersion != tt.policy || log[0].BannerVersion != tt.banner {
 					t.Fatalf("proofs = %+v", log)
 				}

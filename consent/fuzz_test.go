@@ -3,10 +3,8 @@ package consent_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/testutil/visitortest"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -68,7 +67,7 @@ func FuzzPutConsent(f *testing.F) {
 		f.Fatal(err)
 	}
 	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler)})
-	app.Use(authz.Middleware(headerAuth{}))
+	app.Use(authz.Middleware(visitortest.Auth{}))
 	mod.Mount(app, web.NewOpenAPI(web.OpenAPIInfo{}))
 
 	f.Fuzz(func(t *testing.T, body []byte, contentType string, mode uint8) {
@@ -76,24 +75,14 @@ func FuzzPutConsent(f *testing.F) {
 			t.Skip("no HTTP client sends this header value")
 		}
 		clk.Advance(time.Second)
-		req := httptest.NewRequest(http.MethodPut, "/v1/consent", bytes.NewReader(body))
-		req.Header.Set("Content-Type", contentType)
-		req.Header.Set("X-Forwarded-For", "198.51.100.77")
-		req.Header.Set("User-Agent", firefox)
-		if mode&fuzzGPC != 0 {
-			req.Header.Set("Sec-GPC", "1")
-		}
+		v := visitortest.Visitor{UserAgent: visitortest.Firefox, GPC: mode&fuzzGPC != 0}
 		if mode&fuzzSignedIn != 0 {
-			req.Header.Set("X-Test-User", "fuzz-user")
+			v.User = "fuzz-user"
 		}
-		resp, err := app.Test(req, 30_000) // milliseconds: a longer request has hung
-		if err != nil {
-			t.Fatalf("%q: %v", body, err)
-		}
-		raw, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := v.Request(http.MethodPut, "/v1/consent", bytes.NewReader(body), contentType)
+		// The content type goes as it came, an empty one too.
+		req.Header.Set("Content-Type", contentType)
+		resp, raw := visitortest.Send(t, app, req, 30_000) // milliseconds: a longer request has hung
 		switch resp.StatusCode {
 		case http.StatusOK:
 			checkChoice(t, resp, body, raw, mode)

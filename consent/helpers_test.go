@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
@@ -20,29 +19,16 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/testutil/testclock"
+	"github.com/stewardhq/steward/internal/testutil/visitortest"
 	"github.com/stewardhq/steward/internal/web"
 )
 
 func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 
-const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-
 // clock is the settable time source the tests hand the module.
 type clock = testclock.Clock
 
 func newClock() *clock { return testclock.New(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)) }
-
-// headerAuth signs a request in as the user named by X-Test-User, the way
-// the accounts module's session check would.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	id := c.Get("X-Test-User")
-	if id == "" {
-		return authz.Principal{}, authz.ErrNoCredentials
-	}
-	return authz.Principal{UserID: id, Role: authz.RoleUser, Method: "session"}, nil
-}
 
 // harness is a consent module on a real database behind the real HTTP
 // platform.
@@ -73,22 +59,21 @@ func newHarness(t *testing.T, db *bun.DB, clk *clock, mutate func(*consent.Confi
 		t.Fatal(err)
 	}
 	app := web.New(web.Options{Logger: slog.New(slog.DiscardHandler)})
-	app.Use(authz.Middleware(headerAuth{}))
+	app.Use(authz.Middleware(visitortest.Auth{}))
 	doc := web.NewOpenAPI(web.OpenAPIInfo{})
 	mod.Mount(app, doc)
 	return &harness{t: t, db: db, clock: clk, mod: mod, app: app}
 }
 
-// browser carries a cookie jar of one: the visitor cookie.
+// browser is one visitor's browser in front of the harness.
 type browser struct {
-	h      *harness
-	vid    string
-	user   string
-	gpc    bool
-	cookie *http.Cookie // the last Set-Cookie seen
+	h *harness
+	visitortest.Visitor
 }
 
-func (h *harness) browser() *browser { return &browser{h: h} }
+func (h *harness) browser() *browser {
+	return &browser{h: h, Visitor: visitortest.Visitor{UserAgent: visitortest.Firefox}}
+}
 
 func (b *browser) do(method, path string, body any) (*http.Response, []byte) {
 	b.h.t.Helper()
@@ -100,33 +85,7 @@ func (b *browser) do(method, path string, body any) (*http.Response, []byte) {
 		}
 		r = bytes.NewReader(raw)
 	}
-	req := httptest.NewRequest(method, path, r)
-	req.Header.Set("X-Forwarded-For", "198.51.100.77")
-	req.Header.Set("User-Agent", firefox)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if b.vid != "" {
-		req.AddCookie(&http.Cookie{Name: "steward_vid", Value: b.vid})
-	}
-	if b.user != "" {
-		req.Header.Set("X-Test-User", b.user)
-	}
-	if b.gpc {
-		req.Header.Set("Sec-GPC", "1")
-	}
-	resp, err := b.h.app.Test(req, -1)
-	if err != nil {
-		b.h.t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	for _, c := range resp.Cookies() {
-		if c.Name == "steward_vid" {
-			b.vid = c.Value
-			b.cookie = c
-		}
-	}
-	return resp, raw
+	return b.Do(b.h.t, b.h.app, method, path, r, "")
 }
 
 func (b *browser) get() consent.View {

@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,16 +51,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	// Visitors who accepted everything, so every event is stored in full.
 	cookies := make([]string, visitors)
 	for i := range cookies {
-		body := `{"method":"banner_accept","policy_version":"` + policyVer + `","banner_version":"` + bannerVer + `"}`
-		req, _ := http.NewRequest("PUT", base+"/v1/consent", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("User-Agent", firefox)
-		resp, err := httpc.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			b.Fatalf("consent: %v %v", resp, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		resp := acceptOverHTTP(b, httpc, base)
 		for _, c := range resp.Cookies() {
 			if c.Name == "steward_vid" {
 				cookies[i] = c.Name + "=" + c.Value
@@ -133,18 +122,12 @@ func BenchmarkIngestHTTP(b *testing.B) {
 					return
 				}
 				for {
-					req, _ := http.NewRequest("POST", base+"/v1/events", bytes.NewReader(body()))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("User-Agent", firefox)
-					req.Header.Set("Cookie", cookies[(int(i)+w)%visitors])
-					resp, err := httpc.Do(req)
+					status, err := postOverHTTP(httpc, base, body(), cookies[(int(i)+w)%visitors])
 					if err != nil {
 						failed.Add(1)
 						continue
 					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == 202 {
+					if status == 202 {
 						break
 					}
 					// A full spool answers 503: back off and resend, as

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,15 +57,7 @@ func TestKillMidFlushLosesNothing(t *testing.T) {
 	// Generous: a request is cut off only when the child hangs.
 	httpc := &http.Client{Jar: jar, Timeout: time.Minute}
 	base := "http://" + child.addr
-	body, _ := json.Marshal(map[string]any{"method": "banner_accept", "policy_version": policyVer, "banner_version": bannerVer})
-	req, _ := http.NewRequest("PUT", base+"/v1/consent", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", firefox)
-	resp, err := httpc.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("record consent: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	acceptOverHTTP(t, httpc, base)
 
 	// Senders post batches until the child dies; the ids of every batch
 	// answered 202 are acknowledged.
@@ -94,16 +85,11 @@ func TestKillMidFlushLosesNothing(t *testing.T) {
 					batch[i] = ev
 				}
 				raw, _ := json.Marshal(batch)
-				req, _ := http.NewRequest("POST", base+"/v1/events", bytes.NewReader(raw))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("User-Agent", firefox)
-				resp, err := httpc.Do(req)
+				status, err := postOverHTTP(httpc, base, raw, "")
 				if err != nil {
 					continue // the child is gone: nothing was acknowledged
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 202 {
+				if status == 202 {
 					mu.Lock()
 					acked = append(acked, ids...)
 					mu.Unlock()

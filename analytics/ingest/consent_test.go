@@ -41,20 +41,20 @@ func TestNothingStoredBeyondConsent(t *testing.T) {
 	var all []sent
 	for i, c := range cases {
 		cl := s.client()
-		cl.user = fmt.Sprintf("user-%02d", i)
+		cl.User = fmt.Sprintf("user-%02d", i)
 		if c.chosen {
 			// The choice is made without the signal, so a marketing grant
 			// is not an explicit opt-in made under GPC.
 			cl.choose(consent.MethodBannerSave, map[string]bool{
 				"functional": c.functional, "analytics": c.analytics, "marketing": c.marketing})
 		}
-		cl.gpc = c.gpc
+		cl.GPC = c.gpc
 		page, errEv := fullEvent("page_view"), fullEvent("error")
 		status, res, raw := cl.send([]any{page, errEv})
 		if status != 202 || res.Accepted != 2 || len(res.Rejected) != 0 {
 			t.Fatalf("%s: %d %s", c.name, status, raw)
 		}
-		all = append(all, sent{tc: c, user: cl.user, pageID: page["event_id"].(string), errID: errEv["event_id"].(string)})
+		all = append(all, sent{tc: c, user: cl.User, pageID: page["event_id"].(string), errID: errEv["event_id"].(string)})
 	}
 	s.flush()
 

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/testutil/visitortest"
 )
 
 // fuzzNow is the clock of the fuzzed stack, so that the event times of the
@@ -87,34 +86,25 @@ func FuzzPostEvents(f *testing.F) {
 		if !httpguts.ValidHeaderFieldValue(contentType) {
 			t.Skip("no HTTP client sends this header value")
 		}
-		req := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(body))
-		req.Header.Set("Content-Type", contentType)
-		req.Header.Set("X-Forwarded-For", clientAddr)
-		req.Header.Set("User-Agent", firefox)
+		v := visitortest.Visitor{UserAgent: visitortest.Firefox}
 		if mode&fuzzBot != 0 {
-			req.Header.Set("User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
+			v.UserAgent = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 		}
 		if mode&fuzzConsented != 0 {
-			req.AddCookie(&http.Cookie{Name: "steward_vid", Value: visitor.vid})
+			v.VID = visitor.VID
 		}
 		if mode&fuzzSignedIn != 0 {
 			if mode&fuzzToken != 0 {
-				req.Header.Set("Authorization", "Bearer fuzz-user")
+				v.Token = "fuzz-user"
 			} else {
-				req.Header.Set("X-Test-User", "fuzz-user")
+				v.User = "fuzz-user"
 			}
 		}
-		if mode&fuzzGPC != 0 {
-			req.Header.Set("Sec-GPC", "1")
-		}
-		resp, err := s.app.Test(req, fuzzTimeoutMS)
-		if err != nil {
-			t.Fatalf("%q: %v", body, err)
-		}
-		raw, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		v.GPC = mode&fuzzGPC != 0
+		req := v.Request(http.MethodPost, "/v1/events", bytes.NewReader(body), contentType)
+		// The content type goes as it came, an empty one too.
+		req.Header.Set("Content-Type", contentType)
+		resp, raw := visitortest.Send(t, s.app, req, fuzzTimeoutMS)
 		switch resp.StatusCode {
 		case http.StatusAccepted:
 			checkCounts(t, body, raw, mode)

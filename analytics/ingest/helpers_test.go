@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
+	"github.com/stewardhq/steward/internal/testutil/visitortest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
 )
@@ -39,27 +39,9 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	firefox    = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-	policyVer  = "2026-05"
-	bannerVer  = "b1"
-	clientAddr = "198.51.100.77"
+	policyVer = "2026-05"
+	bannerVer = "b1"
 )
-
-// headerAuth signs a request in as the user named by X-Test-User, the way
-// the accounts module's session check would, or by "Authorization: Bearer
-// <user id>", the way its API token check would.
-type headerAuth struct{}
-
-func (headerAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	if id, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer "); ok && id != "" {
-		return authz.Principal{UserID: id, Role: authz.RoleUser, Method: authz.MethodToken}, nil
-	}
-	id := c.Get("X-Test-User")
-	if id == "" {
-		return authz.Principal{}, authz.ErrNoCredentials
-	}
-	return authz.Principal{UserID: id, Role: authz.RoleUser, Method: authz.MethodSession}, nil
-}
 
 // stack is the consent and events modules wired as cmd/steward wires them,
 // on real SQLite, the real policy engine and the embedded ClickHouse.
@@ -141,7 +123,7 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	if so.before != nil {
 		s.app.Use(so.before)
 	}
-	s.app.Use(authz.Middleware(headerAuth{}))
+	s.app.Use(authz.Middleware(visitortest.Auth{}))
 	s.consent.Mount(s.app, doc)
 	s.events.Mount(s.app, doc)
 	if !so.noStart {
@@ -166,20 +148,18 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// client is one browser: its visitor cookie, its signed-in user and its
-// GPC setting; or, with token set, a back end calling with a bearer API
-// token of that user.
+// client is one browser, or a back end calling with a user's API token,
+// in front of the stack.
 type client struct {
-	s     *stack
-	vid   string
-	user  string
-	token string
-	gpc   bool
-	ua    string
+	s *stack
+	visitortest.Visitor
 }
 
-func (s *stack) client() *client { return &client{s: s, ua: firefox} }
+func (s *stack) client() *client {
+	return &client{s: s, Visitor: visitortest.Visitor{UserAgent: visitortest.Firefox}}
+}
 
+// do sends body as it is when it is a []byte, as JSON otherwise.
 func (c *client) do(method, path string, body any, contentType string) (*http.Response, []byte) {
 	c.s.t.Helper()
 	var r io.Reader
@@ -194,38 +174,48 @@ func (c *client) do(method, path string, body any, contentType string) (*http.Re
 		}
 		r = bytes.NewReader(raw)
 	}
-	req := httptest.NewRequest(method, path, r)
-	req.Header.Set("X-Forwarded-For", clientAddr)
-	req.Header.Set("User-Agent", c.ua)
-	if body != nil {
-		if contentType == "" {
-			contentType = "application/json"
-		}
-		req.Header.Set("Content-Type", contentType)
+	return c.Do(c.s.t, c.s.app, method, path, r, contentType)
+}
+
+// acceptOverHTTP records a visitor's "accept all" through PUT /v1/consent
+// of the server at base, over a real connection, and returns the answer,
+// its body closed, for the visitor cookie it sets.
+func acceptOverHTTP(tb testing.TB, httpc *http.Client, base string) *http.Response {
+	tb.Helper()
+	body, _ := json.Marshal(map[string]any{"method": "banner_accept", "policy_version": policyVer, "banner_version": bannerVer})
+	req, _ := http.NewRequest("PUT", base+"/v1/consent", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", visitortest.Firefox)
+	resp, err := httpc.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		tb.Fatalf("record consent: %v %v", resp, err)
 	}
-	if c.vid != "" {
-		req.AddCookie(&http.Cookie{Name: "steward_vid", Value: c.vid})
-	}
-	if c.user != "" {
-		req.Header.Set("X-Test-User", c.user)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if c.gpc {
-		req.Header.Set("Sec-GPC", "1")
-	}
-	resp, err := c.s.app.Test(req, -1)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// postOverHTTP sends a JSON batch to POST /v1/events of the server at
+// base, over a real connection, as a Firefox browser sending cookie (a
+// Cookie header; none when empty), and returns the status. It may run on
+// any goroutine.
+func postOverHTTP(httpc *http.Client, base string, batch []byte, cookie string) (int, error) {
+	req, err := http.NewRequest("POST", base+"/v1/events", bytes.NewReader(batch))
 	if err != nil {
-		c.s.t.Fatal(err)
+		return 0, err
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	for _, ck := range resp.Cookies() {
-		if ck.Name == "steward_vid" {
-			c.vid = ck.Value
-		}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", visitortest.Firefox)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
 	}
-	return resp, raw
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // choose records a consent choice through PUT /v1/consent.

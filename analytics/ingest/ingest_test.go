@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/testutil/visitortest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/internal/web/webtest"
 )
@@ -176,14 +177,14 @@ func TestBotsNotStored(t *testing.T) {
 	}
 	var ids []string
 	for _, tc := range tests {
-		cl.ua = tc.ua
+		cl.UserAgent = tc.ua
 		ev := minimal("page_view")
 		ids = append(ids, ev["event_id"].(string))
 		if status, res, raw := cl.send(ev); status != 202 || res.Accepted != 1 || res.Dropped.Bot != 1 || res.Stored != 0 {
 			t.Fatalf("%s: %d %s", tc.name, status, raw)
 		}
 	}
-	cl.ua = firefox
+	cl.UserAgent = visitortest.Firefox
 	human := minimal("page_view")
 	if status, _, raw := cl.send(human); status != 202 {
 		t.Fatalf("%d %s", status, raw)

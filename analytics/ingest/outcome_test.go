@@ -47,7 +47,7 @@ func TestEventOutcome(t *testing.T) {
 	// Ann accepted everything in her browser; her back end sends events
 	// of her with an API token and no visitor cookie.
 	annBrowser := s.client()
-	annBrowser.user = "user-ann"
+	annBrowser.User = "user-ann"
 	annBrowser.choose(consent.MethodBannerAccept, nil)
 	// Bob never answered the banner: he has no analytics consent.
 	const bob = "user-bob"
@@ -60,12 +60,12 @@ func TestEventOutcome(t *testing.T) {
 
 	backend := func(user, ua string) *client {
 		c := s.client()
-		c.token, c.ua = user, ua
+		c.Token, c.UserAgent = user, ua
 		return c
 	}
 	as := func(c *client, ua string) *client {
 		cc := *c
-		cc.ua = ua
+		cc.UserAgent = ua
 		return &cc
 	}
 
@@ -84,16 +84,16 @@ func TestEventOutcome(t *testing.T) {
 		pv, fi, er := minimal("page_view"), minimal("feature_interaction"), minimal("error")
 		tests = append(tests, tc{
 			name:   "back end with a bearer token and a Go client's user agent",
-			sender: backend(annBrowser.user, goClient), batch: []any{pv, fi, er},
-			stored: []string{idOf(pv), idOf(fi), idOf(er)}, want: counts{stored: 3}, server: true, userID: annBrowser.user,
+			sender: backend(annBrowser.User, goClient), batch: []any{pv, fi, er},
+			stored: []string{idOf(pv), idOf(fi), idOf(er)}, want: counts{stored: 3}, server: true, userID: annBrowser.User,
 		})
 	}
 	{
 		pv := minimal("page_view")
 		tests = append(tests, tc{
 			name:   "back end with a bearer token and no user agent",
-			sender: backend(annBrowser.user, ""), batch: []any{pv},
-			stored: []string{idOf(pv)}, want: counts{stored: 1}, server: true, userID: annBrowser.user,
+			sender: backend(annBrowser.User, ""), batch: []any{pv},
+			stored: []string{idOf(pv)}, want: counts{stored: 1}, server: true, userID: annBrowser.User,
 		})
 	}
 	{
