@@ -102,10 +102,7 @@ func TestDataSourcesCoverEveryModule(t *testing.T) {
 // processing the live data map renders. After a schema or policy change,
 // regenerate it with `make docs`.
 func TestDataMapDocIsCurrent(t *testing.T) {
-	m, _, err := embedded.dataMap.Build(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := liveDataMap(t)
 	proc, err := processingFacts()
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,56 @@ type person struct {
 	visitors      []string
 }
 
+// newPerson makes an account with a fresh address starting with prefix,
+// signed in once (an API token), and browsing as the given number of
+// visitor ids.
+func newPerson(t *testing.T, ctx context.Context, srv *server, prefix string, visitors int) person {
+	t.Helper()
+	p := person{email: prefix + "-" + randHex(3) + "@example.com"}
+	for range visitors {
+		p.visitors = append(p.visitors, "v-"+randHex(6))
+	}
+	if _, err := srv.wired.accounts.CreateToken(ctx, p.email, authz.RoleUser); err != nil {
+		t.Fatal(err)
+	}
+	u, err := srv.wired.accounts.UserByEmail(ctx, p.email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.userID = u.ID
+	return p
+}
+
+// wantErased fails the test unless the erasure request req completed with
+// a certificate whose verification passed, listing the failed checks, and
+// returns the certificate.
+func wantErased(t *testing.T, req privacy.Request) privacy.Certificate {
+	t.Helper()
+	var cert privacy.Certificate
+	if err := json.Unmarshal([]byte(req.Certificate), &cert); err != nil {
+		t.Fatalf("certificate: %v", err)
+	}
+	if req.Status != privacy.StatusCompleted || !cert.Verification.Passed {
+		for _, c := range cert.Verification.Checks {
+			if !c.OK {
+				t.Errorf("failed check: %+v", c)
+			}
+		}
+		t.Fatalf("erasure status %s, verification %+v", req.Status, cert.Verification)
+	}
+	return cert
+}
+
+// liveDataMap is the data map of the test binary's server.
+func liveDataMap(t *testing.T) *datamap.Map {
+	t.Helper()
+	dm, _, err := embedded.dataMap.Build(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dm
+}
+
 func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -271,22 +321,9 @@ func keptWhole(dm *datamap.Map, table string) bool {
 func TestDSARCompleteness(t *testing.T) {
 	ctx := context.Background()
 	srv := embedded
-	dm, _, err := srv.dataMap.Build(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := person{email: "subject-" + randHex(3) + "@example.com", visitors: []string{"v-" + randHex(6), "v-" + randHex(6)}}
-	other := person{email: "other-" + randHex(3) + "@example.com", visitors: []string{"v-" + randHex(6)}}
-	for _, p := range []*person{&subject, &other} {
-		if _, err := srv.wired.accounts.CreateToken(ctx, p.email, authz.RoleUser); err != nil {
-			t.Fatal(err)
-		}
-		u, err := srv.wired.accounts.UserByEmail(ctx, p.email)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.userID = u.ID
-	}
+	dm := liveDataMap(t)
+	subject := newPerson(t, ctx, srv, "subject", 2)
+	other := newPerson(t, ctx, srv, "other", 1)
 	tables := seedEverywhere(t, ctx, srv, dm, subject)
 	skip := map[string]bool{"privacy_requests": true, "privacy_request_events": true}
 	seedEverywhere(t, ctx, srv, dm, other)
@@ -435,18 +472,7 @@ func TestDSARCompleteness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cert privacy.Certificate
-	if err := json.Unmarshal([]byte(ereq.Certificate), &cert); err != nil {
-		t.Fatalf("certificate: %v", err)
-	}
-	if ereq.Status != privacy.StatusCompleted || !cert.Verification.Passed {
-		for _, c := range cert.Verification.Checks {
-			if !c.OK {
-				t.Errorf("failed check: %+v", c)
-			}
-		}
-		t.Fatalf("erasure status %s", ereq.Status)
-	}
+	cert := wantErased(t, ereq)
 	for table := range tables {
 		n := subjectCount(t, ctx, srv, dm, table, subject)
 		if keptWhole(dm, table) {
@@ -483,22 +509,9 @@ func TestDSARCompleteness(t *testing.T) {
 	}
 }
 
-func readZipJSON(t *testing.T, f *zip.File, v any) {
-	t.Helper()
-	if f == nil {
-		t.Fatalf("file missing from the package")
-	}
-	r, err := f.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := json.NewDecoder(r).Decode(v); err != nil {
-		t.Fatalf("%s: %v", f.Name, err)
-	}
-}
-
-func countLines(t *testing.T, f *zip.File) int64 {
+// openZipFile opens a file of an export package; f is nil when the
+// package lacks the file.
+func openZipFile(t *testing.T, f *zip.File) io.ReadCloser {
 	t.Helper()
 	if f == nil {
 		t.Fatal("file missing from the package")
@@ -507,6 +520,21 @@ func countLines(t *testing.T, f *zip.File) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+func readZipJSON(t *testing.T, f *zip.File, v any) {
+	t.Helper()
+	r := openZipFile(t, f)
+	defer r.Close()
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		t.Fatalf("%s: %v", f.Name, err)
+	}
+}
+
+func countLines(t *testing.T, f *zip.File) int64 {
+	t.Helper()
+	r := openZipFile(t, f)
 	defer r.Close()
 	var n int64
 	sc := bufio.NewScanner(r)
@@ -518,10 +546,7 @@ func countLines(t *testing.T, f *zip.File) int64 {
 
 func zipSHA(t *testing.T, f *zip.File) string {
 	t.Helper()
-	r, err := f.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openZipFile(t, f)
 	defer r.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {
@@ -544,21 +569,10 @@ func dsarPNG() []byte {
 func TestErasureResumesAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	srv := embedded
-	dm, _, err := srv.dataMap.Build(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dm := liveDataMap(t)
 	for _, k := range []int{1, 8, 20} {
 		t.Run(fmt.Sprintf("after step %d", k), func(t *testing.T) {
-			p := person{email: "crash-" + randHex(3) + "@example.com", visitors: []string{"v-" + randHex(6)}}
-			if _, err := srv.wired.accounts.CreateToken(ctx, p.email, authz.RoleUser); err != nil {
-				t.Fatal(err)
-			}
-			u, err := srv.wired.accounts.UserByEmail(ctx, p.email)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.userID = u.ID
+			p := newPerson(t, ctx, srv, "crash", 1)
 			tables := seedEverywhere(t, ctx, srv, dm, p)
 			seedEvents(t, ctx, srv, p, 12)
 			req, err := srv.wired.privacy.FileForOperator(ctx, privacy.TypeErasure, p.email, "test")
@@ -585,13 +599,7 @@ func TestErasureResumesAfterCrash(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var cert privacy.Certificate
-			if err := json.Unmarshal([]byte(got.Certificate), &cert); err != nil {
-				t.Fatal(err)
-			}
-			if got.Status != privacy.StatusCompleted || !cert.Verification.Passed {
-				t.Fatalf("rerun: status %s, verification %+v", got.Status, cert.Verification)
-			}
+			wantErased(t, got)
 			for table := range tables {
 				if n := subjectCount(t, ctx, srv, dm, table, p); n != 0 && !keptWhole(dm, table) {
 					t.Errorf("%s: %d rows left", table, n)

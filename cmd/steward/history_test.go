@@ -142,23 +142,8 @@ func newHistEnv(t *testing.T, dialect string) *histEnv {
 	case "postgres":
 		sqlCfg.URL = pgtest.NewDatabase(t)
 	}
-	db, err := sqlstore.Open(ctx, sqlCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The embedded engine runs on one path per process: the suite uses
-	// the test binary's engine, in a database of its own.
 	chDB := fmt.Sprintf("history_%s_%d", dialect, histDBs.Add(1))
-	w, err := warehouse.Open(ctx, warehouse.Config{DataDir: dataDir, LibPath: embedded.cfg.CHDBLib, Database: chDB})
-	if err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
-	st := &stores{sql: db, warehouse: w}
-	if err := st.migrateUp(ctx); err != nil {
-		_ = st.close()
-		t.Fatal(err)
-	}
+	st := ownStores(t, sqlCfg, chDB)
 	cfg := config.Defaults()
 	cfg.DataDir, cfg.CHDBLib, cfg.ClickHouseDatabase = dir, embedded.cfg.CHDBLib, chDB
 	cfg.DatabaseURL = sqlCfg.URL
@@ -182,16 +167,7 @@ func newHistEnv(t *testing.T, dialect string) *histEnv {
 		t.Fatal(err)
 	}
 	env := &histEnv{srv: srv, clock: clock, dir: dir, warns: warns}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := env.srv.close(ctx); err != nil {
-			t.Errorf("close history server: %v", err)
-		}
-		if err := embedded.stores.warehouse.Exec(ctx, "DROP DATABASE IF EXISTS "+chDB); err != nil {
-			t.Errorf("drop %s: %v", chDB, err)
-		}
-	})
+	dropOnCleanup(t, func() *server { return env.srv }, chDB)
 	return env
 }
 

@@ -14,11 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/pgtest"
 	"github.com/stewardhq/steward/internal/testutil/stripetest"
@@ -102,6 +104,45 @@ func TestMain(m *testing.M) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// ownStores opens the SQL store sqlCfg names and the warehouse database
+// chDB in the test binary's engine (it runs on one path per process), and
+// migrates both up, for a server a test assembles on stores of its own.
+// The server closes them; dropOnCleanup drops chDB.
+func ownStores(t *testing.T, sqlCfg sqlstore.Config, chDB string) *stores {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, sqlCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := warehouse.Open(ctx, warehouse.Config{DataDir: dataDir, LibPath: embedded.cfg.CHDBLib, Database: chDB})
+	if err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	st := &stores{sql: db, warehouse: w}
+	if err := st.migrateUp(ctx); err != nil {
+		_ = st.close()
+		t.Fatal(err)
+	}
+	return st
+}
+
+// dropOnCleanup closes the server srv returns when the test ends, then
+// drops its warehouse database chDB from the test binary's engine.
+func dropOnCleanup(t *testing.T, srv func() *server, chDB string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := srv().close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := embedded.stores.warehouse.Exec(ctx, "DROP DATABASE IF EXISTS "+chDB); err != nil {
+			t.Errorf("drop %s: %v", chDB, err)
+		}
+	})
+}
 
 // mustRunChild is runChild for a command that must succeed; it returns
 // the standard output.

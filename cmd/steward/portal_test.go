@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/sqlstore"
@@ -33,21 +32,8 @@ func newPortalServer(t *testing.T, mount bool, tweak func(*config.Config)) *serv
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
 	chDB := fmt.Sprintf("portal_%d", portalDBs.Add(1))
-	w, err := warehouse.Open(ctx, warehouse.Config{DataDir: dataDir, LibPath: embedded.cfg.CHDBLib, Database: chDB})
-	if err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
-	st := &stores{sql: db, warehouse: w}
-	if err := st.migrateUp(ctx); err != nil {
-		_ = st.close()
-		t.Fatal(err)
-	}
+	st := ownStores(t, sqlstore.Config{DataDir: dir}, chDB)
 	cfg := config.Defaults()
 	cfg.DataDir, cfg.CHDBLib, cfg.ClickHouseDatabase = dir, embedded.cfg.CHDBLib, chDB
 	cfg.AutoMigrate = false
@@ -58,16 +44,7 @@ func newPortalServer(t *testing.T, mount bool, tweak func(*config.Config)) *serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := srv.close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if err := embedded.stores.warehouse.Exec(ctx, "DROP DATABASE IF EXISTS "+chDB); err != nil {
-			t.Errorf("drop %s: %v", chDB, err)
-		}
-	})
+	dropOnCleanup(t, func() *server { return srv }, chDB)
 	if mount && !srv.doc.Documented(http.MethodGet, "/") {
 		if err := srv.mountPortal(srv.app); err != nil {
 			t.Fatal(err)

@@ -31,10 +31,7 @@ func TestSeedFillsEveryTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dm, _, err := srv.dataMap.Build(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dm := liveDataMap(t)
 	if sum.Events != 150 || sum.Files != 3 || sum.People != 3 {
 		t.Errorf("summary %+v", sum)
 	}

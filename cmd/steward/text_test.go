@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -120,9 +118,9 @@ func TestTextPolicyOnEveryRoute(t *testing.T) {
 					cases++
 					body := bodyWith(bases[route], field, bad.literal)
 					t.Run(route+" "+field+" "+bad.name, func(t *testing.T) {
-						status, raw := send(user, method, pathFor(path), body)
+						status, raw := user.do(method, pathFor(path), "application/json", strings.NewReader(body))
 						if status == http.StatusUnauthorized || status == http.StatusForbidden {
-							status, raw = send(admin, method, pathFor(path), body)
+							status, raw = admin.do(method, pathFor(path), "application/json", strings.NewReader(body))
 						}
 						if status >= 500 {
 							t.Fatalf("%s with %s in %s = %d %s", route, bad.name, field, status, raw)
@@ -290,25 +288,6 @@ func clone(v any) any {
 		return out
 	}
 	return v
-}
-
-// send sends a raw JSON body as c, so that bytes no encoder would write
-// (invalid UTF-8) reach the server as they are.
-func send(c *client, method, path, body string) (int, []byte) {
-	c.t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := embedded.app.Test(req, -1)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return resp.StatusCode, out
 }
 
 // TestListParametersOnEveryList: a junk cursor or a negative limit is a
