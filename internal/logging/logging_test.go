@@ -31,86 +31,30 @@ func TestNoEmailReachesOutput(t *testing.T) {
 		// written and shows what was redacted.
 		want string
 	}{
-		{
-			name: "PII wrapper",
-			log:  func(l *slog.Logger) { l.Info("link sent", "to", logging.PII("user.contact.email", email)) },
-			want: "[redacted:user.contact.email]",
-		},
-		{
-			name: "PII wrapper inside a group",
-			log: func(l *slog.Logger) {
-				l.Info("link sent", slog.Group("user", slog.Any("contact", logging.PII("user.contact.email", email))))
-			},
-			want: "[redacted:user.contact.email]",
-		},
-		{
-			name: "personal key",
-			log:  func(l *slog.Logger) { l.Info("signed in", "email", email) },
-			want: "[redacted]",
-		},
-		{
-			name: "personal key in another case",
-			log:  func(l *slog.Logger) { l.Info("signed in", "E-Mail", email, "Email_Address", email) },
-			want: "[redacted]",
-		},
-		{
-			name: "personal key as any value",
-			log:  func(l *slog.Logger) { l.Info("signed in", slog.Any("EMAIL", []string{email})) },
-			want: "[redacted]",
-		},
-		{
-			name: "personal key inside nested groups",
-			log: func(l *slog.Logger) {
-				l.Info("checkout", slog.Group("order", slog.Group("billing", slog.String("email", email))))
-			},
-			want: "[redacted]",
-		},
-		{
-			name: "log valuer expanding to a group",
-			log:  func(l *slog.Logger) { l.Info("loaded", "user", userRecord{id: "u_1", email: email}) },
-			want: "u_1",
-		},
-		{
-			name: "WithAttrs",
-			log:  func(l *slog.Logger) { l.With("email", email).Info("request") },
-			want: "[redacted]",
-		},
-		{
-			name: "WithGroup with a personal name",
-			log:  func(l *slog.Logger) { l.WithGroup("email").Info("request", "primary", email) },
-			want: "[redacted]",
-		},
-		{
-			name: "WithGroup then personal key",
-			log:  func(l *slog.Logger) { l.WithGroup("user").Info("request", "email", email) },
-			want: "[redacted]",
-		},
-		{
-			name: "address under a harmless key",
-			log:  func(l *slog.Logger) { l.Info("notify", "recipient", email) },
-			want: "[redacted:email]",
-		},
-		{
-			name: "address in the message",
-			log:  func(l *slog.Logger) { l.Info("could not notify " + email) },
-			want: "could not notify [redacted:email]",
-		},
-		{
-			name: "address in an error",
-			log: func(l *slog.Logger) {
-				l.Error("insert failed", "error", fmt.Errorf("insert user: %w", errors.New("duplicate key "+email)))
-			},
-			want: "duplicate key [redacted:email]",
-		},
-		{
-			name: "PII formatted into the message",
-			log: func(l *slog.Logger) {
-				l.Info(fmt.Sprintf("user %v %+v %#v %s", logging.PII("user.contact.email", email),
-					logging.PII("user.contact.email", email), logging.PII("user.contact.email", email),
-					logging.PII("user.contact.email", email)))
-			},
-			want: "[redacted:user.contact.email]",
-		},
+		{"PII wrapper", func(l *slog.Logger) { l.Info("link sent", "to", logging.PII("user.contact.email", email)) }, "[redacted:user.contact.email]"},
+		{"PII wrapper inside a group", func(l *slog.Logger) {
+			l.Info("link sent", slog.Group("user", slog.Any("contact", logging.PII("user.contact.email", email))))
+		}, "[redacted:user.contact.email]"},
+		{"personal key", func(l *slog.Logger) { l.Info("signed in", "email", email) }, "[redacted]"},
+		{"personal key in another case", func(l *slog.Logger) { l.Info("signed in", "E-Mail", email, "Email_Address", email) }, "[redacted]"},
+		{"personal key as any value", func(l *slog.Logger) { l.Info("signed in", slog.Any("EMAIL", []string{email})) }, "[redacted]"},
+		{"personal key inside nested groups", func(l *slog.Logger) {
+			l.Info("checkout", slog.Group("order", slog.Group("billing", slog.String("email", email))))
+		}, "[redacted]"},
+		{"log valuer expanding to a group", func(l *slog.Logger) { l.Info("loaded", "user", userRecord{id: "u_1", email: email}) }, "u_1"},
+		{"WithAttrs", func(l *slog.Logger) { l.With("email", email).Info("request") }, "[redacted]"},
+		{"WithGroup with a personal name", func(l *slog.Logger) { l.WithGroup("email").Info("request", "primary", email) }, "[redacted]"},
+		{"WithGroup then personal key", func(l *slog.Logger) { l.WithGroup("user").Info("request", "email", email) }, "[redacted]"},
+		{"address under a harmless key", func(l *slog.Logger) { l.Info("notify", "recipient", email) }, "[redacted:email]"},
+		{"address in the message", func(l *slog.Logger) { l.Info("could not notify " + email) }, "could not notify [redacted:email]"},
+		{"address in an error", func(l *slog.Logger) {
+			l.Error("insert failed", "error", fmt.Errorf("insert user: %w", errors.New("duplicate key "+email)))
+		}, "duplicate key [redacted:email]"},
+		{"PII formatted into the message", func(l *slog.Logger) {
+			l.Info(fmt.Sprintf("user %v %+v %#v %s", logging.PII("user.contact.email", email),
+				logging.PII("user.contact.email", email), logging.PII("user.contact.email", email),
+				logging.PII("user.contact.email", email)))
+		}, "[redacted:user.contact.email]"},
 	}
 	for _, format := range []string{"text", "json"} {
 		for _, tt := range tests {

@@ -9,45 +9,60 @@ import (
 )
 
 func TestCheck(t *testing.T) {
+	// Cases grouped by the kind of field and the rule that must refuse
+	// them; the inputs of a group are named.
 	tests := []struct {
-		name string
-		in   string
-		kind text.Kind
-		rule string // "" when accepted
+		kind  text.Kind
+		rule  string            // "" when accepted
+		cases map[string]string // name -> input
 	}{
-		{name: "plain", in: "Invoice for March", kind: text.Line},
-		{name: "accents and emoji", in: "Grüße 🎬 日本語", kind: text.Line},
-		{name: "right-to-left text", in: "שלום עולם", kind: text.Line},
-		{name: "right-to-left mark", in: "abc\u200fdef", kind: text.Line},
-		{name: "NUL", in: "a\x00b", kind: text.Line, rule: text.RuleControl},
-		{name: "NUL in a multiline field", in: "a\x00b", kind: text.Multiline, rule: text.RuleControl},
-		{name: "escape", in: "a\x1b[31mred", kind: text.Multiline, rule: text.RuleControl},
-		{name: "DEL", in: "a\x7f", kind: text.Line, rule: text.RuleControl},
-		{name: "C1 control", in: "a\u0085b", kind: text.Multiline, rule: text.RuleControl},
-		{name: "line feed in one line", in: "a\nb", kind: text.Line, rule: text.RuleControl},
-		{name: "tab in one line", in: "a\tb", kind: text.Line, rule: text.RuleControl},
-		{name: "line separator in one line", in: "a\u2028b", kind: text.Line, rule: text.RuleControl},
-		{name: "line breaks and tabs in a message", in: "Hello,\r\n\tthanks", kind: text.Multiline},
-		{name: "right-to-left override", in: "invoice\u202efdp.exe", kind: text.Line, rule: text.RuleBidi},
-		{name: "left-to-right embedding", in: "a\u202ab", kind: text.Multiline, rule: text.RuleBidi},
-		{name: "first strong isolate", in: "a\u2068b", kind: text.Line, rule: text.RuleBidi},
-		{name: "pop directional isolate", in: "a\u2069", kind: text.Multiline, rule: text.RuleBidi},
-		{name: "invalid UTF-8", in: "a\xffb", kind: text.Multiline, rule: text.RuleEncoding},
-		{name: "truncated sequence", in: "caf\xc3", kind: text.Line, rule: text.RuleEncoding},
-		{name: "encoded surrogate", in: "a\xed\xa0\x80", kind: text.Line, rule: text.RuleEncoding},
+		{text.Line, "", map[string]string{
+			"plain":              "Invoice for March",
+			"accents and emoji":  "Grüße 🎬 日本語",
+			"right-to-left text": "שלום עולם",
+			"right-to-left mark": "abc\u200fdef",
+		}},
+		{text.Multiline, "", map[string]string{"line breaks and tabs in a message": "Hello,\r\n\tthanks"}},
+		{text.Line, text.RuleControl, map[string]string{
+			"NUL":                        "a\x00b",
+			"DEL":                        "a\x7f",
+			"line feed in one line":      "a\nb",
+			"tab in one line":            "a\tb",
+			"line separator in one line": "a\u2028b",
+		}},
+		{text.Multiline, text.RuleControl, map[string]string{
+			"NUL in a multiline field": "a\x00b",
+			"escape":                   "a\x1b[31mred",
+			"C1 control":               "a\u0085b",
+		}},
+		{text.Line, text.RuleBidi, map[string]string{
+			"right-to-left override": "invoice\u202efdp.exe",
+			"first strong isolate":   "a\u2068b",
+		}},
+		{text.Multiline, text.RuleBidi, map[string]string{
+			"left-to-right embedding": "a\u202ab",
+			"pop directional isolate": "a\u2069",
+		}},
+		{text.Line, text.RuleEncoding, map[string]string{
+			"truncated sequence": "caf\xc3",
+			"encoded surrogate":  "a\xed\xa0\x80",
+		}},
+		{text.Multiline, text.RuleEncoding, map[string]string{"invalid UTF-8": "a\xffb"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := text.Check(tt.in, tt.kind)
-			switch {
-			case tt.rule == "" && p != nil:
-				t.Errorf("refused (%s): %s", p.Rule, p.Message)
-			case tt.rule != "" && p == nil:
-				t.Errorf("accepted, want rule %s", tt.rule)
-			case p != nil && (p.Rule != tt.rule || p.Message == ""):
-				t.Errorf("problem = %+v, want rule %s", p, tt.rule)
-			}
-		})
+	for _, group := range tests {
+		for name, in := range group.cases {
+			t.Run(name, func(t *testing.T) {
+				p := text.Check(in, group.kind)
+				switch {
+				case group.rule == "" && p != nil:
+					t.Errorf("refused (%s): %s", p.Rule, p.Message)
+				case group.rule != "" && p == nil:
+					t.Errorf("accepted, want rule %s", group.rule)
+				case p != nil && (p.Rule != group.rule || p.Message == ""):
+					t.Errorf("problem = %+v, want rule %s", p, group.rule)
+				}
+			})
+		}
 	}
 }
 
