@@ -70,18 +70,18 @@ func TestOnSignIn(t *testing.T) {
 
 		b := h.browser()
 		b.put(consent.MethodBannerSave, map[string]bool{"functional": false, "analytics": true, "marketing": false})
-		if s := signIn("user-a", b.vid); s != http.StatusOK {
+		if s := signIn("user-a", b.VID); s != http.StatusOK {
 			t.Fatalf("sign-in hook = %d", s)
 		}
 		if got, _ := consentFor(t, h, "", "user-a"); got != "necessary,analytics" {
 			t.Errorf("account after sign-in: %s, want the browser's necessary,analytics", got)
 		}
-		if linked, err := h.mod.Browsing(ctx, "user-a"); err != nil || len(linked) != 1 || linked[0].VisitorID != b.vid {
+		if linked, err := h.mod.Browsing(ctx, "user-a"); err != nil || len(linked) != 1 || linked[0].VisitorID != b.VID {
 			t.Errorf("Browsing = %+v, %v; want the browser linked", linked, err)
 		}
 		copied := wh.rows["visitor_links"]
-		if len(copied) != 1 || copied[0][1] != b.vid || copied[0][2] != "user-a" {
-			t.Errorf("warehouse copy = %v, want one link of %s to user-a", copied, b.vid)
+		if len(copied) != 1 || copied[0][1] != b.VID || copied[0][2] != "user-a" {
+			t.Errorf("warehouse copy = %v, want one link of %s to user-a", copied, b.VID)
 		}
 
 		if s := signIn("user-b", ""); s != http.StatusOK || len(wh.rows["visitor_links"]) != 1 {

@@ -23,11 +23,11 @@ import (
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/testutil/visitortest"
 	"github.com/stewardhq/steward/internal/web"
-	"github.com/stewardhq/steward/policies"
 )
 
 func TestMain(m *testing.M) {
@@ -62,15 +62,6 @@ type stackOptions struct {
 	noStart   bool
 	// before runs ahead of every route, as a slow network or proxy would.
 	before fiber.Handler
-}
-
-func newPolicyEngine(t testing.TB) *policies.Engine {
-	t.Helper()
-	e, err := policies.New(context.Background(), policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
 }
 
 func newStack(t testing.TB, so stackOptions) *stack {
@@ -108,7 +99,7 @@ func newStack(t testing.TB, so stackOptions) *stack {
 	}
 	s.events, err = ingest.New(cfg, ingest.Deps{
 		Warehouse: s.wh,
-		Policy:    newPolicyEngine(t),
+		Policy:    authtest.Engine(t),
 		Consent:   s.consent,
 		Logger:    testLogger(),
 		Now:       so.now,

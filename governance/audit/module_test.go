@@ -40,11 +40,7 @@ func (roleHeader) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
 }
 
 func TestDataMapRoute(t *testing.T) {
-	ctx := context.Background()
-	engine, err := policies.New(ctx, policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := authtest.Engine(t)
 	tax := engine.Taxonomy()
 	email := tax["user.contact.email"]
 	email.Key = "user.contact.email"
@@ -112,7 +108,7 @@ func checkDPOOnly(t *testing.T, mod *Module, path string, ok func(t *testing.T, 
 // a real retention runner.
 func reportModule(t *testing.T) (*Module, *bun.DB) {
 	t.Helper()
-	engine := newEngine(t)
+	engine := authtest.Engine(t)
 	db := sqltest.SQLite(t)
 	dataMap := sqlDataMap(db, engine)
 	ret, err := retention.New(retention.Config{}, retention.Deps{DB: db, Policy: engine, DataMap: dataMap})
@@ -210,7 +206,7 @@ func TestReport(t *testing.T) {
 }
 
 func TestReportNeedsItsStores(t *testing.T) {
-	mod, err := New(Config{}, Deps{Guard: authz.NewGuard(newEngine(t)), DataMap: func(context.Context) (*datamap.Map, []datamap.Problem, error) {
+	mod, err := New(Config{}, Deps{Guard: authz.NewGuard(authtest.Engine(t)), DataMap: func(context.Context) (*datamap.Map, []datamap.Problem, error) {
 		return &datamap.Map{}, nil, nil
 	}})
 	if err != nil {

@@ -15,21 +15,13 @@ import (
 	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/modules/generation"
 	"github.com/stewardhq/steward/policies"
 )
 
 func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
-
-func newEngine(t *testing.T) *policies.Engine {
-	t.Helper()
-	engine, err := policies.New(context.Background(), policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return engine
-}
 
 // sqlDataMap builds the data map of db from the tables these tests use.
 func sqlDataMap(db *bun.DB, engine *policies.Engine) func(context.Context) (*datamap.Map, []datamap.Problem, error) {
@@ -70,7 +62,7 @@ func runCheck(t *testing.T, db bun.IDB, check func(context.Context, bun.IDB) (Ch
 }
 
 func TestDataMapCheck(t *testing.T) {
-	engine := newEngine(t)
+	engine := authtest.Engine(t)
 	tax := engine.Taxonomy()
 	email := tax["user.contact.email"]
 	email.Key = "user.contact.email"
@@ -106,7 +98,7 @@ func TestDataMapCheck(t *testing.T) {
 
 func TestRetentionCheck(t *testing.T) {
 	ctx := context.Background()
-	engine := newEngine(t)
+	engine := authtest.Engine(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	const interval = 24 * time.Hour
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
@@ -273,7 +265,7 @@ func TestDecisionLogCheck(t *testing.T) {
 
 func TestRecordCheck(t *testing.T) {
 	ctx := context.Background()
-	engine := newEngine(t)
+	engine := authtest.Engine(t)
 	db := sqltest.SQLite(t)
 	dm, _, err := sqlDataMap(db, engine)(ctx)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/policies"
@@ -21,11 +22,7 @@ func TestMain(m *testing.M) { chtest.MainWith(m, sqltest.Main) }
 
 func engine(t *testing.T) *policies.Engine {
 	t.Helper()
-	e, err := policies.New(context.Background(), policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return authtest.Engine(t)
 }
 
 func platform() []Source { return []Source{{Module: "platform", Models: sqlstore.Models()}} }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,13 +17,9 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
-	"github.com/stewardhq/steward/policies"
 )
-
-var testEngine = sync.OnceValues(func() (*policies.Engine, error) {
-	return policies.New(context.Background(), policies.Options{})
-})
 
 // newTestModule builds the module over db with an empty data map: a
 // package holds its manifest, its index and what the hooks give. Each
@@ -32,10 +27,7 @@ var testEngine = sync.OnceValues(func() (*policies.Engine, error) {
 // instances do.
 func newTestModule(t *testing.T, db *bun.DB, cfg Config, deps Deps) *Module {
 	t.Helper()
-	engine, err := testEngine()
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := authtest.Engine(t)
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
@@ -47,6 +39,28 @@ func newTestModule(t *testing.T, db *bun.DB, cfg Config, deps Deps) *Module {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// fileRequest files a request of typ for email as an operator does, on
+// the subject's word.
+func fileRequest(t *testing.T, m *Module, typ, email string) Request {
+	t.Helper()
+	req, err := m.FileForOperator(context.Background(), typ, email, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// tempFiles is a file store in a temporary folder, for the packages of
+// one or more processes.
+func tempFiles(t *testing.T) *blob.Store {
+	t.Helper()
+	files, err := blob.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // trail counts a request's trail entries by event.
@@ -82,10 +96,7 @@ func TestClaims(t *testing.T) {
 		clock := func() time.Time { return now }
 		a := newTestModule(t, db, Config{Lease: time.Minute}, Deps{Now: clock})
 		b := newTestModule(t, db, Config{Lease: time.Minute}, Deps{Now: clock})
-		req, err := a.FileForOperator(ctx, TypeAccess, "nobody@example.com", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := fileRequest(t, a, TypeAccess, "nobody@example.com")
 		la, err := a.claim(ctx, req.ID)
 		if err != nil || la == nil {
 			t.Fatalf("first claim = %v, %v", la, err)
@@ -134,20 +145,14 @@ func TestClaims(t *testing.T) {
 func TestRequestsCompleteOnceAcrossProcesses(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		ctx := context.Background()
-		files, err := blob.OpenDir(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
+		files := tempFiles(t)
 		cfg := Config{PollInterval: 20 * time.Millisecond, Workers: 3}
 		a := newTestModule(t, db, cfg, Deps{Files: files})
 		b := newTestModule(t, db, cfg, Deps{Files: files})
 		const n = 16
 		var ids []string
 		for i := range n {
-			req, err := a.FileForOperator(ctx, TypeAccess, fmt.Sprintf("s%d@example.com", i), "test")
-			if err != nil {
-				t.Fatal(err)
-			}
+			req := fileRequest(t, a, TypeAccess, fmt.Sprintf("s%d@example.com", i))
 			ids = append(ids, req.ID)
 		}
 		for _, m := range []*Module{a, b} {
@@ -219,9 +224,7 @@ func TestWorkersLimit(t *testing.T) {
 	hook := &blockingHook{release: make(chan struct{})}
 	m := newTestModule(t, db, Config{PollInterval: 20 * time.Millisecond, Workers: 3}, Deps{Hooks: []Hook{{Module: "blocking", Data: hook}}})
 	for i := range 5 {
-		if _, err := m.FileForOperator(ctx, TypeAccess, fmt.Sprintf("w%d@example.com", i), "test"); err != nil {
-			t.Fatal(err)
-		}
+		fileRequest(t, m, TypeAccess, fmt.Sprintf("w%d@example.com", i))
 	}
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -247,10 +250,7 @@ func TestWorkersLimit(t *testing.T) {
 func TestCommandWaitsForTheHolder(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		ctx := context.Background()
-		files, err := blob.OpenDir(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
+		files := tempFiles(t)
 		held := &blockingHook{release: make(chan struct{})}
 		server := newTestModule(t, db, Config{PollInterval: 20 * time.Millisecond, Workers: 1},
 			Deps{Files: files, Hooks: []Hook{{Module: "blocking", Data: held}}})
@@ -260,10 +260,7 @@ func TestCommandWaitsForTheHolder(t *testing.T) {
 		command := newTestModule(t, db, Config{PollInterval: 20 * time.Millisecond},
 			Deps{Files: files, Hooks: []Hook{{Module: "blocking", Data: free}}})
 
-		req, err := command.FileForOperator(ctx, TypeAccess, "race@example.com", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := fileRequest(t, command, TypeAccess, "race@example.com")
 		if err := server.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -312,15 +309,9 @@ func TestCommandWaitsForTheHolder(t *testing.T) {
 func TestDeadProcessRequestResumes(t *testing.T) {
 	ctx := context.Background()
 	db := sqltest.Postgres(t)
-	files, err := blob.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := tempFiles(t)
 	dead := newTestModule(t, db, Config{Lease: 300 * time.Millisecond}, Deps{Files: files})
-	req, err := dead.FileForOperator(ctx, TypeAccess, "resume@example.com", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := fileRequest(t, dead, TypeAccess, "resume@example.com")
 	if l, err := dead.claim(ctx, req.ID); err != nil || l == nil {
 		t.Fatalf("claim = %v, %v", l, err)
 	}
@@ -341,11 +332,8 @@ func TestPackageBytesUnchanged(t *testing.T) {
 	db := sqltest.SQLite(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	m := newTestModule(t, db, Config{}, Deps{Now: func() time.Time { return now }})
-	req, err := m.FileForOperator(ctx, TypeAccess, "bytes@example.com", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req, err = m.Process(ctx, req.ID); err != nil || req.Status != StatusCompleted {
+	req, err := m.Process(ctx, fileRequest(t, m, TypeAccess, "bytes@example.com").ID)
+	if err != nil || req.Status != StatusCompleted {
 		t.Fatalf("Process = %s, %v", req.Status, err)
 	}
 	var want bytes.Buffer

@@ -22,17 +22,16 @@ import (
 	"github.com/stewardhq/steward/governance/seed"
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
-	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/modules/billing"
 	"github.com/stewardhq/steward/modules/generation"
 	"github.com/stewardhq/steward/modules/support"
-	"github.com/stewardhq/steward/policies"
 )
 
 func TestMain(m *testing.M) { chtest.MainWith(m, sqltest.Main) }
@@ -79,10 +78,7 @@ func browsingOf(visitorIDs []string) []module.Browsing {
 // clean, and the other person is untouched.
 func TestExportAndEraseOnBothDialects(t *testing.T) {
 	ctx := context.Background()
-	engine, err := policies.New(ctx, policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := authtest.Engine(t)
 	w := chtest.Embedded(t)
 	sources := []datamap.Source{
 		{Module: "platform", Models: append(sqlstore.Models(), adminlog.Models()...)},
@@ -121,10 +117,7 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 		}
 		subject, other := people[0], people[1]
 
-		req, err := mod.FileForOperator(ctx, TypeAccess, subject.Email, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := fileRequest(t, mod, TypeAccess, subject.Email)
 		if req, err = mod.Process(ctx, req.ID); err != nil || req.Status != StatusCompleted {
 			t.Fatalf("access: %v %s", err, req.Status)
 		}
@@ -173,10 +166,7 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 			t.Fatalf("seed: %v", otherBefore)
 		}
 
-		ereq, err := mod.FileForOperator(ctx, TypeErasure, subject.Email, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ereq := fileRequest(t, mod, TypeErasure, subject.Email)
 		if ereq, err = mod.Process(ctx, ereq.ID); err != nil || ereq.Status != StatusCompleted {
 			t.Fatalf("erasure: %v %s %s", err, ereq.Status, ereq.Certificate)
 		}
@@ -220,10 +210,7 @@ func TestExpirePackages(t *testing.T) {
 	ctx := context.Background()
 	db := sqltest.SQLite(t)
 	now := time.Now().UTC()
-	files, err := blob.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := tempFiles(t)
 	mods := make([]*Module, 2)
 	for i := range mods {
 		mods[i] = newTestModule(t, db, Config{PackageTTL: 48 * time.Hour}, Deps{Files: files, Now: func() time.Time { return now }})

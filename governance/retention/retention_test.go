@@ -8,7 +8,9 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/modules/generation"
@@ -22,16 +24,23 @@ type eventRow struct {
 	IP string `ch:"ip_truncated"`
 }
 
+// dataMapOf is the data map the module reads: the tables of db, and of w
+// when it is not nil, as the given modules and the retention runs declare
+// them.
+func dataMapOf(engine *policies.Engine, db *bun.DB, w warehouse.Warehouse, modules ...datamap.Source) func(context.Context) (*datamap.Map, []datamap.Problem, error) {
+	sources := append(modules, datamap.Source{Module: "retention", Models: []any{(*Run)(nil)}})
+	return func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
+		return datamap.Build(ctx, datamap.Inputs{SQL: db, Warehouse: w, Policy: engine, Sources: sources})
+	}
+}
+
 // TestRunRemovesExactlyWhatExpired moves the clock and checks that a run
 // deletes the prompt safety results older than 180 days and the events
 // older than 13 months with the visits (touches) they made, clears the IP
 // of events older than 30 days, and nothing else.
 func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 	ctx := context.Background()
-	engine, err := policies.New(ctx, policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := authtest.Engine(t)
 	w := chtest.Embedded(t)
 	// The time column of events, as the warehouse migration tags it.
 	if err := w.Exec(ctx, "ALTER TABLE events COMMENT COLUMN event_time 'user.behavior.timestamp,collected'"); err != nil {
@@ -41,10 +50,7 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 	// real time, and must not remove the rows before the run does.
 	now := time.Now().UTC().AddDate(2, 0, 0).Truncate(time.Second)
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
-			return datamap.Build(ctx, datamap.Inputs{SQL: db, Warehouse: w, Policy: engine,
-				Sources: []datamap.Source{{Module: "generation", Models: (&generation.Module{}).Models()}, {Module: "retention", Models: []any{(*Run)(nil)}}}})
-		}
+		dataMap := dataMapOf(engine, db, w, datamap.Source{Module: "generation", Models: (&generation.Module{}).Models()})
 		mod, err := New(Config{}, Deps{DB: db, Warehouse: w, Policy: engine, DataMap: dataMap, Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)
@@ -138,15 +144,9 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 // for a stored report.
 func TestSchedulerRuns(t *testing.T) {
 	ctx := context.Background()
-	engine, err := policies.New(ctx, policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := authtest.Engine(t)
 	db := sqltest.SQLite(t)
-	dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
-		return datamap.Build(ctx, datamap.Inputs{SQL: db, Policy: engine,
-			Sources: []datamap.Source{{Module: "retention", Models: []any{(*Run)(nil)}}}})
-	}
+	dataMap := dataMapOf(engine, db, nil)
 	mod, err := New(Config{Interval: 20 * time.Millisecond}, Deps{DB: db, Policy: engine, DataMap: dataMap})
 	if err != nil {
 		t.Fatal(err)
@@ -183,15 +183,9 @@ func (l leading) Leading() bool { return bool(l) }
 // hand-over), one follows. Runs still come one Interval apart.
 func TestScheduledRunsOnceAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
-	engine, err := policies.New(ctx, policies.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := authtest.Engine(t)
 	db := sqltest.Postgres(t)
-	dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
-		return datamap.Build(ctx, datamap.Inputs{SQL: db, Policy: engine,
-			Sources: []datamap.Source{{Module: "retention", Models: []any{(*Run)(nil)}}}})
-	}
+	dataMap := dataMapOf(engine, db, nil)
 	const interval = 300 * time.Millisecond
 	for _, l := range []leading{true, true, false} {
 		mod, err := New(Config{Interval: interval}, Deps{DB: db, Policy: engine, DataMap: dataMap, Leader: l})
