@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/web/webtest"
 )
 
 // BenchmarkIngestHTTP measures ingestion end to end over real HTTP on
@@ -39,13 +39,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 		o.FlushInterval = ingest.DefaultFlushInterval
 		o.BatchRows = ingest.DefaultBatchRows
 	}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go s.app.Listener(ln)
-	b.Cleanup(func() { _ = s.app.Shutdown() })
-	base := "http://" + ln.Addr().String()
+	base := webtest.Serve(b, s.app)
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders, MaxConnsPerHost: senders}}
 
 	// Visitors who accepted everything, so every event is stored in full.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/testutil/browsertest"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/web/webtest"
 )
 
 // chromeUA is a desktop Chrome user agent: headless Chromium announces
@@ -58,13 +59,7 @@ func TestBrowserBannerAndTracker(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	s.app.Get("/page", servePage)
 	s.app.Get("/page/*", servePage)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.app.Listener(ln)
-	t.Cleanup(func() { _ = s.app.Shutdown() })
-	base := "http://" + ln.Addr().String()
+	base := webtest.Serve(t, s.app)
 
 	ctx := browserContext(t, exe)
 
@@ -261,12 +256,7 @@ func TestBrowserGlobalPrivacyControl(t *testing.T) {
 		return c.SendString(strings.Replace(testPage, "<script src=\"/consent.js\">",
 			"<script>Object.defineProperty(navigator, 'globalPrivacyControl', {value: true});</script><script src=\"/consent.js\">", 1))
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.app.Listener(ln)
-	t.Cleanup(func() { _ = s.app.Shutdown() })
+	base := webtest.Serve(t, s.app)
 	ctx := browserContext(t, exe)
 	await := func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }
 
@@ -275,7 +265,7 @@ func TestBrowserGlobalPrivacyControl(t *testing.T) {
 		GPC      bool
 	}
 	var v view
-	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+ln.Addr().String()+"/gpc"),
+	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/gpc"),
 		chromedp.WaitVisible(".stw-banner", chromedp.ByQuery),
 		chromedp.Evaluate(`window.steward.consent.ready`, &v, await)); err != nil {
 		t.Fatal(err)

@@ -115,6 +115,14 @@ func check(t *testing.T, what string, r chtest.Event, analytics, marketing bool,
 			fail("%s = %q stored without the consent it needs", field, v)
 		}
 	}
+	// haveAll checks columns given as name, value, name, value... that
+	// the same consent allows.
+	haveAll := func(allowed bool, columns ...string) {
+		t.Helper()
+		for i := 0; i+1 < len(columns); i += 2 {
+			has(columns[i], columns[i+1], allowed)
+		}
+	}
 	// Always: the event itself and a path without its query string.
 	if r.Path != "/pricing" {
 		fail("path = %q, want /pricing without query or fragment", r.Path)
@@ -128,14 +136,8 @@ func check(t *testing.T, what string, r chtest.Event, analytics, marketing bool,
 	} else if r.UserID != nil {
 		fail("user_id = %q stored without marketing consent", *r.UserID)
 	}
-	has("source", r.Source, marketing)
-	has("medium", r.Medium, marketing)
-	has("campaign", r.Campaign, marketing)
-	has("term", r.Term, marketing)
-	has("content", r.Content, marketing)
-	has("click_id", r.ClickID, marketing)
-	has("click_id_type", r.ClickIDType, marketing)
-	has("referrer", r.Referrer, marketing)
+	haveAll(marketing, "source", r.Source, "medium", r.Medium, "campaign", r.Campaign, "term", r.Term,
+		"content", r.Content, "click_id", r.ClickID, "click_id_type", r.ClickIDType, "referrer", r.Referrer)
 	if marketing {
 		if r.Source != "newsletter" || r.Medium != "email" || r.Campaign != "spring" || r.ClickID != "CLICK123" || r.Channel != "Email" {
 			fail("attribution %q/%q/%q click %q channel %q", r.Source, r.Medium, r.Campaign, r.ClickID, r.Channel)
@@ -147,17 +149,10 @@ func check(t *testing.T, what string, r chtest.Event, analytics, marketing bool,
 	// Analytics: the visitor and session ids, the landing page (path
 	// only), the referrer host, device detail, the truncated address,
 	// properties.
-	has("visitor_id", r.VisitorID, analytics)
-	has("session_id", r.SessionID, analytics)
-	has("landing_page", r.LandingPage, analytics)
-	has("referrer_host", r.ReferrerHost, analytics || marketing)
-	has("channel", r.Channel, analytics || marketing)
-	has("os", r.OS, analytics)
-	has("device_class", r.DeviceClass, analytics)
-	has("screen", r.Screen, analytics)
-	has("language", r.Language, analytics)
-	has("ip_truncated", r.IPTruncated, analytics)
-	has("props", r.Props, analytics)
+	haveAll(analytics, "visitor_id", r.VisitorID, "session_id", r.SessionID, "landing_page", r.LandingPage,
+		"os", r.OS, "device_class", r.DeviceClass, "screen", r.Screen, "language", r.Language,
+		"ip_truncated", r.IPTruncated, "props", r.Props)
+	haveAll(analytics || marketing, "referrer_host", r.ReferrerHost, "channel", r.Channel)
 	if analytics {
 		if r.LandingPage != "/landing" {
 			fail("landing_page = %q, want the path without its campaign parameters", r.LandingPage)
