@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/testutil/localport"
 )
 
 // serverUID is the unprivileged user (nobody) the server runs as when the
@@ -76,11 +78,11 @@ func startServer() (*serverProc, error) {
 }
 
 func launch(bin, dir string) (*serverProc, error) {
-	tcpPort, err := freePort()
+	tcpPort, err := localport.Port()
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := freePort()
+	httpPort, err := localport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -199,15 +201,6 @@ func (s *serverProc) logTail() string {
 		return "no server log"
 	}
 	return strings.Join(parts, "\n")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func chownTree(dir string, uid, gid int) error {

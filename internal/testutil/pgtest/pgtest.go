@@ -33,7 +33,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -49,6 +48,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/stewardhq/steward/internal/testutil/localport"
 )
 
 // EnvURL names the environment variable that points the tests at an
@@ -303,7 +304,7 @@ func start(pathEnv, root string) (*server, error) {
 	// process may take it in between, so a failed bind tries another.
 	var lastErr error
 	for range 5 {
-		port, err := freePort()
+		port, err := localport.Port()
 		if err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
@@ -430,15 +431,6 @@ func (p *process) stop() error {
 		return fmt.Errorf("remove server folder: %w", err)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tail returns the end of a log file for an error message.

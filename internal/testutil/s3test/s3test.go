@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/testutil/localport"
 )
 
 // Install is how to get the binary; `make tools` runs it into .cache/bin.
@@ -47,12 +49,8 @@ func Start(t testing.TB) *Server {
 		t.Skip("versitygw, an S3-compatible server, is not on PATH (`make tools` installs it into .cache/bin; or " + Install + "): nothing is tested against an S3 bucket")
 	}
 	// A port the system hands out, given back for the server to take.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := localport.Addr()
 	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{Endpoint: "http://" + addr, Root: t.TempDir(), Access: "steward" + randomHex(t, 4), Secret: randomHex(t, 16)}

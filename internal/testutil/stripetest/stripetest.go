@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/testutil/localport"
 )
 
 // startTimeout bounds the wait for stripe-mock to answer. It loads the
@@ -65,13 +66,11 @@ func (s *server) start() {
 		s.err = err
 		return
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := localport.Addr()
 	if err != nil {
 		s.err = err
 		return
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	// Without -https-addr it also listens for HTTPS on the fixed port
 	// 12112, and a second test binary running at the same time would fail
 	// to start; the system picks that port instead.
