@@ -219,48 +219,67 @@ func TestDeadlineCheck(t *testing.T) {
 	})
 }
 
-func TestAdminLogCheck(t *testing.T) {
-	ctx := context.Background()
-	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		for i, action := range []string{"user.role.update", "user.token.create", "privacy.request.extend"} {
-			if _, err := adminlog.Append(ctx, db, adminlog.Entry{ActorID: "admin1", Action: action, TargetID: "u" + string(rune('1'+i))}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		runCheck(t, db, AdminLogCheck, StatusOK)
-
-		if _, err := db.ExecContext(ctx, "UPDATE admin_log SET action = 'user.role.read' WHERE seq = 2"); err != nil {
-			t.Fatal(err)
-		}
-		c := runCheck(t, db, AdminLogCheck, StatusFinding)
-		if c.Findings[0].Where != "admin_log seq 2" {
-			t.Fatalf("finding at %q, want seq 2", c.Findings[0].Where)
-		}
-	})
-}
-
-func TestDecisionLogCheck(t *testing.T) {
+func TestLogChecks(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
-	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		rows := []sqlstore.DecisionRecord{
-			{ID: "d1", DecidedAt: now, Policy: "data.steward.access", Revision: "rev1", InputDigest: "ab12", Result: map[string]any{"allow": true}},
-			{ID: "d2", DecidedAt: now, Policy: "data.steward.retention", Revision: "rev1", InputDigest: "cd34", Result: map[string]any{}},
-		}
-		if _, err := db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+	insert := func(t *testing.T, db *bun.DB, rows any) {
+		t.Helper()
+		if _, err := db.NewInsert().Model(rows).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		runCheck(t, db, DecisionLogCheck, StatusOK)
-
-		bad := sqlstore.DecisionRecord{ID: "d3", DecidedAt: now, Policy: "data.steward.erasure", Revision: "rev1", Result: map[string]any{}}
-		if _, err := db.NewInsert().Model(&bad).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-		c := runCheck(t, db, DecisionLogCheck, StatusFinding)
-		if c.Findings[0].Where != "decision_log policy data.steward.erasure" {
-			t.Fatalf("finding at %q", c.Findings[0].Where)
-		}
-	})
+	}
+	tests := []struct {
+		name  string
+		check func(context.Context, bun.IDB) (Check, error)
+		plant func(t *testing.T, db *bun.DB)
+		spoil func(t *testing.T, db *bun.DB)
+		where string
+	}{
+		{
+			name:  "admin log",
+			check: AdminLogCheck,
+			plant: func(t *testing.T, db *bun.DB) {
+				for i, action := range []string{"user.role.update", "user.token.create", "privacy.request.extend"} {
+					if _, err := adminlog.Append(ctx, db, adminlog.Entry{ActorID: "admin1", Action: action, TargetID: "u" + string(rune('1'+i))}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			spoil: func(t *testing.T, db *bun.DB) {
+				if _, err := db.ExecContext(ctx, "UPDATE admin_log SET action = 'user.role.read' WHERE seq = 2"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			where: "admin_log seq 2",
+		},
+		{
+			name:  "decision log",
+			check: DecisionLogCheck,
+			plant: func(t *testing.T, db *bun.DB) {
+				insert(t, db, &[]sqlstore.DecisionRecord{
+					{ID: "d1", DecidedAt: now, Policy: "data.steward.access", Revision: "rev1", InputDigest: "ab12", Result: map[string]any{"allow": true}},
+					{ID: "d2", DecidedAt: now, Policy: "data.steward.retention", Revision: "rev1", InputDigest: "cd34", Result: map[string]any{}},
+				})
+			},
+			spoil: func(t *testing.T, db *bun.DB) {
+				insert(t, db, &sqlstore.DecisionRecord{ID: "d3", DecidedAt: now, Policy: "data.steward.erasure", Revision: "rev1", Result: map[string]any{}})
+			},
+			where: "decision_log policy data.steward.erasure",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+				tt.plant(t, db)
+				runCheck(t, db, tt.check, StatusOK)
+				tt.spoil(t, db)
+				c := runCheck(t, db, tt.check, StatusFinding)
+				if c.Findings[0].Where != tt.where {
+					t.Fatalf("finding at %q, want %q", c.Findings[0].Where, tt.where)
+				}
+			})
+		})
+	}
 }
 
 func TestRecordCheck(t *testing.T) {
