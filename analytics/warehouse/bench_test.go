@@ -32,9 +32,7 @@ func BenchmarkEmbeddedGroupBy(b *testing.B) {
 	const total, batch = 200_000, 10_000
 	for i := 0; i < total; i += batch {
 		events := makeEvents("gb-"+string(rune('a'+i/batch))+"-", batch, testBase)
-		if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
-			b.Fatal(err)
-		}
+		insertEvents(b, w, events)
 	}
 	type row struct {
 		Source      string `ch:"source"`

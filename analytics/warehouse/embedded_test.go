@@ -89,9 +89,7 @@ func TestEmbeddedGroupBy(t *testing.T) {
 	ctx := context.Background()
 	w := chtest.Embedded(t)
 	events := makeEvents("gb-", 5000, testBase)
-	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
-		t.Fatal(err)
-	}
+	insertEvents(t, w, events)
 	type channelRow struct {
 		Channel     string  `ch:"channel"`
 		Events      uint64  `ch:"events"`
@@ -142,9 +140,7 @@ func TestEmbeddedDeleteSubject(t *testing.T) {
 	ctx := context.Background()
 	w := chtest.Embedded(t)
 	events := makeEvents("del-", 3000, testBase)
-	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
-		t.Fatal(err)
-	}
+	insertEvents(t, w, events)
 	perUser := map[string]uint64{}
 	perVisitor := map[string]uint64{}
 	for _, e := range events {
@@ -223,9 +219,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	if err != nil || version != want || dirty {
 		t.Fatalf("MigrationVersion = %d, %v, %v; want %d, false, nil", version, dirty, err, want)
 	}
-	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(makeEvents("mig-", 10, testBase))); err != nil {
-		t.Fatal(err)
-	}
+	insertEvents(t, w, makeEvents("mig-", 10, testBase))
 	// Up again is a no-op, not an error.
 	if err := warehouse.Migrate(ctx, w, "up"); err != nil {
 		t.Fatalf("second up: %v", err)
@@ -448,9 +442,7 @@ func TestEmbeddedParameterInjection(t *testing.T) {
 	w := chtest.Embedded(t)
 	events := makeEvents("inj-", 50, testBase)
 	events[0].VisitorID = `o'brien\' OR 1=1 --`
-	if err := w.Insert(ctx, "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
-		t.Fatal(err)
-	}
+	insertEvents(t, w, events)
 	tests := []struct {
 		name    string
 		visitor string

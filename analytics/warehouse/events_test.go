@@ -47,6 +47,14 @@ func roundTrip[T any](t *testing.T, ctx context.Context, w warehouse.Warehouse, 
 	return got
 }
 
+// insertEvents stores events in the events table of w.
+func insertEvents(tb testing.TB, w warehouse.Warehouse, events []chtest.Event) {
+	tb.Helper()
+	if err := w.Insert(context.Background(), "events", chtest.EventColumns, chtest.EventRows(events)); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // badQuery is a call that must fail with an error containing want.
 type badQuery struct {
 	name string

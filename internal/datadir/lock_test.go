@@ -2,6 +2,7 @@ package datadir
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -27,9 +28,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestAcquireNamesTheHolder(t *testing.T) {
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+// startHolder starts the helper process on dir and returns once it holds
+// the lock; closing stdin lets it release the lock and exit.
+func startHolder(t *testing.T, dir string) (cmd *exec.Cmd, stdin io.WriteCloser) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "DATADIR_TEST_HOLD="+dir)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -47,8 +50,14 @@ func TestAcquireNamesTheHolder(t *testing.T) {
 	if got := strings.TrimSpace(string(buf[:n])); got != "locked" {
 		t.Fatalf("helper said %q", got)
 	}
+	return cmd, stdin
+}
 
-	_, err = Acquire(dir, "steward migrate")
+func TestAcquireNamesTheHolder(t *testing.T) {
+	dir := t.TempDir()
+	cmd, stdin := startHolder(t, dir)
+
+	_, err := Acquire(dir, "steward migrate")
 	if !errors.Is(err, ErrInUse) {
 		t.Fatalf("Acquire while held = %v, want ErrInUse", err)
 	}
@@ -73,20 +82,7 @@ func TestAcquireNamesTheHolder(t *testing.T) {
 
 func TestAcquireSurvivesAKilledHolder(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "DATADIR_TEST_HOLD="+dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	_, _ = stdout.Read(buf)
+	cmd, _ := startHolder(t, dir)
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 

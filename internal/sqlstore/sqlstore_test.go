@@ -18,19 +18,26 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 
-func TestOpenSQLiteCreatesDataDir(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "missing", "var")
-	db, err := sqlstore.Open(t.Context(), sqlstore.Config{DataDir: dir})
+// openAnswering opens the store cfg names, closed when the test ends, and
+// checks that it is of dialect and answers a ping.
+func openAnswering(t *testing.T, cfg sqlstore.Config, dialect string) {
+	t.Helper()
+	db, err := sqlstore.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	defer db.Close()
-	if got := sqlstore.Dialect(db); got != sqlstore.SQLite {
-		t.Errorf("dialect = %q, want %q", got, sqlstore.SQLite)
+	t.Cleanup(func() { db.Close() })
+	if got := sqlstore.Dialect(db); got != dialect {
+		t.Errorf("dialect = %q, want %q", got, dialect)
 	}
 	if err := sqlstore.Ping(t.Context(), db); err != nil {
 		t.Errorf("ping: %v", err)
 	}
+}
+
+func TestOpenSQLiteCreatesDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing", "var")
+	openAnswering(t, sqlstore.Config{DataDir: dir}, sqlstore.SQLite)
 	if _, err := os.Stat(filepath.Join(dir, sqlstore.SQLiteFile)); err != nil {
 		t.Errorf("database file: %v", err)
 	}
@@ -59,17 +66,7 @@ func TestOpenPostgres(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db, err := sqlstore.Open(t.Context(), sqlstore.Config{URL: tt.url, DataDir: t.TempDir()})
-			if err != nil {
-				t.Fatalf("open: %v", err)
-			}
-			defer db.Close()
-			if got := sqlstore.Dialect(db); got != sqlstore.Postgres {
-				t.Errorf("dialect = %q, want %q", got, sqlstore.Postgres)
-			}
-			if err := sqlstore.Ping(t.Context(), db); err != nil {
-				t.Errorf("ping: %v", err)
-			}
+			openAnswering(t, sqlstore.Config{URL: tt.url, DataDir: t.TempDir()}, sqlstore.Postgres)
 		})
 	}
 }
