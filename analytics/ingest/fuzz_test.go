@@ -13,7 +13,6 @@ import (
 
 	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/analytics/warehouse"
-	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/visitortest"
 )
@@ -79,8 +78,7 @@ func FuzzPostEvents(f *testing.F) {
 	wh := discardInserts{chtest.Embedded(f)}
 	s := newStack(f, stackOptions{warehouse: wh, mutate: func(o *ingest.Config) { o.MaxBatch = 16 },
 		now: func() time.Time { return fuzzNow }})
-	visitor := s.client()
-	visitor.choose(consent.MethodBannerAccept, nil)
+	visitor := s.accepting()
 
 	f.Fuzz(func(t *testing.T, body []byte, contentType string, mode uint8) {
 		if !httpguts.ValidHeaderFieldValue(contentType) {

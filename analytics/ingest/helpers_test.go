@@ -150,6 +150,13 @@ func (s *stack) client() *client {
 	return &client{s: s, Visitor: visitortest.Visitor{UserAgent: visitortest.Firefox}}
 }
 
+// accepting is a browser whose visitor accepted everything on the banner.
+func (s *stack) accepting() *client {
+	c := s.client()
+	c.choose(consent.MethodBannerAccept, nil)
+	return c
+}
+
 // do sends body as it is when it is a []byte, as JSON otherwise.
 func (c *client) do(method, path string, body any, contentType string) (*http.Response, []byte) {
 	c.s.t.Helper()

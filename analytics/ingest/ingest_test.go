@@ -16,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/analytics/ingest"
-	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/visitortest"
 	"github.com/stewardhq/steward/internal/web"
@@ -54,8 +53,7 @@ func minimal(typ string) map[string]any {
 
 func TestValidation(t *testing.T) {
 	s := newStack(t, stackOptions{mutate: func(o *ingest.Config) { o.MaxBatch = 5 }})
-	cl := s.client()
-	cl.choose(consent.MethodBannerAccept, nil)
+	cl := s.accepting()
 	now := time.Now().UTC()
 
 	t.Run("valid items of a batch are accepted, invalid ones listed", func(t *testing.T) {
@@ -164,8 +162,7 @@ func TestValidation(t *testing.T) {
 
 func TestBotsNotStored(t *testing.T) {
 	s := newStack(t, stackOptions{})
-	cl := s.client()
-	cl.choose(consent.MethodBannerAccept, nil)
+	cl := s.accepting()
 	tests := []struct {
 		name string
 		ua   string
@@ -202,8 +199,7 @@ func TestBotsNotStored(t *testing.T) {
 func TestWarehouseOutage(t *testing.T) {
 	flaky := &flakyWarehouse{Warehouse: chtest.Embedded(t)}
 	s := newStack(t, stackOptions{warehouse: flaky})
-	cl := s.client()
-	cl.choose(consent.MethodBannerAccept, nil)
+	cl := s.accepting()
 
 	flaky.down.Store(true)
 	var ids []string
@@ -249,8 +245,7 @@ func TestLostInsertAnswerNoDuplicate(t *testing.T) {
 	flaky := &flakyWarehouse{Warehouse: chtest.Embedded(t)}
 	flaky.lostAnswers.Store(1)
 	s := newStack(t, stackOptions{warehouse: flaky})
-	cl := s.client()
-	cl.choose(consent.MethodBannerAccept, nil)
+	cl := s.accepting()
 	var batch []any
 	for range 50 {
 		batch = append(batch, fullEvent("page_view"))
@@ -271,8 +266,7 @@ func TestFullSpoolAnswers503(t *testing.T) {
 	flaky := &flakyWarehouse{Warehouse: chtest.Embedded(t)}
 	flaky.down.Store(true)
 	s := newStack(t, stackOptions{warehouse: flaky, mutate: func(o *ingest.Config) { o.SpoolMaxBytes = 16 << 10 }})
-	cl := s.client()
-	cl.choose(consent.MethodBannerAccept, nil)
+	cl := s.accepting()
 	accepted := 0
 	for i := 0; ; i++ {
 		resp, raw := cl.do("POST", "/v1/events", []any{fullEvent("page_view"), fullEvent("page_view")}, "")
@@ -307,8 +301,7 @@ func TestFullSpoolAnswers503(t *testing.T) {
 func TestStopDrains(t *testing.T) {
 	wh := chtest.Embedded(t)
 	s := newStack(t, stackOptions{warehouse: wh, mutate: func(o *ingest.Config) { o.FlushInterval = time.Hour }})
-	cl := s.client()
-	cl.choose(consent.MethodBannerAccept, nil)
+	cl := s.accepting()
 	for range 5 {
 		if status, _, raw := cl.send([]any{fullEvent("page_view"), fullEvent("error")}); status != 202 {
 			t.Fatalf("%d %s", status, raw)

@@ -53,8 +53,7 @@ func TestEventOutcome(t *testing.T) {
 	const bob = "user-bob"
 	// An anonymous visitor who accepted everything, one who rejected
 	// everything.
-	accepting := s.client()
-	accepting.choose(consent.MethodBannerAccept, nil)
+	accepting := s.accepting()
 	rejecting := s.client()
 	rejecting.choose(consent.MethodBannerReject, nil)
 
@@ -287,8 +286,7 @@ func checkShape(t *testing.T, raw []byte) {
 // and the events table keeps each event once by its id and time.
 func TestResentBatch(t *testing.T) {
 	s := newStack(t, stackOptions{})
-	cl := s.client()
-	cl.choose(consent.MethodBannerAccept, nil)
+	cl := s.accepting()
 	a, b := fullEvent("page_view"), fullEvent("error")
 	batch := []any{a, b}
 	for i := range 2 {

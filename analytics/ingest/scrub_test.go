@@ -4,8 +4,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/stewardhq/steward/consent"
 )
 
 // TestURLsLosePersonalData sends page views whose URLs, referrers and
@@ -14,8 +12,7 @@ import (
 // straight from the warehouse: none of it is there.
 func TestURLsLosePersonalData(t *testing.T) {
 	s := newStack(t, stackOptions{})
-	cl := s.client()
-	cl.choose(consent.MethodBannerAccept, nil)
+	cl := s.accepting()
 	tests := []struct {
 		name                          string
 		url, referrer, landing        string
