@@ -91,7 +91,7 @@ func TestOnSignIn(t *testing.T) {
 		wh.err = errors.New("warehouse down")
 		c := h.browser()
 		c.put(consent.MethodBannerSave, map[string]bool{"functional": false, "analytics": false, "marketing": false})
-		if s := signIn("user-c", c.vid); s == http.StatusOK {
+		if s := signIn("user-c", c.VID); s == http.StatusOK {
 			t.Errorf("sign-in hook with the warehouse down = %d, want the failure reported", s)
 		}
 	})
