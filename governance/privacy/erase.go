@@ -121,12 +121,6 @@ type stepResult struct {
 // maxTime closes a browser stretch that has no end.
 var maxTime = time.Date(2299, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// sqlColumnInfo is what blanking a column needs to know.
-type sqlColumnInfo struct {
-	family   string
-	nullable bool
-}
-
 // erase runs, or resumes, the erasure of a request's subject and returns
 // its certificate. Each step is recorded when done; a rerun skips done
 // steps, so a crash at any point and a rerun finish the job.
@@ -184,7 +178,7 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 	}
 	pseudonym := "erased:" + req.ID
 
-	info, err := m.sqlColumnInfo(ctx)
+	info, err := sqlstore.ColumnsByName(ctx, m.deps.DB)
 	if err != nil {
 		return Certificate{}, err
 	}
@@ -319,7 +313,7 @@ func (m *Module) countSubjectBy(ctx context.Context, tp *tablePlan, cols []colum
 		if !ok {
 			return 0, nil
 		}
-		return m.countSQL(ctx, tp.table, where, args)
+		return sqlstore.Count(ctx, m.deps.DB, tp.table, where, args...)
 	case datamap.StoreWarehouse:
 		if m.deps.Warehouse == nil {
 			return 0, nil
@@ -337,14 +331,6 @@ func (m *Module) countSubjectBy(ctx context.Context, tp *tablePlan, cols []colum
 		return int64(rows[0].N), nil
 	}
 	return 0, nil
-}
-
-func (m *Module) countSQL(ctx context.Context, table, where string, args []any) (int64, error) {
-	var n int64
-	if err := m.deps.DB.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE "+where, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count %s: %w", table, err)
-	}
-	return n, nil
 }
 
 // eraseWarehouseTable deletes every row of the subject. The warehouse
@@ -367,7 +353,7 @@ func (m *Module) eraseWarehouseTable(ctx context.Context, tp *tablePlan, s modul
 
 // eraseSQLTable applies a table's row mode to the subject's rows and
 // returns how many rows it changed.
-func eraseSQLTable(ctx context.Context, tx bun.Tx, tp *tablePlan, s module.SubjectRef, pseudonym string, info map[string]sqlColumnInfo) (int64, error) {
+func eraseSQLTable(ctx context.Context, tx bun.Tx, tp *tablePlan, s module.SubjectRef, pseudonym string, info map[string]sqlstore.Column) (int64, error) {
 	where, args, ok := tp.subjectWhere(s, sqlPlaceholder)
 	if !ok || tp.mode == modeKeep {
 		return 0, nil
@@ -391,7 +377,7 @@ func eraseSQLTable(ctx context.Context, tx bun.Tx, tp *tablePlan, s module.Subje
 // partialSets returns the assignments that clear a kept row: deleted and
 // anonymized columns blanked, identifiers replaced by the pseudonym, kept
 // columns left alone.
-func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlColumnInfo) ([]string, []any) {
+func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlstore.Column) ([]string, []any) {
 	var sets []string
 	var args []any
 	for _, c := range tp.columns {
@@ -403,7 +389,7 @@ func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlColumnInfo)
 		if c.Subject {
 			// A NULL identifier stays NULL: a row names its subject by one
 			// of several columns, and schemas may require exactly one.
-			if info[tp.table+"."+c.Column].nullable {
+			if info[tp.table+"."+c.Column].Nullable {
 				sets = append(sets, c.Column+" = CASE WHEN "+c.Column+" IS NULL THEN NULL ELSE ? END")
 			} else {
 				sets = append(sets, c.Column+" = ?")
@@ -412,41 +398,9 @@ func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlColumnInfo)
 			continue
 		}
 		sets = append(sets, c.Column+" = ?")
-		args = append(args, blankValue(info[tp.table+"."+c.Column]))
+		args = append(args, info[tp.table+"."+c.Column].Blank())
 	}
 	return sets, args
-}
-
-// blankValue is the value a cleared column holds: NULL where allowed,
-// otherwise the empty value of its type.
-func blankValue(ci sqlColumnInfo) any {
-	if ci.nullable {
-		return nil
-	}
-	switch ci.family {
-	case sqlstore.FamilyInteger, sqlstore.FamilyFloat, sqlstore.FamilyDecimal:
-		return 0
-	case sqlstore.FamilyBoolean:
-		return false
-	case sqlstore.FamilyTime:
-		return time.Unix(0, 0).UTC()
-	case sqlstore.FamilyJSON:
-		return "{}"
-	default:
-		return ""
-	}
-}
-
-func (m *Module) sqlColumnInfo(ctx context.Context) (map[string]sqlColumnInfo, error) {
-	cols, err := sqlstore.Columns(ctx, m.deps.DB)
-	if err != nil {
-		return nil, fmt.Errorf("read sql schema: %w", err)
-	}
-	out := make(map[string]sqlColumnInfo, len(cols))
-	for _, c := range cols {
-		out[c.Table+"."+c.Name] = sqlColumnInfo{family: c.Family, nullable: c.Nullable}
-	}
-	return out, nil
 }
 
 // sqlOrder orders the SQL tables so that a table comes before the tables
@@ -528,7 +482,7 @@ WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()`
 // identifiers, checks the pseudonymized rows hold nothing but kept data,
 // and asks each module what it still holds. The certificate gets the
 // counts, the kept items and the verdict.
-func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePlan, s module.SubjectRef, cen census, info map[string]sqlColumnInfo) error {
+func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePlan, s module.SubjectRef, cen census, info map[string]sqlstore.Column) error {
 	passed := true
 	add := func(c Check) {
 		c.OK = c.Found == c.Want
@@ -593,7 +547,7 @@ func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePla
 				if c.Subject || c.Identifier != datamap.IdentifierEmail || c.Erasure.Action == actionKeep {
 					continue
 				}
-				n, err := m.countSQL(ctx, tp.table, c.Column+" = ?", []any{s.Email})
+				n, err := sqlstore.Count(ctx, m.deps.DB, tp.table, c.Column+" = ?", s.Email)
 				if err != nil {
 					return err
 				}
@@ -615,7 +569,7 @@ func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePla
 
 // checkPseudonymized counts the rows kept under the pseudonym and those of
 // them where a column that should be cleared is not.
-func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudonym string, info map[string]sqlColumnInfo) (kept, dirty int64, err error) {
+func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudonym string, info map[string]sqlstore.Column) (kept, dirty int64, err error) {
 	var subj []string
 	var args []any
 	for _, c := range tp.subjects {
@@ -628,7 +582,7 @@ func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudony
 		return 0, 0, nil
 	}
 	where := "(" + strings.Join(subj, " OR ") + ")"
-	if kept, err = m.countSQL(ctx, tp.table, where, args); err != nil {
+	if kept, err = sqlstore.Count(ctx, m.deps.DB, tp.table, where, args...); err != nil {
 		return 0, 0, err
 	}
 	var notBlank []string
@@ -637,18 +591,14 @@ func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudony
 		if !c.Personal || c.Subject || c.Erasure.Action == actionKeep || c.Collected {
 			continue
 		}
-		ci := info[tp.table+"."+c.Column]
-		if ci.nullable {
-			notBlank = append(notBlank, c.Column+" IS NOT NULL")
-			continue
-		}
-		notBlank = append(notBlank, c.Column+" <> ?")
-		blankArgs = append(blankArgs, blankValue(ci))
+		cond, condArgs := info[tp.table+"."+c.Column].NotBlank()
+		notBlank = append(notBlank, cond)
+		blankArgs = append(blankArgs, condArgs...)
 	}
 	if len(notBlank) == 0 {
 		return kept, 0, nil
 	}
-	dirty, err = m.countSQL(ctx, tp.table, where+" AND ("+strings.Join(notBlank, " OR ")+")", append(args, blankArgs...))
+	dirty, err = sqlstore.Count(ctx, m.deps.DB, tp.table, where+" AND ("+strings.Join(notBlank, " OR ")+")", append(args, blankArgs...)...)
 	return kept, dirty, err
 }
 

@@ -280,7 +280,7 @@ func (m *Module) Run(ctx context.Context, dryRun bool) (Report, error) {
 		return Report{}, err
 	}
 	rep.Skipped = skipped
-	info, err := columnInfo(ctx, m.deps.DB)
+	info, err := sqlstore.ColumnsByName(ctx, m.deps.DB)
 	if err != nil {
 		return Report{}, err
 	}
@@ -387,12 +387,12 @@ func (m *Module) rules(ctx context.Context, dm *datamap.Map, now time.Time) ([]t
 
 // applySQL deletes the table's expired rows and clears its expired
 // columns.
-func (m *Module) applySQL(ctx context.Context, tr tableRule, info map[string]colInfo, dryRun bool) ([]Item, error) {
+func (m *Module) applySQL(ctx context.Context, tr tableRule, info map[string]sqlstore.Column, dryRun bool) ([]Item, error) {
 	var items []Item
 	db := m.deps.DB
 	if tr.row != nil {
 		where := tr.timeCol + " < ?"
-		n, err := countSQL(ctx, db, tr.table, where, tr.row.cutoff)
+		n, err := sqlstore.Count(ctx, db, tr.table, where, tr.row.cutoff)
 		if err != nil {
 			return nil, err
 		}
@@ -409,15 +409,11 @@ func (m *Module) applySQL(ctx context.Context, tr tableRule, info map[string]col
 		var cats []string
 		for _, c := range g {
 			ci := info[tr.table+"."+c.column]
-			if ci.nullable {
-				sets = append(sets, c.column+" = NULL")
-				notBlank = append(notBlank, c.column+" IS NOT NULL")
-			} else {
-				sets = append(sets, c.column+" = ?")
-				setArgs = append(setArgs, blankValue(ci))
-				notBlank = append(notBlank, c.column+" <> ?")
-				blankArgs = append(blankArgs, blankValue(ci))
-			}
+			sets = append(sets, c.column+" = ?")
+			setArgs = append(setArgs, ci.Blank())
+			cond, condArgs := ci.NotBlank()
+			notBlank = append(notBlank, cond)
+			blankArgs = append(blankArgs, condArgs...)
 			cats = append(cats, c.category)
 		}
 		where := tr.timeCol + " < ? AND (" + strings.Join(notBlank, " OR ") + ")"
@@ -428,7 +424,7 @@ func (m *Module) applySQL(ctx context.Context, tr tableRule, info map[string]col
 			where += " AND " + tr.timeCol + " >= ?"
 			args = append(args, tr.row.cutoff)
 		}
-		n, err := countSQL(ctx, db, tr.table, where, args...)
+		n, err := sqlstore.Count(ctx, db, tr.table, where, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -562,47 +558,6 @@ func uniq(list []string) []string {
 		}
 	}
 	return out
-}
-
-func countSQL(ctx context.Context, db bun.IDB, table, where string, args ...any) (int64, error) {
-	var n int64
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE "+where, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count %s: %w", table, err)
-	}
-	return n, nil
-}
-
-type colInfo struct {
-	family   string
-	nullable bool
-}
-
-func columnInfo(ctx context.Context, db *bun.DB) (map[string]colInfo, error) {
-	cols, err := sqlstore.Columns(ctx, db)
-	if err != nil {
-		return nil, fmt.Errorf("read sql schema: %w", err)
-	}
-	out := make(map[string]colInfo, len(cols))
-	for _, c := range cols {
-		out[c.Table+"."+c.Name] = colInfo{family: c.Family, nullable: c.Nullable}
-	}
-	return out, nil
-}
-
-// blankValue is the value a cleared NOT NULL column holds.
-func blankValue(ci colInfo) any {
-	switch ci.family {
-	case sqlstore.FamilyInteger, sqlstore.FamilyFloat, sqlstore.FamilyDecimal:
-		return 0
-	case sqlstore.FamilyBoolean:
-		return false
-	case sqlstore.FamilyTime:
-		return time.Unix(0, 0).UTC()
-	case sqlstore.FamilyJSON:
-		return "{}"
-	default:
-		return ""
-	}
 }
 
 var (

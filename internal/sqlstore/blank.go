@@ -1,0 +1,64 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// ColumnsByName reads the live schema as Columns does, keyed
+// "table.column".
+func ColumnsByName(ctx context.Context, db *bun.DB) (map[string]Column, error) {
+	cols, err := Columns(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("read sql schema: %w", err)
+	}
+	out := make(map[string]Column, len(cols))
+	for _, c := range cols {
+		out[c.Table+"."+c.Name] = c
+	}
+	return out, nil
+}
+
+// Blank is the value a cleared column holds: NULL where the column allows
+// it, otherwise the empty value of its family (0, false, the Unix epoch,
+// an empty JSON object, an empty string). Erasure and retention clear
+// columns with it and check they hold it.
+func (c Column) Blank() any {
+	if c.Nullable {
+		return nil
+	}
+	switch c.Family {
+	case FamilyInteger, FamilyFloat, FamilyDecimal:
+		return 0
+	case FamilyBoolean:
+		return false
+	case FamilyTime:
+		return time.Unix(0, 0).UTC()
+	case FamilyJSON:
+		return "{}"
+	default:
+		return ""
+	}
+}
+
+// NotBlank returns the condition a row meets while the column does not
+// hold its Blank value yet, with its arguments.
+func (c Column) NotBlank() (string, []any) {
+	if c.Nullable {
+		return c.Name + " IS NOT NULL", nil
+	}
+	return c.Name + " <> ?", []any{c.Blank()}
+}
+
+// Count counts the rows of table that meet where, a condition with "?"
+// placeholders for args.
+func Count(ctx context.Context, db bun.IDB, table, where string, args ...any) (int64, error) {
+	n, err := db.NewSelect().TableExpr("?", bun.Ident(table)).Where(where, args...).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	return int64(n), nil
+}
