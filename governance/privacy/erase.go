@@ -325,7 +325,7 @@ func (m *Module) countSubjectBy(ctx context.Context, tp *tablePlan, cols []colum
 		var rows []struct {
 			N uint64 `ch:"n"`
 		}
-		if err := m.deps.Warehouse.Select(ctx, &rows, "SELECT count() AS n FROM "+tp.table+" WHERE "+where, args...); err != nil {
+		if err := m.deps.Warehouse.Select(ctx, &rows, "SELECT count() AS n FROM "+sqlstore.Quote(tp.table)+" WHERE "+where, args...); err != nil {
 			return 0, fmt.Errorf("count %s: %w", tp.table, err)
 		}
 		return int64(rows[0].N), nil
@@ -345,7 +345,7 @@ func (m *Module) eraseWarehouseTable(ctx context.Context, tp *tablePlan, s modul
 		return n, err
 	}
 	where, args, _ := warehouseWhere(tp, s)
-	if err := m.deps.Warehouse.Exec(ctx, "DELETE FROM "+tp.table+" WHERE "+where, args...); err != nil {
+	if err := m.deps.Warehouse.Exec(ctx, "DELETE FROM "+sqlstore.Quote(tp.table)+" WHERE "+where, args...); err != nil {
 		return 0, fmt.Errorf("erase %s: %w", tp.table, err)
 	}
 	return n, nil
@@ -362,10 +362,10 @@ func eraseSQLTable(ctx context.Context, tx bun.Tx, tp *tablePlan, s module.Subje
 	var err error
 	switch tp.mode {
 	case modeDelete:
-		res, err = tx.ExecContext(ctx, "DELETE FROM "+tp.table+" WHERE "+where, args...)
+		res, err = tx.ExecContext(ctx, "DELETE FROM "+sqlstore.Quote(tp.table)+" WHERE "+where, args...)
 	case modePartial:
 		sets, setArgs := partialSets(tp, pseudonym, info)
-		res, err = tx.ExecContext(ctx, "UPDATE "+tp.table+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(setArgs, args...)...)
+		res, err = tx.ExecContext(ctx, "UPDATE "+sqlstore.Quote(tp.table)+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(setArgs, args...)...)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("erase %s: %w", tp.table, err)
@@ -390,14 +390,15 @@ func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlstore.Colum
 			// A NULL identifier stays NULL: a row names its subject by one
 			// of several columns, and schemas may require exactly one.
 			if info[tp.table+"."+c.Column].Nullable {
-				sets = append(sets, c.Column+" = CASE WHEN "+c.Column+" IS NULL THEN NULL ELSE ? END")
+				col := sqlstore.Quote(c.Column)
+				sets = append(sets, col+" = CASE WHEN "+col+" IS NULL THEN NULL ELSE ? END")
 			} else {
-				sets = append(sets, c.Column+" = ?")
+				sets = append(sets, sqlstore.Quote(c.Column)+" = ?")
 			}
 			args = append(args, pseudonym)
 			continue
 		}
-		sets = append(sets, c.Column+" = ?")
+		sets = append(sets, sqlstore.Quote(c.Column)+" = ?")
 		args = append(args, info[tp.table+"."+c.Column].Blank())
 	}
 	return sets, args
@@ -547,7 +548,7 @@ func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePla
 				if c.Subject || c.Identifier != datamap.IdentifierEmail || c.Erasure.Action == actionKeep {
 					continue
 				}
-				n, err := sqlstore.Count(ctx, m.deps.DB, tp.table, c.Column+" = ?", s.Email)
+				n, err := sqlstore.Count(ctx, m.deps.DB, tp.table, sqlstore.Quote(c.Column)+" = ?", s.Email)
 				if err != nil {
 					return err
 				}
@@ -574,7 +575,7 @@ func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudony
 	var args []any
 	for _, c := range tp.subjects {
 		if c.Erasure.Action != actionKeep {
-			subj = append(subj, c.Column+" = ?")
+			subj = append(subj, sqlstore.Quote(c.Column)+" = ?")
 			args = append(args, pseudonym)
 		}
 	}

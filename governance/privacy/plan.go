@@ -6,6 +6,7 @@ import (
 
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/sqlstore"
 )
 
 // Policy is the part of the policy engine this package asks: the revision
@@ -175,7 +176,7 @@ func subjectWhereOf(tp *tablePlan, cols []column, s module.SubjectRef, ph placeh
 		return p
 	}
 	in := func(col string, v string) {
-		parts = append(parts, col+" = "+next(v, false))
+		parts = append(parts, sqlstore.Quote(col)+" = "+next(v, false))
 	}
 	for _, c := range cols {
 		switch c.Identifier {
@@ -194,7 +195,7 @@ func subjectWhereOf(tp *tablePlan, cols []column, s module.SubjectRef, ph placeh
 			var anon []string
 			for _, u := range tp.subjects {
 				if u.Identifier == datamap.IdentifierUser {
-					anon = append(anon, "("+u.Column+" IS NULL OR "+u.Column+" = '')")
+					anon = append(anon, "("+sqlstore.Quote(u.Column)+" IS NULL OR "+sqlstore.Quote(u.Column)+" = '')")
 				}
 			}
 			var stretches []string
@@ -202,11 +203,12 @@ func subjectWhereOf(tp *tablePlan, cols []column, s module.SubjectRef, ph placeh
 				if b.VisitorID == "" {
 					continue
 				}
-				cond := c.Column + " = " + next(b.VisitorID, false)
+				collected := sqlstore.Quote(tp.collected)
+				cond := sqlstore.Quote(c.Column) + " = " + next(b.VisitorID, false)
 				if !b.After.IsZero() {
-					cond += " AND " + tp.collected + " > " + next(b.After, true)
+					cond += " AND " + collected + " > " + next(b.After, true)
 				}
-				cond += " AND " + tp.collected + " <= " + next(b.Until, true)
+				cond += " AND " + collected + " <= " + next(b.Until, true)
 				stretches = append(stretches, "("+cond+")")
 			}
 			if len(stretches) == 0 {

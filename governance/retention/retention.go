@@ -391,13 +391,13 @@ func (m *Module) applySQL(ctx context.Context, tr tableRule, info map[string]sql
 	var items []Item
 	db := m.deps.DB
 	if tr.row != nil {
-		where := tr.timeCol + " < ?"
+		where := sqlstore.Quote(tr.timeCol) + " < ?"
 		n, err := sqlstore.Count(ctx, db, tr.table, where, tr.row.cutoff)
 		if err != nil {
 			return nil, err
 		}
 		if n > 0 && !dryRun {
-			if _, err := db.ExecContext(ctx, "DELETE FROM "+tr.table+" WHERE "+where, tr.row.cutoff); err != nil {
+			if _, err := db.ExecContext(ctx, "DELETE FROM "+sqlstore.Quote(tr.table)+" WHERE "+where, tr.row.cutoff); err != nil {
 				return nil, fmt.Errorf("delete expired rows: %w", err)
 			}
 		}
@@ -409,19 +409,19 @@ func (m *Module) applySQL(ctx context.Context, tr tableRule, info map[string]sql
 		var cats []string
 		for _, c := range g {
 			ci := info[tr.table+"."+c.column]
-			sets = append(sets, c.column+" = ?")
+			sets = append(sets, sqlstore.Quote(c.column)+" = ?")
 			setArgs = append(setArgs, ci.Blank())
 			cond, condArgs := ci.NotBlank()
 			notBlank = append(notBlank, cond)
 			blankArgs = append(blankArgs, condArgs...)
 			cats = append(cats, c.category)
 		}
-		where := tr.timeCol + " < ? AND (" + strings.Join(notBlank, " OR ") + ")"
+		where := sqlstore.Quote(tr.timeCol) + " < ? AND (" + strings.Join(notBlank, " OR ") + ")"
 		args := append([]any{g[0].cutoff}, blankArgs...)
 		if tr.row != nil {
 			// Rows the row rule deletes are not counted twice (a dry run
 			// deletes nothing first).
-			where += " AND " + tr.timeCol + " >= ?"
+			where += " AND " + sqlstore.Quote(tr.timeCol) + " >= ?"
 			args = append(args, tr.row.cutoff)
 		}
 		n, err := sqlstore.Count(ctx, db, tr.table, where, args...)
@@ -429,7 +429,7 @@ func (m *Module) applySQL(ctx context.Context, tr tableRule, info map[string]sql
 			return nil, err
 		}
 		if n > 0 && !dryRun {
-			if _, err := db.ExecContext(ctx, "UPDATE "+tr.table+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(setArgs, args...)...); err != nil {
+			if _, err := db.ExecContext(ctx, "UPDATE "+sqlstore.Quote(tr.table)+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(setArgs, args...)...); err != nil {
 				return nil, fmt.Errorf("clear expired columns: %w", err)
 			}
 		}
@@ -448,20 +448,20 @@ func (m *Module) applyWarehouse(ctx context.Context, tr tableRule, dryRun bool) 
 		var rows []struct {
 			N uint64 `ch:"n"`
 		}
-		if err := w.Select(ctx, &rows, "SELECT count() AS n FROM "+tr.table+" WHERE "+where, warehouse.Named("cutoff", cutoff)); err != nil {
+		if err := w.Select(ctx, &rows, "SELECT count() AS n FROM "+sqlstore.Quote(tr.table)+" WHERE "+where, warehouse.Named("cutoff", cutoff)); err != nil {
 			return 0, fmt.Errorf("count expired rows: %w", err)
 		}
 		return int64(rows[0].N), nil
 	}
 	timeExpr := "toDateTime(" + tr.timeCol + ")"
 	if tr.row != nil {
-		where := tr.timeCol + " < {cutoff:DateTime64(6)}"
+		where := sqlstore.Quote(tr.timeCol) + " < {cutoff:DateTime64(6)}"
 		n, err := count(where, tr.row.cutoff)
 		if err != nil {
 			return nil, nil, err
 		}
 		if n > 0 && !dryRun {
-			if err := w.Exec(ctx, "DELETE FROM "+tr.table+" WHERE "+where, warehouse.Named("cutoff", tr.row.cutoff)); err != nil {
+			if err := w.Exec(ctx, "DELETE FROM "+sqlstore.Quote(tr.table)+" WHERE "+where, warehouse.Named("cutoff", tr.row.cutoff)); err != nil {
 				return nil, nil, fmt.Errorf("delete expired rows: %w", err)
 			}
 		}
@@ -471,20 +471,21 @@ func (m *Module) applyWarehouse(ctx context.Context, tr tableRule, dryRun bool) 
 	for _, g := range groupByCutoff(tr.columns) {
 		var sets, notBlank []string
 		for _, c := range g {
-			sets = append(sets, c.column+" = defaultValueOfArgumentType("+c.column+")")
-			notBlank = append(notBlank, c.column+" != defaultValueOfArgumentType("+c.column+")")
+			col := sqlstore.Quote(c.column)
+			sets = append(sets, col+" = defaultValueOfArgumentType("+col+")")
+			notBlank = append(notBlank, col+" != defaultValueOfArgumentType("+col+")")
 			ttls = append(ttls, TTL{Table: tr.table, Column: c.column, Expression: timeExpr + interval(c.period)})
 		}
-		where := tr.timeCol + " < {cutoff:DateTime64(6)} AND (" + strings.Join(notBlank, " OR ") + ")"
+		where := sqlstore.Quote(tr.timeCol) + " < {cutoff:DateTime64(6)} AND (" + strings.Join(notBlank, " OR ") + ")"
 		if tr.row != nil {
-			where += fmt.Sprintf(" AND %s >= fromUnixTimestamp64Micro(%d)", tr.timeCol, tr.row.cutoff.UnixMicro())
+			where += fmt.Sprintf(" AND %s >= fromUnixTimestamp64Micro(%d)", sqlstore.Quote(tr.timeCol), tr.row.cutoff.UnixMicro())
 		}
 		n, err := count(where, g[0].cutoff)
 		if err != nil {
 			return nil, nil, err
 		}
 		if n > 0 && !dryRun {
-			q := "ALTER TABLE " + tr.table + " UPDATE " + strings.Join(sets, ", ") + " WHERE " + where + " SETTINGS mutations_sync = 1"
+			q := "ALTER TABLE " + sqlstore.Quote(tr.table) + " UPDATE " + strings.Join(sets, ", ") + " WHERE " + where + " SETTINGS mutations_sync = 1"
 			if err := w.Exec(ctx, q, warehouse.Named("cutoff", g[0].cutoff)); err != nil {
 				return nil, nil, fmt.Errorf("clear expired columns: %w", err)
 			}
@@ -497,9 +498,9 @@ func (m *Module) applyWarehouse(ctx context.Context, tr tableRule, dryRun bool) 
 	}
 	if !dryRun {
 		for _, t := range ttls {
-			q := "ALTER TABLE " + t.Table + " MODIFY TTL " + t.Expression
+			q := "ALTER TABLE " + sqlstore.Quote(t.Table) + " MODIFY TTL " + t.Expression
 			if t.Column != "" {
-				q = "ALTER TABLE " + t.Table + " MODIFY COLUMN " + t.Column + " TTL " + t.Expression
+				q = "ALTER TABLE " + sqlstore.Quote(t.Table) + " MODIFY COLUMN " + sqlstore.Quote(t.Column) + " TTL " + t.Expression
 			}
 			if err := w.Exec(ctx, q); err != nil {
 				return nil, nil, fmt.Errorf("set ttl: %w", err)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -48,9 +49,17 @@ func (c Column) Blank() any {
 // hold its Blank value yet, with its arguments.
 func (c Column) NotBlank() (string, []any) {
 	if c.Nullable {
-		return c.Name + " IS NOT NULL", nil
+		return Quote(c.Name) + " IS NOT NULL", nil
 	}
-	return c.Name + " <> ?", []any{c.Blank()}
+	return Quote(c.Name) + " <> ?", []any{c.Blank()}
+}
+
+// Quote quotes a table or column name the SQL standard's way, with double
+// quotes, which SQLite, PostgreSQL and ClickHouse all read: a name from
+// the data map can then be any word, a reserved one included, and never
+// part of the statement's syntax.
+func Quote(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
 // Count counts the rows of table that meet where, a condition with "?"

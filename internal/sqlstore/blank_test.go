@@ -59,3 +59,24 @@ func TestBlankClearsEveryFamily(t *testing.T) {
 		}
 	})
 }
+
+// TestQuoteTakesReservedWords names a table and a column with reserved
+// words: quoted, they are names on both dialects.
+func TestQuoteTakesReservedWords(t *testing.T) {
+	ctx := context.Background()
+	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
+		table, column := sqlstore.Quote("order"), sqlstore.Quote("group")
+		if _, err := db.ExecContext(ctx, "CREATE TABLE "+table+" ("+column+" TEXT NOT NULL)"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" VALUES ('a'), ('b'), ('a')"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := sqlstore.Count(ctx, db, "order", column+" = ?", "a"); err != nil || n != 2 {
+			t.Fatalf("counted %d (%v), want 2", n, err)
+		}
+	})
+	if got := sqlstore.Quote(`a"b`); got != `"a""b"` {
+		t.Fatalf("Quote doubles an inner quote: got %s", got)
+	}
+}
