@@ -45,6 +45,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/analytics/enrich"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
@@ -204,46 +205,30 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if !versionOK(cfg.PolicyVersion) {
 		return nil, fmt.Errorf("consent: PolicyVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", cfg.PolicyVersion)
 	}
-	if cfg.BannerVersion == "" {
-		cfg.BannerVersion = DefaultBannerVersion
-	}
+	defaults.String(&cfg.BannerVersion, DefaultBannerVersion)
 	if !versionOK(cfg.BannerVersion) {
 		return nil, fmt.Errorf("consent: BannerVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", cfg.BannerVersion)
 	}
 	if cfg.PreviousPolicyVersion != "" && !versionOK(cfg.PreviousPolicyVersion) {
 		return nil, fmt.Errorf("consent: PreviousPolicyVersion %q: use 1 to 64 letters, digits, '.', '-' or '_'", cfg.PreviousPolicyVersion)
 	}
-	if cfg.ValidFor == "" {
-		cfg.ValidFor = DefaultValidFor
-	}
+	defaults.String(&cfg.ValidFor, DefaultValidFor)
 	period, err := policies.ParsePeriod(cfg.ValidFor)
 	if err != nil {
 		return nil, fmt.Errorf("consent: ValidFor: %w", err)
 	}
-	if cfg.CookieName == "" {
-		cfg.CookieName = DefaultCookieName
-	}
-	if cfg.CSRFCookie == "" {
-		cfg.CSRFCookie = DefaultCSRFCookie
-	}
-	if cfg.CSRFHeader == "" {
-		cfg.CSRFHeader = DefaultCSRFHeader
-	}
-	if cfg.GPCLastUpdate == "" {
-		cfg.GPCLastUpdate = "2026-11-01"
-	}
+	defaults.String(&cfg.CookieName, DefaultCookieName)
+	defaults.String(&cfg.CSRFCookie, DefaultCSRFCookie)
+	defaults.String(&cfg.CSRFHeader, DefaultCSRFHeader)
+	defaults.String(&cfg.GPCLastUpdate, "2026-11-01")
 	if _, err := time.Parse(time.DateOnly, cfg.GPCLastUpdate); err != nil {
 		return nil, fmt.Errorf("consent: GPCLastUpdate %q is not YYYY-MM-DD", cfg.GPCLastUpdate)
 	}
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = DefaultCacheTTL
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Clock(&deps.Now)
+	defaults.Logger(&deps.Logger)
 	rules, err := enrich.LoadRules()
 	if err != nil {
 		return nil, fmt.Errorf("consent: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
@@ -121,9 +122,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if cfg.MaxConcurrent == 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&deps.Logger)
 	switch {
 	case cfg.Lookback < minLookback || cfg.Lookback > maxLookback:
 		return nil, errors.New("attribution: the lookback window is between one hour and 365 days")

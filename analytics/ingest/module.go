@@ -43,6 +43,7 @@ import (
 	"github.com/stewardhq/steward/analytics/spool"
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/internal/background"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/policies"
@@ -169,48 +170,24 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if cfg.SpoolDir == "" {
 		return nil, errors.New("ingest: SpoolDir is required")
 	}
-	if cfg.Table == "" {
-		cfg.Table = DefaultTable
-	}
-	if cfg.BatchRows <= 0 {
-		cfg.BatchRows = DefaultBatchRows
-	}
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = DefaultFlushInterval
-	}
-	if cfg.RetryMin <= 0 {
-		cfg.RetryMin = DefaultRetryMin
-	}
+	defaults.String(&cfg.Table, DefaultTable)
+	defaults.Positive(&cfg.BatchRows, DefaultBatchRows)
+	defaults.Positive(&cfg.FlushInterval, DefaultFlushInterval)
+	defaults.Positive(&cfg.RetryMin, DefaultRetryMin)
 	if cfg.RetryMax < cfg.RetryMin {
 		cfg.RetryMax = max(DefaultRetryMax, cfg.RetryMin)
 	}
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = DefaultMaxBatch
-	}
-	if cfg.BodyLimit <= 0 {
-		cfg.BodyLimit = DefaultBodyLimit
-	}
-	if cfg.SpoolMaxBytes <= 0 {
-		cfg.SpoolMaxBytes = DefaultSpoolMaxBytes
-	}
-	if cfg.MaxPast <= 0 {
-		cfg.MaxPast = DefaultMaxPast
-	}
-	if cfg.MaxFuture <= 0 {
-		cfg.MaxFuture = DefaultMaxFuture
-	}
+	defaults.Positive(&cfg.MaxBatch, DefaultMaxBatch)
+	defaults.Positive(&cfg.BodyLimit, DefaultBodyLimit)
+	defaults.Positive(&cfg.SpoolMaxBytes, DefaultSpoolMaxBytes)
+	defaults.Positive(&cfg.MaxPast, DefaultMaxPast)
+	defaults.Positive(&cfg.MaxFuture, DefaultMaxFuture)
 	if cfg.EventTypes == nil {
 		cfg.EventTypes = DefaultEventTypes
 	}
-	if cfg.VisitorCookie == "" {
-		cfg.VisitorCookie = DefaultVisitorCookie
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.String(&cfg.VisitorCookie, DefaultVisitorCookie)
+	defaults.Clock(&deps.Now)
+	defaults.Logger(&deps.Logger)
 	log := deps.Logger.With(slog.String("module", "events"))
 	rules, err := enrich.LoadRules()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/retention"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
@@ -65,12 +66,8 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if deps.Guard == nil || deps.DataMap == nil {
 		return nil, fmt.Errorf("audit: Guard and DataMap are required")
 	}
-	if cfg.RetentionInterval <= 0 {
-		cfg.RetentionInterval = retention.DefaultInterval
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	defaults.Positive(&cfg.RetentionInterval, retention.DefaultInterval)
+	defaults.Clock(&deps.Now)
 	return &Module{cfg: cfg, deps: deps}, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/background"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/policies"
 )
@@ -75,18 +76,10 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	if deps.DB == nil {
 		return nil, errors.New("decision log: a database is required")
 	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = DefaultQueue
-	}
-	if cfg.Batch <= 0 {
-		cfg.Batch = DefaultBatch
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = DefaultInterval
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Positive(&cfg.Queue, DefaultQueue)
+	defaults.Positive(&cfg.Batch, DefaultBatch)
+	defaults.Positive(&cfg.Interval, DefaultInterval)
+	defaults.Logger(&deps.Logger)
 	w := &Writer{db: deps.DB, cfg: cfg, logger: deps.Logger, queue: make(chan policies.Decision, cfg.Queue)}
 	if err := w.bg.Start(context.Background(), w.loop); err != nil {
 		return nil, fmt.Errorf("decision log: %w", err)

@@ -37,6 +37,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/background"
 	"github.com/stewardhq/steward/internal/blob"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/emailaddr"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
@@ -171,30 +172,14 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if cfg.DataDir == "" && deps.Files == nil {
 		return nil, errors.New("privacy: Files or DataDir is required")
 	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
-	if cfg.DownloadTTL <= 0 {
-		cfg.DownloadTTL = DefaultDownloadTTL
-	}
-	if cfg.RecentSignIn <= 0 {
-		cfg.RecentSignIn = DefaultRecentSignIn
-	}
-	if cfg.PackageTTL <= 0 {
-		cfg.PackageTTL = DefaultPackageTTL
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = DefaultWorkers
-	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = DefaultLease
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	defaults.Positive(&cfg.PollInterval, DefaultPollInterval)
+	defaults.Positive(&cfg.DownloadTTL, DefaultDownloadTTL)
+	defaults.Positive(&cfg.RecentSignIn, DefaultRecentSignIn)
+	defaults.Positive(&cfg.PackageTTL, DefaultPackageTTL)
+	defaults.Positive(&cfg.Workers, DefaultWorkers)
+	defaults.Positive(&cfg.Lease, DefaultLease)
+	defaults.Logger(&deps.Logger)
+	defaults.Clock(&deps.Now)
 	files := deps.Files
 	if files == nil {
 		var err error

@@ -45,6 +45,7 @@ import (
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/sqlstore"
 )
 
@@ -191,9 +192,7 @@ func New(cfg Config, deps Deps) (*Seeder, error) {
 	if deps.DB == nil {
 		return nil, errors.New("seed: DB is required")
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	defaults.Clock(&deps.Now)
 	s := &Seeder{deps: deps, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), run: runTag(), models: map[string]reflect.Type{},
 		fields: map[string]map[string]datamap.Tag{}, subjects: map[string]bool{}, subjectKeyed: map[string]bool{},
 		values: map[string]map[string][]string{}, rows: map[string]map[Size]int{}, skip: map[string]bool{}}

@@ -36,6 +36,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/background"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/sqlstore"
 )
 
@@ -91,15 +92,9 @@ func New(cfg Config, deps Deps) (*Elector, error) {
 	if deps.DB == nil {
 		return nil, errors.New("leader: DB is required")
 	}
-	if cfg.Name == "" {
-		cfg.Name = DefaultName
-	}
-	if cfg.CheckInterval <= 0 {
-		cfg.CheckInterval = DefaultCheckInterval
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.String(&cfg.Name, DefaultName)
+	defaults.Positive(&cfg.CheckInterval, DefaultCheckInterval)
+	defaults.Logger(&deps.Logger)
 	e := &Elector{cfg: cfg, db: deps.DB, log: deps.Logger, key: sqlstore.LockKey("leader:" + cfg.Name),
 		local: sqlstore.Dialect(deps.DB) != sqlstore.Postgres}
 	return e, nil

@@ -35,6 +35,7 @@ import (
 	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/background"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/emailaddr"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
@@ -158,52 +159,26 @@ type RateLimit struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.GoogleJWKSURL == "" {
-		c.GoogleJWKSURL = DefaultGoogleJWKSURL
-	}
+	defaults.String(&c.GoogleJWKSURL, DefaultGoogleJWKSURL)
 	if len(c.GoogleIssuers) == 0 {
 		c.GoogleIssuers = DefaultGoogleIssuers()
 	}
-	if c.ClockSkew <= 0 {
-		c.ClockSkew = DefaultClockSkew
-	}
-	if c.JWKSRefetchInterval <= 0 {
-		c.JWKSRefetchInterval = DefaultJWKSRefetchInterval
-	}
-	if c.SessionIdle <= 0 {
-		c.SessionIdle = DefaultSessionIdle
-	}
-	if c.SessionAbsolute <= 0 {
-		c.SessionAbsolute = DefaultSessionAbsolute
-	}
-	if c.PurgeInterval <= 0 {
-		c.PurgeInterval = DefaultPurgeInterval
-	}
+	defaults.Positive(&c.ClockSkew, DefaultClockSkew)
+	defaults.Positive(&c.JWKSRefetchInterval, DefaultJWKSRefetchInterval)
+	defaults.Positive(&c.SessionIdle, DefaultSessionIdle)
+	defaults.Positive(&c.SessionAbsolute, DefaultSessionAbsolute)
+	defaults.Positive(&c.PurgeInterval, DefaultPurgeInterval)
 	if len(c.SupportedLanguages) == 0 {
 		c.SupportedLanguages = []string{"en"}
 	}
 	r := &c.RateLimit
-	if r.FailedAuthPerMinute <= 0 {
-		r.FailedAuthPerMinute = 10
-	}
-	if r.FailedAuthBurst <= 0 {
-		r.FailedAuthBurst = 20
-	}
-	if r.IPPerMinute <= 0 {
-		r.IPPerMinute = 20
-	}
-	if r.IPBurst <= 0 {
-		r.IPBurst = 20
-	}
-	if r.AccountPerMinute <= 0 {
-		r.AccountPerMinute = 5
-	}
-	if r.AccountBurst <= 0 {
-		r.AccountBurst = 10
-	}
-	if r.MaxKeys <= 0 {
-		r.MaxKeys = 10000
-	}
+	defaults.Positive(&r.FailedAuthPerMinute, 10)
+	defaults.Positive(&r.FailedAuthBurst, 20)
+	defaults.Positive(&r.IPPerMinute, 20)
+	defaults.Positive(&r.IPBurst, 20)
+	defaults.Positive(&r.AccountPerMinute, 5)
+	defaults.Positive(&r.AccountBurst, 10)
+	defaults.Positive(&r.MaxKeys, 10000)
 	return c
 }
 
@@ -280,12 +255,8 @@ func New(cfg Config, deps Deps) (*Module, error) {
 			return nil, fmt.Errorf("accounts: %s URL %q is not a URL", c.name, c.url)
 		}
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	defaults.Logger(&deps.Logger)
+	defaults.Clock(&deps.Now)
 	langs, err := newLanguages(cfg.SupportedLanguages)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)

@@ -35,6 +35,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/blob"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 )
@@ -138,9 +139,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if len(cfg.SigningKey) < 32 {
 		return nil, errors.New("assets: SigningKey must be at least 32 bytes")
 	}
-	if cfg.URLTTL <= 0 {
-		cfg.URLTTL = 15 * time.Minute
-	}
+	defaults.Positive(&cfg.URLTTL, 15*time.Minute)
 	limits := DefaultMaxBytes()
 	for k, v := range cfg.MaxBytes {
 		if _, ok := limits[k]; !ok {
@@ -149,18 +148,10 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		limits[k] = v
 	}
 	cfg.MaxBytes = limits
-	if cfg.MaxPixels <= 0 {
-		cfg.MaxPixels = 50_000_000
-	}
-	if cfg.PreviewSize <= 0 {
-		cfg.PreviewSize = 256
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	defaults.Positive(&cfg.MaxPixels, 50_000_000)
+	defaults.Positive(&cfg.PreviewSize, 256)
+	defaults.Logger(&deps.Logger)
+	defaults.Clock(&deps.Now)
 	files := &fileStore{store: deps.Files}
 	if deps.Files == nil {
 		var err error

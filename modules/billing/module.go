@@ -36,6 +36,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/web"
 )
@@ -149,9 +150,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if deps.DB == nil || deps.Guard == nil {
 		return nil, errors.New("billing: DB and Guard are required")
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&deps.Logger)
 	m := &Module{
 		cfg: cfg, store: store{db: deps.DB}, guard: deps.Guard,
 		logger: deps.Logger.With("module", "billing"), ledger: NewLedger(deps.DB),
@@ -167,9 +166,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if cfg.Creem.APIKey != "" {
 		m.providers[ProviderCreem] = newCreem(cfg.Creem, cfg.SuccessURL)
 	}
-	if m.cfg.DefaultProvider == "" {
-		m.cfg.DefaultProvider = ProviderStripe
-	}
+	defaults.String(&m.cfg.DefaultProvider, ProviderStripe)
 	return m, nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/stewardhq/steward/internal/defaults"
 )
 
 // HTTPProviderConfig configures an HTTPProvider.
@@ -75,21 +77,11 @@ func NewHTTPProvider(cfg HTTPProviderConfig) (*HTTPProvider, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("generation: provider URL %q is not an absolute http(s) URL", cfg.BaseURL)
 	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 30 * time.Second
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 2 * time.Second
-	}
-	if cfg.Retries <= 0 {
-		cfg.Retries = 3
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = 500 * time.Millisecond
-	}
-	if cfg.MaxOutputBytes <= 0 {
-		cfg.MaxOutputBytes = 200 << 20
-	}
+	defaults.Positive(&cfg.RequestTimeout, 30*time.Second)
+	defaults.Positive(&cfg.PollInterval, 2*time.Second)
+	defaults.Positive(&cfg.Retries, 3)
+	defaults.Positive(&cfg.Backoff, 500*time.Millisecond)
+	defaults.Positive(&cfg.MaxOutputBytes, 200<<20)
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: serviceTransport(base)}
 	}

@@ -36,11 +36,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stewardhq/steward/internal/background"
 	"io"
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/stewardhq/steward/internal/background"
+	"github.com/stewardhq/steward/internal/defaults"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
@@ -192,30 +194,16 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if cfg.Models == nil {
 		cfg.Models = DefaultModels()
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 2
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
-	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = 2 * time.Minute
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 3
-	}
-	if cfg.TaskTimeout <= 0 {
-		cfg.TaskTimeout = 10 * time.Minute
-	}
+	defaults.Positive(&cfg.Workers, 2)
+	defaults.Positive(&cfg.PollInterval, time.Second)
+	defaults.Positive(&cfg.Lease, 2*time.Minute)
+	defaults.Positive(&cfg.MaxAttempts, 3)
+	defaults.Positive(&cfg.TaskTimeout, 10*time.Minute)
 	if deps.Providers == nil {
 		deps.Providers = map[string]Provider{LocalProviderName: LocalProvider{}}
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	defaults.Logger(&deps.Logger)
+	defaults.Clock(&deps.Now)
 	if deps.Resolver == nil {
 		deps.Resolver = net.DefaultResolver
 	}

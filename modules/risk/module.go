@@ -27,6 +27,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/ipaddr"
 	"github.com/stewardhq/steward/internal/module"
@@ -94,12 +95,8 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if cfg.CheckInCredits < 0 {
 		return nil, fmt.Errorf("risk: check-in credits must not be negative, got %d", cfg.CheckInCredits)
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	defaults.Logger(&deps.Logger)
+	defaults.Clock(&deps.Now)
 	if cfg.CheckInCredits == 0 {
 		cfg.CheckInCredits = DefaultCheckInCredits
 	}

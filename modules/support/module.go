@@ -37,6 +37,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/ratelimit"
 	"github.com/stewardhq/steward/internal/web"
@@ -106,27 +107,13 @@ func New(cfg Config, deps Deps) (*Module, error) {
 	if deps.DB == nil || deps.Guard == nil || deps.Attachments == nil {
 		return nil, errors.New("support: DB, Guard and Attachments are required")
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if cfg.FeedbackLimit <= 0 {
-		cfg.FeedbackLimit = 5
-	}
-	if cfg.FeedbackWindow <= 0 {
-		cfg.FeedbackWindow = time.Hour
-	}
-	if cfg.FeedbackMaxClients <= 0 {
-		cfg.FeedbackMaxClients = 10000
-	}
-	if cfg.FormMinFill <= 0 {
-		cfg.FormMinFill = 3 * time.Second
-	}
-	if cfg.FormMaxAge <= 0 {
-		cfg.FormMaxAge = 2 * time.Hour
-	}
+	defaults.Logger(&deps.Logger)
+	defaults.Clock(&deps.Now)
+	defaults.Positive(&cfg.FeedbackLimit, 5)
+	defaults.Positive(&cfg.FeedbackWindow, time.Hour)
+	defaults.Positive(&cfg.FeedbackMaxClients, 10000)
+	defaults.Positive(&cfg.FormMinFill, 3*time.Second)
+	defaults.Positive(&cfg.FormMaxAge, 2*time.Hour)
 	if len(cfg.FormKey) == 0 {
 		cfg.FormKey = make([]byte, 32)
 		// crypto/rand.Read never fails on supported platforms.
