@@ -83,12 +83,8 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 }
 
 func (m *Module) handleCreate(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, body, err := authz.RequireJSON[CreateBody](c)
 	if err != nil {
-		return err
-	}
-	var body CreateBody
-	if err := web.DecodeJSON(c, &body); err != nil {
 		return err
 	}
 	req, err := m.Create(c.UserContext(), p, NewRequest{Type: body.Type, Email: body.Email, Reason: body.Reason})
@@ -134,12 +130,8 @@ func (m *Module) handleGet(c *fiber.Ctx) error {
 }
 
 func (m *Module) handleExtend(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, body, err := authz.RequireJSON[ExtendBody](c)
 	if err != nil {
-		return err
-	}
-	var body ExtendBody
-	if err := web.DecodeJSON(c, &body); err != nil {
 		return err
 	}
 	req, err := m.Extend(c.UserContext(), p, c.Params("id"), body.Months, body.Reason)

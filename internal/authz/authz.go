@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/web"
 )
 
 // Roles Steward knows; the access policy (policies/data/roles.json) says
@@ -90,6 +91,21 @@ func Require(c *fiber.Ctx) (Principal, error) {
 		return Principal{}, errs.E(errs.ErrUnauthenticated, "sign in, or send Authorization: Bearer <token>")
 	}
 	return p, nil
+}
+
+// RequireJSON returns the request's principal, as Require does, and then
+// its body decoded by web.DecodeJSON into a T. An anonymous request is
+// refused before its body is read.
+func RequireJSON[T any](c *fiber.Ctx) (Principal, T, error) {
+	var body T
+	p, err := Require(c)
+	if err != nil {
+		return p, body, err
+	}
+	if err := web.DecodeJSON(c, &body); err != nil {
+		return p, body, err
+	}
+	return p, body, nil
 }
 
 // ErrNoCredentials is returned by an Authenticator when the request carries

@@ -349,12 +349,8 @@ func (m *Module) handleMe(c *fiber.Ctx) error {
 }
 
 func (m *Module) handlePatchMe(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, in, err := authz.RequireJSON[patchMeRequest](c)
 	if err != nil {
-		return err
-	}
-	var in patchMeRequest
-	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	var v errs.ValidationError
@@ -455,12 +451,8 @@ func (m *Module) handleListTokens(c *fiber.Ctx) error {
 // creates a credential for oneself, which every role may do; it is
 // rate-limited per account.
 func (m *Module) handleCreateToken(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, in, err := authz.RequireJSON[newTokenRequest](c)
 	if err != nil {
-		return err
-	}
-	var in newTokenRequest
-	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	name, rule, msg := checkName(in.Name)
@@ -507,12 +499,8 @@ func (m *Module) handleDeleteToken(c *fiber.Ctx) error {
 // caller update roles. The policy is asked before the account is looked
 // up, so a caller who may not change roles cannot probe which ids exist.
 func (m *Module) handleSetRole(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, in, err := authz.RequireJSON[roleRequest](c)
 	if err != nil {
-		return err
-	}
-	var in roleRequest
-	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	if !authz.ValidRole(in.Role) {

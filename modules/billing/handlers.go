@@ -102,12 +102,8 @@ func (m *Module) listProducts(c *fiber.Ctx) error {
 }
 
 func (m *Module) checkout(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, req, err := authz.RequireJSON[CheckoutRequestBody](c)
 	if err != nil {
-		return err
-	}
-	var req CheckoutRequestBody
-	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Provider == "" {

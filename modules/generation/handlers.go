@@ -32,12 +32,8 @@ const (
 )
 
 func (m *Module) create(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, req, err := authz.RequireJSON[CreateRequest](c)
 	if err != nil {
-		return err
-	}
-	var req CreateRequest
-	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	ctx := c.UserContext()
@@ -300,12 +296,8 @@ func (m *Module) listModels(c *fiber.Ctx) error {
 }
 
 func (m *Module) createProject(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, req, err := authz.RequireJSON[ProjectRequest](c)
 	if err != nil {
-		return err
-	}
-	var req ProjectRequest
-	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	name := strings.TrimSpace(req.Name)

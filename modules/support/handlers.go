@@ -140,12 +140,8 @@ func (m *Module) mount(r fiber.Router, doc web.Documenter) {
 }
 
 func (m *Module) createTicket(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, req, err := authz.RequireJSON[CreateTicketRequest](c)
 	if err != nil {
-		return err
-	}
-	var req CreateTicketRequest
-	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	var v errs.ValidationError
