@@ -100,11 +100,7 @@ func (m *Module) checkIn(c *fiber.Ctx) error {
 // leave the reward data redacted is refused rather than served rows of
 // nulls.
 func (m *Module) listRewardsHandler(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
-	if err != nil {
-		return err
-	}
-	q, cur, err := parseList(c)
+	p, q, cur, err := listRequest(c)
 	if err != nil {
 		return err
 	}
@@ -123,28 +119,14 @@ func (m *Module) listRewardsHandler(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if len(rows) > q.Limit {
-		rows = rows[:q.Limit]
-		last := rows[len(rows)-1]
-		next = cursor{at: last.CreatedAt, id: last.ID}.String()
-	}
-	items, err := m.guard.View(ctx, p, authz.ActionList, rows)
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
+	return writePage(m, c, p, rows, q.Limit, func(r RewardRecord) cursor { return cursor{at: r.CreatedAt, id: r.ID} })
 }
 
 // abuseEvents lists the abuse log for staff. The log is withheld from its
 // subjects (it holds detection signals), so the policy refuses it to the
 // user role even for their own events.
 func (m *Module) abuseEvents(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
-	if err != nil {
-		return err
-	}
-	q, cur, err := parseList(c)
+	p, q, cur, err := listRequest(c)
 	if err != nil {
 		return err
 	}
@@ -156,13 +138,19 @@ func (m *Module) abuseEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return writePage(m, c, p, rows, q.Limit, func(e AbuseEvent) cursor { return cursor{at: e.OccurredAt, id: e.ID} })
+}
+
+// writePage answers a list request with rows, fetched one beyond limit:
+// at most limit of them, as p may see them, with the cursor of the next
+// page ("" on the last one), which at gives for a row.
+func writePage[T any](m *Module, c *fiber.Ctx, p authz.Principal, rows []T, limit int, at func(T) cursor) error {
 	next := ""
-	if len(rows) > q.Limit {
-		rows = rows[:q.Limit]
-		last := rows[len(rows)-1]
-		next = cursor{at: last.OccurredAt, id: last.ID}.String()
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = at(rows[len(rows)-1]).String()
 	}
-	items, err := m.guard.View(ctx, p, authz.ActionList, rows)
+	items, err := m.guard.View(c.UserContext(), p, authz.ActionList, rows)
 	if err != nil {
 		return err
 	}
@@ -181,6 +169,17 @@ func (m *Module) allowList(c *fiber.Ctx, p authz.Principal, owner string, catego
 		return errs.E(errs.ErrForbidden, refusal)
 	}
 	return nil
+}
+
+// listRequest reads a list request: the signed-in caller, then the list
+// query parameters, checked.
+func listRequest(c *fiber.Ctx) (authz.Principal, ListQuery, cursor, error) {
+	p, err := authz.Require(c)
+	if err != nil {
+		return p, ListQuery{}, cursor{}, err
+	}
+	q, cur, err := parseList(c)
+	return p, q, cur, err
 }
 
 // parseList reads and checks the list query parameters.
