@@ -7,7 +7,6 @@ import (
 	"image/color"
 	"image/gif"
 	"image/png"
-	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -65,16 +64,7 @@ func newFixture(t *testing.T, db *bun.DB, cfg Config) *fixture {
 
 func (f *fixture) do(t *testing.T, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	// No time limit: a slow, busy machine must not fail the test.
-	resp, err := f.app.Test(req, -1)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return authtest.Do(t, f.app, req, "")
 }
 
 // uploadRequest builds a multipart upload of data named name, sent with

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -109,19 +108,10 @@ func (e *env) do(method, path, principal string, body []byte, headers map[string
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if principal != "" {
-		req.Header.Set(principalHead, principal)
-	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	// No time limit: a slow, busy machine must not fail the test.
-	resp, err := e.app.Test(req, -1)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	resp, out := authtest.Do(e.t, e.app, req, principal)
 	return resp.StatusCode, out
 }
 

@@ -8,7 +8,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
 	"log/slog"
 	"mime/multipart"
 	"net"
@@ -216,30 +215,13 @@ const waitTimeout = 2 * time.Minute
 
 func (f *fixture) do(t *testing.T, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	// No time limit: a slow, busy machine must not fail the test.
-	resp, err := f.app.Test(req, -1)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return authtest.Do(t, f.app, req, "")
 }
 
 func jsonRequest(user, method, target string, body any) *http.Request {
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req := httptest.NewRequest(method, target, r)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req := authtest.JSONRequest(method, target, body)
 	if user != "" {
-		req.Header.Set("X-Test-User", user)
+		req.Header.Set(authtest.Header, user)
 	}
 	return req
 }
