@@ -1,11 +1,8 @@
 package billing_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/uptrace/bun"
 
-	"github.com/stewardhq/steward/internal/sqlstore"
+	"github.com/stewardhq/steward/internal/testutil/datamaptest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/modules/billing"
@@ -105,53 +102,7 @@ func TestCheckoutValidation(t *testing.T) {
 // against the models: every column of the module's tables has a model
 // field whose privacy tag is a category of the taxonomy.
 func TestEveryColumnTagged(t *testing.T) {
-	raw, err := os.ReadFile("../../policies/data/taxonomy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var taxonomy map[string]any
-	if err := json.Unmarshal(raw, &taxonomy); err != nil {
-		t.Fatal(err)
-	}
-	tags := map[string]string{} // table.column -> category
-	mod := &billing.Module{}
-	for _, m := range mod.Models() {
-		typ := reflect.TypeOf(m).Elem()
-		table := ""
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			bunTag := f.Tag.Get("bun")
-			if f.Anonymous {
-				table = strings.TrimPrefix(bunTag, "table:")
-				continue
-			}
-			col, _, _ := strings.Cut(bunTag, ",")
-			cat, _, _ := strings.Cut(f.Tag.Get("privacy"), ",")
-			tags[table+"."+col] = cat
-		}
-	}
-	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		cols, err := sqlstore.Columns(context.Background(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := 0
-		for _, c := range cols {
-			if !strings.HasPrefix(c.Table, "billing_") && !strings.HasPrefix(c.Table, "credit_") {
-				continue
-			}
-			seen++
-			cat, ok := tags[c.Table+"."+c.Name]
-			if !ok || cat == "" {
-				t.Errorf("%s.%s has no tagged model field", c.Table, c.Name)
-			} else if _, ok := taxonomy[cat]; !ok {
-				t.Errorf("%s.%s is tagged %q, which the taxonomy does not define", c.Table, c.Name, cat)
-			}
-		}
-		if seen != len(tags) {
-			t.Errorf("schema has %d billing columns, models tag %d", seen, len(tags))
-		}
-	})
+	datamaptest.ModelsTagged(t, (&billing.Module{}).Models(), "billing", "billing_", "credit_")
 }
 
 func TestRoutesDocumented(t *testing.T) {

@@ -1,15 +1,12 @@
 package support_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +16,8 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
-	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
+	"github.com/stewardhq/steward/internal/testutil/datamaptest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/testutil/testclock"
 	"github.com/stewardhq/steward/internal/web"
@@ -75,28 +72,18 @@ func newEnv(t *testing.T, db *bun.DB, cfg support.Config, now func() time.Time) 
 
 func (e *env) do(method, path, principal string, body any, headers map[string]string) (int, map[string]any, []byte) {
 	e.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req := httptest.NewRequest(method, path, r)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if principal != "" {
-		req.Header.Set(principalHead, principal)
-	}
+	req := authtest.JSONRequest(method, path, body)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	// No time limit: a slow, busy machine must not fail the test.
-	resp, err := e.app.Test(req, -1)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	return e.send(req, principal)
+}
+
+// send runs req as principal and decodes the answer when it is a JSON
+// object.
+func (e *env) send(req *http.Request, principal string) (int, map[string]any, []byte) {
+	e.t.Helper()
+	resp, raw := authtest.Do(e.t, e.app, req, principal)
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
 	return resp.StatusCode, m, raw
@@ -289,49 +276,7 @@ func TestFeedbackForm(t *testing.T) {
 // against the models: every column of the module's tables has a model
 // field whose privacy tag is a category of the taxonomy.
 func TestEveryColumnTagged(t *testing.T) {
-	raw, err := os.ReadFile("../../policies/data/taxonomy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var taxonomy map[string]any
-	if err := json.Unmarshal(raw, &taxonomy); err != nil {
-		t.Fatal(err)
-	}
-	tags := map[string]string{}
-	for _, m := range (&support.Module{}).Models() {
-		typ := reflect.TypeOf(m).Elem()
-		table := ""
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			if f.Anonymous {
-				table = strings.TrimPrefix(f.Tag.Get("bun"), "table:")
-				continue
-			}
-			col, _, _ := strings.Cut(f.Tag.Get("bun"), ",")
-			cat, _, _ := strings.Cut(f.Tag.Get("privacy"), ",")
-			tags[table+"."+col] = cat
-		}
-	}
-	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		cols, err := sqlstore.Columns(context.Background(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := 0
-		for _, c := range cols {
-			if !strings.HasPrefix(c.Table, "support_") {
-				continue
-			}
-			seen++
-			cat := tags[c.Table+"."+c.Name]
-			if _, ok := taxonomy[cat]; !ok {
-				t.Errorf("%s.%s is tagged %q, not a taxonomy category", c.Table, c.Name, cat)
-			}
-		}
-		if seen != len(tags) {
-			t.Errorf("schema has %d support columns, models tag %d", seen, len(tags))
-		}
-	})
+	datamaptest.ModelsTagged(t, (&support.Module{}).Models(), "support", "support_")
 }
 
 func TestRoutesDocumented(t *testing.T) {
@@ -468,16 +413,5 @@ func (e *env) doRaw(method, path, principal, body string) (int, map[string]any, 
 	e.t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	if principal != "" {
-		req.Header.Set(principalHead, principal)
-	}
-	resp, err := e.app.Test(req, -1)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, m, raw
+	return e.send(req, principal)
 }
