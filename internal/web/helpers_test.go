@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/stewardhq/steward/internal/logging"
+	"github.com/stewardhq/steward/internal/testutil/apptest"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -85,15 +86,7 @@ func (r response) problem(t *testing.T) web.Problem {
 
 func do(t *testing.T, app *fiber.App, req *http.Request) response {
 	t.Helper()
-	resp, err := app.Test(req, -1)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := apptest.Do(t, app, req)
 	return response{status: resp.StatusCode, header: resp.Header, body: body}
 }
 

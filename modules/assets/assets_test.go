@@ -18,6 +18,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/testutil/apptest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
 	"github.com/stewardhq/steward/internal/web/webtest"
@@ -41,7 +42,7 @@ func TestUploadAndDownload(t *testing.T) {
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("upload: %d %s", resp.StatusCode, body)
 		}
-		v := decode[AssetView](t, body)
+		v := apptest.Decode[AssetView](t, body)
 		if v.MIMEType != MIMEPNG || v.Width != 600 || v.Height != 300 || v.SizeBytes != int64(len(img)) ||
 			v.FileName != "holiday photo.png" || v.Purpose != PurposeUpload || len(v.SHA256) != 64 {
 			t.Errorf("upload view = %+v", v)
@@ -77,7 +78,7 @@ func TestUploadAndDownload(t *testing.T) {
 
 		// The owner gets metadata with fresh URLs.
 		resp, body = f.do(t, get("u1", "/v1/assets/"+v.ID))
-		if resp.StatusCode != http.StatusOK || decode[AssetView](t, body).SHA256 != v.SHA256 {
+		if resp.StatusCode != http.StatusOK || apptest.Decode[AssetView](t, body).SHA256 != v.SHA256 {
 			t.Errorf("get: %d %s", resp.StatusCode, body)
 		}
 	})
@@ -87,7 +88,7 @@ func TestSignedURLs(t *testing.T) {
 	db := sqltest.SQLite(t)
 	f := newFixture(t, db, Config{URLTTL: time.Minute})
 	_, body := f.do(t, uploadRequest(t, "u1", "a.png", "", pngBytes(t, 4, 4), ""))
-	v := decode[AssetView](t, body)
+	v := apptest.Decode[AssetView](t, body)
 	u, err := url.Parse(v.DownloadURL)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func TestSignedURLs(t *testing.T) {
 	q := u.Query()
 	other := pngBytes(t, 5, 5)
 	_, body = f.do(t, uploadRequest(t, "u1", "b.png", "", other, ""))
-	otherID := decode[AssetView](t, body).ID
+	otherID := apptest.Decode[AssetView](t, body).ID
 
 	tamper := func(fn func(q url.Values) string) string {
 		c := url.Values{}
@@ -174,7 +175,7 @@ func TestUploadRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := f.do(t, uploadRequest(t, "u1", tt.file, tt.declared, tt.data, tt.purpose))
-			p := decode[problem](t, body)
+			p := apptest.Decode[problem](t, body)
 			if resp.StatusCode != tt.status || !strings.Contains(p.Detail, tt.detailHas) {
 				t.Fatalf("upload = %d %s, want %d naming %q", resp.StatusCode, body, tt.status, tt.detailHas)
 			}
@@ -197,7 +198,7 @@ func TestUploadRefused(t *testing.T) {
 		limit := f.mod.UploadBodyLimit()
 		h := http.Header{"Content-Type": {"multipart/form-data; boundary=b"}, "X-Test-User": {"u1"}}
 		resp, body := webtest.DeclareBody(t, base, http.MethodPost, "/v1/assets", h, int64(limit)+1)
-		p := decode[problem](t, body)
+		p := apptest.Decode[problem](t, body)
 		want := fmt.Sprintf("The request body has %d bytes; this endpoint accepts at most %d.", limit+1, limit)
 		if resp.StatusCode != http.StatusRequestEntityTooLarge || p.Type != web.ProblemTypeBase+"too-large" || p.Detail != want {
 			t.Errorf("upload over the body limit = %d %s, want 413 with detail %q", resp.StatusCode, body, want)
@@ -228,7 +229,7 @@ func TestUploadAcceptsEveryAllowedType(t *testing.T) {
 			if resp.StatusCode != http.StatusCreated {
 				t.Fatalf("upload = %d %s", resp.StatusCode, body)
 			}
-			v := decode[AssetView](t, body)
+			v := apptest.Decode[AssetView](t, body)
 			if v.MIMEType != tt.want || (v.PreviewURL != "") != tt.preview || v.Purpose != PurposeReference {
 				t.Errorf("view = %+v, want type %s, preview %v", v, tt.want, tt.preview)
 			}
@@ -258,7 +259,7 @@ func TestFileNamesCannotEscape(t *testing.T) {
 			if resp.StatusCode != http.StatusCreated {
 				t.Fatalf("upload = %d %s", resp.StatusCode, body)
 			}
-			v := decode[AssetView](t, body)
+			v := apptest.Decode[AssetView](t, body)
 			var a Asset
 			if err := db.NewSelect().Model(&a).Where("id = ?", v.ID).Scan(t.Context()); err != nil {
 				t.Fatal(err)
@@ -322,7 +323,7 @@ func TestAccessAndDelete(t *testing.T) {
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		f := newFixture(t, db, Config{})
 		_, body := f.do(t, uploadRequest(t, "u1", "secret.png", "", pngBytes(t, 4, 4), ""))
-		v := decode[AssetView](t, body)
+		v := apptest.Decode[AssetView](t, body)
 
 		if resp, _ := f.do(t, get("u2", "/v1/assets/"+v.ID)); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("another user's GET = %d, want 404", resp.StatusCode)
@@ -335,7 +336,7 @@ func TestAccessAndDelete(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("support GET = %d %s", resp.StatusCode, body)
 		}
-		sv := decode[map[string]any](t, body)
+		sv := apptest.Decode[map[string]any](t, body)
 		if sv["file_name"] != nil || sv["download_url"] != nil || sv["mime_type"] != MIMEPNG || sv["size_bytes"] == nil {
 			t.Errorf("support view = %v, want size and type only", sv)
 		}

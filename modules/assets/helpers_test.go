@@ -2,7 +2,6 @@ package assets
 
 import (
 	"bytes"
-	"encoding/json"
 	"image"
 	"image/color"
 	"image/gif"
@@ -103,15 +102,6 @@ func get(user, target string) *http.Request {
 		req.Header.Set("X-Test-User", user)
 	}
 	return req
-}
-
-func decode[T any](t *testing.T, body []byte) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatalf("decode %s: %v", body, err)
-	}
-	return v
 }
 
 func pngBytes(t testing.TB, w, h int) []byte {

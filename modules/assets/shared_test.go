@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/blob"
 	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/testutil/apptest"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
@@ -50,7 +51,7 @@ func TestInstancesShareFiles(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload = %d %s", resp.StatusCode, body)
 	}
-	v := decode[AssetView](t, body)
+	v := apptest.Decode[AssetView](t, body)
 	if _, err := os.Stat(filepath.Join(dir, "files", "assets")); err != nil {
 		t.Fatalf("the bytes are not in the shared store's folder files/assets: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/internal/testutil/apptest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 )
 
@@ -40,7 +41,7 @@ func TestUploadGenerateDownload(t *testing.T) {
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("upload = %d %s", resp.StatusCode, body)
 		}
-		ref := decode[struct {
+		ref := apptest.Decode[struct {
 			ID string `json:"id"`
 		}](t, body)
 
@@ -49,7 +50,7 @@ func TestUploadGenerateDownload(t *testing.T) {
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("create project = %d %s", resp.StatusCode, body)
 		}
-		project := decode[ProjectView](t, body)
+		project := apptest.Decode[ProjectView](t, body)
 
 		// 3. Start a generation using the reference.
 		seed := int64(42)
@@ -85,7 +86,7 @@ func TestUploadGenerateDownload(t *testing.T) {
 		// 6. Find it in the history, also filtered by project and status.
 		for _, q := range []string{"", "?project_id=" + project.ID, "?status=succeeded"} {
 			resp, body = f.do(t, jsonRequest("u1", http.MethodGet, "/v1/generations"+q, nil))
-			page := decode[struct {
+			page := apptest.Decode[struct {
 				Items      []GenerationView `json:"items"`
 				NextCursor string           `json:"next_cursor"`
 			}](t, body)
@@ -104,11 +105,11 @@ func TestValidation(t *testing.T) {
 	db := sqltest.SQLite(t)
 	f := newFixture(t, db, fixtureOpts{noStart: true})
 	_, body := f.do(t, uploadRequest(t, "u2", "theirs.png", pngBytes(t, 4, 4)))
-	theirs := decode[struct {
+	theirs := apptest.Decode[struct {
 		ID string `json:"id"`
 	}](t, body)
 	_, body = f.do(t, uploadRequest(t, "u1", "mine.png", pngBytes(t, 4, 4)))
-	mine := decode[struct {
+	mine := apptest.Decode[struct {
 		ID string `json:"id"`
 	}](t, body)
 	tests := []struct {
@@ -147,7 +148,7 @@ func TestValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := f.do(t, jsonRequest("u1", http.MethodPost, "/v1/generations", tt.req))
-			p := decode[problem](t, body)
+			p := apptest.Decode[problem](t, body)
 			if resp.StatusCode != http.StatusBadRequest || !strings.HasSuffix(p.Type, "/invalid-argument") {
 				t.Fatalf("POST = %d %s, want 400 invalid-argument", resp.StatusCode, body)
 			}
@@ -201,7 +202,7 @@ func TestPromptSafety(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				resp, body := f.do(t, jsonRequest("u1", http.MethodPost, "/v1/generations", tt.req))
-				p := decode[problem](t, body)
+				p := apptest.Decode[problem](t, body)
 				if resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != tt.field || p.Errors[0].Rule != "safety" {
 					t.Fatalf("blocked prompt = %d %s, want 400 %s/safety", resp.StatusCode, body, tt.field)
 				}
@@ -239,7 +240,7 @@ func TestInsufficientCredits(t *testing.T) {
 	f := newFixture(t, db, fixtureOpts{credits: newCredits(map[string]int64{"u1": 6})})
 	f.createTask(t, "u1", map[string]any{"prompt": "waves", "model": "local-video"}) // 5 of 6 held
 	resp, body := f.do(t, jsonRequest("u1", http.MethodPost, "/v1/generations", map[string]any{"prompt": "waves", "model": "local-video"}))
-	p := decode[problem](t, body)
+	p := apptest.Decode[problem](t, body)
 	if resp.StatusCode != http.StatusPaymentRequired || !strings.HasSuffix(p.Type, "/payment-required") {
 		t.Fatalf("POST without credits = %d %s, want 402", resp.StatusCode, body)
 	}
@@ -269,7 +270,7 @@ func TestAccessPolicy(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("support GET = %d %s", resp.StatusCode, body)
 	}
-	sv := decode[map[string]any](t, body)
+	sv := apptest.Decode[map[string]any](t, body)
 	if sv["prompt"] != nil || sv["negative_prompt"] != nil || sv["status"] != StatusSucceeded || sv["model"] != "local-image" {
 		t.Errorf("support view = %v", sv)
 	}
@@ -295,7 +296,7 @@ func TestHistoryPagination(t *testing.T) {
 			target += "&cursor=" + cursor
 		}
 		_, body := f.do(t, jsonRequest("u1", http.MethodGet, target, nil))
-		p := decode[struct {
+		p := apptest.Decode[struct {
 			Items      []GenerationView `json:"items"`
 			NextCursor string           `json:"next_cursor"`
 		}](t, body)
@@ -366,7 +367,7 @@ func TestReferenceURLs(t *testing.T) {
 				}
 				return
 			}
-			p := decode[problem](t, body)
+			p := apptest.Decode[problem](t, body)
 			if resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "references[0].url" || p.Errors[0].Rule != tt.rule {
 				t.Fatalf("POST = %d %s, want 400 references[0].url/%s", resp.StatusCode, body, tt.rule)
 			}
@@ -442,7 +443,7 @@ func TestListQuery(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			resp, body := f.do(t, jsonRequest("u1", http.MethodGet, "/v1/generations"+tt.query, nil))
-			p := decode[problem](t, body)
+			p := apptest.Decode[problem](t, body)
 			if resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != tt.field || p.Errors[0].Rule != tt.rule {
 				t.Fatalf("GET = %d %s, want 400 %s/%s", resp.StatusCode, body, tt.field, tt.rule)
 			}
@@ -450,16 +451,16 @@ func TestListQuery(t *testing.T) {
 	}
 	// The project list takes no parameters, and says so.
 	resp, body := f.do(t, jsonRequest("u1", http.MethodGet, "/v1/projects?limit=-5", nil))
-	if p := decode[problem](t, body); resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "limit" {
+	if p := apptest.Decode[problem](t, body); resp.StatusCode != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "limit" {
 		t.Fatalf("GET /v1/projects?limit=-5 = %d %s", resp.StatusCode, body)
 	}
 	resp, body = f.do(t, jsonRequest("u1", http.MethodGet, "/v1/generations?limit=2", nil))
-	page := decode[ListResponse](t, body)
+	page := apptest.Decode[ListResponse](t, body)
 	if resp.StatusCode != http.StatusOK || len(page.Items) != 2 || page.NextCursor == "" {
 		t.Fatalf("first page = %d %s", resp.StatusCode, body)
 	}
 	resp, body = f.do(t, jsonRequest("u1", http.MethodGet, "/v1/generations?limit=2&cursor="+page.NextCursor, nil))
-	page = decode[ListResponse](t, body)
+	page = apptest.Decode[ListResponse](t, body)
 	if resp.StatusCode != http.StatusOK || len(page.Items) != 1 || page.Items[0].ID != ids[0] || page.NextCursor != "" {
 		t.Fatalf("second page = %d %s", resp.StatusCode, body)
 	}

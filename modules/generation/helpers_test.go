@@ -3,7 +3,6 @@ package generation
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/testutil/apptest"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/internal/web"
@@ -243,15 +243,6 @@ func uploadRequest(t *testing.T, user, name string, data []byte) *http.Request {
 	return req
 }
 
-func decode[T any](t *testing.T, body []byte) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatalf("decode %s: %v", body, err)
-	}
-	return v
-}
-
 // createTask starts a generation over HTTP and returns its view.
 func (f *fixture) createTask(t *testing.T, user string, req map[string]any) GenerationView {
 	t.Helper()
@@ -259,7 +250,7 @@ func (f *fixture) createTask(t *testing.T, user string, req map[string]any) Gene
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /v1/generations = %d %s", resp.StatusCode, body)
 	}
-	return decode[GenerationView](t, body)
+	return apptest.Decode[GenerationView](t, body)
 }
 
 // waitFor polls the generation over HTTP until its status is final.
@@ -271,7 +262,7 @@ func (f *fixture) waitFor(t *testing.T, user, id string) GenerationView {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET generation = %d %s", resp.StatusCode, body)
 		}
-		v := decode[GenerationView](t, body)
+		v := apptest.Decode[GenerationView](t, body)
 		if v.Status == StatusSucceeded || v.Status == StatusFailed {
 			return v
 		}

@@ -1,52 +1,26 @@
 package authtest
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/stewardhq/steward/internal/testutil/apptest"
 )
 
-// JSONRequest builds a request to target whose body is body encoded as
-// JSON, with its content type, or a request with no body when body is nil.
-// It panics when body cannot be encoded, as httptest.NewRequest does on a
-// bad target: both are mistakes in the test itself.
+// JSONRequest builds a request whose body is body encoded as JSON; see
+// apptest.JSONRequest.
 func JSONRequest(method, target string, body any) *http.Request {
-	var r io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			panic("authtest: encoding a request body: " + err.Error())
-		}
-		r = bytes.NewReader(raw)
-	}
-	req := httptest.NewRequest(method, target, r)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req
+	return apptest.JSONRequest(method, target, body)
 }
 
 // Do runs req through app as principal (see Header; "" sends none) and
-// returns the response and its whole body, read and closed. It sets no time
-// limit: a slow, busy machine must not fail the test.
+// returns the response and its whole body; see apptest.Do.
 func Do(t testing.TB, app *fiber.App, req *http.Request, principal string) (*http.Response, []byte) {
 	t.Helper()
 	if principal != "" {
 		req.Header.Set(Header, principal)
 	}
-	resp, err := app.Test(req, -1)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
-	}
-	return resp, body
+	return apptest.Do(t, app, req)
 }
