@@ -29,13 +29,7 @@ func TestAbuseEventsAccessFollowsPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		tests := []struct {
-			name      string
-			principal string
-			query     url.Values
-			want      int
-			wantItems int
-		}{
+		tests := []listCase{
 			{name: "the dpo reads one user's events", principal: "d1:dpo", query: url.Values{"user_id": {"u1"}}, want: http.StatusOK, wantItems: 1},
 			{name: "the dpo reads every event", principal: "d1:dpo", want: http.StatusOK, wantItems: 3},
 			{name: "the admin filters by rule", principal: "a1:admin", query: url.Values{"kind": {"rate_limited"}}, want: http.StatusOK, wantItems: 2},
@@ -48,16 +42,9 @@ func TestAbuseEventsAccessFollowsPolicy(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				status, out := e.do(fiber.MethodGet, "/v1/risk/abuse-events?"+tt.query.Encode(), tt.principal)
-				if status != tt.want {
-					t.Fatalf("status = %d %s, want %d", status, out, tt.want)
-				}
-				if tt.want != http.StatusOK {
+				p, out, ok := e.list(t, "/v1/risk/abuse-events", tt)
+				if !ok {
 					return
-				}
-				var p page
-				if err := json.Unmarshal(out, &p); err != nil {
-					t.Fatal(err)
 				}
 				if len(p.Items) != tt.wantItems || p.NextCursor != "" {
 					t.Fatalf("got %d items (next %q), want %d on one page: %s", len(p.Items), p.NextCursor, tt.wantItems, out)

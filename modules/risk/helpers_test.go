@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -130,4 +132,31 @@ type checkInAnswer struct {
 type page struct {
 	Items      []map[string]any `json:"items"`
 	NextCursor string           `json:"next_cursor"`
+}
+
+// listCase is a list request and the answer it should get.
+type listCase struct {
+	name      string
+	principal string
+	query     url.Values
+	want      int
+	wantItems int
+}
+
+// list sends tt's request to path and checks its status. It returns the
+// decoded page and the raw answer, and ok only when the status is 200, the
+// one answer that carries a page.
+func (e *env) list(t *testing.T, path string, tt listCase) (p page, out []byte, ok bool) {
+	t.Helper()
+	status, out := e.do(fiber.MethodGet, path+"?"+tt.query.Encode(), tt.principal)
+	if status != tt.want {
+		t.Fatalf("status = %d %s, want %d", status, out, tt.want)
+	}
+	if tt.want != http.StatusOK {
+		return page{}, out, false
+	}
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p, out, true
 }

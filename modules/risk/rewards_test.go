@@ -246,13 +246,7 @@ func TestListRewards(t *testing.T) {
 		}
 		e.checkIn("u2")
 
-		tests := []struct {
-			name      string
-			principal string
-			query     url.Values
-			want      int
-			wantItems int
-		}{
+		tests := []listCase{
 			{name: "a user lists their own", principal: "u1:user", want: http.StatusOK, wantItems: 4},
 			{name: "only check-ins", principal: "u1:user", query: url.Values{"kind": {"checkin"}}, want: http.StatusOK, wantItems: 3},
 			{name: "only tasks", principal: "u1:user", query: url.Values{"kind": {"task"}}, want: http.StatusOK, wantItems: 1},
@@ -266,16 +260,9 @@ func TestListRewards(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				status, out := e.do(fiber.MethodGet, "/v1/rewards?"+tt.query.Encode(), tt.principal)
-				if status != tt.want {
-					t.Fatalf("status = %d %s, want %d", status, out, tt.want)
-				}
-				if tt.want != http.StatusOK {
+				p, out, ok := e.list(t, "/v1/rewards", tt)
+				if !ok {
 					return
-				}
-				var p page
-				if err := json.Unmarshal(out, &p); err != nil {
-					t.Fatal(err)
 				}
 				if len(p.Items) != tt.wantItems {
 					t.Fatalf("got %d items, want %d: %s", len(p.Items), tt.wantItems, out)
