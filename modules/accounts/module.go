@@ -428,22 +428,15 @@ func (m *Module) Stop(ctx context.Context) error {
 }
 
 func (m *Module) purgeLoop(ctx context.Context) {
-	t := time.NewTicker(m.cfg.PurgeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	background.Every(ctx, m.cfg.PurgeInterval, func(ctx context.Context) {
+		// Every process would delete the same rows; one is enough.
+		if !module.Leads(m.leader) {
 			return
-		case <-t.C:
-			// Every process would delete the same rows; one is enough.
-			if !module.Leads(m.leader) {
-				continue
-			}
-			if _, err := m.PurgeSessions(ctx); err != nil && ctx.Err() == nil {
-				m.log.WarnContext(ctx, "purge ended sessions", slog.Any("error", err))
-			}
 		}
-	}
+		if _, err := m.PurgeSessions(ctx); err != nil && ctx.Err() == nil {
+			m.log.WarnContext(ctx, "purge ended sessions", slog.Any("error", err))
+		}
+	})
 }
 
 // PurgeSessions deletes sessions past their idle or absolute end and

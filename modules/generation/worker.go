@@ -72,18 +72,11 @@ func (m *Module) work(ctx context.Context) {
 
 // janitor recovers tasks abandoned by other instances while this one runs.
 func (m *Module) janitor(ctx context.Context) {
-	ticker := time.NewTicker(m.cfg.Lease / 2)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if err := m.recoverAbandoned(ctx); err != nil && ctx.Err() == nil {
-				m.log.ErrorContext(ctx, "recover abandoned generations", slog.Any("error", err))
-			}
+	background.Every(ctx, m.cfg.Lease/2, func(ctx context.Context) {
+		if err := m.recoverAbandoned(ctx); err != nil && ctx.Err() == nil {
+			m.log.ErrorContext(ctx, "recover abandoned generations", slog.Any("error", err))
 		}
-	}
+	})
 }
 
 // recoverAbandoned queues again each running task whose heartbeat is
@@ -145,18 +138,11 @@ func (m *Module) run(poolCtx context.Context, g *Generation) error {
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		t := time.NewTicker(m.cfg.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := m.store.heartbeat(ctx, g); err != nil && ctx.Err() == nil {
-					m.log.WarnContext(ctx, "generation heartbeat", slog.Any("generation_id", taskRef(g.ID)), slog.Any("error", err))
-				}
+		background.Every(ctx, m.cfg.Lease/3, func(ctx context.Context) {
+			if err := m.store.heartbeat(ctx, g); err != nil && ctx.Err() == nil {
+				m.log.WarnContext(ctx, "generation heartbeat", slog.Any("generation_id", taskRef(g.ID)), slog.Any("error", err))
 			}
-		}
+		})
 	}()
 	res, err := m.generate(ctx, g)
 	cancel()
