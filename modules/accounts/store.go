@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
+	"github.com/stewardhq/steward/internal/rowcount"
 )
 
 // store holds every SQL statement of the module.
@@ -48,14 +49,7 @@ func (s *store) userByEmail(ctx context.Context, db bun.IDB, email string) (User
 // and reports whether it did.
 func insertUser(ctx context.Context, db bun.IDB, u *User) (bool, error) {
 	res, err := db.NewInsert().Model(u).On("CONFLICT DO NOTHING").Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("insert account: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("insert account: %w", err)
-	}
-	return n == 1, nil
+	return rowcount.One(res, err, "insert account")
 }
 
 // errLinkedElsewhere refuses a Google sign-in whose verified email belongs

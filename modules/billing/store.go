@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/rowcount"
 )
 
 // Refund states of orders and invoices.
@@ -338,14 +339,7 @@ func (s *store) debit(ctx context.Context, tx bun.Tx, userID string, amount int6
 	res, err := tx.NewUpdate().Model((*Balance)(nil)).
 		Set("balance = balance - ?", amount).Set("updated_at = ?", now).
 		Where("user_id = ? AND balance >= ?", userID, amount).Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("debit balance: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("debit balance: %w", err)
-	}
-	return n == 1, nil
+	return rowcount.One(res, err, "debit balance")
 }
 
 // reservationFor returns the id of the user's reservation for ref.

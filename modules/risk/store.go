@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/rowcount"
 )
 
 // cursor is a position in a list ordered newest first: the time and id of
@@ -74,14 +75,7 @@ func (s *store) insertAbuseEvent(ctx context.Context, ev *AbuseEvent) error {
 // insert the arbiter: of racing requests, exactly one stores a row.
 func (s *store) insertReward(ctx context.Context, rec *RewardRecord) (bool, error) {
 	res, err := s.db.NewInsert().Model(rec).On("CONFLICT DO NOTHING").Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("insert reward record: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("insert reward record: %w", err)
-	}
-	return n == 1, nil
+	return rowcount.One(res, err, "insert reward record")
 }
 
 func (s *store) deleteReward(ctx context.Context, id string) error {
