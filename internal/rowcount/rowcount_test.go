@@ -1,9 +1,25 @@
 package rowcount
 
 import (
+	"database/sql"
 	"errors"
+	"fmt"
 	"testing"
 )
+
+func TestFound(t *testing.T) {
+	missing := errors.New("missing")
+	failed := errors.New("failed")
+	if err := Found(nil, missing, "read row"); err != nil {
+		t.Errorf("found row: %v", err)
+	}
+	if err := Found(fmt.Errorf("scan: %w", sql.ErrNoRows), missing, "read row"); err != missing {
+		t.Errorf("no row: %v, want the not-found error", err)
+	}
+	if err := Found(failed, missing, "read row"); !errors.Is(err, failed) || err.Error() != "read row: failed" {
+		t.Errorf("failure: %v", err)
+	}
+}
 
 type result struct {
 	n   int64

@@ -37,11 +37,8 @@ type store struct {
 func (s *store) customerID(ctx context.Context, userID, provider string) (string, error) {
 	var c Customer
 	err := s.db.NewSelect().Model(&c).Where("user_id = ? AND provider = ?", userID, provider).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", errs.E(errs.ErrNotFound, "No customer record at this payment provider.")
-	}
-	if err != nil {
-		return "", fmt.Errorf("read customer: %w", err)
+	if err := rowcount.Found(err, errs.E(errs.ErrNotFound, "No customer record at this payment provider."), "read customer"); err != nil {
+		return "", err
 	}
 	return c.CustomerID, nil
 }
@@ -72,11 +69,8 @@ func (s *store) userForCustomer(ctx context.Context, provider, id string) (strin
 	var c Customer
 	err := s.db.NewSelect().Model(&c).Where("provider = ? AND customer_id = ?", provider, id).
 		OrderExpr("created_at DESC").Limit(1).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", errs.E(errs.ErrNotFound, "Unknown customer.")
-	}
-	if err != nil {
-		return "", fmt.Errorf("read customer: %w", err)
+	if err := rowcount.Found(err, errs.E(errs.ErrNotFound, "Unknown customer."), "read customer"); err != nil {
+		return "", err
 	}
 	return c.UserID, nil
 }
@@ -84,51 +78,27 @@ func (s *store) userForCustomer(ctx context.Context, provider, id string) (strin
 func (s *store) getOrder(ctx context.Context, id string) (Order, error) {
 	var o Order
 	err := s.db.NewSelect().Model(&o).Where("id = ?", id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return o, errs.Ef(errs.ErrNotFound, "No order %s.", id)
-	}
-	if err != nil {
-		return o, fmt.Errorf("read order: %w", err)
-	}
-	return o, nil
+	return o, rowcount.Found(err, errs.Ef(errs.ErrNotFound, "No order %s.", id), "read order")
 }
 
 func (s *store) orderByPayment(ctx context.Context, provider, paymentID string) (Order, error) {
 	var o Order
 	err := s.db.NewSelect().Model(&o).Where("provider = ? AND payment_id = ? AND payment_id <> ''", provider, paymentID).
 		Limit(1).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return o, errs.E(errs.ErrNotFound, "No order for this payment.")
-	}
-	if err != nil {
-		return o, fmt.Errorf("read order: %w", err)
-	}
-	return o, nil
+	return o, rowcount.Found(err, errs.E(errs.ErrNotFound, "No order for this payment."), "read order")
 }
 
 func (s *store) invoiceByProviderID(ctx context.Context, provider, invoiceID string) (Invoice, error) {
 	var inv Invoice
 	err := s.db.NewSelect().Model(&inv).Where("provider = ? AND invoice_id = ?", provider, invoiceID).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return inv, errs.E(errs.ErrNotFound, "No such invoice.")
-	}
-	if err != nil {
-		return inv, fmt.Errorf("read invoice: %w", err)
-	}
-	return inv, nil
+	return inv, rowcount.Found(err, errs.E(errs.ErrNotFound, "No such invoice."), "read invoice")
 }
 
 func (s *store) invoiceByPayment(ctx context.Context, provider, paymentID string) (Invoice, error) {
 	var inv Invoice
 	err := s.db.NewSelect().Model(&inv).Where("provider = ? AND payment_id = ? AND payment_id <> ''", provider, paymentID).
 		Limit(1).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return inv, errs.E(errs.ErrNotFound, "No invoice for this payment.")
-	}
-	if err != nil {
-		return inv, fmt.Errorf("read invoice: %w", err)
-	}
-	return inv, nil
+	return inv, rowcount.Found(err, errs.E(errs.ErrNotFound, "No invoice for this payment."), "read invoice")
 }
 
 func (s *store) listOrders(ctx context.Context, userID string, limit int) ([]Order, error) {
@@ -166,13 +136,7 @@ func (s *store) saveSubscription(ctx context.Context, sub Subscription) error {
 func (s *store) getSubscription(ctx context.Context, provider, subscriptionID string) (Subscription, error) {
 	var sub Subscription
 	err := s.db.NewSelect().Model(&sub).Where("id = ?", provider+":"+subscriptionID).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return sub, errs.E(errs.ErrNotFound, "No such subscription.")
-	}
-	if err != nil {
-		return sub, fmt.Errorf("read subscription: %w", err)
-	}
-	return sub, nil
+	return sub, rowcount.Found(err, errs.E(errs.ErrNotFound, "No such subscription."), "read subscription")
 }
 
 // latestSubscriptionStatus returns the status of the user's subscription
@@ -346,11 +310,8 @@ func (s *store) debit(ctx context.Context, tx bun.Tx, userID string, amount int6
 func (s *store) reservationFor(ctx context.Context, db bun.IDB, userID, ref string) (string, error) {
 	var r Reservation
 	err := db.NewSelect().Model(&r).Where("user_id = ? AND ref = ?", userID, ref).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", errs.E(errs.ErrNotFound, "No such reservation.")
-	}
-	if err != nil {
-		return "", fmt.Errorf("read reservation: %w", err)
+	if err := rowcount.Found(err, errs.E(errs.ErrNotFound, "No such reservation."), "read reservation"); err != nil {
+		return "", err
 	}
 	return r.ID, nil
 }
@@ -358,13 +319,7 @@ func (s *store) reservationFor(ctx context.Context, db bun.IDB, userID, ref stri
 func (s *store) reservation(ctx context.Context, tx bun.Tx, id string) (Reservation, error) {
 	var r Reservation
 	err := tx.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, errs.E(errs.ErrNotFound, "No such reservation.")
-	}
-	if err != nil {
-		return r, fmt.Errorf("read reservation: %w", err)
-	}
-	return r, nil
+	return r, rowcount.Found(err, errs.E(errs.ErrNotFound, "No such reservation."), "read reservation")
 }
 
 func (s *store) insertReservation(ctx context.Context, tx bun.Tx, r *Reservation) error {

@@ -2,15 +2,14 @@ package generation
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/rowcount"
 )
 
 // store holds every SQL statement of the module.
@@ -69,11 +68,8 @@ func (s *store) insertSafety(ctx context.Context, sr *SafetyResult) error {
 func (s *store) findTask(ctx context.Context, id string) (*Generation, error) {
 	var g Generation
 	err := s.db.NewSelect().Model(&g).Where("id = ?", id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.Ef(errs.ErrNotFound, "There is no generation %s.", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("select generation: %w", err)
+	if err := rowcount.Found(err, errs.Ef(errs.ErrNotFound, "There is no generation %s.", id), "select generation"); err != nil {
+		return nil, err
 	}
 	return &g, nil
 }

@@ -2,8 +2,6 @@ package support
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +9,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
+	"github.com/stewardhq/steward/internal/rowcount"
 )
 
 // store holds every SQL statement of the module. Methods that take a
@@ -28,13 +27,7 @@ func (s *store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx
 func (s *store) ticket(ctx context.Context, db bun.IDB, id string) (Ticket, error) {
 	var t Ticket
 	err := db.NewSelect().Model(&t).Where("id = ?", id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, notFound(id)
-	}
-	if err != nil {
-		return t, fmt.Errorf("read ticket: %w", err)
-	}
-	return t, nil
+	return t, rowcount.Found(err, notFound(id), "read ticket")
 }
 
 func notFound(id string) error {
