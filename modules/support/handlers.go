@@ -220,20 +220,27 @@ func (m *Module) listTickets(c *fiber.Ctx) error {
 }
 
 func (m *Module) getTicket(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	_, t, err := m.requestedTicket(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	t, err := m.visibleTicket(ctx, p, c.Params("id"))
-	if err != nil {
-		return err
-	}
 	view, err := m.ticketView(ctx, t)
 	if err != nil {
 		return err
 	}
 	return m.guard.JSON(c, authz.ActionRead, view)
+}
+
+// requestedTicket reads the ticket the request's :id names for the
+// signed-in caller, who must be allowed to read it (see visibleTicket).
+func (m *Module) requestedTicket(c *fiber.Ctx) (authz.Principal, Ticket, error) {
+	p, err := authz.Require(c)
+	if err != nil {
+		return p, Ticket{}, err
+	}
+	t, err := m.visibleTicket(c.UserContext(), p, c.Params("id"))
+	return p, t, err
 }
 
 // visibleTicket reads a ticket the caller may read. One they may not is
@@ -252,17 +259,13 @@ func (m *Module) visibleTicket(ctx context.Context, p authz.Principal, id string
 }
 
 func (m *Module) postMessage(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	// Taking part needs reading the conversation; someone other than the
+	// ticket's owner also needs the right to update it (an agent).
+	p, t, err := m.requestedTicket(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	// Taking part needs reading the conversation; someone other than the
-	// ticket's owner also needs the right to update it (an agent).
-	t, err := m.visibleTicket(ctx, p, c.Params("id"))
-	if err != nil {
-		return err
-	}
 	author := AuthorUser
 	if p.UserID != t.UserID {
 		author = AuthorAgent
@@ -321,15 +324,11 @@ var transitions = map[string][]string{
 }
 
 func (m *Module) patchTicket(c *fiber.Ctx) error {
-	p, err := authz.Require(c)
+	p, t, err := m.requestedTicket(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	t, err := m.visibleTicket(ctx, p, c.Params("id"))
-	if err != nil {
-		return err
-	}
 	// A caller who may see the ticket but not change it is told so.
 	if _, err := m.guard.Check(ctx, p, authz.ActionUpdate, t.UserID, []string{"user.support.status"}); err != nil {
 		return err
