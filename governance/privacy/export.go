@@ -20,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/sqlstore"
 )
 
 // warehousePage is how many warehouse rows one query of an export reads,
@@ -269,7 +270,7 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 	for i, c := range cols {
 		names[i] = c.Column
 	}
-	rows, err := m.deps.DB.QueryContext(ctx, "SELECT "+strings.Join(names, ", ")+" FROM "+tp.table+" WHERE "+where, args...)
+	rows, err := m.deps.DB.QueryContext(ctx, "SELECT "+quoteAll(names)+" FROM "+sqlstore.Quote(tp.table)+" WHERE "+where, args...)
 	if err != nil {
 		return err
 	}
@@ -379,7 +380,7 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	for b := int64(0); b < buckets; b++ {
 		var page []warehouseRow
 		q := fmt.Sprintf("SELECT formatRowNoNewline('JSONEachRow', %s) AS j, formatRowNoNewline('CSV', %s) AS c FROM %s WHERE %s AND cityHash64(formatRowNoNewline('TSV', %s)) %% %d = %d",
-			list, list, tp.table, where, strings.Join(all, ", "), buckets, b)
+			quoteAll(names), quoteAll(names), sqlstore.Quote(tp.table), where, quoteAll(all), buckets, b)
 		if err := m.deps.Warehouse.Select(ctx, &page, q, args...); err != nil {
 			return err
 		}
@@ -502,4 +503,13 @@ func (pk *packer) writeIndex(man Manifest) error {
 		return fmt.Errorf("write index.html: %w", err)
 	}
 	return nil
+}
+
+// quoteAll quotes each name and joins them into a select list.
+func quoteAll(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = sqlstore.Quote(n)
+	}
+	return strings.Join(quoted, ", ")
 }
