@@ -185,16 +185,9 @@ func (m *Module) Start(ctx context.Context) error {
 }
 
 func (m *Module) schedule(ctx context.Context, started time.Time) {
-	t := time.NewTicker(min(max(m.cfg.Interval/4, time.Millisecond), maxCheck))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	background.Every(ctx, min(max(m.cfg.Interval/4, time.Millisecond), maxCheck), func(ctx context.Context) {
 		if !module.Leads(m.deps.Leader) {
-			continue
+			return
 		}
 		err := sqlstore.WithLock(ctx, m.deps.DB, runLock, func(ctx context.Context) error {
 			last, err := m.lastRun(ctx)
@@ -217,7 +210,7 @@ func (m *Module) schedule(ctx context.Context, started time.Time) {
 		if err != nil && ctx.Err() == nil {
 			m.log.Error("retention run", slog.Any("error", err))
 		}
-	}
+	})
 }
 
 // lastRun is the start of the latest run on record that was not a dry
