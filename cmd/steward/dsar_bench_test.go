@@ -58,7 +58,7 @@ func peakHeap(fn func()) uint64 {
 func heavySubject(b *testing.B, randSeed uint64) seed.Person {
 	b.Helper()
 	ctx := context.Background()
-	sd, err := embedded.newSeeder(ctx, randSeed)
+	sd, err := embedded.newSeeder(randSeed)
 	if err != nil {
 		b.Fatal(err)
 	}

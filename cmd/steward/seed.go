@@ -28,7 +28,7 @@ func defaultEvents(profile, users int) int {
 
 // newSeeder builds a seeder over the server's stores and modules; uploads
 // go through the assets module so they are real files.
-func (s *server) newSeeder(ctx context.Context, randSeed uint64) (*seed.Seeder, error) {
+func (s *server) newSeeder(randSeed uint64) (*seed.Seeder, error) {
 	return seed.New(seed.Config{Seed: randSeed}, seed.Deps{
 		DB:        s.stores.sql,
 		Warehouse: s.stores.warehouse,
@@ -83,7 +83,7 @@ func runSeed(ctx context.Context, env cmdEnv, args []string) error {
 		return err
 	}
 	defer release()
-	sd, err := srv.newSeeder(ctx, randSeed)
+	sd, err := srv.newSeeder(randSeed)
 	if err != nil {
 		return err
 	}

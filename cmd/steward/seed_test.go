@@ -21,7 +21,7 @@ import (
 func TestSeedFillsEveryTable(t *testing.T) {
 	ctx := context.Background()
 	srv := embedded
-	sd, err := srv.newSeeder(ctx, 7)
+	sd, err := srv.newSeeder(7)
 	if err != nil {
 		t.Fatal(err)
 	}

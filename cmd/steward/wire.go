@@ -320,7 +320,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	s.dataMap = dataMap{stores: s.stores, engine: s.engine, sources: dataSources(mods)}
 
 	retentionMod, err := retention.New(retention.Config{Interval: cfg.RetentionInterval}, retention.Deps{
-		DB: db, Warehouse: s.stores.warehouse, Policy: s.engine, DataMap: s.dataMap.Build, Leader: s.leader, Logger: logFor("retention"), Now: s.now,
+		DB: db, Warehouse: s.stores.warehouse, DataMap: s.dataMap.Build, Leader: s.leader, Logger: logFor("retention"), Now: s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)

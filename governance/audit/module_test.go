@@ -111,7 +111,7 @@ func reportModule(t *testing.T) (*Module, *bun.DB) {
 	engine := authtest.Engine(t)
 	db := sqltest.SQLite(t)
 	dataMap := sqlDataMap(db, engine)
-	ret, err := retention.New(retention.Config{}, retention.Deps{DB: db, Policy: engine, DataMap: dataMap})
+	ret, err := retention.New(retention.Config{}, retention.Deps{DB: db, DataMap: dataMap})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func TestRetentionCheck(t *testing.T) {
 	const interval = 24 * time.Hour
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		clock := now
-		mod, err := retention.New(retention.Config{Interval: interval}, retention.Deps{DB: db, Policy: engine,
+		mod, err := retention.New(retention.Config{Interval: interval}, retention.Deps{DB: db,
 			DataMap: sqlDataMap(db, engine), Now: func() time.Time { return clock }})
 		if err != nil {
 			t.Fatal(err)

@@ -40,13 +40,6 @@ import (
 // DefaultInterval is how often the scheduler runs when none is set.
 const DefaultInterval = 24 * time.Hour
 
-// Policy is the part of the policy engine the runner asks: the revision a
-// run is recorded under. The rules themselves are the policy's retention
-// decisions the data map holds. *policies.Engine is one.
-type Policy interface {
-	Revision() string
-}
-
 // maxCheck bounds how long the scheduler waits between two looks at
 // whether a run is due.
 const maxCheck = time.Minute
@@ -65,8 +58,9 @@ type Config struct {
 type Deps struct {
 	DB        *bun.DB
 	Warehouse warehouse.Warehouse // nil: SQL only
-	Policy    Policy
-	DataMap   func(ctx context.Context) (*datamap.Map, []datamap.Problem, error)
+	// DataMap builds the data map, whose entries hold the policy's
+	// retention decisions: the runner applies them and asks nothing else.
+	DataMap func(ctx context.Context) (*datamap.Map, []datamap.Problem, error)
 	// Leader gates the scheduled runs to one of the processes sharing the
 	// SQL store. Nil: this process leads.
 	Leader module.Leader
@@ -142,8 +136,8 @@ type Module struct {
 
 // New returns the runner.
 func New(cfg Config, deps Deps) (*Module, error) {
-	if deps.DB == nil || deps.Policy == nil || deps.DataMap == nil {
-		return nil, errors.New("retention: DB, Policy and DataMap are required")
+	if deps.DB == nil || deps.DataMap == nil {
+		return nil, errors.New("retention: DB and DataMap are required")
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
@@ -263,11 +257,13 @@ func (m *Module) Run(ctx context.Context, dryRun bool) (Report, error) {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
 	now := m.deps.Now().UTC().Truncate(time.Microsecond)
-	rep := Report{ID: ids.New("ret"), StartedAt: now, DryRun: dryRun, PolicyRevision: m.deps.Policy.Revision(), Items: []Item{}}
 	dm, _, err := m.deps.DataMap(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("build data map: %w", err)
 	}
+	// The run follows the decisions the map holds, so it is recorded
+	// under the revision that made them.
+	rep := Report{ID: ids.New("ret"), StartedAt: now, DryRun: dryRun, PolicyRevision: dm.Revision, Items: []Item{}}
 	rules, skipped, err := m.rules(ctx, dm, now)
 	if err != nil {
 		return Report{}, err

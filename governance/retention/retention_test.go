@@ -51,7 +51,7 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 	now := time.Now().UTC().AddDate(2, 0, 0).Truncate(time.Second)
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
 		dataMap := dataMapOf(engine, db, w, datamap.Source{Module: "generation", Models: (&generation.Module{}).Models()})
-		mod, err := New(Config{}, Deps{DB: db, Warehouse: w, Policy: engine, DataMap: dataMap, Now: func() time.Time { return now }})
+		mod, err := New(Config{}, Deps{DB: db, Warehouse: w, DataMap: dataMap, Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func TestSchedulerRuns(t *testing.T) {
 	engine := authtest.Engine(t)
 	db := sqltest.SQLite(t)
 	dataMap := dataMapOf(engine, db, nil)
-	mod, err := New(Config{Interval: 20 * time.Millisecond}, Deps{DB: db, Policy: engine, DataMap: dataMap})
+	mod, err := New(Config{Interval: 20 * time.Millisecond}, Deps{DB: db, DataMap: dataMap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestScheduledRunsOnceAcrossProcesses(t *testing.T) {
 	dataMap := dataMapOf(engine, db, nil)
 	const interval = 300 * time.Millisecond
 	for _, l := range []leading{true, true, false} {
-		mod, err := New(Config{Interval: interval}, Deps{DB: db, Policy: engine, DataMap: dataMap, Leader: l})
+		mod, err := New(Config{Interval: interval}, Deps{DB: db, DataMap: dataMap, Leader: l})
 		if err != nil {
 			t.Fatal(err)
 		}
