@@ -276,7 +276,7 @@ func evaluate[K comparable, V any, PV stamped[V]](ctx context.Context, e *Engine
 	var v V
 	rec, err := e.eval(ctx, policy, input(), PV(&v))
 	if err == nil {
-		c.put(key, v)
+		c.put(owned(key), v)
 	}
 	e.mu.RUnlock()
 	if err != nil {
@@ -380,6 +380,25 @@ func sortedSet(list []string) []any {
 		out[i] = v
 	}
 	return out
+}
+
+// owned returns a copy of key whose strings share no memory with the
+// caller's. A cached key lives on, and a caller's string may not: Fiber
+// hands out strings that point into a request buffer the next request
+// overwrites, and a key changing inside the map would answer one role
+// with another's decision.
+func owned[K comparable](key K) K {
+	switch k := any(key).(type) {
+	case string:
+		return any(strings.Clone(k)).(K)
+	case accessKey:
+		k.role, k.action, k.categories = strings.Clone(k.role), strings.Clone(k.action), strings.Clone(k.categories)
+		return any(k).(K)
+	case consentKey:
+		k.purposes, k.event = strings.Clone(k.purposes), strings.Clone(k.event)
+		return any(k).(K)
+	}
+	return key
 }
 
 type accessKey struct {

@@ -25,7 +25,10 @@ type HeaderAuth struct{}
 
 // Authenticate implements authz.Authenticator.
 func (HeaderAuth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	v := c.Get(Header)
+	// A copy: Fiber's strings point into a request buffer that the next
+	// request reuses, and a principal outlives its request (in caches
+	// keyed by role, in logs written later).
+	v := strings.Clone(c.Get(Header))
 	if v == "" {
 		return authz.Principal{}, authz.ErrNoCredentials
 	}

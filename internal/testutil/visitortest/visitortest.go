@@ -38,10 +38,12 @@ type Auth struct{}
 
 // Authenticate implements authz.Authenticator.
 func (Auth) Authenticate(c *fiber.Ctx) (authz.Principal, error) {
-	if id, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer "); ok && id != "" {
+	// Copies: Fiber's strings point into a request buffer that the next
+	// request reuses, and a principal outlives its request.
+	if id, ok := strings.CutPrefix(strings.Clone(c.Get(fiber.HeaderAuthorization)), "Bearer "); ok && id != "" {
 		return authz.Principal{UserID: id, Role: authz.RoleUser, Method: authz.MethodToken}, nil
 	}
-	id := c.Get(UserHeader)
+	id := strings.Clone(c.Get(UserHeader))
 	if id == "" {
 		return authz.Principal{}, authz.ErrNoCredentials
 	}
