@@ -196,13 +196,18 @@ func groups(t *testing.T, w warehouse.Warehouse, currency string, sizes map[stri
 
 // TestSmallGroupsFold folds a group of fewer distinct people than the
 // minimum group size into "(other)", per currency, and keeps a group that
-// has as many; the totals still count everyone. Roles that may read the
+// has as many; the totals still count everyone. Purchases sent without a
+// visitor id or an account are no one's: however many, they make no
+// group big enough to show. Roles that may read the
 // ids the report is built on see every group, and that is logged without
 // naming anyone.
 func TestSmallGroupsFold(t *testing.T) {
 	w := chtest.Embedded(t)
 	groups(t, w, "EUR", map[string]int{"nine": 9, "ten": 10})
 	groups(t, w, "USD", map[string]int{"solo": 1})
+	for i := range 10 {
+		insert(t, w, purchase(fmt.Sprintf("anon-%d", i), "", nil, base, "10", "GBP"))
+	}
 	var logs bytes.Buffer
 	app := serve(t, attribution.Config{MinGroupSize: 10}, attribution.Deps{Warehouse: w, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	url := route(from, to, "&model=last_touch&group_by=campaign")
@@ -213,8 +218,8 @@ func TestSmallGroupsFold(t *testing.T) {
 		folded int
 		raw    bool
 	}{
-		{who: "a1:analyst", want: []string{"ten EUR 10.0000 100.00", "(other) EUR 9.0000 90.00", "(other) USD 1.0000 10.00"}, folded: 2},
-		{who: "d1:dpo", want: []string{"ten EUR 10.0000 100.00", "nine EUR 9.0000 90.00", "solo USD 1.0000 10.00"}, raw: true},
+		{who: "a1:analyst", want: []string{"ten EUR 10.0000 100.00", "(other) EUR 9.0000 90.00", "(other) GBP 10.0000 100.00", "(other) USD 1.0000 10.00"}, folded: 3},
+		{who: "d1:dpo", want: []string{"(direct) GBP 10.0000 100.00", "ten EUR 10.0000 100.00", "nine EUR 9.0000 90.00", "solo USD 1.0000 10.00"}, raw: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.who, func(t *testing.T) {
@@ -229,14 +234,14 @@ func TestSmallGroupsFold(t *testing.T) {
 			if got := flat(rep.Rows); !slices.Equal(got, tt.want) {
 				t.Errorf("rows:\n got %q\nwant %q", got, tt.want)
 			}
-			if rep.Folded != tt.folded || rep.Raw != tt.raw || rep.Totals.Conversions != 20 {
-				t.Errorf("folded %d raw %v total %v, want %d %v 20", rep.Folded, rep.Raw, rep.Totals.Conversions, tt.folded, tt.raw)
+			if rep.Folded != tt.folded || rep.Raw != tt.raw || rep.Totals.Conversions != 30 {
+				t.Errorf("folded %d raw %v total %v, want %d %v 30", rep.Folded, rep.Raw, rep.Totals.Conversions, tt.folded, tt.raw)
 			}
 		})
 	}
 	line := logs.String()
 	if !strings.Contains(line, `"msg":"attribution report shows small groups"`) || !strings.Contains(line, `"caller":"dpo"`) ||
-		!strings.Contains(line, `"small_rows":2`) {
+		!strings.Contains(line, `"small_rows":3`) {
 		t.Errorf("no exemption logged: %s", line)
 	}
 	for _, personal := range []string{"v-nine", "d1", "solo", "nine\""} {

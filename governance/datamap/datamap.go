@@ -89,6 +89,11 @@ type Field struct {
 	Collected bool `json:"collected,omitempty"`
 	// Module owns the table; "warehouse" columns belong to analytics.
 	Module string `json:"module"`
+	// Derived marks a column the store computes from other columns of
+	// its row (a MATERIALIZED column of the warehouse). No one writes it:
+	// it is computed again whenever they change and goes with its row, so
+	// retention never clears it on its own.
+	Derived bool `json:"derived,omitempty"`
 }
 
 // Entry is a field with what the taxonomy says of its category and what
@@ -431,6 +436,7 @@ type warehouseColumn struct {
 	Name    string `ch:"name"`
 	Type    string `ch:"type"`
 	Comment string `ch:"comment"`
+	Kind    string `ch:"default_kind"`
 }
 
 // warehouseFields reads every column of the warehouse database's tables
@@ -442,7 +448,7 @@ func warehouseFields(ctx context.Context, w warehouse.Warehouse) ([]Field, []Pro
 	err := w.Select(ctx, &cols,
 		// currentDatabase() rather than a bound parameter: servers older
 		// than query parameters still answer it.
-		`SELECT table, name, type, comment FROM system.columns
+		`SELECT table, name, type, comment, default_kind FROM system.columns
 		 WHERE database = currentDatabase()
 		   AND table NOT IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%View')
 		 ORDER BY table, name`)
@@ -464,7 +470,8 @@ func warehouseFields(ctx context.Context, w warehouse.Warehouse) ([]Field, []Pro
 			continue
 		}
 		fields = append(fields, Field{Store: StoreWarehouse, Table: c.Table, Column: c.Name, Type: c.Type,
-			Category: tag.Category, Subject: tag.Subject, Identifier: tag.Identifier, Collected: tag.Collected, Module: "analytics"})
+			Category: tag.Category, Subject: tag.Subject, Identifier: tag.Identifier, Collected: tag.Collected, Module: "analytics",
+			Derived: c.Kind == "MATERIALIZED"})
 	}
 	return fields, problems, nil
 }

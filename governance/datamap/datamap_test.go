@@ -140,6 +140,18 @@ func TestWarehouseColumnsNeedACategoryComment(t *testing.T) {
 	if strings.Join(subjects, ",") != "conversions.user_id,conversions.visitor_id,events.user_id,events.visitor_id,touches.user_id,touches.visitor_id,visitor_links.user_id,visitor_links.visitor_id" {
 		t.Fatalf("subject columns = %v", subjects)
 	}
+	// The owner hashes are computed by the engine from the ids; nothing
+	// else is.
+	var derived []string
+	for _, e := range m.Entries {
+		if e.Derived {
+			derived = append(derived, e.Table+"."+e.Column+" "+e.Category)
+		}
+	}
+	if want := "conversions.owner_hash user.unique_id.analytics_id,touches.owner_hash user.unique_id.analytics_id," +
+		"visitor_links.user_hash user.unique_id,visitor_links.visitor_hash user.device.cookie_id"; strings.Join(derived, ",") != want {
+		t.Errorf("derived columns = %v, want %s", derived, want)
+	}
 	// The materialized views that fill touches and conversions store
 	// nothing of their own and have no column comments; they are no
 	// tables of the map.

@@ -212,7 +212,11 @@ func renderMarkdown(w io.Writer, m *Map, proc Processing) error {
 		if e.Subject {
 			subject = "yes"
 		}
-		p("| %s | %s | %s | `%s` | %s | %s | %s |\n", e.Store, e.Table, e.Column, e.Category, subject,
+		column := e.Column
+		if e.Derived {
+			column += " (computed by the store)"
+		}
+		p("| %s | %s | %s | `%s` | %s | %s | %s |\n", e.Store, e.Table, column, e.Category, subject,
 			md(retentionText(e.Retention)), md(e.Erasure.Action))
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {

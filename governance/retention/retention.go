@@ -347,7 +347,7 @@ func (m *Module) rules(ctx context.Context, dm *datamap.Map, now time.Time) ([]t
 			tr.timeCol = e.Column
 			tr.row = r
 		}
-		if r != nil && e.Personal && !e.Collected {
+		if r != nil && e.Personal && !e.Collected && !e.Derived {
 			tr.columns = append(tr.columns, colRule{column: e.Column, category: e.Category, rule: *r})
 		}
 	}
