@@ -169,6 +169,20 @@ func (m *Module) insert(ctx context.Context, rows []Row, uncertain bool) error {
 			rows = kept
 		}
 	}
+	return Insert(ctx, m.deps.Warehouse, m.cfg.Table, rows)
+}
+
+// Store writes rows that are already in their stored form, past the spool
+// and the consent gate: for the seeder, which makes events as the gate
+// would have stored them. Nothing is retried; an error means the batch may
+// be stored in part.
+func (m *Module) Store(ctx context.Context, rows []Row) error {
+	return Insert(ctx, m.deps.Warehouse, m.cfg.Table, rows)
+}
+
+// Insert writes rows into table of w, the events table or one of its
+// shape, in one insert.
+func Insert(ctx context.Context, w warehouse.Warehouse, table string, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -176,8 +190,8 @@ func (m *Module) insert(ctx context.Context, rows []Row, uncertain bool) error {
 	for i := range rows {
 		values[i] = rows[i].Values()
 	}
-	if err := m.deps.Warehouse.Insert(ctx, m.cfg.Table, m.colIdx, values); err != nil {
-		return err
+	if err := w.Insert(ctx, table, Columns(), values); err != nil {
+		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
 }

@@ -140,15 +140,14 @@ type Deps struct {
 
 // Module is the event ingestion module.
 type Module struct {
-	cfg    Config
-	deps   Deps
-	log    *slog.Logger
-	rules  *enrich.Rules
-	ua     *enrich.UAParser
-	spool  *spool.Spool
-	types  map[string]bool
-	plans  planCache
-	colIdx []string
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	rules *enrich.Rules
+	ua    *enrich.UAParser
+	spool *spool.Spool
+	types map[string]bool
+	plans planCache
 
 	// bg runs the drainer. Its context ends only when Stop gives up
 	// waiting for the drain: a stop is asked for by closing stopping, so
@@ -208,7 +207,6 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		stopping: make(chan struct{}),
 		flushReq: make(chan struct{}, 1),
 		done:     make(chan struct{}),
-		colIdx:   Columns(),
 	}
 	for _, t := range cfg.EventTypes {
 		m.types[t] = true

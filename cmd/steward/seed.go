@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 
+	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/governance/seed"
 	"github.com/stewardhq/steward/internal/config"
 )
@@ -27,17 +28,30 @@ func defaultEvents(profile, users int) int {
 }
 
 // newSeeder builds a seeder over the server's stores and modules; uploads
-// go through the assets module so they are real files.
+// go through the assets module so they are real files, and events through
+// the analytics module's store.
 func (s *server) newSeeder(randSeed uint64) (*seed.Seeder, error) {
 	return seed.New(seed.Config{Seed: randSeed}, seed.Deps{
-		DB:        s.stores.sql,
-		Warehouse: s.stores.warehouse,
-		Sources:   s.dataMap.Sources(),
+		DB:      s.stores.sql,
+		Events:  storeSeedEvents(s.wired.events.Store),
+		Sources: s.dataMap.Sources(),
 		Uploads: func(ctx context.Context, userID, name, mimeType string, r io.Reader) error {
 			_, _, err := s.wired.assets.PutAsset(ctx, userID, "upload", name, mimeType, r)
 			return err
 		},
 	})
+}
+
+// storeSeedEvents adapts a store of the analytics module's rows to the
+// seeder's events, which have the same fields.
+func storeSeedEvents(store func(context.Context, []ingest.Row) error) seed.EventStore {
+	return func(ctx context.Context, events []seed.Event) error {
+		rows := make([]ingest.Row, len(events))
+		for i := range events {
+			rows[i] = ingest.Row(events[i])
+		}
+		return store(ctx, rows)
+	}
 }
 
 // runSeed handles `steward seed [--users N] [--events N] [--profile

@@ -17,6 +17,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/analytics/ingest"
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/seed"
@@ -95,7 +96,7 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 		dataMap := func(ctx context.Context) (*datamap.Map, []datamap.Problem, error) {
 			return datamap.Build(ctx, datamap.Inputs{SQL: db, Warehouse: w, Sources: sources, Policy: engine})
 		}
-		sd, err := seed.New(seed.Config{Seed: 3}, seed.Deps{DB: db, Warehouse: w, Sources: sources})
+		sd, err := seed.New(seed.Config{Seed: 3}, seed.Deps{DB: db, Events: seedEvents(w), Sources: sources})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,5 +364,17 @@ func checkEventIDs(t *testing.T, zr *zip.Reader, w warehouse.Warehouse, subject 
 	}
 	if !found {
 		t.Fatalf("manifest does not list events.event_id as included with its reason: %+v", man.Included)
+	}
+}
+
+// seedEvents stores a seeder's events in w's events table, as the
+// analytics module stores them.
+func seedEvents(w warehouse.Warehouse) seed.EventStore {
+	return func(ctx context.Context, events []seed.Event) error {
+		rows := make([]ingest.Row, len(events))
+		for i := range events {
+			rows[i] = ingest.Row(events[i])
+		}
+		return ingest.Insert(ctx, w, ingest.DefaultTable, rows)
 	}
 }

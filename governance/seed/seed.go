@@ -40,10 +40,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"github.com/uptrace/bun"
 
-	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/defaults"
 	"github.com/stewardhq/steward/internal/sqlstore"
@@ -65,6 +63,48 @@ const (
 	keyDigits = 6
 )
 
+// Event is one analytics event of a seeded person, in the form the
+// analytics module stores: its fields are those of the module's stored
+// row (ingest.Row), so the caller that wires Deps.Events converts one into
+// the other, and a change to either fails to compile there.
+type Event struct {
+	EventID         string
+	EventTime       time.Time
+	ReceivedAt      time.Time
+	EventType       string
+	EventName       string
+	UserID          string
+	VisitorID       string
+	SessionID       string
+	Path            string
+	LandingPage     string
+	Referrer        string
+	ReferrerHost    string
+	Source          string
+	Medium          string
+	Campaign        string
+	Term            string
+	Content         string
+	Channel         string
+	ClickIDType     string
+	ClickID         string
+	Browser         string
+	OS              string
+	DeviceClass     string
+	Screen          string
+	Language        string
+	IPTruncated     string
+	ConsentPurposes []string
+	// ConversionValue is in ten-thousandths of the currency unit.
+	ConversionValue int64
+	Currency        string
+	Props           string
+}
+
+// EventStore stores events as the analytics module stores what it has
+// ingested.
+type EventStore func(ctx context.Context, events []Event) error
+
 // Uploader stores an uploaded file for a user, as the assets module does.
 type Uploader func(ctx context.Context, userID, name, mimeType string, r io.Reader) error
 
@@ -79,8 +119,9 @@ type Config struct {
 // Deps is what seeding needs.
 type Deps struct {
 	// DB is the SQL store, migrated. Required.
-	DB        *bun.DB
-	Warehouse warehouse.Warehouse // nil: no events
+	DB *bun.DB
+	// Events stores the analytics events people send; nil seeds none.
+	Events EventStore
 	// Sources are the tagged models of every module, as for the data map.
 	Sources []datamap.Source
 	// Uploads stores real files; nil seeds no files.
@@ -371,8 +412,8 @@ func (s *Seeder) Stream(ctx context.Context, n int, p Profile, fn func([]Person)
 		}
 	}
 	var ev *eventWriter
-	if s.deps.Warehouse != nil && p.Events > 0 {
-		ev = &eventWriter{w: s.deps.Warehouse, rows: make([][]any, 0, eventBatch)}
+	if s.deps.Events != nil && p.Events > 0 {
+		ev = &eventWriter{store: s.deps.Events, rows: make([]Event, 0, eventBatch)}
 		// On an early return, no insert outlives the call.
 		defer func() { _ = ev.wait() }()
 	}
@@ -650,10 +691,6 @@ func setValue(fv reflect.Value, val any) {
 	}
 }
 
-var eventColumns = []string{"event_id", "event_time", "received_at", "event_type", "event_name", "user_id", "visitor_id", "session_id",
-	"path", "landing_page", "referrer", "referrer_host", "source", "medium", "campaign", "channel", "browser", "os", "device_class",
-	"language", "ip_truncated", "consent_purposes", "conversion_value", "currency"}
-
 // The purposes in effect for an event, shared by every row that has them:
 // the warehouse only reads them.
 var (
@@ -661,13 +698,13 @@ var (
 	allPurposes   = []string{"necessary", "analytics", "marketing"}
 )
 
-// eventWriter gathers the events of many people into few warehouse
-// inserts. Each insert runs in a goroutine of its own while the next batch
-// fills, so the warehouse's work overlaps the SQL store's; at most one
-// runs at a time, so memory holds two batches at most.
+// eventWriter gathers the events of many people into few batches. Each
+// batch is stored in a goroutine of its own while the next one fills, so
+// the warehouse's work overlaps the SQL store's; at most one is stored at
+// a time, so memory holds two batches at most.
 type eventWriter struct {
-	w    warehouse.Warehouse
-	rows [][]any
+	store EventStore
+	rows  []Event
 	// busy delivers the result of the insert in flight, of sending rows;
 	// nil when none is.
 	busy    chan error
@@ -675,7 +712,7 @@ type eventWriter struct {
 	total   int64
 }
 
-func (e *eventWriter) add(ctx context.Context, row []any) error {
+func (e *eventWriter) add(ctx context.Context, row Event) error {
 	e.rows = append(e.rows, row)
 	if len(e.rows) < eventBatch {
 		return nil
@@ -693,8 +730,8 @@ func (e *eventWriter) send(ctx context.Context) error {
 		return nil
 	}
 	rows, done := e.rows, make(chan error, 1)
-	e.rows, e.busy, e.sending = make([][]any, 0, eventBatch), done, int64(len(rows))
-	go func() { done <- e.w.Insert(ctx, "events", eventColumns, rows) }()
+	e.rows, e.busy, e.sending = make([]Event, 0, eventBatch), done, int64(len(rows))
+	go func() { done <- e.store(ctx, rows) }()
 	return nil
 }
 
@@ -753,20 +790,22 @@ func (s *Seeder) events(ctx context.Context, ev *eventWriter, p Person, n int, u
 		left--
 		// One event in fifty is a purchase, the conversion the tracker
 		// sends, with a price; the rest are page views.
-		etype, value, currency := "page_view", decimal.Zero, ""
+		// A price in cents is a hundred ten-thousandths a cent.
+		etype, value, currency := "page_view", int64(0), ""
 		if s.rng.IntN(50) == 0 {
-			etype, value, currency = "purchase", decimal.New(int64(500+s.rng.IntN(5000)), -2), "EUR"
+			etype, value, currency = "purchase", int64(500+s.rng.IntN(5000))*100, "EUR"
 		}
-		id := "e_" + p.key + "_" + strconv.FormatInt(int64(i), 36)
-		var row []any
+		e := Event{EventID: "e_" + p.key + "_" + strconv.FormatInt(int64(i), 36), EventTime: at, ReceivedAt: at, Path: path}
 		if s.rng.Float64() < unconsented {
-			row = []any{id, at, at, "error", "error", nil, "", "", path, "", "", "", "", "", "", "",
-				"Firefox", "", "", "", "", necessaryOnly, decimal.Zero, ""}
+			e.EventType, e.EventName, e.Browser, e.ConsentPurposes = "error", "error", "Firefox", necessaryOnly
 		} else {
-			row = []any{id, at, at, etype, etype, &uid, p.VisitorIDs[0], session, path, landing, src.referrer, src.host,
-				src.source, src.medium, "spring", src.channel, "Chrome", "Windows", "desktop", "en-US", "203.0.113.0", allPurposes, value, currency}
+			e.EventType, e.EventName, e.UserID, e.VisitorID, e.SessionID = etype, etype, uid, p.VisitorIDs[0], session
+			e.LandingPage, e.Referrer, e.ReferrerHost = landing, src.referrer, src.host
+			e.Source, e.Medium, e.Campaign, e.Channel = src.source, src.medium, "spring", src.channel
+			e.Browser, e.OS, e.DeviceClass, e.Language, e.IPTruncated = "Chrome", "Windows", "desktop", "en-US", "203.0.113.0"
+			e.ConsentPurposes, e.ConversionValue, e.Currency = allPurposes, value, currency
 		}
-		if err := ev.add(ctx, row); err != nil {
+		if err := ev.add(ctx, e); err != nil {
 			return err
 		}
 	}

@@ -3,15 +3,16 @@ package seed
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun"
 
-	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
-	"github.com/stewardhq/steward/internal/testutil/chtest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/modules/billing"
@@ -19,7 +20,7 @@ import (
 	"github.com/stewardhq/steward/modules/support"
 )
 
-func TestMain(m *testing.M) { chtest.MainWith(m, sqltest.Main) }
+func TestMain(m *testing.M) { os.Exit(sqltest.Main(m)) }
 
 // testSources are the modules whose tables the tests seed.
 func testSources() []datamap.Source {
@@ -31,30 +32,42 @@ func testSources() []datamap.Source {
 	}
 }
 
-// countEvents runs a count over the events table.
-func countEvents(t *testing.T, w warehouse.Warehouse, where string, args ...any) uint64 {
-	t.Helper()
-	var out []struct {
-		N uint64 `ch:"n"`
+// stored collects the events a seeder stores.
+type stored struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (s *stored) store(_ context.Context, events []Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, events...)
+	return nil
+}
+
+// count returns how many stored events keep.
+func (s *stored) count(keep func(Event) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.events {
+		if keep(e) {
+			n++
+		}
 	}
-	if err := w.Select(context.Background(), &out, "SELECT count() AS n FROM events WHERE "+where, args...); err != nil {
-		t.Fatal(err)
-	}
-	return out[0].N
+	return n
 }
 
 // TestPeople seeds people on both dialects and checks each got the rows
 // the profile asks for, references that hold, and their events: the
 // consented ones under their ids, the unconsented ones as the consent gate
-// stores them, linked to no one.
+// stores them, linked to no one. (cmd/steward's TestSeed reads the events
+// back from the warehouse.)
 func TestPeople(t *testing.T) {
 	ctx := context.Background()
-	w := chtest.Embedded(t)
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		if err := w.Exec(ctx, "TRUNCATE TABLE events"); err != nil {
-			t.Fatal(err)
-		}
-		sd, err := New(Config{Seed: 1}, Deps{DB: db, Warehouse: w, Sources: testSources(), Now: func() time.Time { return time.Now().AddDate(1, 0, 0) }})
+		var out stored
+		sd, err := New(Config{Seed: 1}, Deps{DB: db, Events: out.store, Sources: testSources(), Now: func() time.Time { return time.Now().AddDate(1, 0, 0) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +79,7 @@ func TestPeople(t *testing.T) {
 		if len(people) != 3 || sum.People != 3 || sum.Events != 90 || sum.Rows["generations"] != 21 || sum.Rows["support_messages"] != 15 {
 			t.Fatalf("summary %+v", sum)
 		}
-		var linked uint64
+		linked := 0
 		for _, person := range people {
 			tests := []struct {
 				name  string
@@ -87,18 +100,19 @@ func TestPeople(t *testing.T) {
 					t.Errorf("%s: %d rows, want %d", tt.name, n, tt.want)
 				}
 			}
-			mine := "(visitor_id = {v:String} OR user_id = {u:String})"
-			args := []any{warehouse.Named("v", person.VisitorIDs[0]), warehouse.Named("u", person.UserID)}
-			n := countEvents(t, w, mine, args...)
+			mine := func(e Event) bool { return e.VisitorID == person.VisitorIDs[0] || e.UserID == person.UserID }
+			n := out.count(mine)
 			if n == 0 || n == 30 {
 				t.Errorf("%d of 30 events carry the person's ids, want the consented share of them", n)
 			}
-			if bad := countEvents(t, w, mine+" AND NOT has(consent_purposes, 'analytics')", args...); bad != 0 {
+			if bad := out.count(func(e Event) bool { return mine(e) && !slices.Contains(e.ConsentPurposes, "analytics") }); bad != 0 {
 				t.Errorf("%d events without analytics consent carry the person's ids", bad)
 			}
 			linked += n
 		}
-		anonymous := countEvents(t, w, "visitor_id = '' AND user_id IS NULL AND session_id = '' AND channel = '' AND referrer = '' AND event_type = 'error'")
+		anonymous := out.count(func(e Event) bool {
+			return e.VisitorID == "" && e.UserID == "" && e.SessionID == "" && e.Channel == "" && e.Referrer == "" && e.EventType == "error"
+		})
 		if linked+anonymous != 90 {
 			t.Errorf("%d events linked to people and %d linked to no one, want 90 in all", linked, anonymous)
 		}
@@ -111,7 +125,6 @@ func TestPeople(t *testing.T) {
 // for: no unique or primary key clashed, within a run or across runs.
 func TestSeedTwiceAtScale(t *testing.T) {
 	ctx := context.Background()
-	w := chtest.Embedded(t)
 	// A thousand people made provider subject ids and invoice numbers
 	// clash; a second run with the same random seed made the same user
 	// ids and emails as the first.
@@ -121,14 +134,12 @@ func TestSeedTwiceAtScale(t *testing.T) {
 	// even when asked for more.
 	p := Profile{PerPerson: map[string]int{"credit_balances": 3}, Events: 1, UnconsentedShare: 0.5}
 	sqltest.Dialects(t, func(t *testing.T, db *bun.DB) {
-		if err := w.Exec(ctx, "TRUNCATE TABLE events"); err != nil {
-			t.Fatal(err)
-		}
+		var out stored
 		want := map[string]int64{}
 		keys := map[string]bool{}
 		total := 0
 		for run, people := range runs {
-			sd, err := New(Config{Seed: 1}, Deps{DB: db, Warehouse: w, Sources: testSources()})
+			sd, err := New(Config{Seed: 1}, Deps{DB: db, Events: out.store, Sources: testSources()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +177,7 @@ func TestSeedTwiceAtScale(t *testing.T) {
 				t.Errorf("%s: %d rows after both runs, want %d", table, got, n)
 			}
 		}
-		if n := countEvents(t, w, "1 = 1"); n != uint64(total) {
+		if n := len(out.events); n != total {
 			t.Errorf("%d events after both runs, want %d", n, total)
 		}
 	})
