@@ -177,11 +177,14 @@ func (e *Engine) Export(ctx context.Context, category string) (ExportDecision, e
 	return d, err
 }
 
-// Erasure decides what an erasure request does to a category. A key that
-// is not a storable category gives an error wrapping ErrUnknownCategory or
-// ErrGroupCategory, with the policy's answer (review).
-func (e *Engine) Erasure(ctx context.Context, category string) (ErasureDecision, error) {
-	d, err := evaluate(ctx, e, PolicyErasure, func(c *caches) *cache[string, ErasureDecision] { return c.erasure }, categoryKey(category), categoryInput(category))
+// Erasure decides what an erasure request does to a category in a store
+// (StoreSQL or StoreWarehouse). A key that is not a storable category
+// gives an error wrapping ErrUnknownCategory or ErrGroupCategory, with the
+// policy's answer (review).
+func (e *Engine) Erasure(ctx context.Context, category, store string) (ErasureDecision, error) {
+	d, err := evaluate(ctx, e, PolicyErasure, func(c *caches) *cache[string, ErasureDecision] { return c.erasure },
+		categoryKey(store+"\x00"+category),
+		func() map[string]any { return map[string]any{"category": category, "store": store} })
 	if err == nil {
 		err = flagError("erasure", category, d.Flag)
 	}
@@ -233,6 +236,13 @@ func knownPurposes[V any](list []string, known map[string]V) []string {
 	}
 	return list
 }
+
+// The stores an erasure decision is asked for: the SQL store keeps the
+// records, the warehouse analytics copies of them.
+const (
+	StoreSQL       = "sql"
+	StoreWarehouse = "warehouse"
+)
 
 func categoryKey(category string) func(*stewardData) string {
 	return func(*stewardData) string { return category }

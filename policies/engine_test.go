@@ -200,7 +200,7 @@ func TestCategoryDecisions(t *testing.T) {
 			if x.Include != tt.export || x.Reason == "" {
 				t.Errorf("export = %+v, want include %v with a reason", x, tt.export)
 			}
-			er, err := e.Erasure(ctx, tt.category)
+			er, err := e.Erasure(ctx, tt.category, StoreSQL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +252,7 @@ func TestUnknownAndGroupCategories(t *testing.T) {
 			if !errors.Is(err, tt.want) || x.Include {
 				t.Errorf("Export: %+v, %v; want not included and %v", x, err, tt.want)
 			}
-			er, err := e.Erasure(ctx, tt.category)
+			er, err := e.Erasure(ctx, tt.category, StoreSQL)
 			if !errors.Is(err, tt.want) || er.Action != ActionReview {
 				t.Errorf("Erasure: %+v, %v; want review and %v", er, err, tt.want)
 			}

@@ -50,6 +50,26 @@ test_security_logs_kept_until_retention_ends if {
 
 test_analytics_events_deleted if decide("user.behavior.browsing_history").action == "delete"
 
+# The warehouse's copy of an order is deleted; the order itself is kept in
+# the SQL store.
+test_warehouse_copies_deleted if {
+	w := erasure.decision with input as {"category": "user.financial.order", "store": "warehouse"}
+	w.action == "delete"
+	w.until == ""
+	s := erasure.decision with input as {"category": "user.financial.order", "store": "sql"}
+	s.action == "keep"
+}
+
+test_warehouse_operations_follow_their_row if {
+	d := erasure.decision with input as {"category": "system.operations", "store": "warehouse"}
+	d.action == decide("system.operations").action
+}
+
+test_warehouse_unknown_key_reviewed if {
+	d := erasure.decision with input as {"category": "user.nope", "store": "warehouse"}
+	d.action == "review"
+}
+
 test_every_kept_category_has_reason_and_end if {
 	every key, c in data.steward.taxonomy {
 		justified(key, c)

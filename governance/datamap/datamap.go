@@ -30,8 +30,8 @@ import (
 
 // Stores a field can live in.
 const (
-	StoreSQL       = "sql"
-	StoreWarehouse = "warehouse"
+	StoreSQL       = policies.StoreSQL
+	StoreWarehouse = policies.StoreWarehouse
 )
 
 // TagKey is the struct tag that carries a field's data category.
@@ -152,7 +152,7 @@ type Policy interface {
 	Taxonomy() map[string]policies.Category
 	Retention(ctx context.Context, category string) (policies.RetentionRule, error)
 	Export(ctx context.Context, category string) (policies.ExportDecision, error)
-	Erasure(ctx context.Context, category string) (policies.ErasureDecision, error)
+	Erasure(ctx context.Context, category, store string) (policies.ErasureDecision, error)
 }
 
 // Inputs is what Build reads.
@@ -202,13 +202,16 @@ func Build(ctx context.Context, in Inputs) (*Map, []Problem, error) {
 			problems = append(problems, *p)
 			continue
 		}
-		d, ok := decided[c.Key]
+		// The erasure of a category may differ by store; its retention
+		// and export do not.
+		key := f.Store + "\x00" + c.Key
+		d, ok := decided[key]
 		if !ok {
 			var err error
-			if d, err = decide(ctx, in.Policy, c.Key); err != nil {
+			if d, err = decide(ctx, in.Policy, c.Key, f.Store); err != nil {
 				return nil, nil, err
 			}
-			decided[c.Key] = d
+			decided[key] = d
 		}
 		m.Categories[c.Key] = c
 		m.Entries = append(m.Entries, Entry{
@@ -257,14 +260,14 @@ type decisions struct {
 	export    policies.ExportDecision
 }
 
-// decide asks the policy what it decides for a category.
-func decide(ctx context.Context, pol Policy, category string) (decisions, error) {
+// decide asks the policy what it decides for a category in a store.
+func decide(ctx context.Context, pol Policy, category, store string) (decisions, error) {
 	var d decisions
 	var err error
 	if d.retention, err = pol.Retention(ctx, category); err != nil {
 		return d, fmt.Errorf("data map: retention of %s: %w", category, err)
 	}
-	if d.erasure, err = pol.Erasure(ctx, category); err != nil {
+	if d.erasure, err = pol.Erasure(ctx, category, store); err != nil {
 		return d, fmt.Errorf("data map: erasure of %s: %w", category, err)
 	}
 	if d.export, err = pol.Export(ctx, category); err != nil {

@@ -140,6 +140,14 @@ func TestWarehouseColumnsNeedACategoryComment(t *testing.T) {
 	if strings.Join(subjects, ",") != "conversions.user_id,conversions.visitor_id,events.user_id,events.visitor_id,touches.user_id,touches.visitor_id,visitor_links.user_id,visitor_links.visitor_id" {
 		t.Fatalf("subject columns = %v", subjects)
 	}
+	// An erasure deletes every warehouse row of the subject, and the map
+	// says so, even for categories the SQL store keeps (the orders behind
+	// conversions.order_id).
+	for _, e := range m.Entries {
+		if e.Personal && e.Erasure.Action != "delete" {
+			t.Errorf("warehouse %s.%s (%s): erasure %q, want delete", e.Table, e.Column, e.Category, e.Erasure.Action)
+		}
+	}
 	// The owner hashes are computed by the engine from the ids; nothing
 	// else is.
 	var derived []string

@@ -54,10 +54,27 @@ func (m *Map) columnsByCategory() map[string][]Field {
 
 // decisionsByCategory gives the policy's decisions for each category the
 // map's columns carry.
+// decisionsByCategory returns each category's decisions in the store
+// that holds its records: the SQL store's where it has the category, the
+// warehouse's otherwise.
 func (m *Map) decisionsByCategory() map[string]decisions {
 	out := map[string]decisions{}
 	for _, e := range m.Entries {
-		out[e.Category] = decisions{retention: e.Retention, erasure: e.Erasure, export: e.Export}
+		if _, ok := out[e.Category]; !ok || e.Store == StoreSQL {
+			out[e.Category] = decisions{retention: e.Retention, erasure: e.Erasure, export: e.Export}
+		}
+	}
+	return out
+}
+
+// warehouseErasure returns, per category, the warehouse's erasure action
+// where it differs from the one decisionsByCategory reports.
+func (m *Map) warehouseErasure(rules map[string]decisions) map[string]string {
+	out := map[string]string{}
+	for _, e := range m.Entries {
+		if e.Store == StoreWarehouse && e.Erasure.Action != rules[e.Category].erasure.Action {
+			out[e.Category] = e.Erasure.Action
+		}
 	}
 	return out
 }
@@ -112,6 +129,7 @@ func renderMarkdown(w io.Writer, m *Map, proc Processing) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	cols := m.columnsByCategory()
 	rules := m.decisionsByCategory()
+	copies := m.warehouseErasure(rules)
 	personal := m.categoryKeys(true)
 
 	p("# Record of processing activities\n\n")
@@ -197,7 +215,11 @@ func renderMarkdown(w io.Writer, m *Map, proc Processing) error {
 	p("\n## (f) Time limits for erasure\n\n")
 	p("| category | retention | on an erasure request |\n|---|---|---|\n")
 	for _, k := range personal {
-		p("| `%s` | %s | %s |\n", k, md(retentionText(rules[k].retention)), md(erasureText(rules[k].erasure)))
+		text := erasureText(rules[k].erasure)
+		if a, ok := copies[k]; ok {
+			text += " The warehouse's analytics copies: " + a + "."
+		}
+		p("| `%s` | %s | %s |\n", k, md(retentionText(rules[k].retention)), md(text))
 	}
 
 	p("\n## (g) Technical and organisational security measures\n\n")

@@ -36,7 +36,7 @@ func TestEveryEvaluationIsLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range []string{"user.contact.email", "user.content.prompt", "user.financial.invoice_id", "user.security.abuse_log"} {
-			if _, err := engine.Erasure(ctx, c); err != nil {
+			if _, err := engine.Erasure(ctx, c, policies.StoreSQL); err != nil {
 				t.Fatal(err)
 			}
 		}

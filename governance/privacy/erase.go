@@ -333,12 +333,17 @@ func (m *Module) countSubjectBy(ctx context.Context, tp *tablePlan, cols []colum
 	return 0, nil
 }
 
-// eraseWarehouseTable deletes every row of the subject. The warehouse
-// holds analytics copies only; what the law makes us keep (payments) is
-// kept in the SQL store, so no warehouse row is kept.
+// eraseWarehouseTable deletes every row of the subject. The policy
+// deletes every category in the warehouse, which holds analytics copies
+// only (what the law makes us keep is kept in the SQL store); the warehouse
+// can neither keep part of a row nor blank it in place, so a plan that
+// asks for that is refused rather than carried out another way.
 func (m *Module) eraseWarehouseTable(ctx context.Context, tp *tablePlan, s module.SubjectRef) (int64, error) {
 	if m.deps.Warehouse == nil {
 		return 0, nil
+	}
+	if tp.mode != modeDelete {
+		return 0, fmt.Errorf("erase %s: the policy keeps or anonymizes columns of a warehouse table, which only deletes rows", tp.table)
 	}
 	n, err := m.countSubject(ctx, tp, s)
 	if err != nil || n == 0 {
@@ -502,9 +507,6 @@ func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePla
 		if tp.store == datamap.StoreSQL && tp.mode == modeKeep {
 			want = before
 			tr.Kept = after
-		}
-		if tp.store == datamap.StoreWarehouse {
-			tr.Mode = modeDelete
 		}
 		for _, c := range tp.subjects {
 			var n int64
