@@ -56,7 +56,8 @@ import (
 // rows, warehouse rows, files) and holds Steward to its promises:
 //
 //   - an export holds every event of the person, their anonymous browsing
-//     before each sign-in included, and nothing of anyone else;
+//     before each sign-in included, and nothing of anyone else; the same
+//     holds for the visits and conversions kept for attribution;
 //   - its SQL rows name the person and no one else, and are all of theirs;
 //   - an erasure always completes, and afterwards nothing of the person
 //     remains but what the certificate keeps, each kept item with its
@@ -306,6 +307,10 @@ type signIn struct {
 type sentEvent struct {
 	step   int
 	signed *actor // the person signed in (session or token), if any
+	// session is the tracker's session id of a page view: the visit
+	// (a row of the warehouse's touches) the page view opens. The
+	// histories give every page view a session of its own.
+	session string
 }
 
 // failer is what a history reports to: a generated one to rapid, a
@@ -519,8 +524,12 @@ func (h *history) browseOn(b *browser, pages ...[2]string) {
 	if status != http.StatusAccepted {
 		h.rt.Fatalf("POST /v1/events = %d", status)
 	}
-	for _, id := range ids {
-		h.events[id] = &sentEvent{step: h.step, signed: b.user}
+	for i, id := range ids {
+		ev := &sentEvent{step: h.step, signed: b.user}
+		if pages[i][0] == "page_view" {
+			ev.session = batch[i]["session_id"].(string)
+		}
+		h.events[id] = ev
 	}
 }
 
@@ -1044,9 +1053,28 @@ func (h *history) checkExport(p *actor) {
 	pkg := h.exportOf(p)
 	stored := h.storedEvents()
 	want := h.eventsOf(p, stored)
-	got := pkg.eventIDs(h.rt)
+	got := pkg.warehouseValues(h.rt, "events", "event_id")
 	if !slices.Equal(got, want) {
 		h.rt.Fatalf("%s's export holds events %v\nthe identity rule gives them %v\n(owners: %s)", p.name, got, want, h.describe(stored, got, want))
+	}
+	// The visits kept for attribution follow their page views: every
+	// visit the person opened, anonymous ones before a sign-in included,
+	// and none of whoever else used the browser.
+	visits := []string{}
+	for _, id := range want {
+		if s := h.events[id].session; s != "" {
+			visits = append(visits, s)
+		}
+	}
+	sort.Strings(visits)
+	if got := pkg.warehouseValues(h.rt, "touches", "session_id"); !slices.Equal(got, visits) {
+		h.rt.Fatalf("%s's export holds visits %v\nthe identity rule gives them %v", p.name, got, visits)
+	}
+	// The conversions kept for attribution are theirs.
+	for _, id := range pkg.warehouseValues(h.rt, "conversions", "event_id") {
+		if _, ok := slices.BinarySearch(want, id); !ok {
+			h.rt.Fatalf("%s's export holds conversion %s, which the identity rule gives %v", p.name, id, stored[id])
+		}
 	}
 	for _, f := range pkg.manifest.Sources {
 		if f.Store != "sql" || f.Format != "json" {
@@ -1122,32 +1150,32 @@ func (h *history) describe(stored map[string]*actor, got, want []string) string 
 	return b.String()
 }
 
-// eventIDs reads the event ids of the package's events file.
-func (pkg exportPackage) eventIDs(rt failer) []string {
-	ids := []string{}
+// warehouseValues reads one column of the package's rows of a warehouse
+// table, sorted, each value once: the warehouse may hold a resent event
+// twice until it merges, the package may too, and the history counts each
+// event once. A row without the column fails the history.
+func (pkg exportPackage) warehouseValues(rt failer, table, column string) []string {
+	out := []string{}
 	for _, f := range pkg.manifest.Sources {
-		if f.Store != "warehouse" || f.Table != "events" || f.Format != "jsonl" {
+		if f.Store != "warehouse" || f.Table != table || f.Format != "jsonl" {
 			continue
 		}
 		sc := bufio.NewScanner(bytes.NewReader(pkg.files[f.File]))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			var row struct {
-				EventID string `json:"event_id"`
-			}
+			var row map[string]any
 			if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
 				rt.Fatalf("%s: %v", f.File, err)
 			}
-			if row.EventID == "" {
-				rt.Fatalf("%s: an event without its event_id", f.File)
+			v, _ := row[column].(string)
+			if v == "" {
+				rt.Fatalf("%s: a row without its %s", f.File, column)
 			}
-			ids = append(ids, row.EventID)
+			out = append(out, v)
 		}
 	}
-	sort.Strings(ids)
-	// The warehouse may hold a resent event twice until it merges; the
-	// package may too, and the history counts each event once.
-	return compactStrings(ids)
+	sort.Strings(out)
+	return compactStrings(out)
 }
 
 func compactStrings(s []string) []string {
