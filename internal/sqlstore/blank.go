@@ -46,12 +46,19 @@ func (c Column) Blank() any {
 }
 
 // NotBlank returns the condition a row meets while the column does not
-// hold its Blank value yet, with its arguments.
+// hold its Blank value yet, with its arguments, for bun's Where: the
+// column's name is one of them, quoted by bun.
 func (c Column) NotBlank() (string, []any) {
 	if c.Nullable {
-		return Quote(c.Name) + " IS NOT NULL", nil
+		return "? IS NOT NULL", []any{bun.Ident(c.Name)}
 	}
-	return Quote(c.Name) + " <> ?", []any{c.Blank()}
+	return "? <> ?", []any{bun.Ident(c.Name), c.Blank()}
+}
+
+// Clear is the assignment that clears the column: it sets its Blank
+// value.
+func (c Column) Clear() Assignment {
+	return Assignment{Column: c.Name, Value: c.Blank()}
 }
 
 // Quote quotes a table or column name the SQL standard's way, with double

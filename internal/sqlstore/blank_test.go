@@ -45,14 +45,14 @@ func TestBlankClearsEveryFamily(t *testing.T) {
 				if !ok {
 					t.Fatalf("no column %s in %v", tt.column, cols)
 				}
-				cond, args := c.NotBlank()
-				if n, err := sqlstore.Count(ctx, db, "blank_probe", cond, args...); err != nil || n != tt.before {
+				notBlank := sqlstore.Rows{Table: "blank_probe"}.AndNotBlank(c)
+				if n, err := notBlank.Count(ctx, db); err != nil || n != tt.before {
 					t.Fatalf("before: %d rows not blank (%v), want %d", n, err, tt.before)
 				}
 				if _, err := db.NewUpdate().Table("blank_probe").Set("? = ?", bun.Ident(tt.column), c.Blank()).Where("id = 'a'").Exec(ctx); err != nil {
 					t.Fatal(err)
 				}
-				if n, err := sqlstore.Count(ctx, db, "blank_probe", cond, args...); err != nil || n != tt.want {
+				if n, err := notBlank.Count(ctx, db); err != nil || n != tt.want {
 					t.Fatalf("after: %d rows not blank (%v), want %d", n, err, tt.want)
 				}
 			})
@@ -72,7 +72,8 @@ func TestQuoteTakesReservedWords(t *testing.T) {
 		if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" VALUES ('a'), ('b'), ('a')"); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := sqlstore.Count(ctx, db, "order", column+" = ?", "a"); err != nil || n != 2 {
+		rows := sqlstore.Rows{Table: "order", Where: column + " = ?", Args: []any{"a"}}
+		if n, err := rows.Count(ctx, db); err != nil || n != 2 {
 			t.Fatalf("counted %d (%v), want 2", n, err)
 		}
 	})
