@@ -2,7 +2,6 @@ package privacy
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -309,11 +308,11 @@ func (m *Module) countSubject(ctx context.Context, tp *tablePlan, s module.Subje
 func (m *Module) countSubjectBy(ctx context.Context, tp *tablePlan, cols []column, s module.SubjectRef) (int64, error) {
 	switch tp.store {
 	case datamap.StoreSQL:
-		where, args, ok := subjectWhereOf(tp, cols, s, sqlPlaceholder)
+		rows, ok := subjectRows(tp, cols, s)
 		if !ok {
 			return 0, nil
 		}
-		return sqlstore.Count(ctx, m.deps.DB, tp.table, where, args...)
+		return rows.Count(ctx, m.deps.DB)
 	case datamap.StoreWarehouse:
 		if m.deps.Warehouse == nil {
 			return 0, nil
@@ -359,60 +358,51 @@ func (m *Module) eraseWarehouseTable(ctx context.Context, tp *tablePlan, s modul
 // eraseSQLTable applies a table's row mode to the subject's rows and
 // returns how many rows it changed.
 func eraseSQLTable(ctx context.Context, tx bun.Tx, tp *tablePlan, s module.SubjectRef, pseudonym string, info map[string]sqlstore.Column) (int64, error) {
-	where, args, ok := tp.subjectWhere(s, sqlPlaceholder)
+	rows, ok := subjectRows(tp, tp.subjects, s)
 	if !ok || tp.mode == modeKeep {
 		return 0, nil
 	}
-	var res sql.Result
+	var n int64
 	var err error
 	switch tp.mode {
 	case modeDelete:
-		res, err = tx.ExecContext(ctx, "DELETE FROM "+sqlstore.Quote(tp.table)+" WHERE "+where, args...)
+		n, err = rows.Delete(ctx, tx)
 	case modePartial:
-		sets, setArgs := partialSets(tp, pseudonym, info)
-		res, err = tx.ExecContext(ctx, "UPDATE "+sqlstore.Quote(tp.table)+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(setArgs, args...)...)
+		n, err = rows.Update(ctx, tx, partialSets(tp, pseudonym, info))
 	}
 	if err != nil {
-		return 0, fmt.Errorf("erase %s: %w", tp.table, err)
+		return 0, fmt.Errorf("erase: %w", err)
 	}
-	n, _ := res.RowsAffected()
 	return n, nil
 }
 
 // partialSets returns the assignments that clear a kept row: deleted and
 // anonymized columns blanked, identifiers replaced by the pseudonym, kept
 // columns left alone.
-func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlstore.Column) ([]string, []any) {
-	var sets []string
-	var args []any
+func partialSets(tp *tablePlan, pseudonym string, info map[string]sqlstore.Column) []sqlstore.Assignment {
+	var sets []sqlstore.Assignment
 	for _, c := range tp.columns {
 		// The collected time stays: the kept columns' periods count from
 		// it, and retention ends them on time only if it is there.
 		if !c.Personal || c.Erasure.Action == actionKeep || c.Collected {
 			continue
 		}
+		col := info[tp.table+"."+c.Column]
 		if c.Subject {
 			// A NULL identifier stays NULL: a row names its subject by one
 			// of several columns, and schemas may require exactly one.
-			if info[tp.table+"."+c.Column].Nullable {
-				col := sqlstore.Quote(c.Column)
-				sets = append(sets, col+" = CASE WHEN "+col+" IS NULL THEN NULL ELSE ? END")
-			} else {
-				sets = append(sets, sqlstore.Quote(c.Column)+" = ?")
-			}
-			args = append(args, pseudonym)
+			sets = append(sets, sqlstore.Assignment{Column: c.Column, Value: pseudonym, KeepNull: col.Nullable})
 			continue
 		}
-		sets = append(sets, sqlstore.Quote(c.Column)+" = ?")
-		args = append(args, info[tp.table+"."+c.Column].Blank())
+		sets = append(sets, col.Clear())
 	}
-	return sets, args
+	return sets
 }
 
 // sqlOrder orders the SQL tables so that a table comes before the tables
 // its foreign keys reference: children are cleared before their parents.
 func (m *Module) sqlOrder(ctx context.Context, plans []tablePlan) ([]*tablePlan, error) {
-	refs, err := foreignKeys(ctx, m.deps.DB)
+	fks, err := sqlstore.ForeignKeys(ctx, m.deps.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -429,11 +419,9 @@ func (m *Module) sqlOrder(ctx context.Context, plans []tablePlan) ([]*tablePlan,
 	var visit func(t string)
 	// A table is placed after every table that references it is placed.
 	referencedBy := map[string][]string{}
-	for child, parents := range refs {
-		for _, p := range parents {
-			if p != child {
-				referencedBy[p] = append(referencedBy[p], child)
-			}
+	for _, fk := range fks {
+		if fk.References != fk.Table {
+			referencedBy[fk.References] = append(referencedBy[fk.References], fk.Table)
 		}
 	}
 	visit = func(t string) {
@@ -455,33 +443,6 @@ func (m *Module) sqlOrder(ctx context.Context, plans []tablePlan) ([]*tablePlan,
 		visit(tp.table)
 	}
 	return out, nil
-}
-
-// foreignKeys maps each table to the tables its foreign keys reference.
-func foreignKeys(ctx context.Context, db *bun.DB) (map[string][]string, error) {
-	var q string
-	switch sqlstore.Dialect(db) {
-	case sqlstore.Postgres:
-		q = `SELECT tc.table_name, ccu.table_name FROM information_schema.table_constraints tc
-JOIN information_schema.constraint_column_usage ccu ON tc.constraint_name = ccu.constraint_name AND tc.table_schema = ccu.table_schema
-WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()`
-	default:
-		q = `SELECT m.name, p."table" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`
-	}
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("read foreign keys: %w", err)
-	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var child, parent string
-		if err := rows.Scan(&child, &parent); err != nil {
-			return nil, fmt.Errorf("read foreign keys: %w", err)
-		}
-		out[child] = append(out[child], parent)
-	}
-	return out, rows.Err()
 }
 
 // verify queries every subject column of every store for the subject's
@@ -550,7 +511,7 @@ func (m *Module) verify(ctx context.Context, cert *Certificate, plans []tablePla
 				if c.Subject || c.Identifier != datamap.IdentifierEmail || c.Erasure.Action == actionKeep {
 					continue
 				}
-				n, err := sqlstore.Count(ctx, m.deps.DB, tp.table, sqlstore.Quote(c.Column)+" = ?", s.Email)
+				n, err := sqlstore.Rows{Table: tp.table}.And("? = ?", bun.Ident(c.Column), s.Email).Count(ctx, m.deps.DB)
 				if err != nil {
 					return err
 				}
@@ -577,31 +538,28 @@ func (m *Module) checkPseudonymized(ctx context.Context, tp *tablePlan, pseudony
 	var args []any
 	for _, c := range tp.subjects {
 		if c.Erasure.Action != actionKeep {
-			subj = append(subj, sqlstore.Quote(c.Column)+" = ?")
-			args = append(args, pseudonym)
+			subj = append(subj, "? = ?")
+			args = append(args, bun.Ident(c.Column), pseudonym)
 		}
 	}
 	if len(subj) == 0 {
 		return 0, 0, nil
 	}
-	where := "(" + strings.Join(subj, " OR ") + ")"
-	if kept, err = sqlstore.Count(ctx, m.deps.DB, tp.table, where, args...); err != nil {
+	rows := sqlstore.Rows{Table: tp.table, Where: strings.Join(subj, " OR "), Args: args}
+	if kept, err = rows.Count(ctx, m.deps.DB); err != nil {
 		return 0, 0, err
 	}
-	var notBlank []string
-	var blankArgs []any
+	var cleared []sqlstore.Column
 	for _, c := range tp.columns {
 		if !c.Personal || c.Subject || c.Erasure.Action == actionKeep || c.Collected {
 			continue
 		}
-		cond, condArgs := info[tp.table+"."+c.Column].NotBlank()
-		notBlank = append(notBlank, cond)
-		blankArgs = append(blankArgs, condArgs...)
+		cleared = append(cleared, info[tp.table+"."+c.Column])
 	}
-	if len(notBlank) == 0 {
+	if len(cleared) == 0 {
 		return kept, 0, nil
 	}
-	dirty, err = sqlstore.Count(ctx, m.deps.DB, tp.table, where+" AND ("+strings.Join(notBlank, " OR ")+")", append(args, blankArgs...)...)
+	dirty, err = rows.AndNotBlank(cleared...).Count(ctx, m.deps.DB)
 	return kept, dirty, err
 }
 

@@ -262,7 +262,7 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 	if len(cols) == 0 {
 		return nil
 	}
-	where, args, ok := tp.subjectWhere(subject, sqlPlaceholder)
+	sel, ok := subjectRows(tp, tp.subjects, subject)
 	if !ok {
 		return nil
 	}
@@ -270,7 +270,7 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 	for i, c := range cols {
 		names[i] = c.Column
 	}
-	rows, err := m.deps.DB.QueryContext(ctx, "SELECT "+quoteAll(names)+" FROM "+sqlstore.Quote(tp.table)+" WHERE "+where, args...)
+	rows, err := sel.Read(ctx, m.deps.DB, names)
 	if err != nil {
 		return err
 	}
@@ -414,7 +414,8 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	return e.close()
 }
 
-// warehouseWhere is subjectWhere with ClickHouse's named parameters.
+// warehouseWhere is the condition matching the subject's rows of a
+// warehouse table, with ClickHouse's named parameters.
 func warehouseWhere(tp *tablePlan, subject module.SubjectRef) (string, []any, bool) {
 	return warehouseWhereOf(tp, tp.subjects, subject)
 }

@@ -154,13 +154,18 @@ type placeholder func(i int, isTime bool) string
 // sqlPlaceholder is bun's placeholder, whatever the parameter's type.
 func sqlPlaceholder(int, bool) string { return "?" }
 
-// subjectWhere returns the condition matching the subject's rows, with its
-// arguments, and false when the subject has no identifier this table uses.
-func (tp *tablePlan) subjectWhere(s module.SubjectRef, ph placeholder) (string, []any, bool) {
-	return subjectWhereOf(tp, tp.subjects, s, ph)
+// subjectRows names the rows of a SQL table found under the subject's
+// identifiers in cols, some of its subject columns, and returns false when
+// the subject has no identifier those columns use.
+func subjectRows(tp *tablePlan, cols []column, s module.SubjectRef) (sqlstore.Rows, bool) {
+	where, args, ok := subjectWhereOf(tp, cols, s, sqlPlaceholder)
+	return sqlstore.Rows{Table: tp.table, Where: where, Args: args}, ok
 }
 
-// subjectWhereOf is subjectWhere over some of the table's subject columns.
+// subjectWhereOf returns the condition matching the subject's rows of a
+// table in some of its subject columns, with its arguments, and false when
+// the subject has no identifier those columns use. The SQL store and the
+// warehouse share it, each with its placeholders.
 //
 // It applies the identity rule (docs/policies.md): a row naming an account
 // belongs to that account, whatever else it names; a row naming only a
