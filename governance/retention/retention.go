@@ -379,46 +379,42 @@ func (m *Module) rules(ctx context.Context, dm *datamap.Map, now time.Time) ([]t
 func (m *Module) applySQL(ctx context.Context, tr tableRule, info map[string]sqlstore.Column, dryRun bool) ([]Item, error) {
 	var items []Item
 	db := m.deps.DB
+	table := sqlstore.Rows{Table: tr.table}
+	timeCol := bun.Ident(tr.timeCol)
 	if tr.row != nil {
-		where := sqlstore.Quote(tr.timeCol) + " < ?"
-		n, err := sqlstore.Count(ctx, db, tr.table, where, tr.row.cutoff)
+		expired := table.And("? < ?", timeCol, tr.row.cutoff)
+		n, err := expired.Count(ctx, db)
 		if err != nil {
 			return nil, err
 		}
 		if n > 0 && !dryRun {
-			if _, err := db.ExecContext(ctx, "DELETE FROM "+sqlstore.Quote(tr.table)+" WHERE "+where, tr.row.cutoff); err != nil {
+			if _, err := expired.Delete(ctx, db); err != nil {
 				return nil, fmt.Errorf("delete expired rows: %w", err)
 			}
 		}
 		items = append(items, Item{Store: tr.store, Table: tr.table, Action: "delete", Categories: []string{"(row)"}, Period: tr.row.text, Cutoff: tr.row.cutoff, Rows: n})
 	}
 	for _, g := range groupByCutoff(tr.columns) {
-		var sets, notBlank []string
-		var setArgs, blankArgs []any
+		cols := make([]sqlstore.Column, len(g))
+		sets := make([]sqlstore.Assignment, len(g))
 		var cats []string
-		for _, c := range g {
-			ci := info[tr.table+"."+c.column]
-			sets = append(sets, sqlstore.Quote(c.column)+" = ?")
-			setArgs = append(setArgs, ci.Blank())
-			cond, condArgs := ci.NotBlank()
-			notBlank = append(notBlank, cond)
-			blankArgs = append(blankArgs, condArgs...)
+		for i, c := range g {
+			cols[i] = info[tr.table+"."+c.column]
+			sets[i] = cols[i].Clear()
 			cats = append(cats, c.category)
 		}
-		where := sqlstore.Quote(tr.timeCol) + " < ? AND (" + strings.Join(notBlank, " OR ") + ")"
-		args := append([]any{g[0].cutoff}, blankArgs...)
+		expired := table.And("? < ?", timeCol, g[0].cutoff).AndNotBlank(cols...)
 		if tr.row != nil {
 			// Rows the row rule deletes are not counted twice (a dry run
 			// deletes nothing first).
-			where += " AND " + sqlstore.Quote(tr.timeCol) + " >= ?"
-			args = append(args, tr.row.cutoff)
+			expired = expired.And("? >= ?", timeCol, tr.row.cutoff)
 		}
-		n, err := sqlstore.Count(ctx, db, tr.table, where, args...)
+		n, err := expired.Count(ctx, db)
 		if err != nil {
 			return nil, err
 		}
 		if n > 0 && !dryRun {
-			if _, err := db.ExecContext(ctx, "UPDATE "+sqlstore.Quote(tr.table)+" SET "+strings.Join(sets, ", ")+" WHERE "+where, append(setArgs, args...)...); err != nil {
+			if _, err := expired.Update(ctx, db, sets); err != nil {
 				return nil, fmt.Errorf("clear expired columns: %w", err)
 			}
 		}
