@@ -278,19 +278,25 @@ func (s *Seeder) load(ctx context.Context) error {
 	if s.loaded {
 		return nil
 	}
-	fks, err := foreignKeys(ctx, s.deps.DB)
+	keys, err := sqlstore.ForeignKeys(ctx, s.deps.DB)
 	if err != nil {
-		return err
+		return fmt.Errorf("seed: %w", err)
 	}
-	unique, err := uniqueColumns(ctx, s.deps.DB)
+	unique, err := sqlstore.UniqueIndexes(ctx, s.deps.DB)
 	if err != nil {
-		return err
+		return fmt.Errorf("seed: %w", err)
 	}
 	cols, err := sqlstore.Columns(ctx, s.deps.DB)
 	if err != nil {
 		return fmt.Errorf("seed: read schema: %w", err)
 	}
-	s.fks, s.unique, s.cols = fks, unique, map[string]sqlstore.Column{}
+	s.fks, s.unique, s.cols = map[string]map[string]string{}, map[string]map[string]string{}, map[string]sqlstore.Column{}
+	for _, k := range keys {
+		setColumn(s.fks, k.Table, k.Column, k.References)
+	}
+	for _, u := range unique {
+		setColumn(s.unique, u.Table, u.Column, u.Index)
+	}
 	for _, c := range cols {
 		s.cols[c.Table+"."+c.Name] = c
 	}
@@ -302,8 +308,8 @@ func (s *Seeder) load(ctx context.Context) error {
 			return
 		}
 		seen[t] = true
-		parents := make([]string, 0, len(fks[t]))
-		for _, p := range fks[t] {
+		parents := make([]string, 0, len(s.fks[t]))
+		for _, p := range s.fks[t] {
 			parents = append(parents, p)
 		}
 		sort.Strings(parents)
@@ -850,61 +856,10 @@ var (
 // source and medium, and the channel they add up to.
 type source struct{ referrer, host, source, medium, channel string }
 
-// foreignKeys maps each table's foreign key columns to the tables they
-// reference.
-func foreignKeys(ctx context.Context, db *bun.DB) (map[string]map[string]string, error) {
-	q := `SELECT m.name, p."from", p."table" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'`
-	if sqlstore.Dialect(db) == sqlstore.Postgres {
-		q = `SELECT kcu.table_name, kcu.column_name, ccu.table_name FROM information_schema.table_constraints tc
-JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name AND tc.table_schema = kcu.table_schema
-JOIN information_schema.constraint_column_usage ccu ON tc.constraint_name = ccu.constraint_name AND tc.table_schema = ccu.table_schema
-WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()`
+// setColumn sets m[table][column] to value.
+func setColumn(m map[string]map[string]string, table, column, value string) {
+	if m[table] == nil {
+		m[table] = map[string]string{}
 	}
-	out, err := tableColumns(ctx, db, q)
-	if err != nil {
-		return nil, fmt.Errorf("seed: read foreign keys: %w", err)
-	}
-	return out, nil
-}
-
-// uniqueColumns maps each table's columns that are part of a unique index
-// or constraint (a partial one too) to the name of that index.
-func uniqueColumns(ctx context.Context, db *bun.DB) (map[string]map[string]string, error) {
-	q := `SELECT m.name, ii.name, il.name FROM sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
-WHERE m.type = 'table' AND il."unique" = 1`
-	if sqlstore.Dialect(db) == sqlstore.Postgres {
-		q = `SELECT t.relname, a.attname, ic.relname FROM pg_index i
-JOIN pg_class t ON t.oid = i.indrelid
-JOIN pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_namespace n ON n.oid = t.relnamespace
-JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey)
-WHERE i.indisunique AND n.nspname = current_schema()`
-	}
-	out, err := tableColumns(ctx, db, q)
-	if err != nil {
-		return nil, fmt.Errorf("seed: read unique indexes: %w", err)
-	}
-	return out, nil
-}
-
-// tableColumns runs a query whose rows are a table, one of its columns and
-// a name, and maps table -> column -> name.
-func tableColumns(ctx context.Context, db *bun.DB, q string) (map[string]map[string]string, error) {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]map[string]string{}
-	for rows.Next() {
-		var t, c, name string
-		if err := rows.Scan(&t, &c, &name); err != nil {
-			return nil, err
-		}
-		if out[t] == nil {
-			out[t] = map[string]string{}
-		}
-		out[t][c] = name
-	}
-	return out, rows.Err()
+	m[table][column] = value
 }
