@@ -64,17 +64,9 @@ func (c Column) Clear() Assignment {
 // Quote quotes a table or column name the SQL standard's way, with double
 // quotes, which SQLite, PostgreSQL and ClickHouse all read: a name from
 // the data map can then be any word, a reserved one included, and never
-// part of the statement's syntax.
+// part of the statement's syntax. It serves conditions written once for
+// the SQL store and the warehouse alike; a statement on the SQL store
+// alone names its columns with bun.Ident.
 func Quote(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
-
-// Count counts the rows of table that meet where, a condition with "?"
-// placeholders for args.
-func Count(ctx context.Context, db bun.IDB, table, where string, args ...any) (int64, error) {
-	n, err := db.NewSelect().TableExpr("?", bun.Ident(table)).Where(where, args...).Count(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("count %s: %w", table, err)
-	}
-	return int64(n), nil
 }
