@@ -218,7 +218,7 @@ func TestReportNeedsItsStores(t *testing.T) {
 }
 
 func TestReportRoute(t *testing.T) {
-	mod, _ := reportModule(t)
+	mod, db := reportModule(t)
 	checkDPOOnly(t, mod, "/v1/audit/report", func(t *testing.T, body io.Reader) {
 		var rep Report
 		if err := json.NewDecoder(body).Decode(&rep); err != nil {
@@ -229,4 +229,8 @@ func TestReportRoute(t *testing.T) {
 			t.Fatalf("%d checks, want 8", len(rep.Checks))
 		}
 	})
+	// A GET writes nothing: the retention check's preview is not kept.
+	if n, err := db.NewSelect().Model((*retention.Run)(nil)).Count(t.Context()); err != nil || n != 0 {
+		t.Fatalf("retention runs after the audit's GETs: %d, %v", n, err)
+	}
 }

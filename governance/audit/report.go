@@ -80,7 +80,7 @@ type Policy interface {
 // Retention is the part of the retention runner the report uses;
 // *retention.Module is one.
 type Retention interface {
-	Run(ctx context.Context, dryRun bool) (retention.Report, error)
+	Preview(ctx context.Context) (retention.Report, error)
 }
 
 // newCheck returns a check whose status follows its findings.
@@ -173,13 +173,14 @@ func DataMapCheck(dm *datamap.Map, problems []datamap.Problem, checklist []polic
 	return newCheck(CheckDataMap, summary, findings)
 }
 
-// RetentionCheck asks the retention runner, in a dry run that changes no
-// data, what is past its rule right now, and looks at when the rules last
-// really ran. Rows past their rule are findings; a last run older than
-// twice the interval, or none at all, is a warning. The dry run is kept in
-// retention_runs like every run, as evidence of what the audit saw.
+// RetentionCheck asks the retention runner, in a preview that changes
+// nothing, what is past its rule right now, and looks at when the rules
+// last really ran. Rows past their rule are findings; a last run older
+// than twice the interval, or none at all, is a warning. The preview is
+// not stored: the audit writes nothing, as a GET may run it, and what it
+// saw is in its own report.
 func RetentionCheck(ctx context.Context, db *bun.DB, r Retention, interval time.Duration, now time.Time) (Check, error) {
-	dry, err := r.Run(ctx, true)
+	dry, err := r.Preview(ctx)
 	if err != nil {
 		return Check{}, fmt.Errorf("retention dry run: %w", err)
 	}

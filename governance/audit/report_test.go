@@ -137,9 +137,12 @@ func TestRetentionCheck(t *testing.T) {
 		if !found {
 			t.Fatalf("findings %v, want the expired safety result", levels(c))
 		}
-		// The audit's dry runs removed nothing.
+		// The audit's previews removed nothing and stored nothing.
 		if n, err := db.NewSelect().Model((*generation.SafetyResult)(nil)).Count(ctx); err != nil || n != 1 {
 			t.Fatalf("safety results after the audit: %d, %v", n, err)
+		}
+		if n, err := db.NewSelect().Model((*retention.Run)(nil)).Count(ctx); err != nil || n != 0 {
+			t.Fatalf("retention runs stored by the audit: %d, %v", n, err)
 		}
 
 		// A real run removes the row and counts as the last run.
@@ -161,6 +164,9 @@ func TestRetentionCheck(t *testing.T) {
 		wantStatus(t, c, StatusWarning)
 		if len(c.Findings) != 1 || c.Findings[0].What != "retention run overdue" {
 			t.Fatalf("findings %v, want the overdue run", levels(c))
+		}
+		if n, err := db.NewSelect().Model((*retention.Run)(nil)).Count(ctx); err != nil || n != 1 {
+			t.Fatalf("retention runs: %d, %v; want the one real run", n, err)
 		}
 	})
 }

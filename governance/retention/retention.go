@@ -252,10 +252,39 @@ type colRule struct {
 }
 
 // Run applies every rule once (or, with dryRun, counts what it would do)
-// and stores the report.
+// and stores the report in retention_runs, a dry run's too: an operator's
+// dry run is evidence of what they saw.
 func (m *Module) Run(ctx context.Context, dryRun bool) (Report, error) {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
+	rep, err := m.apply(ctx, dryRun)
+	if err != nil {
+		return Report{}, err
+	}
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		return Report{}, fmt.Errorf("encode retention report: %w", err)
+	}
+	row := Run{ID: rep.ID, StartedAt: rep.StartedAt, FinishedAt: rep.FinishedAt, DryRun: dryRun,
+		PolicyRevision: rep.PolicyRevision, RowsAffected: rep.RowsAffected, Report: string(raw)}
+	if _, err := m.deps.DB.NewInsert().Model(&row).Exec(ctx); err != nil {
+		return Report{}, fmt.Errorf("store retention report: %w", err)
+	}
+	return rep, nil
+}
+
+// Preview counts what a run would remove right now, as a dry run does,
+// and changes nothing: it stores no report either. The audit reads it, and
+// a GET may run the audit.
+func (m *Module) Preview(ctx context.Context) (Report, error) {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	return m.apply(ctx, true)
+}
+
+// apply applies every rule once, or with dryRun counts what it would do,
+// and returns the report. The caller holds runMu.
+func (m *Module) apply(ctx context.Context, dryRun bool) (Report, error) {
 	now := m.deps.Now().UTC().Truncate(time.Microsecond)
 	dm, _, err := m.deps.DataMap(ctx)
 	if err != nil {
@@ -295,15 +324,6 @@ func (m *Module) Run(ctx context.Context, dryRun bool) (Report, error) {
 		rep.Items = append(rep.Items, items...)
 	}
 	rep.FinishedAt = m.deps.Now().UTC().Truncate(time.Microsecond)
-	raw, err := json.Marshal(rep)
-	if err != nil {
-		return Report{}, fmt.Errorf("encode retention report: %w", err)
-	}
-	row := Run{ID: rep.ID, StartedAt: rep.StartedAt, FinishedAt: rep.FinishedAt, DryRun: dryRun,
-		PolicyRevision: rep.PolicyRevision, RowsAffected: rep.RowsAffected, Report: string(raw)}
-	if _, err := m.deps.DB.NewInsert().Model(&row).Exec(ctx); err != nil {
-		return Report{}, fmt.Errorf("store retention report: %w", err)
-	}
 	return rep, nil
 }
 

@@ -77,9 +77,23 @@ func TestRunRemovesExactlyWhatExpired(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		preview, err := mod.Preview(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.NewSelect().Model((*Run)(nil)).Count(ctx); err != nil || n != 0 {
+			t.Fatalf("a preview stored %d runs (%v); it stores none", n, err)
+		}
 		dry, err := mod.Run(ctx, true)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if preview.RowsAffected != dry.RowsAffected || len(preview.Items) != len(dry.Items) {
+			t.Errorf("a preview counts %d rows in %d items, the dry run %d in %d",
+				preview.RowsAffected, len(preview.Items), dry.RowsAffected, len(dry.Items))
+		}
+		if n, err := db.NewSelect().Model((*Run)(nil)).Count(ctx); err != nil || n != 1 {
+			t.Fatalf("a dry run stored %d runs (%v); it stores its report", n, err)
 		}
 		if dry.RowsAffected != 4 {
 			t.Errorf("dry run counts %d rows, want 4 (a safety result, an event, its visit, an IP): %+v", dry.RowsAffected, dry.Items)
