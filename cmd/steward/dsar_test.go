@@ -803,3 +803,50 @@ func TestDSARUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldingsAPI asks what Steward holds about the caller: every role
+// gets its own account's data and no one else's, a stranger is refused,
+// and a parameter the route does not take is refused rather than ignored.
+func TestHoldingsAPI(t *testing.T) {
+	ctx := context.Background()
+	srv := embedded
+	held := func(t *testing.T, tok string) map[string]float64 {
+		t.Helper()
+		status, body := call(t, srv, "GET", "/v1/privacy/holdings", tok, nil)
+		if status != 200 {
+			t.Fatalf("GET /v1/privacy/holdings = %d %v", status, body)
+		}
+		out := map[string]float64{}
+		for _, h := range body["holdings"].([]any) {
+			h := h.(map[string]any)
+			for _, src := range h["sources"].([]any) {
+				src := src.(map[string]any)
+				out[h["category"].(string)+" "+src["store"].(string)+" "+src["table"].(string)] = src["items"].(float64)
+			}
+		}
+		return out
+	}
+	for _, role := range authz.Roles() {
+		t.Run(role, func(t *testing.T) {
+			tok, err := srv.wired.accounts.CreateToken(ctx, role+"-"+randHex(3)+"@example.com", role)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// One account row, holding one address: the caller's own,
+			// though every earlier subtest made an account too.
+			if got := held(t, tok); got["user.contact.email sql users"] != 1 {
+				t.Errorf("email addresses held in users: %v, want 1", got["user.contact.email sql users"])
+			}
+		})
+	}
+	if status, body := call(t, srv, "GET", "/v1/privacy/holdings", "", nil); status != 401 {
+		t.Errorf("without credentials: %d %v, want 401", status, body)
+	}
+	tok, err := srv.wired.accounts.CreateToken(ctx, "user-"+randHex(3)+"@example.com", authz.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := call(t, srv, "GET", "/v1/privacy/holdings?email=someone@example.com", tok, nil); status != 400 {
+		t.Errorf("with an email parameter: %d %v, want 400", status, body)
+	}
+}

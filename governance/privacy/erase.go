@@ -600,13 +600,29 @@ func keptItems(tp *tablePlan, rows int64, now time.Time) []KeptItem {
 }
 
 // countingWriter counts what a module would still export.
-type countingWriter struct{ n int }
+// countingWriter counts what a module exports of a subject, in all and
+// by category.
+type countingWriter struct {
+	n          int
+	byCategory map[string]int
+}
 
-func (c *countingWriter) Record(context.Context, string, any) error { c.n++; return nil }
-
-func (c *countingWriter) File(context.Context, string, string, io.Reader) error {
-	c.n++
+func (c *countingWriter) Record(_ context.Context, category string, _ any) error {
+	c.count(category)
 	return nil
+}
+
+func (c *countingWriter) File(_ context.Context, _, category string, _ io.Reader) error {
+	c.count(category)
+	return nil
+}
+
+func (c *countingWriter) count(category string) {
+	c.n++
+	if c.byCategory == nil {
+		c.byCategory = map[string]int{}
+	}
+	c.byCategory[category]++
 }
 
 func (m *Module) doneSteps(ctx context.Context, requestID string) (map[string]string, error) {

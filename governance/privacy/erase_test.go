@@ -162,6 +162,7 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 			}
 			return out
 		}
+		checkHoldings(t, mod, subject, w, db, counts(subject))
 		otherBefore := counts(other)
 		if otherBefore["generations"] != int64(sum.Rows["generations"]/2) || otherBefore["events"] == 0 {
 			t.Fatalf("seed: %v", otherBefore)
@@ -186,6 +187,22 @@ func TestExportAndEraseOnBothDialects(t *testing.T) {
 		for _, tp := range plans {
 			if tp.mode != modeKeep && after[tp.table] != 0 {
 				t.Errorf("%s: %d rows of the subject left", tp.table, after[tp.table])
+			}
+		}
+		// What is held after the erasure is only what it keeps.
+		mode := map[string]string{}
+		for _, tp := range plans {
+			mode[tp.store+" "+tp.table] = tp.mode
+		}
+		left, err := mod.Holdings(ctx, subjectOfPerson(subject))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range left {
+			for _, src := range h.Sources {
+				if mode[src.Store+" "+src.Table] == modeDelete {
+					t.Errorf("after the erasure %s still holds %d items of %s", src.Table, src.Items, h.Category)
+				}
 			}
 		}
 		if got := counts(other); len(got) != len(otherBefore) {
@@ -376,5 +393,67 @@ func seedEvents(w warehouse.Warehouse) seed.EventStore {
 			rows[i] = ingest.Row(events[i])
 		}
 		return ingest.Insert(ctx, w, ingest.DefaultTable, rows)
+	}
+}
+
+// checkHoldings compares what Holdings counts for the subject with the
+// stores read directly: the prompts of their generations, the page paths
+// of their events, and no table holding more items of a category than the
+// subject has rows in it. It first gives the subject a generation without
+// a prompt, which holds no prompt, and someone else one with a prompt,
+// which is not theirs.
+func checkHoldings(t *testing.T, mod *Module, p seed.Person, w warehouse.Warehouse, db *bun.DB, rows map[string]int64) {
+	t.Helper()
+	ctx := context.Background()
+	extra := []generation.Generation{
+		{ID: "g_without_prompt", UserID: p.UserID, Kind: "image", Refs: "[]", Status: "failed"},
+		{ID: "g_of_someone_else", UserID: "u_someone_else", Prompt: "a red kite", Kind: "image", Refs: "[]", Status: "failed"},
+	}
+	if _, err := db.NewInsert().Model(&extra).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows["generations"]++
+	eventPaths := func() int64 {
+		var n []struct {
+			N uint64 `ch:"n"`
+		}
+		if err := w.Select(ctx, &n, `SELECT countIf(path != '') AS n FROM events
+			WHERE user_id = {u:String} OR (ifNull(user_id, '') = '' AND has({v:Array(String)}, visitor_id))`,
+			warehouse.Named("u", p.UserID), warehouse.Named("v", p.VisitorIDs)); err != nil {
+			t.Fatal(err)
+		}
+		return int64(n[0].N)
+	}
+	// The events table drops rows past their TTL as it merges, so the
+	// direct count is taken on both sides of Holdings.
+	pathsBefore := eventPaths()
+	got, err := mod.Holdings(ctx, subjectOfPerson(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pathsAfter := eventPaths()
+	held := map[string]int64{}
+	for _, h := range got {
+		var sum int64
+		for _, src := range h.Sources {
+			held[h.Category+" "+src.Store+" "+src.Table] = src.Items
+			sum += src.Items
+			if src.Items > rows[src.Table] {
+				t.Errorf("%s: %d items of %s, but the subject has %d rows there", src.Table, src.Items, h.Category, rows[src.Table])
+			}
+		}
+		if h.Items != sum || h.Name == "" {
+			t.Errorf("%s: %d items from sources adding up to %d, name %q", h.Category, h.Items, sum, h.Name)
+		}
+	}
+	prompts, err := db.NewSelect().Table("generations").Where("user_id = ? AND prompt <> ''", p.UserID).Count(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prompts == 0 || held["user.content.prompt sql generations"] != int64(prompts) {
+		t.Errorf("prompts held: %d, the store has %d", held["user.content.prompt sql generations"], prompts)
+	}
+	if n := held["user.behavior.browsing_history warehouse events"]; n == 0 || n > pathsBefore || n < pathsAfter {
+		t.Errorf("page paths held: %d, the warehouse has %d to %d", n, pathsAfter, pathsBefore)
 	}
 }

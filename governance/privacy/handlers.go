@@ -64,6 +64,14 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Responses: map[int]any{200: ListView{}, 400: nil},
 	}, m.handleList)
 	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodGet, Path: "/v1/privacy/holdings", Tag: "privacy", Auth: true,
+		Summary: "What Steward holds about you right now, by data category",
+		Description: "For the signed-in caller: per category of personal data, how many rows of the stores hold a value of it " +
+			"(the caller's own rows, and the anonymous browsing of the browsers they signed in on) and how many items modules keep " +
+			"outside them, with where they are. The same counting an access export's contents follow.",
+		Responses: map[int]any{200: HoldingsView{}, 401: nil},
+	}, m.handleHoldings)
+	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: "/v1/privacy/requests/:id", Tag: "privacy", Auth: true,
 		Summary:   "A privacy request with its audit trail, download link or erasure certificate",
 		Responses: map[int]any{200: RequestView{}, 404: nil},
@@ -111,6 +119,21 @@ func (m *Module) handleList(c *fiber.Ctx) error {
 		list = []Request{}
 	}
 	return c.JSON(ListView{Requests: list})
+}
+
+func (m *Module) handleHoldings(c *fiber.Ctx) error {
+	p, err := authz.Require(c)
+	if err != nil {
+		return err
+	}
+	if err := web.ParseQuery(c, &struct{}{}); err != nil {
+		return err
+	}
+	h, err := m.OwnHoldings(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(HoldingsView{Holdings: h})
 }
 
 func (m *Module) handleGet(c *fiber.Ctx) error {
