@@ -599,7 +599,6 @@ func keptItems(tp *tablePlan, rows int64, now time.Time) []KeptItem {
 	return out
 }
 
-// countingWriter counts what a module would still export.
 // countingWriter counts what a module exports of a subject, in all and
 // by category.
 type countingWriter struct {

@@ -125,11 +125,10 @@ func personalColumns(tp tablePlan) ([]string, map[string][]column) {
 // sqlHoldings counts, for each category, the subject's rows of the table
 // where a column of the category is not blank.
 func (m *Module) sqlHoldings(ctx context.Context, tp *tablePlan, s module.SubjectRef, cats []string, byCat map[string][]column, info map[string]sqlstore.Column) ([]int64, error) {
-	where, args, ok := subjectWhereOf(tp, tp.subjects, s, sqlPlaceholder)
+	rows, ok := subjectRows(tp, tp.subjects, s)
 	if !ok {
 		return nil, nil
 	}
-	rows := sqlstore.Rows{Table: tp.table, Where: where, Args: args}
 	out := make([]int64, len(cats))
 	for i, category := range cats {
 		cols := make([]sqlstore.Column, 0, len(byCat[category]))
