@@ -151,6 +151,19 @@ func (m *Module) setCookie(c *fiber.Ctx, k caller, now time.Time) {
 }
 
 func (m *Module) getConsent(c *fiber.Ctx) error {
+	v, err := m.Current(c)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(v)
+}
+
+// Current is what GET /v1/consent answers: the consent in effect for the
+// request's browser and signed-in account. The GPC signal, from the
+// Sec-GPC header or the query's gpc=1, is recorded as a marketing opt-out
+// the first time it is seen, which may set the visitor cookie.
+func (m *Module) Current(c *fiber.Ctx) (View, error) {
 	ctx := c.UserContext()
 	k := m.callerOf(c)
 	// The banner script reports navigator.globalPrivacyControl this way
@@ -159,15 +172,10 @@ func (m *Module) getConsent(c *fiber.Ctx) error {
 	now := m.now().UTC()
 	if k.gpc {
 		if err := m.applyGPC(ctx, c, &k, now); err != nil {
-			return err
+			return View{}, err
 		}
 	}
-	v, err := m.view(ctx, k, now)
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(v)
+	return m.view(ctx, k, now)
 }
 
 // applyGPC records the opt-out the GPC signal carries, once: when marketing
@@ -205,8 +213,22 @@ func (m *Module) putConsent(c *fiber.Ctx) error {
 	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := m.validate(&in); err != nil {
+	v, err := m.Choose(c, in)
+	if err != nil {
 		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(v)
+}
+
+// Choose records a choice for the request's browser and signed-in account,
+// as PUT /v1/consent does: it validates the choice (a problem naming the
+// field and the rule when it is not valid), appends its proof, replaces
+// the current state, (re)sets the visitor cookie, and returns the consent
+// now in effect.
+func (m *Module) Choose(c *fiber.Ctx, in Choice) (View, error) {
+	if err := m.validate(&in); err != nil {
+		return View{}, err
 	}
 	ctx := c.UserContext()
 	k := m.callerOf(c)
@@ -216,23 +238,31 @@ func (m *Module) putConsent(c *fiber.Ctx) error {
 
 	current, err := m.lookup(ctx, k.visitorID, k.userID)
 	if err != nil {
-		return err
+		return View{}, err
 	}
 	rows := m.rowsOf(in, k.gpc, current, now)
 	if err := m.store.record(ctx, subjectKey{visitorID: k.visitorID, userID: k.userID}, choice{
 		rows: rows, policyVersion: in.PolicyVersion, bannerVersion: in.BannerVersion,
 		at: now, expires: m.validFor.AddTo(now), userAgent: k.userAgent, ip: k.ip,
 	}); err != nil {
-		return err
+		return View{}, err
 	}
 	m.invalidate()
 	m.setCookie(c, k, now)
-	v, err := m.view(ctx, k, now)
-	if err != nil {
-		return err
+	return m.view(ctx, k, now)
+}
+
+// History returns the proof log of the request's caller, oldest first:
+// the signed-in account's choices, or, signed out, the browser's.
+func (m *Module) History(c *fiber.Ctx) ([]Proof, error) {
+	k := m.callerOf(c)
+	if k.userID != "" {
+		return m.Proofs(c.UserContext(), "", k.userID)
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(v)
+	if k.visitorID == "" {
+		return nil, nil
+	}
+	return m.Proofs(c.UserContext(), k.visitorID, "")
 }
 
 // validate checks a choice and fills in what its method implies.

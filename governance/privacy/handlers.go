@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -33,10 +34,13 @@ type RequestView struct {
 	Request
 	// DownloadURL is a signed link to the package of a completed access
 	// request; it expires at DownloadExpiresAt.
-	DownloadURL       string          `json:"download_url,omitempty"`
-	DownloadExpiresAt *time.Time      `json:"download_expires_at,omitempty"`
-	Certificate       json.RawMessage `json:"certificate,omitempty"`
-	Events            []Event         `json:"events,omitempty"`
+	DownloadURL       string     `json:"download_url,omitempty"`
+	DownloadExpiresAt *time.Time `json:"download_expires_at,omitempty"`
+	// PackageExpiresAt is when the package itself is removed; a link
+	// made later still works until then.
+	PackageExpiresAt *time.Time      `json:"package_expires_at,omitempty"`
+	Certificate      json.RawMessage `json:"certificate,omitempty"`
+	Events           []Event         `json:"events,omitempty"`
 }
 
 // ListView is the body of GET /v1/privacy/requests.
@@ -141,15 +145,46 @@ func (m *Module) handleGet(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	req, err := m.Get(c.UserContext(), p, c.Params("id"))
+	v, err := m.Show(c.UserContext(), p, c.Params("id"))
 	if err != nil {
 		return err
 	}
-	events, err := m.Events(c.UserContext(), req.ID)
+	return c.JSON(v)
+}
+
+// Overview returns the principal's own requests as the API shows one,
+// without their trails: download links for the completed access requests
+// whose packages are kept.
+func (m *Module) Overview(ctx context.Context, p authz.Principal) ([]RequestView, error) {
+	list, err := m.List(ctx, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(m.view(req, events))
+	out := make([]RequestView, 0, len(list))
+	for _, req := range list {
+		if req.UserID != p.UserID {
+			// Staff see the requests they may audit; the pages show
+			// a person their own.
+			continue
+		}
+		out = append(out, m.view(req, nil))
+	}
+	return out, nil
+}
+
+// Show returns a request the principal may see, with its trail and, for a
+// completed access request whose package is kept, a fresh download link:
+// what GET /v1/privacy/requests/{id} answers.
+func (m *Module) Show(ctx context.Context, p authz.Principal, id string) (RequestView, error) {
+	req, err := m.Get(ctx, p, id)
+	if err != nil {
+		return RequestView{}, err
+	}
+	events, err := m.Events(ctx, req.ID)
+	if err != nil {
+		return RequestView{}, err
+	}
+	return m.view(req, events), nil
 }
 
 func (m *Module) handleExtend(c *fiber.Ctx) error {
@@ -205,6 +240,10 @@ func (m *Module) view(req Request, events []Event) RequestView {
 	if req.Type == TypeAccess && req.Status == StatusCompleted && req.PackagePath != "" {
 		u, exp := m.DownloadURL(req.ID)
 		v.DownloadURL, v.DownloadExpiresAt = u, &exp
+		if req.CompletedAt != nil && m.cfg.PackageTTL > 0 {
+			gone := req.CompletedAt.Add(m.cfg.PackageTTL).UTC()
+			v.PackageExpiresAt = &gone
+		}
 	}
 	return v
 }
