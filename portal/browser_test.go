@@ -2,17 +2,11 @@ package portal_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/network"
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/stewardhq/steward/internal/authz"
@@ -23,63 +17,6 @@ import (
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/portal"
 )
-
-// Environment variables the browser test reads.
-const (
-	// envAxe names axe.min.js; `make axe` fetches it and the Makefile
-	// exports this variable.
-	envAxe = "STEWARD_AXE_JS"
-	// envArtifacts names the folder screenshots are saved in; default
-	// .artifacts/screenshots at the module root.
-	envArtifacts = "STEWARD_ARTIFACTS"
-)
-
-// moduleRoot returns the directory of go.mod above the test's directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-// axeSource returns the text of axe.min.js.
-func axeSource(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv(envAxe)
-	if p == "" {
-		p = filepath.Join(moduleRoot(t), ".cache", "axe", "axe.min.js")
-	}
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		// Like a missing browser, missing accessibility checks fail.
-		t.Fatalf("axe-core is missing at %s (%v): run `make axe`, or set %s to axe.min.js", p, err, envAxe)
-	}
-	return string(raw)
-}
-
-func screenshotDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv(envArtifacts)
-	if dir == "" {
-		dir = filepath.Join(moduleRoot(t), ".artifacts")
-	}
-	dir = filepath.Join(dir, "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // stack is a development server's sign-in as cmd/steward wires it: the
 // accounts module (with --dev, in development) and the pages, on SQLite
@@ -126,21 +63,6 @@ func newStack(t *testing.T, dev bool) *stack {
 	return &stack{base: "http://" + ln.Addr().String(), acc: acc}
 }
 
-// browserContext starts headless Chromium with JavaScript turned off in
-// its page.
-func browserContext(t *testing.T, exe string) context.Context {
-	t.Helper()
-	return browsertest.Context(t, exe, chromedp.WindowSize(1024, 768))
-}
-
-// axeViolation is one failed accessibility rule.
-type axeViolation struct {
-	ID     string   `json:"id"`
-	Impact string   `json:"impact"`
-	Help   string   `json:"help"`
-	Nodes  []string `json:"nodes"`
-}
-
 // TestBrowserSignInWithoutJavaScript signs in through the pages in
 // headless Chromium with JavaScript off: the email form of a --dev
 // server, the sign-out button, and the first-run link, which lands as an
@@ -151,60 +73,9 @@ func TestBrowserSignInWithoutJavaScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	exe := browsertest.ChromiumPath(t)
-	axe := axeSource(t)
-	shots := screenshotDir(t)
 	s := newStack(t, true)
-	ctx := browserContext(t, exe)
-
-	run := func(what string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	language := func(tag string) chromedp.Action {
-		return network.SetExtraHTTPHeaders(network.Headers{"Accept-Language": tag})
-	}
-	// checkA11y runs axe-core in the page. axe is handed to the page's
-	// JavaScript engine through the DevTools protocol, which the page's
-	// Content-Security-Policy does not govern, so the policy stays as
-	// strict as it is in production. Scripts are turned on only for that
-	// evaluation and off again before the next step.
-	checkA11y := func(state string) {
-		t.Helper()
-		var raw string
-		run("axe on "+state,
-			emulation.SetScriptExecutionDisabled(false),
-			chromedp.Evaluate(axe, nil),
-			chromedp.Evaluate(`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations.map(v => ({
-				id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}))))`,
-				&raw, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }),
-			emulation.SetScriptExecutionDisabled(true),
-		)
-		var vs []axeViolation
-		if err := json.Unmarshal([]byte(raw), &vs); err != nil {
-			t.Fatalf("axe on %s: %v: %s", state, err, raw)
-		}
-		for _, v := range vs {
-			t.Errorf("axe on %s: %s (%s): %s at %v", state, v.ID, v.Impact, v.Help, v.Nodes)
-		}
-	}
-	screenshot := func(name string) {
-		t.Helper()
-		var png []byte
-		run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		var out string
-		run("read "+sel, chromedp.Text(sel, &out, chromedp.ByQuery))
-		return strings.TrimSpace(out)
-	}
-	run("turn JavaScript off", network.Enable(), emulation.SetScriptExecutionDisabled(true), language("en"))
+	p := browsertest.NewPage(t, 1024, 768, "en")
+	run, language, checkA11y, screenshot, text := p.Run, p.Language, p.CheckA11y, p.Screenshot, p.Text
 
 	// Signed out, English.
 	run("open /", chromedp.Navigate(s.base+"/"), chromedp.WaitVisible("#email", chromedp.ByQuery))
@@ -232,9 +103,7 @@ func TestBrowserSignInWithoutJavaScript(t *testing.T) {
 		chromedp.SendKeys("#email", "ann@example.com", chromedp.ByQuery),
 		chromedp.Click(`form.form button[type="submit"]`, chromedp.ByQuery),
 		chromedp.WaitVisible("form.sign-out", chromedp.ByQuery))
-	var loc string
-	run("read the location", chromedp.Location(&loc))
-	if loc != s.base+"/" {
+	if loc := p.Location(); loc != s.base+"/" {
 		t.Errorf("landed on %s, want /", loc)
 	}
 	if h, who := text("h1"), text("dl.facts"); h != "You are signed in" || !strings.Contains(who, "ann@example.com") || !strings.Contains(who, "User") {
@@ -263,8 +132,7 @@ func TestBrowserSignInWithoutJavaScript(t *testing.T) {
 		t.Fatalf("FirstRunLink: %v %v", ok, err)
 	}
 	run("open the first-run link", language("en"), chromedp.Navigate(link), chromedp.WaitVisible("form.sign-out", chromedp.ByQuery))
-	run("read the location", chromedp.Location(&loc))
-	if loc != s.base+"/" {
+	if loc := p.Location(); loc != s.base+"/" {
 		t.Errorf("the first-run link landed on %s, want /", loc)
 	}
 	who, links := text("dl.facts"), text("ul.links")
@@ -295,5 +163,5 @@ func TestBrowserSignInWithoutJavaScript(t *testing.T) {
 	}
 	checkA11y("the page without a sign-in method (en)")
 	screenshot("signin-none-en")
-	t.Logf("screenshots in %s", shots)
+	t.Logf("screenshots in %s", p.ScreenshotFolder())
 }

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/locale"
+	"github.com/stewardhq/steward/policies"
 )
 
 // messageIDs reads the ids of one message file.
@@ -64,7 +66,7 @@ func TestMessageFilesMatch(t *testing.T) {
 	}
 }
 
-var templateMessage = regexp.MustCompile(`\.L\.T "([A-Za-z0-9]+)"`)
+var templateMessage = regexp.MustCompile(`(?:L\.T|\.Count) "([A-Za-z0-9_]+)"`)
 
 // usedMessageIDs lists every id the pages can ask for: those the
 // templates name, and those built from links, roles and error codes.
@@ -96,6 +98,36 @@ func usedMessageIDs(t *testing.T) []string {
 	for _, id := range signInErrors {
 		used[id] = true
 	}
+	// The privacy center's messages chosen at run time: titles and
+	// navigation, refusals, purposes, consent methods, request types,
+	// statuses and trail events.
+	for _, id := range []string{"PrivacyTitle", "ConsentTitle", "DataTitle", "RequestTitle", "DeleteTitle", "PrivacyNavKeep", "PrivacyNavConsent", "PrivacyNavData"} {
+		used[id] = true
+	}
+	for _, a := range []string{"delete", "anonymize", "keep", "review"} {
+		used["DeleteGroup_"+a] = true
+	}
+	for _, m := range []map[string]string{consentErrors, dataErrors, deleteErrors} {
+		for _, id := range m {
+			used[id] = true
+		}
+	}
+	for _, p := range []string{policies.PurposeNecessary, policies.PurposeFunctional, policies.PurposeAnalytics, policies.PurposeMarketing} {
+		used[purposeMessageID(p)+"Label"], used[purposeMessageID(p)+"Text"] = true, true
+	}
+	for _, m := range ConsentMethods() {
+		used["ConsentMethod_"+m] = true
+	}
+	for _, r := range []string{"no_choice", "policy_changed", "expired"} {
+		used["ConsentAsk_"+r] = true
+	}
+	for _, t := range []string{requestAccess, requestErasure} {
+		used["RequestType_"+t] = true
+	}
+	for _, s := range requestStatuses {
+		used[statusMessageID(s)], used["RequestEvent_"+s] = true, true
+	}
+	used["RequestEvent_extended"], used["RequestEvent_downloaded"] = true, true
 	out := slices.Collect(maps.Keys(used))
 	sort.Strings(out)
 	return out
@@ -122,14 +154,13 @@ func TestEveryUsedMessageExists(t *testing.T) {
 // message its file lacks, and that a message missing everywhere is
 // reported rather than hidden.
 func TestLocalizerFallsBack(t *testing.T) {
-	c, err := loadCatalog()
+	c, err := loadCatalog(locale.Source{Messages: map[language.Tag][]*i18n.Message{
+		language.English: {{ID: "OnlyInEnglish", Other: "Only in English"}},
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.bundle.AddMessages(language.English, &i18n.Message{ID: "OnlyInEnglish", Other: "Only in English"}); err != nil {
-		t.Fatal(err)
-	}
-	l := c.localizer("de")
+	l := c.Match("de")
 	if got := l.T("SignOut"); got != "Abmelden" {
 		t.Errorf("SignOut in German = %q", got)
 	}
@@ -147,14 +178,13 @@ func TestLocalizerFallsBack(t *testing.T) {
 // TestLocalizerFillsData checks messages with template data, given as
 // name and value pairs, and that html/template escapes what they return.
 func TestLocalizerFillsData(t *testing.T) {
-	c, err := loadCatalog()
+	c, err := loadCatalog(locale.Source{Messages: map[language.Tag][]*i18n.Message{
+		language.English: {{ID: "Greeting", Other: "Hello, {{.Name}}"}},
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.bundle.AddMessages(language.English, &i18n.Message{ID: "Greeting", Other: "Hello, {{.Name}}"}); err != nil {
-		t.Fatal(err)
-	}
-	l := c.localizer("en")
+	l := c.Match("en")
 	if got := l.T("Greeting", "Name", "<Ann>"); got != "Hello, <Ann>" {
 		t.Errorf("Greeting = %q", got)
 	}

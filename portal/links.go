@@ -62,7 +62,7 @@ func DefaultLinks() []Link {
 	return []Link{
 		{ID: "Me", Href: "/v1/me"},
 		{ID: "Sessions", Href: "/v1/me/sessions"},
-		{ID: "Holdings", Href: "/v1/privacy/holdings"},
+		{ID: "Holdings", Href: "/privacy"},
 		{
 			ID: "PrivacyRequests", Href: "/v1/privacy/requests",
 			Need: &Access{Action: authz.ActionList, Categories: []string{"user.privacy_request"}, Own: true},

@@ -38,7 +38,9 @@ import (
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/locale"
 	"github.com/stewardhq/steward/internal/web"
+	"github.com/stewardhq/steward/policies"
 )
 
 // Routes of the accounts module the pages' forms post to (the HTTP
@@ -104,6 +106,12 @@ type Deps struct {
 	// Logger receives warnings (a message missing from every language);
 	// nil discards them.
 	Logger *slog.Logger
+	// Taxonomy is the policy's data categories, whose texts the pages
+	// show in every language. Required with Privacy.
+	Taxonomy map[string]policies.Category
+	// Privacy is what the privacy center reads; nil leaves /privacy
+	// unmounted.
+	Privacy *Privacy
 }
 
 // Portal serves the pages.
@@ -115,7 +123,9 @@ type Portal struct {
 	log       *slog.Logger
 	links     []Link
 	allowed   Allowed
-	catalog   *catalog
+	privacy   *Privacy
+	taxonomy  map[string]policies.Category
+	catalog   *locale.Catalog
 	pages     map[string]*template.Template
 	assets    map[string]asset
 }
@@ -128,15 +138,18 @@ var staticFiles embed.FS
 
 // pageNames are the templates rendered as whole pages; each defines
 // "content" inside templates/layout.html.
-var pageNames = []string{"signin", "home"}
+var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete"}
 
 // New parses the templates and message files and returns the pages.
 func New(cfg Config, deps Deps) (*Portal, error) {
 	if deps.Account == nil || deps.CSRFToken == nil || deps.Allowed == nil {
 		return nil, errors.New("portal: Account, CSRFToken and Allowed are required")
 	}
+	if pr := deps.Privacy; pr != nil && (pr.Categories == nil || pr.Holdings == nil || pr.Consent == nil || pr.Requests == nil || deps.Taxonomy == nil) {
+		return nil, errors.New("portal: the privacy center needs Taxonomy and every field of Privacy")
+	}
 	p := &Portal{cfg: cfg, account: deps.Account, csrfToken: deps.CSRFToken, now: deps.Now, log: deps.Logger,
-		links: cfg.Links, allowed: deps.Allowed}
+		links: cfg.Links, allowed: deps.Allowed, privacy: deps.Privacy, taxonomy: deps.Taxonomy}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -147,7 +160,7 @@ func New(cfg Config, deps Deps) (*Portal, error) {
 		p.links = DefaultLinks()
 	}
 	var err error
-	if p.catalog, err = loadCatalog(); err != nil {
+	if p.catalog, err = loadCatalog(policies.Messages(deps.Taxonomy)); err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	if p.assets, err = loadAssets(); err != nil {
@@ -155,7 +168,8 @@ func New(cfg Config, deps Deps) (*Portal, error) {
 	}
 	p.pages = make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
-		t, err := template.New(name).Option("missingkey=error").ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs).
+			ParseFS(templateFiles, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("portal: parse page %s: %w", name, err)
 		}
@@ -187,6 +201,9 @@ func (p *Portal) Mount(r fiber.Router, doc web.Documenter) {
 		Summary:   "The pages' stylesheet and icons, embedded in the binary",
 		Responses: map[int]any{200: web.Body{ContentType: "text/css"}, 304: nil, 404: nil},
 	}, p.static)
+	if p.privacy != nil {
+		p.mountPrivacy(r, doc)
+	}
 }
 
 // contentSecurityPolicy is the policy of every page: nothing but this
@@ -268,6 +285,30 @@ type page struct {
 	CSRF      string
 	SignOut   string
 	Links     []shownLink
+
+	// The privacy center.
+	Nav               []navItem
+	Categories        int
+	Sections          []keptSection
+	VisitorCategories []keptCategory
+	HeldItems         int64
+	HeldCategories    int
+	Consent           *ConsentState
+	Purposes          []purposeChoice
+	History           []ConsentRecord
+	Saved             bool
+	Requests          []PrivacyRequest
+	OpenExport        bool
+	ExportAction      string
+	Request           *PrivacyRequest
+	Stages            []requestStage
+	// Refresh reloads the page every few seconds (a request in progress).
+	Refresh         bool
+	CertificateLink string
+	KeptNames       []string
+	Erasure         []erasureGroup
+	Reauth          bool
+	DeleteAction    string
 }
 
 // googleSignIn configures Google's HTML API on the sign-in page.
@@ -300,7 +341,7 @@ var signInErrors = map[string]string{
 
 func (p *Portal) home(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	l := p.catalog.localizer(c.Get(fiber.HeaderAcceptLanguage))
+	l := p.catalog.Match(c.Get(fiber.HeaderAcceptLanguage))
 	pg := p.newPage(l)
 	if pr, ok := authz.FromContext(ctx); ok {
 		acc, err := p.account(ctx, pr.UserID)

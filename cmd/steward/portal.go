@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/stewardhq/steward/consent"
+	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/portal"
 )
@@ -36,11 +42,216 @@ func (s *server) newPortal() (*portal.Portal, error) {
 		Allowed:   portal.GuardAllowed(authz.NewGuard(s.engine), s.engine.Taxonomy),
 		Now:       s.now,
 		Logger:    s.log.With(slog.String("component", "portal")),
+		Taxonomy:  s.engine.Taxonomy(),
+		Privacy: &portal.Privacy{
+			Categories: s.storedCategories,
+			Holdings: func(ctx context.Context, p authz.Principal) (map[string]int64, error) {
+				hs, err := s.wired.privacy.OwnHoldings(ctx, p)
+				if err != nil {
+					return nil, err
+				}
+				out := make(map[string]int64, len(hs))
+				for _, h := range hs {
+					out[h.Category] = h.Items
+				}
+				return out, nil
+			},
+			Consent:  consentPages{s.wired.consent},
+			Requests: requestPages{s.wired.privacy},
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	return p, nil
+}
+
+// storedCategories lists the personal data categories the live stores
+// hold columns of, as the data map finds them, each marked when a table
+// of it is tied to a browser's visitor id.
+func (s *server) storedCategories(ctx context.Context) ([]portal.StoredCategory, error) {
+	m, _, err := s.dataMap.Build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	visitorTables := map[string]bool{}
+	for _, e := range m.Entries {
+		if e.Subject && e.Identifier == datamap.IdentifierVisitor {
+			visitorTables[e.Store+"."+e.Table] = true
+		}
+	}
+	tax := s.engine.Taxonomy()
+	byKey := map[string]*portal.StoredCategory{}
+	var out []*portal.StoredCategory
+	for _, e := range m.Entries {
+		c, ok := tax[e.Category]
+		if !ok || !c.Personal || c.Group {
+			continue
+		}
+		sc, ok := byKey[e.Category]
+		if !ok {
+			sc = &portal.StoredCategory{Category: c}
+			byKey[e.Category] = sc
+			out = append(out, sc)
+		}
+		// A column holding another kind of identifier (the account's id
+		// on an event sent signed in) says nothing about a browser.
+		other := e.Identifier != "" && e.Identifier != datamap.IdentifierVisitor
+		sc.Visitor = sc.Visitor || visitorTables[e.Store+"."+e.Table] && !other
+	}
+	list := make([]portal.StoredCategory, len(out))
+	for i, sc := range out {
+		list[i] = *sc
+	}
+	return list, nil
+}
+
+// consentPages is the consent module as the privacy center uses it.
+type consentPages struct{ m *consent.Module }
+
+func (cp consentPages) Current(c *fiber.Ctx) (portal.ConsentState, error) {
+	v, err := cp.m.Current(c)
+	if err != nil {
+		return portal.ConsentState{}, err
+	}
+	return consentState(v), nil
+}
+
+func (cp consentPages) Choose(c *fiber.Ctx, in portal.ConsentChoice) error {
+	_, err := cp.m.Choose(c, consent.Choice{
+		Method: in.Method, Purposes: in.Purposes, PolicyVersion: in.PolicyVersion, BannerVersion: in.BannerVersion,
+	})
+	return err
+}
+
+func (cp consentPages) History(c *fiber.Ctx) ([]portal.ConsentRecord, error) {
+	proofs, err := cp.m.History(c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.ConsentRecord, len(proofs))
+	for i, p := range proofs {
+		out[i] = portal.ConsentRecord{
+			At: p.RecordedAt, Purpose: p.Purpose, Granted: p.Granted, Method: p.Method, GPC: p.GPC,
+			PolicyVersion: p.PolicyVersion, Browser: p.UserAgent,
+		}
+	}
+	return out, nil
+}
+
+func consentState(v consent.View) portal.ConsentState {
+	st := portal.ConsentState{
+		Purposes: consent.Purposes(), Granted: v.Purposes, GPC: v.GPC, Ask: v.Ask, AskReason: v.AskReason,
+		PolicyVersion: v.PolicyVersion, BannerVersion: v.BannerVersion,
+	}
+	if v.Choice != nil {
+		st.Chosen, st.DecidedAt, st.ExpiresAt = true, v.Choice.DecidedAt, v.Choice.ExpiresAt
+	}
+	return st
+}
+
+// requestPages is the privacy module as the privacy center uses it: a
+// person's own requests only, whatever else their role may see.
+type requestPages struct{ m *privacy.Module }
+
+func (rp requestPages) List(ctx context.Context, p authz.Principal) ([]portal.PrivacyRequest, error) {
+	views, err := rp.m.Overview(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.PrivacyRequest, len(views))
+	for i, v := range views {
+		if out[i], err = pageRequest(v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (rp requestPages) File(ctx context.Context, p authz.Principal, typ string) (portal.PrivacyRequest, error) {
+	req, err := rp.m.Create(ctx, p, privacy.NewRequest{Type: typ})
+	if err != nil {
+		return portal.PrivacyRequest{}, err
+	}
+	r, err := pageRequest(privacy.RequestView{Request: req})
+	r.StatusToken = rp.m.StatusToken(req.ID)
+	return r, err
+}
+
+func (rp requestPages) ShowByToken(ctx context.Context, id, token string) (portal.PrivacyRequest, error) {
+	v, err := rp.m.ShowByToken(ctx, id, token)
+	if err != nil {
+		return portal.PrivacyRequest{}, err
+	}
+	r, err := pageRequest(v)
+	r.StatusToken = token
+	return r, err
+}
+
+func (rp requestPages) ErasurePreview(ctx context.Context, p authz.Principal) ([]portal.ErasureItem, error) {
+	items, err := rp.m.ErasurePreview(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.ErasureItem, len(items))
+	for i, it := range items {
+		out[i] = portal.ErasureItem{Category: it.Category, Action: it.Action, Reason: it.Reason, Until: it.Until, Items: it.Items}
+	}
+	return out, nil
+}
+
+func (rp requestPages) CheckRecentSignIn(ctx context.Context, p authz.Principal) error {
+	return rp.m.CheckRecentSignIn(ctx, p)
+}
+
+func (rp requestPages) Show(ctx context.Context, p authz.Principal, id string) (portal.PrivacyRequest, error) {
+	v, err := rp.m.Show(ctx, p, id)
+	if err != nil {
+		return portal.PrivacyRequest{}, err
+	}
+	if v.UserID != p.UserID {
+		return portal.PrivacyRequest{}, errs.E(errs.ErrNotFound, "No such request of yours.")
+	}
+	return pageRequest(v)
+}
+
+// pageRequest turns the API's view of a request into the pages'.
+func pageRequest(v privacy.RequestView) (portal.PrivacyRequest, error) {
+	r := portal.PrivacyRequest{
+		ID: v.ID, Type: v.Type, Status: v.Status, ReceivedAt: v.ReceivedAt, DueAt: v.DueAt, CompletedAt: v.CompletedAt,
+		Failure: v.Failure, PackageSize: v.PackageSize, DownloadURL: v.DownloadURL,
+		DownloadExpiresAt: v.DownloadExpiresAt, PackageExpiresAt: v.PackageExpiresAt,
+	}
+	for _, e := range v.Events {
+		r.Trail = append(r.Trail, portal.RequestStep{At: e.At, Event: e.Event})
+	}
+	if len(v.Certificate) == 0 {
+		return r, nil
+	}
+	var cert privacy.Certificate
+	if err := json.Unmarshal(v.Certificate, &cert); err != nil {
+		return r, fmt.Errorf("read the certificate of request %s: %w", v.ID, err)
+	}
+	pc := &portal.Certificate{StartedAt: cert.StartedAt, CompletedAt: cert.CompletedAt, Passed: cert.Verification.Passed, JSON: v.Certificate}
+	for _, t := range cert.Tables {
+		pc.Tables = append(pc.Tables, portal.CertificateTable{Store: t.Store, Table: t.Table, Mode: t.Mode, Before: t.Before, After: t.After, Kept: t.Kept})
+	}
+	// A category kept in several tables for one reason is one line.
+	for _, k := range cert.Kept {
+		i := slices.IndexFunc(pc.Kept, func(o portal.CertificateKept) bool {
+			return o.Category == k.Category && o.Reason == k.Reason && o.Until == k.Until
+		})
+		if i < 0 {
+			pc.Kept = append(pc.Kept, portal.CertificateKept{Category: k.Category, Reason: k.Reason, Until: k.Until, UntilLatest: k.UntilLatest})
+			i = len(pc.Kept) - 1
+		}
+		pc.Kept[i].Rows += k.Rows
+		if k.UntilLatest != nil && (pc.Kept[i].UntilLatest == nil || k.UntilLatest.After(*pc.Kept[i].UntilLatest)) {
+			pc.Kept[i].UntilLatest = k.UntilLatest
+		}
+	}
+	r.Certificate = pc
+	return r, nil
 }
 
 // mountPortal mounts the pages on app. Call it after mountAuth, so the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,40 @@ func TestRowMode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := rowMode(tt.cols); got != tt.want {
 				t.Fatalf("rowMode = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStatusToken(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	m := &Module{cfg: Config{SigningKey: []byte("0123456789abcdef0123"), DownloadTTL: time.Hour}, deps: Deps{Now: func() time.Time { return now }}}
+	token := m.StatusToken("pr_1")
+	exp, sig, _ := strings.Cut(token, ".")
+	e, _ := strconv.ParseInt(exp, 10, 64)
+	_, download := m.DownloadURL("pr_1")
+	tests := []struct {
+		name  string
+		id    string
+		token string
+		at    time.Time
+		want  bool
+	}{
+		{"valid", "pr_1", token, now, true},
+		{"valid until its expiry", "pr_1", token, time.Unix(e, 0), true},
+		{"other request", "pr_2", token, now, false},
+		{"expiry moved", "pr_1", strconv.FormatInt(e+3600, 10) + "." + sig, now, false},
+		{"expired", "pr_1", token, now.Add(StatusTTL + time.Second), false},
+		{"a download signature", "pr_1", strconv.FormatInt(download.Unix(), 10) + "." + m.signature("pr_1", download.Unix()), now, false},
+		{"no expiry", "pr_1", sig, now, false},
+		{"empty", "pr_1", "", now, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := tt.at
+			m.deps.Now = func() time.Time { return at }
+			if got := m.verifyStatus(tt.id, tt.token); got != tt.want {
+				t.Fatalf("verifyStatus = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -1,0 +1,439 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/stewardhq/steward/consent"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/modules/accounts"
+	"github.com/stewardhq/steward/portal"
+)
+
+// strictPageCSP is the policy of every privacy center page.
+const strictPageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+var (
+	categoryBlock = regexp.MustCompile(`<details class="category">`)
+	csrfField     = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+	versionField  = regexp.MustCompile(`name="(policy|banner)_version" value="([^"]*)"`)
+	previewCount  = regexp.MustCompile(`</strong> \(([0-9]+) items?\)`)
+)
+
+// devSignIn signs a browser in through the --dev email form.
+func devSignIn(t *testing.T, b *pageClient, email string) {
+	t.Helper()
+	resp, body := b.postForm("/v1/auth/dev", url.Values{"email": {email}})
+	if resp.StatusCode != http.StatusSeeOther || b.cookies[accounts.CookieSession] == "" {
+		t.Fatalf("sign in %s: %d %s", email, resp.StatusCode, body)
+	}
+}
+
+// consentForm reads the versions and CSRF token the preferences page put
+// in its form.
+func consentForm(t *testing.T, b *pageClient) url.Values {
+	t.Helper()
+	resp, body := b.get("/privacy/consent")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /privacy/consent: %d %s", resp.StatusCode, body)
+	}
+	form := url.Values{}
+	for _, m := range versionField.FindAllStringSubmatch(body, -1) {
+		form.Set(m[1]+"_version", m[2])
+	}
+	if m := csrfField.FindStringSubmatch(body); m != nil {
+		form.Set("csrf_token", m[1])
+	}
+	return form
+}
+
+// consentRows reads a subject's current consent straight from the store:
+// purpose -> granted, and the method of each.
+func consentRows(t *testing.T, srv *server, column, id string) (map[string]bool, map[string]string) {
+	t.Helper()
+	var rows []struct {
+		Purpose string `bun:"purpose"`
+		Granted bool   `bun:"granted"`
+		Method  string `bun:"method"`
+	}
+	if err := srv.stores.sql.NewSelect().Table("consent_state").Column("purpose", "granted", "method").
+		Where("? = ?", bun.Ident(column), id).Scan(context.Background(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	granted, method := map[string]bool{}, map[string]string{}
+	for _, r := range rows {
+		granted[r.Purpose], method[r.Purpose] = r.Granted, r.Method
+	}
+	return granted, method
+}
+
+// heldItems is the number of items GET /v1/privacy/holdings says are
+// held about the browser's account.
+func heldItems(t *testing.T, b *pageClient) int64 {
+	t.Helper()
+	_, raw := b.get("/v1/privacy/holdings")
+	var hv struct {
+		Holdings []struct {
+			Items int64 `json:"items"`
+		} `json:"holdings"`
+	}
+	if err := json.Unmarshal([]byte(raw), &hv); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, h := range hv.Holdings {
+		n += h.Items
+	}
+	return n
+}
+
+// formRequest is a form post as a browser sends it.
+func formRequest(path string, form url.Values) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
+}
+
+func countRows(t *testing.T, srv *server, table, where string, args ...any) int {
+	t.Helper()
+	n, err := srv.stores.sql.NewSelect().Table(table).Where(where, args...).Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}
+
+// TestPrivacyCenterOnAWiredServer uses the privacy center the way people
+// do, on a wired development server: a visitor reads what is kept and
+// changes their mind about cookies, a person signs in, sees their counts,
+// chooses again and downloads their data; another person's request stays
+// theirs; forged and stale forms are refused and record nothing. Results
+// are read from the stores.
+func TestPrivacyCenterOnAWiredServer(t *testing.T) {
+	ctx := context.Background()
+	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev = true })
+
+	t.Run("every role and a visitor reach every page", func(t *testing.T) {
+		m, _, err := srv.dataMap.Build(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tax := srv.engine.Taxonomy()
+		personal := map[string]bool{}
+		for _, e := range m.Entries {
+			if c := tax[e.Category]; c.Personal {
+				personal[e.Category] = true
+			}
+		}
+		clients := map[string]*pageClient{"visitor": newPageClient(t, srv)}
+		for _, role := range authz.Roles() {
+			tok, err := srv.wired.accounts.CreateToken(ctx, role+".center@example.com", role)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clients[role] = &pageClient{t: t, srv: srv, cookies: map[string]string{}, token: tok}
+		}
+		for who, c := range clients {
+			for _, path := range []string{"/privacy", "/privacy/consent", "/privacy/data"} {
+				resp, body := c.get(path)
+				if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") != strictPageCSP ||
+					resp.Header.Get("Cache-Control") != "no-store" {
+					t.Fatalf("GET %s as %s: %d CSP %q\n%s", path, who, resp.StatusCode, resp.Header.Get("Content-Security-Policy"), body)
+				}
+				if strings.Contains(body, "<script") || strings.Contains(body, "style=") {
+					t.Errorf("GET %s as %s: the page has inline script or style", path, who)
+				}
+				if path == "/privacy" {
+					if n := len(categoryBlock.FindAllString(body, -1)); n != len(personal) {
+						t.Errorf("GET /privacy as %s shows %d categories, the data map has %d personal ones", who, n, len(personal))
+					}
+					signedIn := who != "visitor"
+					if strings.Contains(body, "About you, right now") != signedIn || strings.Contains(body, "cookie and events hold") == signedIn {
+						t.Errorf("GET /privacy as %s: the wrong introduction", who)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("a visitor changes their mind", func(t *testing.T) {
+		b := newPageClient(t, srv)
+		form := consentForm(t, b)
+		form.Set("action", "save")
+		form.Set("purpose_analytics", "on")
+		resp, body := b.postForm("/privacy/consent", form)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/privacy/consent?saved=1" {
+			t.Fatalf("save: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		vid := b.cookies[consent.DefaultCookieName]
+		if vid == "" {
+			t.Fatal("no visitor cookie after a choice")
+		}
+		granted, method := consentRows(t, srv, "visitor_id", vid)
+		if !granted["analytics"] || granted["marketing"] || granted["functional"] || method["analytics"] != consent.MethodPreferences {
+			t.Fatalf("after save: granted %v method %v", granted, method)
+		}
+		// Withdraw everything.
+		form = consentForm(t, b)
+		form.Set("action", "reject_all")
+		if resp, body := b.postForm("/privacy/consent", form); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("reject all: %d %s", resp.StatusCode, body)
+		}
+		granted, _ = consentRows(t, srv, "visitor_id", vid)
+		if granted["analytics"] || granted["marketing"] || granted["functional"] || !granted["necessary"] {
+			t.Fatalf("after reject all: %v", granted)
+		}
+		// The history shows every proof row of this browser, and no one else's.
+		_, page := b.get("/privacy/consent")
+		proofs := countRows(t, srv, "consent_log", "visitor_id = ?", vid)
+		if shown := strings.Count(page, "<td>20"); shown != proofs || proofs == 0 {
+			t.Errorf("the history shows %d rows, the proof log holds %d", shown, proofs)
+		}
+		// A forged post from another site and a stale form record nothing.
+		before := countRows(t, srv, "consent_log", "visitor_id = ?", vid)
+		form = consentForm(t, b)
+		form.Set("action", "accept_all")
+		req := formRequest("/privacy/consent", form)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		if resp, _ := b.send(req); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site post: %d, want 403", resp.StatusCode)
+		}
+		req = formRequest("/privacy/consent", form)
+		req.Header.Set("Origin", "https://evil.example")
+		if resp, _ := b.send(req); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("post from another origin: %d, want 403", resp.StatusCode)
+		}
+		form.Set("policy_version", "0-old")
+		resp, _ = b.postForm("/privacy/consent", form)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/privacy/consent?error=version" {
+			t.Errorf("stale form: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if _, page := b.get("/privacy/consent?error=version"); !strings.Contains(page, `role="alert"`) {
+			t.Error("the stale form's error is not shown")
+		}
+		if after := countRows(t, srv, "consent_log", "visitor_id = ?", vid); after != before {
+			t.Errorf("refused posts recorded %d proof rows", after-before)
+		}
+		form.Set("action", "everything")
+		resp, body = b.postForm("/privacy/consent", form)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"action"`) {
+			t.Errorf("unknown action: %d %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("a person signs in, chooses and downloads their data", func(t *testing.T) {
+		b := newPageClient(t, srv)
+		devSignIn(t, b, "ann.center@example.com")
+		u, err := srv.wired.accounts.UserByEmail(ctx, "ann.center@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The counts are what the holdings route answers.
+		resp, page := b.get("/privacy")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /privacy: %d", resp.StatusCode)
+		}
+		total := heldItems(t, b)
+		if total == 0 || !strings.Contains(page, "Steward holds "+strconv.FormatInt(total, 10)+" items about you") {
+			t.Errorf("the summary does not say %d items:\n%s", total, page)
+		}
+
+		// A choice needs the session's CSRF token.
+		form := consentForm(t, b)
+		form.Set("action", "accept_all")
+		token := form.Get("csrf_token")
+		form.Del("csrf_token")
+		if resp, _ := b.postForm("/privacy/consent", form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("a signed-in choice without the CSRF token: %d, want 403", resp.StatusCode)
+		}
+		form.Set("csrf_token", token)
+		if resp, body := b.postForm("/privacy/consent", form); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("accept all: %d %s", resp.StatusCode, body)
+		}
+		granted, method := consentRows(t, srv, "user_id", u.ID)
+		if !granted["analytics"] || !granted["marketing"] || method["marketing"] != consent.MethodBannerAccept {
+			t.Errorf("the account's consent after accept all: %v %v", granted, method)
+		}
+
+		// Download: file the request, follow it to its page.
+		if resp, _ := b.postForm("/privacy/data/export", url.Values{}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("export without the CSRF token: %d, want 403", resp.StatusCode)
+		}
+		resp, body := b.postForm("/privacy/data/export", url.Values{"csrf_token": {token}})
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/privacy/requests/") {
+			t.Fatalf("export: %d %q %s", resp.StatusCode, loc, body)
+		}
+		id := strings.TrimPrefix(loc, "/privacy/requests/")
+		if n := countRows(t, srv, "privacy_requests", "id = ? AND user_id = ? AND type = 'access'", id, u.ID); n != 1 {
+			t.Fatalf("privacy_requests holds %d rows for the filed request", n)
+		}
+		resp, page = b.get(loc)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Request received") {
+			t.Fatalf("the request's page: %d\n%s", resp.StatusCode, page)
+		}
+		if _, err := srv.wired.privacy.Process(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		_, page = b.get(loc)
+		if strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, "/download?exp=") {
+			t.Errorf("a completed request's page has no download link, or still refreshes:\n%s", page)
+		}
+		_, list := b.get("/privacy/data")
+		if !strings.Contains(list, `href="/privacy/requests/`+id+`"`) {
+			t.Errorf("the data page does not list the request")
+		}
+
+		// Another person sees neither the request nor a trace of it.
+		other := newPageClient(t, srv)
+		devSignIn(t, other, "bob.center@example.com")
+		if resp, _ := other.get(loc); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("another account's request: %d, want 404", resp.StatusCode)
+		}
+		if _, list := other.get("/privacy/data"); strings.Contains(list, id) {
+			t.Error("another account's data page lists the request")
+		}
+		// Signed out: the request page asks for a sign-in, the data page
+		// offers one and no form.
+		visitor := newPageClient(t, srv)
+		if resp, _ := visitor.get(loc); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a request's page signed out: %d, want 401", resp.StatusCode)
+		}
+		if resp, _ := visitor.postForm("/privacy/data/export", url.Values{}); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("export signed out: %d, want 401", resp.StatusCode)
+		}
+		if _, page := visitor.get("/privacy/data"); strings.Contains(page, `action="/privacy/data/export"`) {
+			t.Error("the signed-out data page offers the export form")
+		}
+	})
+
+	t.Run("a person previews and deletes their account", func(t *testing.T) {
+		b := newPageClient(t, srv)
+		devSignIn(t, b, "eve.center@example.com")
+		token := b.cookies[accounts.CookieCSRF]
+		resp, page := b.get("/privacy/delete")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `action="/privacy/delete"`) || strings.Contains(page, "sign in again first") {
+			t.Fatalf("GET /privacy/delete: %d\n%s", resp.StatusCode, page)
+		}
+		// The preview accounts for everything held, item for item.
+		var previewed int64
+		for _, m := range previewCount.FindAllStringSubmatch(page, -1) {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			previewed += n
+		}
+		held := heldItems(t, b)
+		if previewed != held || held == 0 {
+			t.Errorf("the preview accounts for %d items, %d are held", previewed, held)
+		}
+		if !strings.Contains(page, "Email address") {
+			t.Error("the preview does not name the email address")
+		}
+
+		// Without the box ticked nothing is filed.
+		resp, _ = b.postForm("/privacy/delete", url.Values{"csrf_token": {token}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/privacy/delete?error=confirm" {
+			t.Errorf("unconfirmed: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		u, err := srv.wired.accounts.UserByEmail(ctx, "eve.center@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countRows(t, srv, "privacy_requests", "user_id = ? AND type = 'erasure'", u.ID); n != 0 {
+			t.Fatalf("an unconfirmed deletion filed %d requests", n)
+		}
+		resp, body := b.postForm("/privacy/delete", url.Values{"csrf_token": {token}, "confirm": {"on"}})
+		loc := resp.Header.Get("Location")
+		id, status, ok := strings.Cut(strings.TrimPrefix(loc, "/privacy/requests/"), "?token=")
+		if resp.StatusCode != http.StatusSeeOther || !ok || status == "" {
+			t.Fatalf("confirmed: %d %q %s", resp.StatusCode, loc, body)
+		}
+		if _, err := srv.wired.privacy.Process(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if n := countRows(t, srv, "users", "email = ?", "eve.center@example.com"); n != 0 {
+			t.Fatalf("the account is still in users after the erasure (%d rows)", n)
+		}
+		// The status link shows the certificate to a browser with no
+		// session left; a wrong token shows nothing.
+		stranger := newPageClient(t, srv)
+		resp, page = stranger.get(loc)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Certificate of deletion") || !strings.Contains(page, "nothing of yours left") {
+			t.Fatalf("the request's page by its token: %d\n%s", resp.StatusCode, page)
+		}
+		resp, raw := stranger.get("/privacy/requests/" + id + "/certificate.json?token=" + url.QueryEscape(status))
+		var cert struct {
+			RequestID    string `json:"request_id"`
+			Verification struct {
+				Passed bool `json:"passed"`
+			} `json:"verification"`
+		}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(raw), &cert) != nil || cert.RequestID != id || !cert.Verification.Passed {
+			t.Errorf("the certificate download: %d %s", resp.StatusCode, raw)
+		}
+		for _, bad := range []string{"1." + strings.Repeat("0", 64), status[:len(status)-1] + "x", "nope"} {
+			if resp, _ := stranger.get("/privacy/requests/" + id + "?token=" + url.QueryEscape(bad)); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("a wrong token %q: %d, want 404", bad, resp.StatusCode)
+			}
+		}
+	})
+
+	t.Run("a deletion needs a recent sign-in", func(t *testing.T) {
+		// An API token is no sign-in at all.
+		tok, err := srv.wired.accounts.CreateToken(ctx, "fay.center@example.com", "user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &pageClient{t: t, srv: srv, cookies: map[string]string{}, token: tok}
+		_, page := c.get("/privacy/delete")
+		if !strings.Contains(page, "sign in again first") || strings.Contains(page, `action="/privacy/delete"`) {
+			t.Errorf("the page without a recent sign-in offers the deletion:\n%s", page)
+		}
+		resp, _ := c.postForm("/privacy/delete", url.Values{"confirm": {"on"}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/privacy/delete?error=reauth" {
+			t.Errorf("a deletion without a recent sign-in: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		u, err := srv.wired.accounts.UserByEmail(ctx, "fay.center@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countRows(t, srv, "privacy_requests", "user_id = ?", u.ID); n != 0 {
+			t.Errorf("a refused deletion filed %d requests", n)
+		}
+		if resp, _ := newPageClient(t, srv).postForm("/privacy/delete", url.Values{"confirm": {"on"}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a deletion signed out: %d, want 401", resp.StatusCode)
+		}
+	})
+
+	t.Run("the entry page links to the privacy center", func(t *testing.T) {
+		b := newPageClient(t, srv)
+		devSignIn(t, b, "cy.center@example.com")
+		_, page := b.get("/")
+		if !strings.Contains(page, `href="/privacy"`) {
+			t.Error("the signed-in entry page has no link to /privacy")
+		}
+	})
+}
+
+// TestConsentMethodsHaveWords checks the history can name every way the
+// consent module records a choice.
+func TestConsentMethodsHaveWords(t *testing.T) {
+	known := map[string]bool{}
+	for _, m := range portal.ConsentMethods() {
+		known[m] = true
+	}
+	for _, m := range append(consent.Methods(), consent.MethodMerge) {
+		if !known[m] {
+			t.Errorf("consent method %s has no words in the privacy center", m)
+		}
+	}
+}
