@@ -2,12 +2,16 @@ package consent
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/stewardhq/steward/internal/locale"
 	"github.com/stewardhq/steward/internal/web"
 )
 
@@ -43,34 +47,65 @@ type PurposeText struct {
 	Description string `json:"description"`
 }
 
-// DefaultBannerText returns the English wording.
-func DefaultBannerText() BannerText {
-	return BannerText{
-		Title:            "Your privacy choices",
-		Body:             "We use cookies and similar storage that are strictly necessary to run this site. With your consent we also remember preferences, measure visits to improve the product, and attribute visits to campaigns. You can change your choice at any time.",
-		AcceptAll:        "Accept all",
-		RejectAll:        "Reject all",
-		Customize:        "Customize",
-		Save:             "Save choices",
-		Close:            "Close",
-		PreferencesTitle: "Privacy preferences",
-		PolicyURL:        "/privacy",
-		PolicyLink:       "Privacy policy",
-		AlwaysOn:         "Always on",
-		GPCNotice:        "Your browser sends a Global Privacy Control signal, so marketing stays off unless you switch it on here.",
-		RegionLabel:      "Cookie consent",
-		Purposes: map[string]PurposeText{
-			PurposeNecessary:  {Label: "Strictly necessary", Description: "Sign-in, security and remembering these choices."},
-			PurposeFunctional: {Label: "Functional", Description: "Remembering interface preferences beyond what you set yourself."},
-			PurposeAnalytics:  {Label: "Analytics", Description: "Counting visits and use of features with a first-party visitor id, to improve the product."},
-			PurposeMarketing:  {Label: "Marketing", Description: "Attributing visits and purchases to campaigns and ad clicks, and linking events to your account."},
-		},
-	}
+// localeFiles hold the banner's wording, one file per language:
+// locales/active.<tag>.toml. The privacy center's choices page shows the
+// same messages.
+//
+//go:embed locales/active.*.toml
+var localeFiles embed.FS
+
+// Messages returns the banner's wording as a source of messages, for the
+// pages that show the same choices.
+func Messages() locale.Source {
+	return locale.Source{Files: localeFiles, Pattern: "locales/active.*.toml"}
 }
 
-// withDefaults fills every empty field of t from the defaults.
-func (t BannerText) withDefaults() BannerText {
-	d := DefaultBannerText()
+// PurposeMessageID is the start of a purpose's two messages:
+// BannerPurpose<Name>Label and BannerPurpose<Name>Text.
+func PurposeMessageID(purpose string) string {
+	return "BannerPurpose" + strings.ToUpper(purpose[:1]) + purpose[1:]
+}
+
+// bannerText is the wording in one language.
+func bannerText(l *locale.Localizer) BannerText {
+	t := BannerText{
+		Title:            l.T("BannerTitle"),
+		Body:             l.T("BannerBody"),
+		AcceptAll:        l.T("BannerAcceptAll"),
+		RejectAll:        l.T("BannerRejectAll"),
+		Customize:        l.T("BannerCustomize"),
+		Save:             l.T("BannerSave"),
+		Close:            l.T("BannerClose"),
+		PreferencesTitle: l.T("BannerPreferencesTitle"),
+		PolicyURL:        "/privacy",
+		PolicyLink:       l.T("BannerPolicyLink"),
+		AlwaysOn:         l.T("BannerAlwaysOn"),
+		GPCNotice:        l.T("BannerGPCNotice"),
+		RegionLabel:      l.T("BannerRegionLabel"),
+		Purposes:         map[string]PurposeText{},
+	}
+	for _, p := range Purposes() {
+		t.Purposes[p] = PurposeText{Label: l.T(PurposeMessageID(p) + "Label"), Description: l.T(PurposeMessageID(p) + "Text")}
+	}
+	return t
+}
+
+// bannerCatalog is the banner's wording in every language.
+var bannerCatalog = sync.OnceValues(func() (*locale.Catalog, error) { return locale.New(Messages()) })
+
+// DefaultBannerText returns the English wording.
+func DefaultBannerText() BannerText {
+	c, err := bannerCatalog()
+	if err != nil {
+		// The files are embedded and checked by the tests.
+		panic(fmt.Sprintf("consent: banner messages: %v", err))
+	}
+	return bannerText(c.For("en"))
+}
+
+// withDefaults fills every empty field of t from d, the wording of one
+// language.
+func (t BannerText) withDefaults(d BannerText) BannerText {
 	fill := func(dst *string, def string) {
 		if strings.TrimSpace(*dst) == "" {
 			*dst = def
@@ -110,8 +145,42 @@ type scriptConfig struct {
 	CSRFHeader    string     `json:"csrfHeader"`
 }
 
-// buildScript puts the configuration into the embedded script.
-func buildScript(cfg Config) (web.Script, error) {
+// scripts is the banner script in every language of its messages.
+type scripts struct {
+	catalog *locale.Catalog
+	byLang  map[string]web.Script
+}
+
+// buildScripts builds the script once per language: the configured
+// wording where Config.Text sets it (in every language), the messages of
+// the language elsewhere.
+func buildScripts(cfg Config) (scripts, error) {
+	c, err := bannerCatalog()
+	if err != nil {
+		return scripts{}, fmt.Errorf("consent: banner messages: %w", err)
+	}
+	out := scripts{catalog: c, byLang: map[string]web.Script{}}
+	for _, tag := range c.Languages() {
+		l := c.For(tag.String())
+		s, err := buildScript(cfg, cfg.Text.withDefaults(bannerText(l)))
+		if err != nil {
+			return scripts{}, err
+		}
+		out.byLang[l.Lang()] = s
+	}
+	return out, nil
+}
+
+// serve answers GET /consent.js in the best language of the request's
+// Accept-Language.
+func (s scripts) serve(c *fiber.Ctx) error {
+	c.Vary(fiber.HeaderAcceptLanguage)
+	return s.byLang[s.catalog.Match(c.Get(fiber.HeaderAcceptLanguage)).Lang()].Serve(c)
+}
+
+// buildScript puts the configuration, with its wording, into the
+// embedded script.
+func buildScript(cfg Config, text BannerText) (web.Script, error) {
 	for p := range cfg.Text.Purposes {
 		if !slices.Contains(Purposes(), p) {
 			return web.Script{}, fmt.Errorf("consent: banner text for unknown purpose %q", p)
@@ -121,7 +190,7 @@ func buildScript(cfg Config) (web.Script, error) {
 		PolicyVersion: cfg.PolicyVersion,
 		BannerVersion: cfg.BannerVersion,
 		Purposes:      Purposes(),
-		Text:          cfg.Text.withDefaults(),
+		Text:          text,
 		CSRFCookie:    cfg.CSRFCookie,
 		CSRFHeader:    cfg.CSRFHeader,
 	}

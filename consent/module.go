@@ -175,7 +175,7 @@ type Module struct {
 	store    *store
 	validFor policies.Period
 	ua       *enrich.UAParser
-	script   web.Script
+	script   scripts
 
 	// warehouse receives the copies of sign-ins; nil when none is kept.
 	warehouse Warehouse
@@ -244,7 +244,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 
 		warehouse: deps.Warehouse,
 	}
-	script, err := buildScript(cfg)
+	script, err := buildScripts(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -291,10 +291,10 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 	web.Route(r, doc, web.RouteDoc{
 		Method:    fiber.MethodGet,
 		Path:      "/consent.js",
-		Summary:   "The consent banner and its JavaScript API (window.steward.consent)",
+		Summary:   "The consent banner and its JavaScript API (window.steward.consent), in the language of Accept-Language",
 		Tag:       "consent",
 		Responses: map[int]any{fiber.StatusOK: web.Body{ContentType: "text/javascript"}, fiber.StatusNotModified: nil},
-	}, m.script.Serve)
+	}, m.script.serve)
 }
 
 // effective is a subject's consent as it applies now.

@@ -1,10 +1,13 @@
 package consent_test
 
 import (
+	"io/fs"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/BurntSushi/toml"
+	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 )
@@ -65,5 +68,113 @@ func TestUnknownPurposeTextRefused(t *testing.T) {
 		consent.Deps{DB: sqltest.SQLite(t)})
 	if err == nil {
 		t.Fatal("New accepted banner text for an unknown purpose")
+	}
+}
+
+// TestConsentScriptSpeaksTheVisitorsLanguage checks the banner's wording
+// follows Accept-Language, with English for any other language, that
+// caches keep the languages apart, and that an ETag of one language does
+// not revalidate another.
+func TestConsentScriptSpeaksTheVisitorsLanguage(t *testing.T) {
+	h := newHarness(t, sqltest.SQLite(t), newClock(), nil)
+	get := func(lang, etag string) (int, string, string, string) {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/consent.js", nil)
+		if lang != "" {
+			req.Header.Set("Accept-Language", lang)
+		}
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := h.app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, readAll(t, resp.Body), resp.Header.Get("ETag"), resp.Header.Get("Vary")
+	}
+	tests := []struct {
+		lang       string
+		want, not  []string
+		sameAsLang string
+	}{
+		{"de-DE,de;q=0.9", []string{`"reject_all":"Alle ablehnen"`, `"policy_link":"Datenschutzerklärung"`, `"label":"Unbedingt erforderlich"`}, []string{`"Reject all"`}, ""},
+		{"en-GB", []string{`"reject_all":"Reject all"`, `"policy_link":"Privacy policy"`}, []string{"Alle ablehnen"}, ""},
+		{"fr", []string{`"reject_all":"Reject all"`}, []string{"Alle ablehnen"}, "en"},
+		{"", []string{`"reject_all":"Reject all"`}, nil, "en"},
+	}
+	etags := map[string]string{}
+	for _, tt := range tests {
+		status, body, etag, vary := get(tt.lang, "")
+		if status != 200 || !strings.Contains(vary, "Accept-Language") {
+			t.Fatalf("%q: %d, Vary %q", tt.lang, status, vary)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%q: the script lacks %s", tt.lang, w)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(body, n) {
+				t.Errorf("%q: the script has %s", tt.lang, n)
+			}
+		}
+		if tt.sameAsLang != "" && etag != etags[tt.sameAsLang] {
+			t.Errorf("%q: ETag %s, want English's %s", tt.lang, etag, etags[tt.sameAsLang])
+		}
+		etags[strings.SplitN(strings.SplitN(tt.lang, ",", 2)[0], "-", 2)[0]] = etag
+	}
+	if etags["de"] == etags["en"] {
+		t.Fatal("German and English share an ETag")
+	}
+	if status, _, _, _ := get("de", etags["en"]); status != 200 {
+		t.Errorf("German revalidated with English's ETag: %d, want 200", status)
+	}
+	if status, _, _, _ := get("de", etags["de"]); status != 304 {
+		t.Errorf("German revalidated with its own ETag: %d, want 304", status)
+	}
+}
+
+// TestBannerMessageFilesMatch checks every language has exactly the
+// English file's messages, one label and text per purpose among them.
+func TestBannerMessageFilesMatch(t *testing.T) {
+	files, err := fs.Glob(consent.Messages().Files, "locales/active.*.toml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("message files %v (%v), want English and at least one more", files, err)
+	}
+	ids := func(name string) map[string]bool {
+		raw, err := fs.ReadFile(consent.Messages().Files, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mf, err := i18n.ParseMessageFileBytes(raw, name, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, m := range mf.Messages {
+			out[m.ID] = m.Other != ""
+		}
+		return out
+	}
+	en := ids("locales/active.en.toml")
+	for _, p := range consent.Purposes() {
+		for _, suffix := range []string{"Label", "Text"} {
+			if !en[consent.PurposeMessageID(p)+suffix] {
+				t.Errorf("English lacks %s%s", consent.PurposeMessageID(p), suffix)
+			}
+		}
+	}
+	for _, f := range files {
+		got := ids(f)
+		for id := range en {
+			if !got[id] {
+				t.Errorf("%s lacks %s (or it is empty)", f, id)
+			}
+		}
+		for id := range got {
+			if _, ok := en[id]; !ok {
+				t.Errorf("%s has %s, which English lacks", f, id)
+			}
+		}
 	}
 }

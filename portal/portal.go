@@ -112,6 +112,9 @@ type Deps struct {
 	// Privacy is what the privacy center reads; nil leaves /privacy
 	// unmounted.
 	Privacy *Privacy
+	// Messages are more message files the pages show: the consent
+	// banner's wording, which the choices page shares (ids Banner...).
+	Messages []locale.Source
 }
 
 // Portal serves the pages.
@@ -160,7 +163,7 @@ func New(cfg Config, deps Deps) (*Portal, error) {
 		p.links = DefaultLinks()
 	}
 	var err error
-	if p.catalog, err = loadCatalog(policies.Messages(deps.Taxonomy)); err != nil {
+	if p.catalog, err = loadCatalog(append([]locale.Source{policies.Messages(deps.Taxonomy)}, deps.Messages...)...); err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	if p.assets, err = loadAssets(); err != nil {

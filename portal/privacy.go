@@ -453,10 +453,11 @@ func (p *Portal) consentPage(c *fiber.Ctx) error {
 	return p.render(c, "consent", pg)
 }
 
-// purposeMessageID is the start of a purpose's messages:
-// ConsentPurpose<Name>Label and ConsentPurpose<Name>Text.
+// purposeMessageID is the start of a purpose's messages, which the
+// consent banner shows too: BannerPurpose<Name>Label and
+// BannerPurpose<Name>Text (consent.PurposeMessageID).
 func purposeMessageID(name string) string {
-	return "ConsentPurpose" + strings.ToUpper(name[:1]) + name[1:]
+	return "BannerPurpose" + strings.ToUpper(name[:1]) + name[1:]
 }
 
 // consentForm is the preferences form.

@@ -16,6 +16,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/locale"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/portal"
 )
@@ -43,6 +44,7 @@ func (s *server) newPortal() (*portal.Portal, error) {
 		Now:       s.now,
 		Logger:    s.log.With(slog.String("component", "portal")),
 		Taxonomy:  s.engine.Taxonomy(),
+		Messages:  []locale.Source{consent.Messages()},
 		Privacy: &portal.Privacy{
 			Categories: s.storedCategories,
 			Holdings: func(ctx context.Context, p authz.Principal) (map[string]int64, error) {

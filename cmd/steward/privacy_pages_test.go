@@ -27,6 +27,7 @@ var (
 	categoryBlock = regexp.MustCompile(`<details class="category">`)
 	csrfField     = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 	versionField  = regexp.MustCompile(`name="(policy|banner)_version" value="([^"]*)"`)
+	rawMessageID  = regexp.MustCompile(`\b(Banner|Consent|Privacy|Data|Delete|Request|Keep)[A-Z]\w+\b`)
 	previewCount  = regexp.MustCompile(`</strong> \(([0-9]+) items?\)`)
 )
 
@@ -163,6 +164,26 @@ func TestPrivacyCenterOnAWiredServer(t *testing.T) {
 					}
 				}
 			}
+		}
+	})
+
+	t.Run("the choices page says what the banner says, in German", func(t *testing.T) {
+		b := newPageClient(t, srv)
+		req := httptest.NewRequest(http.MethodGet, "/privacy/consent", nil)
+		req.Header.Set("Accept-Language", "de-AT")
+		_, page := b.send(req)
+		for _, want := range []string{"Alle ablehnen", "Alle akzeptieren", "Auswahl speichern", "Unbedingt erforderlich", "Analyse"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the German choices page lacks %q", want)
+			}
+		}
+		if id := rawMessageID.FindString(page); id != "" {
+			t.Errorf("the German choices page shows the message id %s", id)
+		}
+		req = httptest.NewRequest(http.MethodGet, "/consent.js", nil)
+		req.Header.Set("Accept-Language", "de-AT")
+		if _, script := b.send(req); !strings.Contains(script, `"reject_all":"Alle ablehnen"`) {
+			t.Error("the German banner does not say what the page says")
 		}
 	})
 
