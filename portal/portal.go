@@ -71,6 +71,9 @@ type Account struct {
 	Email string
 	// Role is one of authz.Roles.
 	Role string
+	// Language is the account's language, a BCP 47 tag; the pages speak
+	// it unless the person picked another with the switcher.
+	Language string
 }
 
 // Config is the pages' part of the configuration.
@@ -204,6 +207,7 @@ func (p *Portal) Mount(r fiber.Router, doc web.Documenter) {
 		Summary:   "The pages' stylesheet and icons, embedded in the binary",
 		Responses: map[int]any{200: web.Body{ContentType: "text/css"}, 304: nil, 404: nil},
 	}, p.static)
+	p.mountLanguage(r, doc)
 	if p.privacy != nil {
 		p.mountPrivacy(r, doc)
 	}
@@ -271,6 +275,8 @@ type page struct {
 	L      *localizer
 	Title  string
 	assets map[string]asset
+	// Languages are the switcher's choices.
+	Languages []languageChoice
 
 	// Signed out.
 	Google      *googleSignIn
@@ -327,8 +333,8 @@ func (pg *page) Asset(name string) string {
 	return "/static/" + name + "?v=" + pg.assets[name].version
 }
 
-func (p *Portal) newPage(l *localizer) *page {
-	return &page{L: l, assets: p.assets}
+func (p *Portal) newPage(c *fiber.Ctx, l *localizer) *page {
+	return &page{L: l, assets: p.assets, Languages: p.languageChoices(c, l)}
 }
 
 // signInErrors maps the codes the sign-in routes send a failed form
@@ -344,13 +350,13 @@ var signInErrors = map[string]string{
 
 func (p *Portal) home(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	l := p.catalog.Match(c.Get(fiber.HeaderAcceptLanguage))
-	pg := p.newPage(l)
 	if pr, ok := authz.FromContext(ctx); ok {
 		acc, err := p.account(ctx, pr.UserID)
 		if err != nil {
 			return fmt.Errorf("read the signed-in account: %w", err)
 		}
+		l := p.languageFor(c, &acc)
+		pg := p.newPage(c, l)
 		links, err := p.linksFor(ctx, pr, l)
 		if err != nil {
 			return fmt.Errorf("links for role %s: %w", pr.Role, err)
@@ -360,6 +366,8 @@ func (p *Portal) home(c *fiber.Ctx) error {
 		pg.CSRF, pg.CSRFField, pg.SignOut = p.csrfToken(c), fieldCSRF, pathSignOut
 		return p.render(c, "home", pg)
 	}
+	l := p.languageFor(c, nil)
+	pg := p.newPage(c, l)
 	pg.Title = l.T("SignInTitle")
 	if code := c.Query("error"); code != "" {
 		id, ok := signInErrors[code]

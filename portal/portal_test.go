@@ -3,6 +3,7 @@ package portal_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -264,6 +265,69 @@ func TestLanguage(t *testing.T) {
 			a := get(t, app, "/", "Accept-Language", tt.accept)
 			if !strings.Contains(a.body, `<html lang="`+tt.wantLang+`">`) || !strings.Contains(a.body, "<h1>"+tt.wantHeading+"</h1>") {
 				t.Fatalf("Accept-Language %q: want lang %s and heading %q:\n%s", tt.accept, tt.wantLang, tt.wantHeading, a.body)
+			}
+		})
+	}
+}
+
+// TestLanguageSwitcher checks the order a page's language is chosen in:
+// the switcher's cookie, then the account's language, then
+// Accept-Language; and that the switcher only ever sends people back to
+// this site.
+func TestLanguageSwitcher(t *testing.T) {
+	app, _, _ := newApp(t, func(_ *portal.Config, d *portal.Deps) {
+		d.Account = func(_ context.Context, id string) (portal.Account, error) {
+			acc := people[id]
+			if id == "u_ann" {
+				acc.Language = "de"
+			}
+			return acc, nil
+		}
+	})
+	tests := []struct {
+		name     string
+		headers  []string
+		wantLang string
+	}{
+		{"a visitor, by Accept-Language", []string{"Accept-Language", "de"}, "de"},
+		{"a visitor who picked English", []string{"Accept-Language", "de", "Cookie", "steward_lang=en"}, "en"},
+		{"an account's language beats Accept-Language", []string{authtest.Header, "u_ann", "Accept-Language", "en"}, "de"},
+		{"the switcher beats the account", []string{authtest.Header, "u_ann", "Cookie", "steward_lang=en"}, "en"},
+		{"an account without a language", []string{authtest.Header, "u_sam", "Accept-Language", "de-AT"}, "de"},
+		{"a cookie of a language the pages lack", []string{"Accept-Language", "de", "Cookie", "steward_lang=fr"}, "de"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := get(t, app, "/", tt.headers...)
+			if a.status != http.StatusOK || !strings.Contains(a.body, `<html lang="`+tt.wantLang+`">`) {
+				t.Fatalf("want lang %s: %d\n%s", tt.wantLang, a.status, a.body)
+			}
+			if !strings.Contains(a.body, `aria-current="true">`+map[string]string{"en": "English", "de": "Deutsch"}[tt.wantLang]+`</a>`) {
+				t.Errorf("the switcher does not mark %s as current", tt.wantLang)
+			}
+		})
+	}
+	switches := []struct {
+		query, wantStatus, wantLocation, wantCookie string
+	}{
+		{"to=de&back=%2Fprivacy%3Fx%3D1", "303", "/privacy?x=1", "steward_lang=de"},
+		{"to=de-CH&back=%2F", "303", "/", "steward_lang=de"},
+		{"to=en&back=%2F%2Fevil.example%2F", "303", "/", "steward_lang=en"},
+		{"to=en&back=https%3A%2F%2Fevil.example%2F", "303", "/", "steward_lang=en"},
+		{"to=en&back=%2F%5Cevil.example", "303", "/", "steward_lang=en"},
+		{"to=en", "303", "/", "steward_lang=en"},
+		{"to=fr&back=%2F", "400", "", ""},
+		{"back=%2F", "400", "", ""},
+	}
+	for _, sw := range switches {
+		t.Run(sw.query, func(t *testing.T) {
+			a := get(t, app, "/language?"+sw.query)
+			if fmt.Sprint(a.status) != sw.wantStatus || a.header.Get("Location") != sw.wantLocation ||
+				!strings.HasPrefix(a.header.Get("Set-Cookie"), sw.wantCookie) {
+				t.Errorf("GET /language?%s: %d Location %q Set-Cookie %q", sw.query, a.status, a.header.Get("Location"), a.header.Get("Set-Cookie"))
+			}
+			if sw.wantCookie != "" && !strings.Contains(strings.ToLower(a.header.Get("Set-Cookie")), "httponly") {
+				t.Errorf("the language cookie is not HttpOnly: %q", a.header.Get("Set-Cookie"))
 			}
 		})
 	}

@@ -322,20 +322,24 @@ func (p *Portal) privacyNav(l *localizer, current string) []navItem {
 // privacyPage starts a privacy center page: its language, navigation and
 // who is signed in (nil for a visitor), with their account.
 func (p *Portal) privacyPage(c *fiber.Ctx, current, titleID string) (*page, *authz.Principal, error) {
-	l := p.catalog.Match(c.Get(fiber.HeaderAcceptLanguage))
-	pg := p.newPage(l)
+	var acc *Account
+	pr, signedIn := authz.FromContext(c.UserContext())
+	if signedIn {
+		a, err := p.account(c.UserContext(), pr.UserID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the signed-in account: %w", err)
+		}
+		acc = &a
+	}
+	l := p.languageFor(c, acc)
+	pg := p.newPage(c, l)
 	pg.Title = l.T(titleID)
 	pg.Nav = p.privacyNav(l, current)
 	pg.CSRF, pg.CSRFField = p.csrfToken(c), fieldCSRF
-	pr, ok := authz.FromContext(c.UserContext())
-	if !ok {
+	pg.User = acc
+	if !signedIn {
 		return pg, nil, nil
 	}
-	acc, err := p.account(c.UserContext(), pr.UserID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the signed-in account: %w", err)
-	}
-	pg.User = &acc
 	return pg, &pr, nil
 }
 

@@ -37,7 +37,7 @@ func (s *server) newPortal() (*portal.Portal, error) {
 			if err != nil {
 				return portal.Account{}, err
 			}
-			return portal.Account{Name: u.Name, Email: u.Email, Role: u.Role}, nil
+			return portal.Account{Name: u.Name, Email: u.Email, Role: u.Role, Language: u.Language}, nil
 		},
 		CSRFToken: acc.CSRFToken,
 		Allowed:   portal.GuardAllowed(authz.NewGuard(s.engine), s.engine.Taxonomy),

@@ -53,6 +53,14 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 
 	p := browsertest.NewPage(t, 1024, 900, "en")
 	ctx := context.Background()
+	// switchTo picks a language with the switcher, as a person does, and
+	// waits for sel in the page it reloads.
+	switchTo := func(tag, sel string) {
+		t.Helper()
+		p.TabTo(`nav.languages a[hreflang="` + tag + `"]`)
+		p.PressAndLoad("switch to "+tag, "\r", `nav.languages a[aria-current="true"][hreflang="`+tag+`"]`)
+		p.Run("wait for "+sel, chromedp.WaitVisible(sel, chromedp.ByQuery))
+	}
 
 	// The banner's policy link, with the banner's script running.
 	p.Run("open a product page with the banner",
@@ -110,6 +118,16 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 		t.Error("analytics is still on after Reject all")
 	}
 
+	// The language switcher, with the keyboard.
+	p.TabTo(`nav.languages a[hreflang="de"]`)
+	p.PressAndLoad("switch to German", "\r", `nav.languages a[aria-current="true"][hreflang="de"]`)
+	if loc, h := p.Location(), p.Text("h1"); loc != base+"/privacy/consent?saved=1" || h != "Ihre Cookie- und Analyse-Entscheidungen" {
+		t.Errorf("after switching to German: %s, heading %q", loc, h)
+	}
+	p.CheckA11y("your choices, switched to German")
+	p.TabTo(`nav.languages a[hreflang="en"]`)
+	p.PressAndLoad("switch back to English", "\r", `nav.languages a[aria-current="true"][hreflang="en"]`)
+
 	// Your data, signed out: a way to sign in and no form.
 	p.TabTo(`nav.subnav a[href="/privacy/data"]`)
 	p.PressAndLoad("go to your data", "\r", `main a.button[href="/"]`)
@@ -131,8 +149,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	p.Screenshot("privacy-keep-user-en")
 
 	// German, every page.
-	p.Run("ask for German", p.Language("de"))
-	p.Load("reload in German", chromedp.Reload(), "section.summary")
+	switchTo("de", "section.summary")
 	if h := p.Text("h1"); h != "Was wir über Sie speichern" {
 		t.Errorf("German heading %q", h)
 	}
@@ -166,8 +183,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	}
 	p.CheckA11y("a finished download (de)")
 	p.Screenshot("privacy-request-done-de")
-	p.Run("ask for English", p.Language("en"))
-	p.Load("reload in English", chromedp.Reload(), `a.button[download]`)
+	switchTo("en", `a.button[download]`)
 	p.CheckA11y("a finished download (en)")
 	p.Screenshot("privacy-request-done-en")
 	p.TabTo(`nav.subnav a[href="/privacy/data"]`)
@@ -189,8 +205,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	}
 	p.CheckA11y("the deletion preview (en)")
 	p.Screenshot("privacy-delete-preview-en")
-	p.Run("ask for German", p.Language("de"))
-	p.Load("reload in German", chromedp.Reload(), "#confirm")
+	switchTo("de", "#confirm")
 	p.CheckA11y("the deletion preview (de)")
 	p.Screenshot("privacy-delete-preview-de")
 	p.TabTo("#confirm")
@@ -212,8 +227,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	}
 	p.CheckA11y("the certificate (de)")
 	p.Screenshot("privacy-delete-done-de")
-	p.Run("ask for English", p.Language("en"))
-	p.Load("reload in English", chromedp.Reload(), "section.certificate")
+	switchTo("en", "section.certificate")
 	p.CheckA11y("the certificate (en)")
 	p.Screenshot("privacy-delete-done-en")
 	// The account is gone: the browser is signed out.
