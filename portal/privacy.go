@@ -555,6 +555,14 @@ func (p *Portal) exportPost(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// A download already being prepared is the one to wait for: a second
+	// click must not build a second package.
+	if open, err := p.openRequest(c.UserContext(), pr, requestAccess); err != nil || open != "" {
+		if err != nil {
+			return err
+		}
+		return c.Redirect(requestPath(open), fiber.StatusSeeOther)
+	}
 	req, err := p.privacy.Requests.File(c.UserContext(), pr, requestAccess)
 	switch {
 	case errors.Is(err, errs.ErrForbidden), errors.Is(err, errs.ErrRateLimited):
@@ -563,6 +571,21 @@ func (p *Portal) exportPost(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Redirect(requestPath(req.ID), fiber.StatusSeeOther)
+}
+
+// openRequest returns the id of the principal's unfinished request of
+// type typ, "" when there is none.
+func (p *Portal) openRequest(ctx context.Context, pr authz.Principal, typ string) (string, error) {
+	list, err := p.privacy.Requests.List(ctx, pr)
+	if err != nil {
+		return "", fmt.Errorf("list privacy requests: %w", err)
+	}
+	for _, r := range list {
+		if r.Type == typ && !finished(r.Status) {
+			return r.ID, nil
+		}
+	}
+	return "", nil
 }
 
 // requestPath is the page of one request.

@@ -299,6 +299,14 @@ func TestPrivacyCenterOnAWiredServer(t *testing.T) {
 		if n := countRows(t, srv, "privacy_requests", "id = ? AND user_id = ? AND type = 'access'", id, u.ID); n != 1 {
 			t.Fatalf("privacy_requests holds %d rows for the filed request", n)
 		}
+		// A second click while it is prepared leads to the same request.
+		resp, _ = b.postForm("/privacy/data/export", url.Values{"csrf_token": {token}})
+		if again := resp.Header.Get("Location"); again != loc {
+			t.Errorf("a second click led to %q, want the open request %q", again, loc)
+		}
+		if n := countRows(t, srv, "privacy_requests", "user_id = ? AND type = 'access'", u.ID); n != 1 {
+			t.Errorf("two clicks filed %d access requests", n)
+		}
 		resp, page = b.get(loc)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Request received") {
 			t.Fatalf("the request's page: %d\n%s", resp.StatusCode, page)
@@ -313,6 +321,11 @@ func TestPrivacyCenterOnAWiredServer(t *testing.T) {
 		_, list := b.get("/privacy/data")
 		if !strings.Contains(list, `href="/privacy/requests/`+id+`"`) {
 			t.Errorf("the data page does not list the request")
+		}
+		// Once it is done, a new download can be asked for.
+		resp, _ = b.postForm("/privacy/data/export", url.Values{"csrf_token": {token}})
+		if next := resp.Header.Get("Location"); next == loc || !strings.HasPrefix(next, "/privacy/requests/") {
+			t.Errorf("a download after a finished one led to %q", next)
 		}
 
 		// Another person sees neither the request nor a trace of it.
