@@ -14,7 +14,8 @@ import (
 )
 
 // The policy's words for people: what each data category is, why it is
-// kept, how long and what an erasure does to it, in every language the
+// kept, how long, what an erasure does to it and why an access export
+// leaves it out, if it does, in every language the
 // pages speak. The taxonomy (data/taxonomy.json) holds the English of each
 // category; locales/active.<tag>.toml holds the other languages, each text
 // with the hash of the English it translates (TextHash), so a changed
@@ -41,6 +42,7 @@ const (
 	TextDescription = "Description" // Category.Description
 	TextWhy         = "Why"         // Category.LegalBasis.Reason
 	TextErasure     = "Erasure"     // Category.Erasure.Reason
+	TextWithheld    = "Withheld"    // Category.Export.WithheldReason
 )
 
 // CategoryTextID is the message id of one text of a category.
@@ -49,11 +51,13 @@ func CategoryTextID(key, text string) string {
 }
 
 // CategorySources returns the English texts of a personal category by
-// text (TextName, ...); empty texts are left out.
+// text (TextName, ...); empty texts are left out, and so is the reason
+// for withholding a category the export includes.
 func CategorySources(c Category) map[string]string {
 	out := map[string]string{}
 	for text, s := range map[string]string{
 		TextName: c.Name, TextDescription: c.Description, TextWhy: c.LegalBasis.Reason, TextErasure: c.Erasure.Reason,
+		TextWithheld: withheldReason(c),
 	} {
 		if s != "" {
 			out[text] = s
@@ -110,6 +114,9 @@ type Words struct {
 	// ErasureAction is delete, anonymize or keep; Erasure says what an
 	// erasure does in words, and ErasureWhy why.
 	ErasureAction, Erasure, ErasureWhy string
+	// Withheld says why an access export leaves the category out; empty
+	// when the export includes it.
+	Withheld string
 }
 
 // PlainWords describes the category c in t's language.
@@ -140,7 +147,19 @@ func PlainWords(t Translator, c Category) Words {
 	if c.Erasure.Reason != "" {
 		w.ErasureWhy = t.T(CategoryTextID(c.Key, TextErasure))
 	}
+	if withheldReason(c) != "" {
+		w.Withheld = t.T(CategoryTextID(c.Key, TextWithheld))
+	}
 	return w
+}
+
+// withheldReason is the English of why an access export leaves c out,
+// empty when the export includes it.
+func withheldReason(c Category) string {
+	if c.Export.Include {
+		return ""
+	}
+	return c.Export.WithheldReason
 }
 
 // RetentionWords says a retention rule in words: "13 months after it is

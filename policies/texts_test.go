@@ -35,7 +35,7 @@ func textFile(t *testing.T, name string) map[string]*i18n.Message {
 	return out
 }
 
-// wantedTexts lists every message id the policy's words need: four per
+// wantedTexts lists every message id the policy's words need: up to five per
 // personal category, one per purpose, legal basis and section the
 // taxonomy uses, one per retention start, and the fixed ones.
 func wantedTexts(tax map[string]Category) (category, other map[string]string) {
@@ -171,6 +171,35 @@ func TestPlainWords(t *testing.T) {
 			}
 			if got.Description == "" || got.Why == "" || got.ErasureWhy == "" || len(got.Purposes) == 0 {
 				t.Errorf("PlainWords left texts empty: %+v", got)
+			}
+			if missing := l.Missing(); len(missing) > 0 {
+				t.Errorf("messages missing: %v", missing)
+			}
+		})
+	}
+}
+
+// TestPlainWordsWithheld checks why the export leaves a category out, in
+// English and German, and that an exported category has no such reason.
+func TestPlainWordsWithheld(t *testing.T) {
+	e := newEngine(t, Options{})
+	tax := e.Taxonomy()
+	cat, err := locale.New(Messages(tax))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, lang, key, want string
+	}{
+		{"withheld, English", "en", "user.content.upload.storage_path", tax["user.content.upload.storage_path"].Export.WithheldReason},
+		{"withheld, German", "de", "user.content.upload.storage_path", "Ein interner Ort in unserem Dateispeicher; der Export enthält die Datei selbst, daher sagt Ihnen der Pfad nichts und würde den Aufbau unseres Speichers offenlegen."},
+		{"exported", "de", "user.content.prompt", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := cat.Match(tt.lang)
+			if got := PlainWords(l, tax[tt.key]).Withheld; got != tt.want || tt.want == "" && got != "" {
+				t.Errorf("Withheld = %q, want %q", got, tt.want)
 			}
 			if missing := l.Missing(); len(missing) > 0 {
 				t.Errorf("messages missing: %v", missing)
