@@ -458,6 +458,14 @@ func (a accountLookup) EmailByUserID(ctx context.Context, userID string) (string
 	return u.Email, nil
 }
 
+func (a accountLookup) LanguageByUserID(ctx context.Context, userID string) (string, error) {
+	u, err := a.accounts.UserByID(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return u.Language, nil
+}
+
 // attachments lets support check that a ticket's attachment is an asset
 // of the user, without support importing assets.
 type attachments struct{ assets *assets.Module }

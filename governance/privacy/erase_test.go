@@ -56,6 +56,15 @@ func (u usersTable) EmailByUserID(ctx context.Context, id string) (string, error
 	return email, err
 }
 
+func (u usersTable) LanguageByUserID(ctx context.Context, id string) (string, error) {
+	var lang string
+	err := u.db.NewSelect().Table("users").Column("language").Where("id = ?", id).Scan(ctx, &lang)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errs.E(errs.ErrNotFound, "no such user")
+	}
+	return lang, err
+}
+
 // linkedVisitors stands in for the browser sign-ins: each account signed
 // in on its browsers after everything the seed gave them, so all of each
 // browser's anonymous past is the account's.

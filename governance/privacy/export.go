@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
-	"html/template"
 	"io"
 	"os"
 	"path"
@@ -82,7 +81,9 @@ func (m Manifest) Rows(store, table, format string) int64 {
 
 // exportPackage writes the subject's access package to w as a ZIP, built
 // from the data map and filtered by the export policy. Rows are written as
-// they are read, so memory does not grow with the subject's data.
+// they are read, so memory does not grow with the subject's data; the
+// page index.html keeps at most pageRowLimit rows of each table it shows
+// and is written last.
 func (m *Module) exportPackage(ctx context.Context, requestID string, subject module.SubjectRef, w io.Writer) (Manifest, error) {
 	dm, err := m.dataMap(ctx)
 	if err != nil {
@@ -95,8 +96,12 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 		GeneratedAt:    m.now().UTC(),
 		PolicyRevision: dm.Revision,
 	}
+	l, err := m.packageLocalizer(ctx, subject, dm.Categories)
+	if err != nil {
+		return Manifest{}, err
+	}
 	zw := zip.NewWriter(w)
-	pk := &packer{zw: zw, man: &man}
+	pk := &packer{zw: zw, man: &man, page: newPageData(plans)}
 	for i := range plans {
 		tp := &plans[i]
 		switch tp.store {
@@ -123,7 +128,7 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 	if err := pk.writeJSON("manifest.json", man); err != nil {
 		return Manifest{}, err
 	}
-	if err := pk.writeIndex(man); err != nil {
+	if err := pk.writeIndex(man, l, dm.Categories); err != nil {
 		return Manifest{}, err
 	}
 	if err := zw.Close(); err != nil {
@@ -199,6 +204,8 @@ func (m *Module) rowKeyColumns(ctx context.Context, table string) (map[string]bo
 type packer struct {
 	zw  *zip.Writer
 	man *Manifest
+	// page collects what index.html shows of the rows as they stream.
+	page *pageData
 }
 
 // entry is one file being written: bytes go through a hash and a counter.
@@ -270,18 +277,25 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 	for i, c := range cols {
 		names[i] = c.Column
 	}
-	rows, err := sel.Read(ctx, m.deps.DB, names)
+	// The page may read a few columns more, to tie rows together and to
+	// order them; the file holds the exported columns only.
+	read := names
+	feed := pk.page.feed(tp)
+	if feed != nil {
+		read = feed.columns(names)
+	}
+	rows, err := sel.Read(ctx, m.deps.DB, read)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	e, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
-		File: path.Join("data", tp.module, tp.table+".json"), Format: "json"})
+		File: dataFile(tp), Format: "json"})
 	if err != nil {
 		return err
 	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
+	vals := make([]any, len(read))
+	ptrs := make([]any, len(read))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
@@ -310,6 +324,9 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 			return err
 		}
 		e.file.Rows++
+		if feed != nil {
+			feed.offerSQL(vals)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -359,7 +376,7 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	}
 	list := strings.Join(names, ", ")
 	jl, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
-		File: path.Join("data", tp.module, tp.table+".jsonl"), Format: "jsonl"})
+		File: dataFile(tp), Format: "jsonl"})
 	if err != nil {
 		return err
 	}
@@ -373,6 +390,7 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	if _, err := csvw.WriteString(list + "\n"); err != nil {
 		return err
 	}
+	feed := pk.page.feed(tp)
 	buckets := (total + warehousePage - 1) / warehousePage
 	if buckets < 1 {
 		buckets = 1
@@ -392,6 +410,11 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 				return err
 			}
 			jl.file.Rows++
+			if feed != nil {
+				if err := feed.offerJSON(r.JSON); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if err := jl.close(); err != nil {
@@ -473,37 +496,6 @@ func (h *hookWriter) File(_ context.Context, name, category string, r io.Reader)
 		return fmt.Errorf("write %s file: %w", h.module, err)
 	}
 	return e.close()
-}
-
-var indexTemplate = template.Must(template.New("index").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Your data</title>
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}
-code{font-size:.9em}</style></head><body>
-<h1>Your data</h1>
-<p>This package holds the personal data we keep about you, generated {{.GeneratedAt.Format "2 January 2006 15:04 MST"}}
-under policy revision <code>{{.PolicyRevision}}</code>. Each file is listed with the number of records it holds and its SHA-256
-checksum; <a href="manifest.json">manifest.json</a> says the same in machine-readable form.</p>
-<h2>Files</h2>
-<table><tr><th>File</th><th>Source</th><th>Records</th><th>SHA-256</th></tr>
-{{range .Sources}}<tr><td><a href="{{.File}}">{{.File}}</a></td><td>{{.Module}} {{.Table}}</td><td>{{.Rows}}</td><td><code>{{.SHA256}}</code></td></tr>
-{{end}}</table>
-<h2>Kinds of data included</h2>
-<ul>{{range .Included}}<li><b>{{.Name}}</b> (<code>{{.Category}}</code>)</li>{{end}}</ul>
-<h2>Kinds of data withheld, and why</h2>
-<ul>{{range .Withheld}}<li><b>{{.Name}}</b> (<code>{{.Category}}</code>): {{.Reason}}</li>{{end}}</ul>
-</body></html>
-`))
-
-func (pk *packer) writeIndex(man Manifest) error {
-	zf, err := pk.zw.CreateHeader(&zip.FileHeader{Name: "index.html", Method: zip.Deflate, Modified: man.GeneratedAt})
-	if err != nil {
-		return fmt.Errorf("add index.html: %w", err)
-	}
-	if err := indexTemplate.Execute(zf, man); err != nil {
-		return fmt.Errorf("write index.html: %w", err)
-	}
-	return nil
 }
 
 // quoteAll quotes each name and joins them into a select list.

@@ -13,7 +13,10 @@
 // from the data map (every tagged column of every store) and decided per
 // category by the export and erasure policies, so a newly tagged table is
 // exported and erased with no change to this package. Modules that hold
-// data outside the SQL store take part through module.SubjectData.
+// data outside the SQL store take part through module.SubjectData. The
+// one exception is the package's page for the person (index.go), whose
+// sections find their tables by category and name the few columns they
+// present; what the package holds never depends on them.
 package privacy
 
 import (
@@ -69,6 +72,10 @@ type Accounts interface {
 	UserIDByEmail(ctx context.Context, email string) (string, error)
 	// EmailByUserID returns the account's email address.
 	EmailByUserID(ctx context.Context, userID string) (string, error)
+	// LanguageByUserID returns the account's language, a BCP 47 tag, in
+	// which its access package speaks; an error wrapping errs.ErrNotFound
+	// when no account has the id.
+	LanguageByUserID(ctx context.Context, userID string) (string, error)
 }
 
 // VisitorLinks gives the stretches of browser activity that belong to an
