@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/BurntSushi/toml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 
@@ -17,23 +18,58 @@ import (
 // kept, how long, what an erasure does to it and why an access export
 // leaves it out, if it does, in every language the
 // pages speak. The taxonomy (data/taxonomy.json) holds the English of each
-// category; locales/active.<tag>.toml holds the other languages, each text
-// with the hash of the English it translates (TextHash), so a changed
-// English text shows up as a stale translation in the tests rather than
-// as a wrong page. The same files hold the words that are not per
+// category, written as the record of processing ("the subject");
+// locales/active.<tag>.toml holds the other languages, each text with the
+// hash of the English it translates (TextHash), so a changed English text
+// shows up as a stale translation in the tests rather than as a wrong
+// page. The English file holds, hashed the same way, the category texts
+// the person's own pages say to them in the second person ("you") instead
+// of the taxonomy's. The same files hold the words that are not per
 // category, in English too: purposes, legal bases, sections, retention
 // periods.
 //
 //go:embed locales/active.*.toml
 var localeFiles embed.FS
 
+// englishFile is the English message file.
+const englishFile = "locales/active.en.toml"
+
 // Messages returns the policy's words as a source for a locale catalog:
-// the message files, and the English category texts of tax.
+// the message files, and the English category texts of tax that the
+// English file does not reword. A reworded text stands only while its
+// hash names the taxonomy's current text; a stale one gives way to the
+// taxonomy's text, and TestTextsCoverTheTaxonomy names it.
 func Messages(tax map[string]Category) locale.Source {
+	reworded := englishMessages()
+	var msgs []*i18n.Message
+	for _, m := range CategoryMessages(tax) {
+		if r := reworded[m.ID]; r != nil && r.Hash == m.Hash {
+			continue
+		}
+		msgs = append(msgs, m)
+	}
 	return locale.Source{
 		Files: localeFiles, Pattern: "locales/active.*.toml",
-		Messages: map[language.Tag][]*i18n.Message{locale.Default: CategoryMessages(tax)},
+		Messages: map[language.Tag][]*i18n.Message{locale.Default: msgs},
 	}
+}
+
+// englishMessages returns the messages of the English file by id; none
+// when it does not parse, which loading the catalog reports.
+func englishMessages() map[string]*i18n.Message {
+	raw, err := localeFiles.ReadFile(englishFile)
+	if err != nil {
+		return nil
+	}
+	mf, err := i18n.ParseMessageFileBytes(raw, englishFile, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]*i18n.Message, len(mf.Messages))
+	for _, m := range mf.Messages {
+		out[m.ID] = m
+	}
+	return out
 }
 
 // The message ids of a category's texts, under "Category.<key>.".

@@ -76,21 +76,28 @@ func wantedTexts(tax map[string]Category) (category, other map[string]string) {
 // taxonomy uses, and nothing else; and that each translated category text
 // translates the English the taxonomy holds now: its hash names the
 // English it was made from, so a changed English text fails here until
-// the translation follows.
+// the translation follows. English needs no category texts, the
+// taxonomy's stand; a text the English file rewords for the reader is
+// held to the same hash, and is what the English pages show.
 func TestTextsCoverTheTaxonomy(t *testing.T) {
 	e := newEngine(t, Options{})
 	tax := e.Taxonomy()
 	category, other := wantedTexts(tax)
+	cat, err := locale.New(Messages(tax))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := cat.For("en")
 	files, err := fs.Glob(localeFiles, "locales/active.*.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(files, "locales/active.en.toml") || len(files) < 2 {
+	if !slices.Contains(files, englishFile) || len(files) < 2 {
 		t.Fatalf("message files %v, want English and at least one more", files)
 	}
 	for _, f := range files {
 		msgs := textFile(t, f)
-		english := f == "locales/active.en.toml"
+		english := f == englishFile
 		for id := range other {
 			if msgs[id] == nil {
 				t.Errorf("%s lacks %s", f, id)
@@ -99,13 +106,18 @@ func TestTextsCoverTheTaxonomy(t *testing.T) {
 		for id, src := range category {
 			m := msgs[id]
 			switch {
-			case english && m != nil:
-				t.Errorf("%s has %s: the English of a category is the taxonomy's", f, id)
-			case english:
+			case english && m == nil:
+				// The taxonomy's English stands.
 			case m == nil:
 				t.Errorf("%s lacks %s (English: %q)", f, id, src)
+			case english && m.Hash != TextHash(src):
+				t.Errorf("%s: %s rewords an older English text; reword %q again and set its hash to %s", f, id, src, TextHash(src))
 			case m.Hash != TextHash(src):
 				t.Errorf("%s: %s translates an older English text; translate %q again and set its hash to %s", f, id, src, TextHash(src))
+			case english:
+				if got := shown.T(id); got != m.Other {
+					t.Errorf("English pages show %s as %q, want the file's %q", id, got, m.Other)
+				}
 			}
 		}
 		var extra []string
@@ -126,7 +138,8 @@ func TestTextsCoverTheTaxonomy(t *testing.T) {
 }
 
 // TestPlainWords checks a category in words, in English and German, with
-// its retention and erasure said in the reader's language.
+// its retention and erasure said in the reader's language, and its texts
+// said to the reader where the English file rewords the taxonomy's.
 func TestPlainWords(t *testing.T) {
 	e := newEngine(t, Options{})
 	tax := e.Taxonomy()
@@ -149,6 +162,17 @@ func TestPlainWords(t *testing.T) {
 		{"en", "user.content.prompt", Words{
 			Name: "Prompt", Basis: "Needed for our contract with you", Article: "GDPR Art. 6(1)(b)",
 			Retention: "As long as you have an account", ErasureAction: ActionDelete, Erasure: "Deleted",
+			// Reworded in active.en.toml; the taxonomy says "the subject".
+			Description: "The text you write to describe the image or video to generate.",
+			Why:         "Needed to produce and keep the generations you ask for.",
+			ErasureWhy:  "Deleted with your account or when you request erasure.",
+		}},
+		{"en", "user.financial.invoice_id", Words{
+			Name: "Invoice ID", Basis: "A legal obligation", Article: "GDPR Art. 6(1)(c)",
+			Retention: "10 years after the order is paid, then deleted", ErasureAction: ActionKeep,
+			Erasure: "Kept until 10 years after the order is paid",
+			// Not reworded: the taxonomy's English.
+			Description: "The invoice number issued by the payment provider.",
 		}},
 		{"de-CH", "user.consent.record", Words{
 			Name: "Einwilligungsnachweis", Basis: "Eine rechtliche Verpflichtung", Article: "GDPR Art. 6(1)(c)",
@@ -168,6 +192,15 @@ func TestPlainWords(t *testing.T) {
 				got.Consent != tt.want.Consent || got.Retention != tt.want.Retention ||
 				got.ErasureAction != tt.want.ErasureAction || got.Erasure != tt.want.Erasure {
 				t.Errorf("PlainWords = %+v\nwant        %+v", got, tt.want)
+			}
+			for _, text := range []struct{ name, got, want string }{
+				{"Description", got.Description, tt.want.Description},
+				{"Why", got.Why, tt.want.Why},
+				{"ErasureWhy", got.ErasureWhy, tt.want.ErasureWhy},
+			} {
+				if text.want != "" && text.got != text.want {
+					t.Errorf("PlainWords %s = %q, want %q", text.name, text.got, text.want)
+				}
 			}
 			if got.Description == "" || got.Why == "" || got.ErasureWhy == "" || len(got.Purposes) == 0 {
 				t.Errorf("PlainWords left texts empty: %+v", got)
@@ -205,5 +238,32 @@ func TestPlainWordsWithheld(t *testing.T) {
 				t.Errorf("messages missing: %v", missing)
 			}
 		})
+	}
+}
+
+// TestStaleEnglishTextGivesWay checks that a text the English file
+// rewords is not shown once the taxonomy's text changes: its hash no
+// longer matches, so the pages say the taxonomy's new text until the
+// English file follows (and TestTextsCoverTheTaxonomy fails meanwhile).
+func TestStaleEnglishTextGivesWay(t *testing.T) {
+	e := newEngine(t, Options{})
+	tax := map[string]Category{}
+	for k, c := range e.Taxonomy() {
+		tax[k] = c
+	}
+	const key = "user.content.prompt"
+	c := tax[key]
+	c.LegalBasis.Reason = "Needed to produce the generations the subject asks for."
+	tax[key] = c
+	cat, err := locale.New(Messages(tax))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := PlainWords(cat.For("en"), c)
+	if got.Why != c.LegalBasis.Reason {
+		t.Errorf("Why = %q, want the taxonomy's changed text %q", got.Why, c.LegalBasis.Reason)
+	}
+	if want := "Deleted with your account or when you request erasure."; got.ErasureWhy != want {
+		t.Errorf("ErasureWhy = %q, want the unchanged rewording %q", got.ErasureWhy, want)
 	}
 }
