@@ -271,7 +271,7 @@ func TestExportIndex(t *testing.T) {
 			`<html lang="en">`, "<h1>Your data</h1>", "This is the personal data we keep about you (ann@example.com), as it was on 2026-03-01 12:00 UTC.",
 			// The kinds of data, in the words of the privacy center.
 			"<h2 id=\"kinds\">What we keep about you</h2>", "<h3>Your prompts and what you generate</h3>", "<summary>Prompt</summary>",
-			tax["user.content.prompt"].Description, "As long as you have an account", "Needed for our contract with you (GDPR Art. 6(1)(b))",
+			"The text you write to describe the image or video to generate.", "As long as you have an account", "Needed for our contract with you (GDPR Art. 6(1)(b))",
 			`<a href="data/generation/generations.json">data/generation/generations.json</a> (2 records)`,
 			"<strong>Storage path</strong>: " + tax["user.content.upload.storage_path"].Export.WithheldReason,
 			// The generations: the picture shown with its prompt, the video linked.
