@@ -416,6 +416,14 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 				}
 			}
 		}
+		if feed != nil {
+			feed.detach()
+		}
+	}
+	if feed != nil {
+		if err := feed.materialize(); err != nil {
+			return err
+		}
 	}
 	if err := jl.close(); err != nil {
 		return err

@@ -238,15 +238,68 @@ func (f *pageFeed) offerSQL(vals []any) {
 	})
 }
 
-// offerJSON passes one row of the warehouse, as a JSON object.
+// offerJSON passes one row of the warehouse, as a JSON object. A heavy
+// subject has hundreds of thousands of events and the page keeps a few
+// hundred, so a row is kept as the text it came in, ordered by the time
+// read from that text (and the text itself), and only the rows kept to
+// the end are decoded (materialize).
 func (f *pageFeed) offerJSON(raw string) error {
+	if f.collected == "" {
+		return f.decodeJSON(raw, func(value func(string) any) { f.offer(value) })
+	}
+	at, ok := jsonTime(raw, f.collected)
+	if !ok {
+		return f.decodeJSON(raw, func(value func(string) any) { f.offer(value) })
+	}
+	f.total++
+	if len(f.rows) >= pageRowLimit && at.Before(f.rows[0].at) {
+		return nil
+	}
+	f.rows.keep(pageRow{at: at, key: raw, raw: raw, borrowed: true}, pageRowLimit)
+	return nil
+}
+
+// detach copies the text of the rows kept from the page of rows just
+// read, which the page's buffers hold, so that keeping a row does not
+// keep the whole page. Call it after each page.
+func (f *pageFeed) detach() {
+	for i := range f.rows {
+		if r := &f.rows[i]; r.borrowed {
+			r.raw = strings.Clone(r.raw)
+			r.key, r.borrowed = r.raw, false
+		}
+	}
+}
+
+// decodeJSON decodes one warehouse row and hands its values to use.
+func (f *pageFeed) decodeJSON(raw string, use func(value func(string) any)) error {
 	dec := json.NewDecoder(strings.NewReader(raw))
 	dec.UseNumber()
 	var row map[string]any
 	if err := dec.Decode(&row); err != nil {
 		return fmt.Errorf("read a row of %s for the index: %w", f.file, err)
 	}
-	f.offer(func(c string) any { return row[c] })
+	use(func(c string) any { return row[c] })
+	return nil
+}
+
+// materialize decodes the rows kept as text, once the table has streamed.
+func (f *pageFeed) materialize() error {
+	for i := range f.rows {
+		r := &f.rows[i]
+		if r.raw == "" || r.vals != nil {
+			continue
+		}
+		err := f.decodeJSON(r.raw, func(value func(string) any) {
+			r.vals = make(map[string]string, len(f.read))
+			for _, c := range f.read {
+				r.vals[c] = cellText(value(c))
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -279,6 +332,10 @@ type pageRow struct {
 	at   time.Time
 	key  string
 	vals map[string]string
+	// raw is a warehouse row's text until materialize decodes it;
+	// borrowed says it still points into the page it was read with.
+	raw      string
+	borrowed bool
 }
 
 // worse reports whether a ranks below b: older, or as old with a greater
@@ -356,6 +413,29 @@ var timeLayouts = []string{
 	"2006-01-02 15:04:05.999999999-07:00",
 	"2006-01-02 15:04:05.999999999",
 	"2006-01-02T15:04:05.999999999",
+}
+
+// jsonTime reads the string value of key from a flat JSON object as a
+// time without decoding the object; ok is false when the value is not a
+// plain string time, and the caller decodes the row instead.
+func jsonTime(raw, key string) (time.Time, bool) {
+	i := strings.Index(raw, `"`+key+`":"`)
+	if i < 0 {
+		return time.Time{}, false
+	}
+	rest := raw[i+len(key)+4:]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 || strings.IndexByte(rest[:j], '\\') >= 0 {
+		return time.Time{}, false
+	}
+	// The warehouse's export writes its times as ISO 8601 in UTC; the
+	// other layouts are tried only when that one does not fit, since
+	// each miss costs an error.
+	if t, err := time.Parse(time.RFC3339Nano, rest[:j]); err == nil {
+		return t.UTC(), true
+	}
+	t := parseTime(rest[:j])
+	return t, !t.IsZero()
 }
 
 // parseTime reads a stored time; zero when v is none.

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -413,17 +414,32 @@ func TestPageRowsKeepTheNewest(t *testing.T) {
 		rows = append(rows, map[string]any{"at": base.Add(time.Duration(i/2) * time.Minute), "v": fmt.Sprintf("r%03d", i)})
 	}
 	var want []string
-	for _, order := range []string{"as stored", "shuffled", "reversed"} {
+	for _, order := range []string{"as stored", "shuffled", "reversed", "as warehouse rows, shuffled"} {
 		list := slices.Clone(rows)
 		switch order {
-		case "shuffled":
+		case "shuffled", "as warehouse rows, shuffled":
 			rand.New(rand.NewPCG(1, 2)).Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
 		case "reversed":
 			slices.Reverse(list)
 		}
 		f := &pageFeed{spec: spec, collected: "at", read: []string{"at", "v"}, shown: map[string]bool{"v": true}}
 		for _, r := range list {
-			f.offer(func(c string) any { return r[c] })
+			if order != "as warehouse rows, shuffled" {
+				f.offer(func(c string) any { return r[c] })
+				continue
+			}
+			// As the warehouse gives them: JSON text, times as strings.
+			raw, err := json.Marshal(map[string]any{"at": r["at"].(time.Time).Format("2006-01-02T15:04:05.000Z"), "v": r["v"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.offerJSON(string(raw)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.detach()
+		if err := f.materialize(); err != nil {
+			t.Fatal(err)
 		}
 		var got []string
 		for _, r := range f.newestRows() {
@@ -437,6 +453,34 @@ func TestPageRowsKeepTheNewest(t *testing.T) {
 		} else if !slices.Equal(got, want) {
 			t.Fatalf("%s: kept %v, want %v", order, got, want)
 		}
+	}
+}
+
+// TestJSONTime checks the time a warehouse row's text holds is read
+// without decoding the row, and that anything else leaves the row to be
+// decoded.
+func TestJSONTime(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 500_000_000, time.UTC)
+	tests := []struct {
+		name, raw string
+		ok        bool
+	}{
+		{"first key", `{"event_time":"2026-03-01T12:00:00.500Z","path":"/"}`, true},
+		{"later key", `{"path":"/a","event_time":"2026-03-01T12:00:00.500Z"}`, true},
+		{"another layout", `{"event_time":"2026-03-01 12:00:00.500"}`, true},
+		{"the key's name inside a value", `{"path":"/\"event_time\":\"2020-01-01 00:00:00\"","event_time":"2026-03-01 12:00:00.500"}`, true},
+		{"a longer key ending the same", `{"x_event_time":"2020-01-01 00:00:00"}`, false},
+		{"missing", `{"path":"/"}`, false},
+		{"not a string", `{"event_time":1772366400}`, false},
+		{"not a time", `{"event_time":"soon"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := jsonTime(tt.raw, "event_time")
+			if ok != tt.ok || ok && !got.Equal(at) {
+				t.Errorf("jsonTime = %v, %v; want %v, %v", got, ok, at, tt.ok)
+			}
+		})
 	}
 }
 
