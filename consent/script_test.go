@@ -1,14 +1,12 @@
 package consent_test
 
 import (
-	"io/fs"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
-	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/stewardhq/steward/consent"
+	"github.com/stewardhq/steward/internal/testutil/localetest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 )
 
@@ -137,43 +135,11 @@ func TestConsentScriptSpeaksTheVisitorsLanguage(t *testing.T) {
 // TestBannerMessageFilesMatch checks every language has exactly the
 // English file's messages, one label and text per purpose among them.
 func TestBannerMessageFilesMatch(t *testing.T) {
-	files, err := fs.Glob(consent.Messages().Files, "locales/active.*.toml")
-	if err != nil || len(files) < 2 {
-		t.Fatalf("message files %v (%v), want English and at least one more", files, err)
-	}
-	ids := func(name string) map[string]bool {
-		raw, err := fs.ReadFile(consent.Messages().Files, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mf, err := i18n.ParseMessageFileBytes(raw, name, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]bool{}
-		for _, m := range mf.Messages {
-			out[m.ID] = m.Other != ""
-		}
-		return out
-	}
-	en := ids("locales/active.en.toml")
+	en := localetest.FilesMatch(t, consent.Messages().Files)
 	for _, p := range consent.Purposes() {
 		for _, suffix := range []string{"Label", "Text"} {
 			if !en[consent.PurposeMessageID(p)+suffix] {
 				t.Errorf("English lacks %s%s", consent.PurposeMessageID(p), suffix)
-			}
-		}
-	}
-	for _, f := range files {
-		got := ids(f)
-		for id := range en {
-			if !got[id] {
-				t.Errorf("%s lacks %s (or it is empty)", f, id)
-			}
-		}
-		for id := range got {
-			if _, ok := en[id]; !ok {
-				t.Errorf("%s has %s, which English lacks", f, id)
 			}
 		}
 	}

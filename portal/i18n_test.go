@@ -10,59 +10,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/locale"
+	"github.com/stewardhq/steward/internal/testutil/localetest"
 )
-
-// messageIDs reads the ids of one message file.
-func messageIDs(t *testing.T, name string) map[string]bool {
-	t.Helper()
-	raw, err := localeFiles.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mf, err := i18n.ParseMessageFileBytes(raw, name, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	ids := map[string]bool{}
-	for _, m := range mf.Messages {
-		if m.Other == "" {
-			t.Errorf("%s: message %s is empty", name, m.ID)
-		}
-		ids[m.ID] = true
-	}
-	return ids
-}
 
 // TestMessageFilesMatch checks that every language file has exactly the
 // messages of the English one.
 func TestMessageFilesMatch(t *testing.T) {
-	files, err := fs.Glob(localeFiles, "locales/active.*.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < 2 || !slices.Contains(files, "locales/active.en.toml") {
-		t.Fatalf("message files %v, want English and at least one more", files)
-	}
-	en := messageIDs(t, "locales/active.en.toml")
-	for _, f := range files {
-		ids := messageIDs(t, f)
-		for id := range en {
-			if !ids[id] {
-				t.Errorf("%s lacks %s", f, id)
-			}
-		}
-		for id := range ids {
-			if !en[id] {
-				t.Errorf("%s has %s, which English lacks", f, id)
-			}
-		}
-	}
+	localetest.FilesMatch(t, localeFiles)
 }
 
 var templateMessage = regexp.MustCompile(`(?:L\.T|\.Count) "([A-Za-z0-9_]+)"`)
@@ -137,7 +96,7 @@ const bannerMessage = "Banner"
 // TestEveryUsedMessageExists checks the pages ask for no message the
 // files lack, and the files hold no message no page uses.
 func TestEveryUsedMessageExists(t *testing.T) {
-	en := messageIDs(t, "locales/active.en.toml")
+	en := localetest.IDs(t, localeFiles, localetest.English)
 	used := usedMessageIDs(t)
 	for _, id := range used {
 		if !en[id] && !strings.HasPrefix(id, bannerMessage) {

@@ -10,7 +10,6 @@ import (
 	"image/color"
 	"image/png"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"regexp"
@@ -19,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/uptrace/bun"
 
 	"github.com/stewardhq/steward/analytics/ingest"
@@ -34,6 +31,7 @@ import (
 	"github.com/stewardhq/steward/internal/sqlstore"
 	"github.com/stewardhq/steward/internal/testutil/authtest"
 	"github.com/stewardhq/steward/internal/testutil/chtest"
+	"github.com/stewardhq/steward/internal/testutil/localetest"
 	"github.com/stewardhq/steward/internal/testutil/sqltest"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/modules/assets"
@@ -518,51 +516,10 @@ func TestPageSpecsFindTheirTables(t *testing.T) {
 	}
 }
 
-// indexMessageIDs reads the ids of one of the page's message files.
-func indexMessageIDs(t *testing.T, name string) map[string]bool {
-	t.Helper()
-	raw, err := localeFiles.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mf, err := i18n.ParseMessageFileBytes(raw, name, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	ids := map[string]bool{}
-	for _, m := range mf.Messages {
-		if m.Other == "" {
-			t.Errorf("%s: message %s is empty", name, m.ID)
-		}
-		ids[m.ID] = true
-	}
-	return ids
-}
-
 // TestIndexMessageFilesMatch checks that every language file of the page
 // has exactly the messages of the English one.
 func TestIndexMessageFilesMatch(t *testing.T) {
-	files, err := fs.Glob(localeFiles, "locales/active.*.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < 2 || !slices.Contains(files, "locales/active.en.toml") {
-		t.Fatalf("message files %v, want English and at least one more", files)
-	}
-	en := indexMessageIDs(t, "locales/active.en.toml")
-	for _, f := range files {
-		ids := indexMessageIDs(t, f)
-		for id := range en {
-			if !ids[id] {
-				t.Errorf("%s lacks %s", f, id)
-			}
-		}
-		for id := range ids {
-			if !en[id] {
-				t.Errorf("%s has %s, which English lacks", f, id)
-			}
-		}
-	}
+	localetest.FilesMatch(t, localeFiles)
 }
 
 // usedIndexMessages matches a message the template or the code asks for
@@ -591,7 +548,7 @@ func TestIndexEveryUsedMessageExists(t *testing.T) {
 			used[prefix+v] = true
 		}
 	}
-	en := indexMessageIDs(t, "locales/active.en.toml")
+	en := localetest.IDs(t, localeFiles, localetest.English)
 	for id := range used {
 		if !en[id] {
 			t.Errorf("message %s is used but missing from the message files", id)
