@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -85,6 +86,36 @@ func (m *Module) Browsing(ctx context.Context, userID string) ([]module.Browsing
 		return nil, fmt.Errorf("read browser sign-ins: %w", err)
 	}
 	return browsingOf(links, userID), nil
+}
+
+// VisitorBrowsing returns what of a browser's anonymous activity belongs
+// to whoever holds its visitor id now, under the identity rule: what it
+// did since the last sign-in on it (the sign-ins before claim the rest
+// for their accounts), up to now. An empty visitor id has none.
+func (m *Module) VisitorBrowsing(ctx context.Context, visitorID string) ([]module.Browsing, error) {
+	if visitorID == "" {
+		return nil, nil
+	}
+	var last []VisitorLink
+	err := m.store.db.NewSelect().Model(&last).Where("visitor_id = ?", visitorID).
+		OrderExpr("linked_at DESC, id DESC").Limit(1).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the browser's last sign-in: %w", err)
+	}
+	b := module.Browsing{VisitorID: visitorID, Until: m.now().UTC()}
+	if len(last) > 0 {
+		b.After = last[0].LinkedAt.UTC()
+	}
+	return []module.Browsing{b}, nil
+}
+
+// VisitorID returns the request's visitor id, from the consent cookie,
+// or "" when it has none (or one Steward did not issue the shape of).
+func (m *Module) VisitorID(c *fiber.Ctx) string {
+	if vid := c.Cookies(m.cfg.CookieName); validVisitorID(vid) {
+		return strings.Clone(vid)
+	}
+	return ""
 }
 
 // browsingOf applies the identity rule to the sign-ins of some browsers,

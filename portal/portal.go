@@ -302,15 +302,17 @@ type page struct {
 	VisitorCategories []keptCategory
 	HeldItems         int64
 	HeldCategories    int
-	Consent           *ConsentState
-	Purposes          []purposeChoice
-	History           []ConsentRecord
-	Saved             bool
-	Requests          []PrivacyRequest
-	OpenExport        bool
-	ExportAction      string
-	Request           *PrivacyRequest
-	Stages            []requestStage
+	// BrowserCounted is true when a visitor's counts are the browser's.
+	BrowserCounted bool
+	Consent        *ConsentState
+	Purposes       []purposeChoice
+	History        []ConsentRecord
+	Saved          bool
+	Requests       []PrivacyRequest
+	OpenExport     bool
+	ExportAction   string
+	Request        *PrivacyRequest
+	Stages         []requestStage
 	// Refresh reloads the page every few seconds (a request in progress).
 	Refresh         bool
 	CertificateLink string

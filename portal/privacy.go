@@ -31,6 +31,11 @@ type Privacy struct {
 	// Holdings counts, per category key, what is held about the principal
 	// right now (GET /v1/privacy/holdings).
 	Holdings func(ctx context.Context, p authz.Principal) (map[string]int64, error)
+	// VisitorHoldings counts, per category key, what is held about the
+	// request's browser for whoever holds its visitor cookie: what it did
+	// since the last sign-in on it. Nil when the browser has no cookie;
+	// a nil function shows a visitor no counts.
+	VisitorHoldings func(c *fiber.Ctx) (map[string]int64, error)
 	// Consent reads and records the request's consent (GET and PUT
 	// /v1/consent).
 	Consent Consent
@@ -371,10 +376,16 @@ func (p *Portal) privacyHome(c *fiber.Ctx) error {
 		return fmt.Errorf("read the data map: %w", err)
 	}
 	var held map[string]int64
-	if pr != nil {
+	switch {
+	case pr != nil:
 		if held, err = p.privacy.Holdings(ctx, *pr); err != nil {
 			return fmt.Errorf("count what is held: %w", err)
 		}
+	case p.privacy.VisitorHoldings != nil:
+		if held, err = p.privacy.VisitorHoldings(c); err != nil {
+			return fmt.Errorf("count what the browser holds: %w", err)
+		}
+		pg.BrowserCounted = held != nil
 	}
 	sort.Slice(stored, func(i, j int) bool {
 		a, b := stored[i].Category, stored[j].Category
@@ -396,7 +407,9 @@ func (p *Portal) privacyHome(c *fiber.Ctx) error {
 			order = append(order, n)
 		}
 		kc := keptCategory{Words: policies.PlainWords(pg.L, s.Category), Visitor: s.Visitor}
-		if held != nil {
+		// A visitor's counts are the browser's, which only its categories
+		// can hold.
+		if held != nil && (pr != nil || s.Visitor) {
 			kc.Held, kc.Counted = held[s.Category.Key], true
 			pg.HeldItems += kc.Held
 			if kc.Held > 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/locale"
+	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/modules/accounts"
 	"github.com/stewardhq/steward/portal"
 )
@@ -52,11 +53,22 @@ func (s *server) newPortal() (*portal.Portal, error) {
 				if err != nil {
 					return nil, err
 				}
-				out := make(map[string]int64, len(hs))
-				for _, h := range hs {
-					out[h.Category] = h.Items
+				return holdingCounts(hs), nil
+			},
+			VisitorHoldings: func(c *fiber.Ctx) (map[string]int64, error) {
+				vid := s.wired.consent.VisitorID(c)
+				if vid == "" {
+					return nil, nil
 				}
-				return out, nil
+				b, err := s.wired.consent.VisitorBrowsing(c.UserContext(), vid)
+				if err != nil {
+					return nil, err
+				}
+				hs, err := s.wired.privacy.Holdings(c.UserContext(), module.SubjectRef{Browsing: b})
+				if err != nil {
+					return nil, err
+				}
+				return holdingCounts(hs), nil
 			},
 			Consent:  consentPages{s.wired.consent},
 			Requests: requestPages{s.wired.privacy},
@@ -66,6 +78,15 @@ func (s *server) newPortal() (*portal.Portal, error) {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	return p, nil
+}
+
+// holdingCounts is what the pages show of holdings: items per category.
+func holdingCounts(hs []privacy.Holding) map[string]int64 {
+	out := make(map[string]int64, len(hs))
+	for _, h := range hs {
+		out[h.Category] = h.Items
+	}
+	return out
 }
 
 // storedCategories lists the personal data categories the live stores

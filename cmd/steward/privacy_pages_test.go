@@ -13,6 +13,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
@@ -469,5 +470,89 @@ func TestConsentMethodsHaveWords(t *testing.T) {
 		if !known[m] {
 			t.Errorf("consent method %s has no words in the privacy center", m)
 		}
+	}
+}
+
+var pagesVisited = regexp.MustCompile(`<strong>Pages visited</strong> \(([0-9]+) items?\)`)
+
+// TestPrivacyCenterCountsWhatABrowserHolds has a visitor browse, sign in,
+// sign out and browse on: what /privacy counts for the browser is what it
+// did since the last sign-in on it, as the identity rule gives it, read
+// against the warehouse.
+func TestPrivacyCenterCountsWhatABrowserHolds(t *testing.T) {
+	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev = true })
+	ctx := context.Background()
+	// The event drain carries what the browser sends to the warehouse.
+	if err := srv.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newPageClient(t, srv)
+	form := consentForm(t, b)
+	form.Set("action", "accept_all")
+	if resp, body := b.postForm("/privacy/consent", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("accept all: %d %s", resp.StatusCode, body)
+	}
+	vid := b.cookies[consent.DefaultCookieName]
+	browse := func(n int) {
+		t.Helper()
+		var batch []map[string]any
+		for range n {
+			id := newEventID()
+			batch = append(batch, map[string]any{"event_id": id, "type": "page_view", "url": "https://app.example.test/gallery/" + id, "session_id": "s" + id[:8]})
+		}
+		raw, err := json.Marshal(batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(string(raw)))
+		req.Header.Set("Content-Type", "application/json")
+		// A request without a browser's User-Agent is a bot's, whose
+		// events are not kept.
+		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+		if resp, body := b.send(req); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST /v1/events: %d %s", resp.StatusCode, body)
+		}
+	}
+	counted := func(when string) int {
+		t.Helper()
+		_, page := b.get("/privacy")
+		m := pagesVisited.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("%s: /privacy counts no page views for the browser:\n%s", when, page)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	stored := func() int {
+		t.Helper()
+		var rows []struct {
+			N uint64 `ch:"n"`
+		}
+		if err := srv.stores.warehouse.Select(ctx, &rows, "SELECT count() AS n FROM events WHERE visitor_id = {v:String} AND event_type = 'page_view'",
+			warehouse.Named("v", vid)); err != nil {
+			t.Fatal(err)
+		}
+		return int(rows[0].N)
+	}
+
+	if _, page := newPageClient(t, srv).get("/privacy"); !strings.Contains(page, "no Steward cookie yet") {
+		t.Error("a browser without a cookie is not told so")
+	}
+	browse(3)
+	if got := counted("after browsing"); got != 3 || stored() != 3 {
+		t.Errorf("after browsing 3 pages: the page counts %d, the warehouse holds %d", got, stored())
+	}
+	// Signing in gives what the browser did so far to the account.
+	devSignIn(t, b, "gus.browser@example.com")
+	resp, _ := b.postForm("/v1/auth/logout", url.Values{accounts.FieldCSRF: {b.cookies[accounts.CookieCSRF]}})
+	if resp.StatusCode != http.StatusSeeOther || b.cookies[consent.DefaultCookieName] != vid {
+		t.Fatalf("sign-out: %d, visitor cookie kept: %v", resp.StatusCode, b.cookies[consent.DefaultCookieName] == vid)
+	}
+	if got := counted("after a sign-in and out"); got != 0 {
+		t.Errorf("after a sign-in the browser still counts %d page views as its own", got)
+	}
+	browse(2)
+	if got := counted("after browsing on"); got != 2 || stored() != 5 {
+		t.Errorf("after 2 more pages signed out: the page counts %d (want 2), the warehouse holds %d (want 5)", got, stored())
 	}
 }
