@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net/url"
 	"slices"
 	"sort"
@@ -387,12 +388,18 @@ func (p *Portal) privacyHome(c *fiber.Ctx) error {
 		}
 		pg.BrowserCounted = held != nil
 	}
+	// By the policy's sections; categories it does not name (section 0)
+	// come last.
+	rank := func(c policies.Category) int {
+		if c.Section.Number == 0 {
+			return math.MaxInt
+		}
+		return c.Section.Number
+	}
 	sort.Slice(stored, func(i, j int) bool {
 		a, b := stored[i].Category, stored[j].Category
-		if a.Section.Number != b.Section.Number {
-			// Categories the policy does not name come last.
-			return (a.Section.Number == 0) != (b.Section.Number == 0) && b.Section.Number == 0 ||
-				a.Section.Number != 0 && b.Section.Number != 0 && a.Section.Number < b.Section.Number
+		if rank(a) != rank(b) {
+			return rank(a) < rank(b)
 		}
 		return a.Key < b.Key
 	})
@@ -549,11 +556,7 @@ func (p *Portal) dataPage(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("list privacy requests: %w", err)
 	}
-	for _, r := range list {
-		if r.Type == requestAccess && !finished(r.Status) {
-			pg.OpenExport = true
-		}
-	}
+	pg.OpenExport = openOf(list, requestAccess) != ""
 	pg.Requests = list
 	pg.Error = errorMessage(pg.L, dataErrors, c.Query("error"))
 	pg.ExportAction = pathPrivacyExport
@@ -593,12 +596,18 @@ func (p *Portal) openRequest(ctx context.Context, pr authz.Principal, typ string
 	if err != nil {
 		return "", fmt.Errorf("list privacy requests: %w", err)
 	}
+	return openOf(list, typ), nil
+}
+
+// openOf returns the id of the first unfinished request of type typ in
+// list, "" when there is none.
+func openOf(list []PrivacyRequest, typ string) string {
 	for _, r := range list {
 		if r.Type == typ && !finished(r.Status) {
-			return r.ID, nil
+			return r.ID
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // requestPath is the page of one request.

@@ -48,6 +48,16 @@ type HoldingsView struct {
 // which nothing is held are left out. The events acknowledged so far are
 // counted: Holdings waits for them to reach the warehouse.
 func (m *Module) Holdings(ctx context.Context, s module.SubjectRef) ([]Holding, error) {
+	dm, err := m.settledMap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.holdingsIn(ctx, dm, s)
+}
+
+// settledMap waits for the acknowledged events to reach the warehouse and
+// builds the data map counting and previews go by.
+func (m *Module) settledMap(ctx context.Context) (*datamap.Map, error) {
 	if err := m.settle(ctx); err != nil {
 		return nil, err
 	}
@@ -55,6 +65,11 @@ func (m *Module) Holdings(ctx context.Context, s module.SubjectRef) ([]Holding, 
 	if err != nil {
 		return nil, fmt.Errorf("build data map: %w", err)
 	}
+	return dm, nil
+}
+
+// holdingsIn is Holdings over the data map dm.
+func (m *Module) holdingsIn(ctx context.Context, dm *datamap.Map, s module.SubjectRef) ([]Holding, error) {
 	info, err := sqlstore.ColumnsByName(ctx, m.deps.DB)
 	if err != nil {
 		return nil, err
@@ -183,9 +198,19 @@ func (m *Module) warehouseHoldings(ctx context.Context, tp *tablePlan, s module.
 // OwnHoldings is Holdings for the signed-in caller: their account, its
 // email address and the browsers they signed in on.
 func (m *Module) OwnHoldings(ctx context.Context, p authz.Principal) ([]Holding, error) {
-	b, err := m.browsing(ctx, p.UserID)
+	s, err := m.ownSubject(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	return m.Holdings(ctx, module.SubjectRef{UserID: p.UserID, Email: p.Email, Browsing: b})
+	return m.Holdings(ctx, s)
+}
+
+// ownSubject is the signed-in principal as a subject: their account, their
+// email and the browsing the identity rule gives them.
+func (m *Module) ownSubject(ctx context.Context, p authz.Principal) (module.SubjectRef, error) {
+	b, err := m.browsing(ctx, p.UserID)
+	if err != nil {
+		return module.SubjectRef{}, err
+	}
+	return module.SubjectRef{UserID: p.UserID, Email: p.Email, Browsing: b}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,13 +38,19 @@ type PreviewItem struct {
 // go whole go with them; items the modules keep outside the stores follow
 // their category's decision in the SQL store.
 func (m *Module) ErasurePreview(ctx context.Context, p authz.Principal) ([]PreviewItem, error) {
-	held, err := m.OwnHoldings(ctx, p)
+	s, err := m.ownSubject(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	dm, _, err := m.deps.DataMap(ctx)
+	// One data map for the counts and the decisions, so both describe
+	// the same stores.
+	dm, err := m.settledMap(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("build data map: %w", err)
+		return nil, err
+	}
+	held, err := m.holdingsIn(ctx, dm, s)
+	if err != nil {
+		return nil, err
 	}
 	// The decision of a category in a table, and a category's decision in
 	// the SQL store for what modules keep.
