@@ -544,6 +544,19 @@ func TestPrivacyCenterCountsWhatABrowserHolds(t *testing.T) {
 	}
 	// Signing in gives what the browser did so far to the account.
 	devSignIn(t, b, "gus.browser@example.com")
+	// Signed in, the history of choices is the account's own proof log,
+	// never the browser's anonymous rows, which on a shared computer may
+	// be someone else's.
+	gus, err := srv.wired.accounts.UserByEmail(ctx, "gus.browser@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, history := b.get("/privacy/consent")
+	own := countRows(t, srv, "consent_log", "user_id = ?", gus.ID)
+	anonymous := countRows(t, srv, "consent_log", "visitor_id = ? AND user_id IS NULL", vid)
+	if shown := strings.Count(history, "<td>20"); shown != own || own == 0 || anonymous == 0 {
+		t.Errorf("the signed-in history shows %d rows; the account has %d proof rows, the browser %d anonymous ones", shown, own, anonymous)
+	}
 	resp, _ := b.postForm("/v1/auth/logout", url.Values{accounts.FieldCSRF: {b.cookies[accounts.CookieCSRF]}})
 	if resp.StatusCode != http.StatusSeeOther || b.cookies[consent.DefaultCookieName] != vid {
 		t.Fatalf("sign-out: %d, visitor cookie kept: %v", resp.StatusCode, b.cookies[consent.DefaultCookieName] == vid)
