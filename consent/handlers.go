@@ -133,6 +133,22 @@ func (m *Module) ensureVisitor(k *caller) {
 	k.newCookie = true
 }
 
+// ForgetBrowser removes the browser's consent cookie from c's response,
+// so that what the browser does next carries a new visitor id: after a
+// visitor asked to erase what their browser holds, nothing ties its next
+// visits to the erased ones. The banner asks for a choice again.
+func (m *Module) ForgetBrowser(c *fiber.Ctx) {
+	c.Cookie(&fiber.Cookie{
+		Name:     m.cfg.CookieName,
+		Path:     "/",
+		Domain:   m.cfg.CookieDomain,
+		Expires:  time.Unix(0, 0),
+		Secure:   m.cfg.CookieSecure,
+		HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
 // setCookie (re)sets the visitor cookie, renewing its lifetime with every
 // choice.
 func (m *Module) setCookie(c *fiber.Ctx, k caller, now time.Time) {

@@ -77,7 +77,7 @@ func usedMessageIDs(t *testing.T) []string {
 		used["ConsentAsk_"+r] = true
 	}
 	for _, t := range []string{requestAccess, requestErasure} {
-		used["RequestType_"+t] = true
+		used["RequestType_"+t], used["RequestTypeVisitor_"+t] = true, true
 	}
 	for _, s := range requestStatuses {
 		used[statusMessageID(s)], used["RequestEvent_"+s] = true, true

@@ -30,6 +30,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -286,6 +287,8 @@ type page struct {
 	Error       string
 	EmailError  bool
 	DevURL      string
+	// Next is the page of this site a sign-in returns to.
+	Next string
 
 	// Signed in.
 	User      *Account
@@ -320,6 +323,9 @@ type page struct {
 	Erasure         []erasureGroup
 	Reauth          bool
 	DeleteAction    string
+	// VisitorCookie is true on a visitor's pages when their browser holds
+	// a visitor cookie, whose records they may download and erase.
+	VisitorCookie bool
 }
 
 // googleSignIn configures Google's HTML API on the sign-in page.
@@ -379,12 +385,14 @@ func (p *Portal) home(c *fiber.Ctx) error {
 		}
 		pg.Error, pg.EmailError = l.T(id), code == "email_invalid"
 	}
+	// A page that asked for a (new) sign-in is where the sign-in returns.
+	pg.Next = web.LocalPath(c.Query(web.ParamNext))
 	if p.cfg.GoogleClientID != "" {
-		pg.Google = &googleSignIn{
-			ClientID: p.cfg.GoogleClientID,
-			LoginURI: strings.TrimRight(p.cfg.BaseURL, "/") + pathGoogleSignIn,
-			Script:   googleScript,
+		loginURI := strings.TrimRight(p.cfg.BaseURL, "/") + pathGoogleSignIn
+		if pg.Next != "" {
+			loginURI += "?" + url.Values{web.ParamNext: {pg.Next}}.Encode()
 		}
+		pg.Google = &googleSignIn{ClientID: p.cfg.GoogleClientID, LoginURI: loginURI, Script: googleScript}
 	}
 	pg.Dev, pg.DevURL, pg.Development = p.cfg.Dev, pathDevSignIn, p.cfg.Development
 	pg.NoMethod = pg.Google == nil && !pg.Dev

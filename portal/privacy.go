@@ -37,6 +37,10 @@ type Privacy struct {
 	// since the last sign-in on it. Nil when the browser has no cookie;
 	// a nil function shows a visitor no counts.
 	VisitorHoldings func(c *fiber.Ctx) (map[string]int64, error)
+	// HasVisitorCookie reports whether the request's browser holds a
+	// visitor cookie, which ties its anonymous records to it. Nil: no
+	// browser does, and a visitor files no requests.
+	HasVisitorCookie func(c *fiber.Ctx) bool
 	// Consent reads and records the request's consent (GET and PUT
 	// /v1/consent).
 	Consent Consent
@@ -143,6 +147,20 @@ type Requests interface {
 	// CheckRecentSignIn is nil when the principal signed in recently
 	// enough to erase their account, a Forbidden error otherwise.
 	CheckRecentSignIn(ctx context.Context, p authz.Principal) error
+
+	// VisitorList returns the requests filed from the request's browser,
+	// by the visitor id of its cookie, newest first; none without one.
+	VisitorList(c *fiber.Ctx) ([]PrivacyRequest, error)
+	// VisitorFile files a request of type access or erasure about what
+	// the request's browser holds, with the pages' language lang; an
+	// erasure also removes the browser's cookie, so its next visits are
+	// not tied to what is erased.
+	VisitorFile(c *fiber.Ctx, typ, lang string) (PrivacyRequest, error)
+	// VisitorShow returns one of the browser's requests with its trail.
+	VisitorShow(c *fiber.Ctx, id string) (PrivacyRequest, error)
+	// VisitorErasurePreview says what erasing what the browser holds
+	// would do now.
+	VisitorErasurePreview(c *fiber.Ctx) ([]ErasureItem, error)
 }
 
 // ErasureItem is what an erasure would do to the items of one category.
@@ -186,9 +204,12 @@ type CertificateKept struct {
 // PrivacyRequest is a privacy request as the pages show it.
 type PrivacyRequest struct {
 	ID, Type, Status string
-	ReceivedAt       time.Time
-	DueAt            time.Time
-	CompletedAt      *time.Time
+	// Visitor is true for a request about what a browser holds, filed by
+	// a visitor who was not signed in.
+	Visitor     bool
+	ReceivedAt  time.Time
+	DueAt       time.Time
+	CompletedAt *time.Time
 	// Failure says why a failed request failed.
 	Failure string
 	// PackageSize is the size of an access package in bytes.
@@ -265,22 +286,26 @@ func (p *Portal) mountPrivacy(r fiber.Router, doc web.Documenter) {
 	}, p.consentPost)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: pathPrivacyData, Tag: tag,
-		Summary:     "Your data: download it, and the history of your privacy requests",
-		Description: "Signed out, the page explains that downloading needs a signed-in account and links to the sign-in page.",
-		Responses:   html,
+		Summary: "Your data: download it, and the history of your privacy requests",
+		Description: "Signed out, with a visitor cookie, the same for what the browser holds (its activity since the last " +
+			"sign-in on it) and the browser's requests; without one, the page says nothing is tied to the browser and " +
+			"links to the sign-in page.",
+		Responses: html,
 	}, p.dataPage)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodPost, Path: pathPrivacyExport, Tag: tag,
 		Summary: "File an access request for your data (a form post), then show its progress",
 		Description: "Answers `303` to the request's page; when the request cannot be filed (one is already open, " +
-			"too many requests), `303` back to `/privacy/data?error=<code>`. Needs a signed-in account (401).",
+			"too many requests), `303` back to `/privacy/data?error=<code>`. Signed out, files the request about what " +
+			"the browser's visitor cookie ties to it; without a session or a visitor cookie, 401.",
 		Responses: map[int]any{303: nil, 401: nil, 403: nil},
 	}, p.exportPost)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: pathPrivacyRequest, Tag: tag,
 		Summary: "One of your privacy requests: its progress, its trail and, when ready, the download of your data",
 		Description: "While the request runs the page reloads itself every few seconds (a meta refresh, which needs no " +
-			"JavaScript). Another account's request answers 404.",
+			"JavaScript). Signed out, a request the browser filed is shown by its visitor cookie. Another account's or " +
+			"browser's request answers 404.",
 		Responses: map[int]any{200: web.Body{ContentType: fiber.MIMETextHTMLCharsetUTF8}, 401: nil, 404: nil},
 	}, p.requestPage)
 	web.Route(r, doc, web.RouteDoc{
@@ -302,7 +327,8 @@ func (p *Portal) mountPrivacy(r fiber.Router, doc web.Documenter) {
 		Summary: "Confirm the deletion of your account (a form post)",
 		Description: "Form fields: `confirm=on`. Answers `303` to the request's page with its status token, or back to " +
 			"`/privacy/delete?error=<code>`: `confirm` when the box was not ticked, `reauth` when the sign-in is not " +
-			"recent. Needs a signed-in account (401).",
+			"recent. Signed out, erases what the browser's visitor cookie ties to it and removes the cookie; without a " +
+			"session or a visitor cookie, 401.",
 		Responses: map[int]any{303: nil, 401: nil, 403: nil},
 	}, p.deletePost)
 }
@@ -549,10 +575,16 @@ func (p *Portal) dataPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if pr == nil {
+	var list []PrivacyRequest
+	switch {
+	case pr != nil:
+		list, err = p.privacy.Requests.List(ctx, *pr)
+	case p.visitorCookie(c):
+		pg.VisitorCookie = true
+		list, err = p.privacy.Requests.VisitorList(c)
+	default:
 		return p.render(c, "data", pg)
 	}
-	list, err := p.privacy.Requests.List(ctx, *pr)
 	if err != nil {
 		return fmt.Errorf("list privacy requests: %w", err)
 	}
@@ -567,9 +599,9 @@ func (p *Portal) exportPost(c *fiber.Ctx) error {
 	if err := sameOrigin(c); err != nil {
 		return err
 	}
-	pr, err := authz.Require(c)
-	if err != nil {
-		return err
+	pr, signedIn := authz.FromContext(c.UserContext())
+	if !signedIn {
+		return p.visitorFile(c, requestAccess, pathPrivacyData)
 	}
 	// A download already being prepared is the one to wait for: a second
 	// click must not build a second package.
@@ -585,6 +617,34 @@ func (p *Portal) exportPost(c *fiber.Ctx) error {
 		return c.Redirect(pathPrivacyData+"?error=refused", fiber.StatusSeeOther)
 	case err != nil:
 		return err
+	}
+	return c.Redirect(requestPath(req.ID), fiber.StatusSeeOther)
+}
+
+// visitorCookie reports whether the request's browser holds a visitor
+// cookie.
+func (p *Portal) visitorCookie(c *fiber.Ctx) bool {
+	return p.privacy.HasVisitorCookie != nil && p.privacy.HasVisitorCookie(c)
+}
+
+// visitorFile files a request of type typ about what the browser holds,
+// for a visitor who is not signed in, and shows its page: by the browser's
+// cookie for a download, by its status token for an erasure, which
+// removes the cookie. Refusals go back to the form's page, back.
+func (p *Portal) visitorFile(c *fiber.Ctx, typ, back string) error {
+	if !p.visitorCookie(c) {
+		return errs.E(errs.ErrUnauthenticated, "Sign in, or accept or reject cookies first: this browser holds no cookie that ties anything to it.")
+	}
+	lang := p.languageFor(c, nil).Lang()
+	req, err := p.privacy.Requests.VisitorFile(c, typ, lang)
+	switch {
+	case errors.Is(err, errs.ErrForbidden), errors.Is(err, errs.ErrRateLimited):
+		return c.Redirect(back+"?error=refused", fiber.StatusSeeOther)
+	case err != nil:
+		return err
+	}
+	if typ == requestErasure {
+		return c.Redirect(requestPath(req.ID)+"?token="+url.QueryEscape(req.StatusToken), fiber.StatusSeeOther)
 	}
 	return c.Redirect(requestPath(req.ID), fiber.StatusSeeOther)
 }
@@ -629,6 +689,9 @@ func (p *Portal) requestFor(c *fiber.Ctx, pr *authz.Principal) (PrivacyRequest, 
 		return p.privacy.Requests.ShowByToken(c.UserContext(), c.Params("id"), token)
 	}
 	if pr == nil {
+		if p.visitorCookie(c) {
+			return p.privacy.Requests.VisitorShow(c, c.Params("id"))
+		}
 		return PrivacyRequest{}, errs.E(errs.ErrUnauthenticated, "Sign in to see your privacy requests.")
 	}
 	return p.privacy.Requests.Show(c.UserContext(), *pr, c.Params("id"))
@@ -718,6 +781,7 @@ type erasureLine struct {
 var deleteErrors = map[string]string{
 	"confirm": "DeleteErrorConfirm",
 	"reauth":  "DeleteErrorReauth",
+	"refused": "DataErrorRefused",
 }
 
 func (p *Portal) deletePage(c *fiber.Ctx) error {
@@ -726,10 +790,16 @@ func (p *Portal) deletePage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if pr == nil {
+	var items []ErasureItem
+	switch {
+	case pr != nil:
+		items, err = p.privacy.Requests.ErasurePreview(ctx, *pr)
+	case p.visitorCookie(c):
+		pg.VisitorCookie, pg.Title = true, pg.L.T("DataVisitorDeleteHeading")
+		items, err = p.privacy.Requests.VisitorErasurePreview(c)
+	default:
 		return p.render(c, "delete", pg)
 	}
-	items, err := p.privacy.Requests.ErasurePreview(ctx, *pr)
 	if err != nil {
 		return fmt.Errorf("preview the erasure: %w", err)
 	}
@@ -761,11 +831,13 @@ func (p *Portal) deletePage(c *fiber.Ctx) error {
 			pg.Erasure = append(pg.Erasure, *g)
 		}
 	}
-	if err := p.privacy.Requests.CheckRecentSignIn(ctx, *pr); err != nil {
-		if !errors.Is(err, errs.ErrForbidden) {
-			return err
+	if pr != nil {
+		if err := p.privacy.Requests.CheckRecentSignIn(ctx, *pr); err != nil {
+			if !errors.Is(err, errs.ErrForbidden) {
+				return err
+			}
+			pg.Reauth, pg.SignOut = true, pathSignOut
 		}
-		pg.Reauth, pg.SignOut = true, pathSignOut
 	}
 	pg.Error = errorMessage(pg.L, deleteErrors, c.Query("error"))
 	pg.DeleteAction = pathPrivacyDelete
@@ -776,12 +848,12 @@ func (p *Portal) deletePost(c *fiber.Ctx) error {
 	if err := sameOrigin(c); err != nil {
 		return err
 	}
-	pr, err := authz.Require(c)
-	if err != nil {
-		return err
-	}
 	if c.FormValue("confirm") != "on" {
 		return c.Redirect(pathPrivacyDelete+"?error=confirm", fiber.StatusSeeOther)
+	}
+	pr, signedIn := authz.FromContext(c.UserContext())
+	if !signedIn {
+		return p.visitorFile(c, requestErasure, pathPrivacyDelete)
 	}
 	req, err := p.privacy.Requests.File(c.UserContext(), pr, requestErasure)
 	switch {

@@ -64,7 +64,10 @@ import (
 //     reason and end;
 //   - the certificate's counts equal a direct count;
 //   - every other person's export is the same before and after;
-//   - a second erasure changes nothing.
+//   - a second erasure changes nothing;
+//   - a visitor who is not signed in downloads exactly the anonymous
+//     events of their browser that no sign-in claims, and erasing them
+//     removes those and nothing of anyone else (history_visitor_test.go).
 //
 // Whose anonymous events are whose is decided here from the history itself
 // (the order of sign-ins per browser), not by asking Steward: the identity
@@ -375,9 +378,11 @@ func generated(env *histEnv, rt *rapid.T) {
 				rt.Fatalf("sign-in with a broken address = %d, want 400", s)
 			}
 		},
-		"wait":   h.wait,
-		"export": h.export,
-		"erase":  h.erase,
+		"wait":          h.wait,
+		"export":        h.export,
+		"erase":         h.erase,
+		"visitorExport": h.visitorExport,
+		"visitorErase":  h.visitorErase,
 	})
 	h.finish()
 }
@@ -410,6 +415,12 @@ func (h *history) live() []*actor {
 // request sends one request from a browser (cookies, CSRF header) or, with
 // a token, from a program.
 func (h *history) request(b *browser, token, method, path, contentType string, body io.Reader) (int, []byte) {
+	status, _, raw := h.send(b, token, method, path, contentType, body)
+	return status, raw
+}
+
+// send is request, with the response's headers.
+func (h *history) send(b *browser, token, method, path, contentType string, body io.Reader) (int, http.Header, []byte) {
 	req := httptest.NewRequest(method, path, body)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -450,7 +461,7 @@ func (h *history) request(b *browser, token, method, path, contentType string, b
 			}
 		}
 	}
-	return resp.StatusCode, raw
+	return resp.StatusCode, resp.Header, raw
 }
 
 func (h *history) jsonCall(b *browser, token, method, path string, in, out any) int {
@@ -1013,7 +1024,11 @@ type exportPackage struct {
 }
 
 func (h *history) exportOf(p *actor) exportPackage {
-	req := h.process(h.file(p, privacy.TypeAccess).ID)
+	return h.packageOf(h.process(h.file(p, privacy.TypeAccess).ID))
+}
+
+// packageOf reads the package of a completed access request.
+func (h *history) packageOf(req privacy.Request) exportPackage {
 	f, err := h.env.srv.wired.privacy.OpenPackage(req)
 	if err != nil {
 		h.rt.Fatal(err)
@@ -1492,6 +1507,23 @@ func TestReportedHistories(t *testing.T) {
 				h.checkExport(a)
 				h.checkExport(c)
 				h.eraseChecked(a, 3)
+				h.finish()
+			})
+			t.Run("a visitor on a shared computer downloads and erases what came after the last sign-in", func(t *testing.T) {
+				h := newHistory(env, t, 1, 1)
+				a, b := h.people[0], h.browsers[0]
+				h.choose(b, "accept all")
+				h.browseOn(b, [2]string{"page_view", "home"})
+				h.signInOn(b, a)
+				h.browseOn(b, [2]string{"page_view", "create"})
+				h.signOutOf(b)
+				h.browseOn(b, [2]string{"page_view", "gallery"}, [2]string{"pricing_view", "pricing"})
+				h.visitorExportOn(b)
+				h.visitorEraseOn(b)
+				h.choose(b, "accept all")
+				h.browseOn(b, [2]string{"page_view", "home"})
+				h.visitorExportOn(b)
+				h.checkExport(a)
 				h.finish()
 			})
 		})

@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/stewardhq/steward/analytics/enrich"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/ipaddr"
 	"github.com/stewardhq/steward/internal/locale"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/modules/accounts"
@@ -70,8 +73,9 @@ func (s *server) newPortal() (*portal.Portal, error) {
 				}
 				return holdingCounts(hs), nil
 			},
-			Consent:  consentPages{s.wired.consent},
-			Requests: requestPages{s.wired.privacy},
+			HasVisitorCookie: func(c *fiber.Ctx) bool { return s.wired.consent.VisitorID(c) != "" },
+			Consent:          consentPages{s.wired.consent},
+			Requests:         requestPages{m: s.wired.privacy, visitors: s.wired.consent, proxies: s.cfg.TrustedProxies},
 		},
 	})
 	if err != nil {
@@ -175,20 +179,18 @@ func consentState(v consent.View) portal.ConsentState {
 
 // requestPages is the privacy module as the privacy center uses it: a
 // person's own requests only, whatever else their role may see.
-type requestPages struct{ m *privacy.Module }
+type requestPages struct {
+	m        *privacy.Module
+	visitors *consent.Module
+	proxies  []netip.Prefix
+}
 
 func (rp requestPages) List(ctx context.Context, p authz.Principal) ([]portal.PrivacyRequest, error) {
 	views, err := rp.m.Overview(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]portal.PrivacyRequest, len(views))
-	for i, v := range views {
-		if out[i], err = pageRequest(v); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return pageRequests(views)
 }
 
 func (rp requestPages) File(ctx context.Context, p authz.Principal, typ string) (portal.PrivacyRequest, error) {
@@ -216,11 +218,7 @@ func (rp requestPages) ErasurePreview(ctx context.Context, p authz.Principal) ([
 	if err != nil {
 		return nil, err
 	}
-	out := make([]portal.ErasureItem, len(items))
-	for i, it := range items {
-		out[i] = portal.ErasureItem{Category: it.Category, Action: it.Action, Reason: it.Reason, Until: it.Until, Items: it.Items}
-	}
-	return out, nil
+	return erasureItems(items), nil
 }
 
 func (rp requestPages) CheckRecentSignIn(ctx context.Context, p authz.Principal) error {
@@ -238,10 +236,72 @@ func (rp requestPages) Show(ctx context.Context, p authz.Principal, id string) (
 	return pageRequest(v)
 }
 
+func (rp requestPages) VisitorList(c *fiber.Ctx) ([]portal.PrivacyRequest, error) {
+	views, err := rp.m.VisitorOverview(c.UserContext(), rp.visitors.VisitorID(c))
+	if err != nil {
+		return nil, err
+	}
+	return pageRequests(views)
+}
+
+func (rp requestPages) VisitorFile(c *fiber.Ctx, typ, lang string) (portal.PrivacyRequest, error) {
+	network := ipaddr.Truncate(enrich.ClientIP(c.Context().RemoteAddr().String(), c.Get(fiber.HeaderXForwardedFor), rp.proxies))
+	req, err := rp.m.CreateForVisitor(c.UserContext(), privacy.VisitorRequest{
+		Type: typ, VisitorID: rp.visitors.VisitorID(c), Language: lang, Network: network,
+	})
+	if err != nil {
+		return portal.PrivacyRequest{}, err
+	}
+	if typ == privacy.TypeErasure {
+		rp.visitors.ForgetBrowser(c)
+	}
+	r, err := pageRequest(privacy.RequestView{Request: req})
+	r.StatusToken = rp.m.StatusToken(req.ID)
+	return r, err
+}
+
+func (rp requestPages) VisitorShow(c *fiber.Ctx, id string) (portal.PrivacyRequest, error) {
+	v, err := rp.m.ShowForVisitor(c.UserContext(), rp.visitors.VisitorID(c), id)
+	if err != nil {
+		return portal.PrivacyRequest{}, err
+	}
+	return pageRequest(v)
+}
+
+func (rp requestPages) VisitorErasurePreview(c *fiber.Ctx) ([]portal.ErasureItem, error) {
+	items, err := rp.m.VisitorErasurePreview(c.UserContext(), rp.visitors.VisitorID(c))
+	if err != nil {
+		return nil, err
+	}
+	return erasureItems(items), nil
+}
+
+// pageRequests turns the API's views of requests into the pages'.
+func pageRequests(views []privacy.RequestView) ([]portal.PrivacyRequest, error) {
+	out := make([]portal.PrivacyRequest, len(views))
+	for i, v := range views {
+		var err error
+		if out[i], err = pageRequest(v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// erasureItems turns the module's erasure preview into the pages'.
+func erasureItems(items []privacy.PreviewItem) []portal.ErasureItem {
+	out := make([]portal.ErasureItem, len(items))
+	for i, it := range items {
+		out[i] = portal.ErasureItem{Category: it.Category, Action: it.Action, Reason: it.Reason, Until: it.Until, Items: it.Items}
+	}
+	return out
+}
+
 // pageRequest turns the API's view of a request into the pages'.
 func pageRequest(v privacy.RequestView) (portal.PrivacyRequest, error) {
 	r := portal.PrivacyRequest{
-		ID: v.ID, Type: v.Type, Status: v.Status, ReceivedAt: v.ReceivedAt, DueAt: v.DueAt, CompletedAt: v.CompletedAt,
+		ID: v.ID, Type: v.Type, Status: v.Status, Visitor: v.UserID == "" && v.VisitorID != "",
+		ReceivedAt: v.ReceivedAt, DueAt: v.DueAt, CompletedAt: v.CompletedAt,
 		Failure: v.Failure, PackageSize: v.PackageSize, DownloadURL: v.DownloadURL,
 		DownloadExpiresAt: v.DownloadExpiresAt, PackageExpiresAt: v.PackageExpiresAt,
 	}

@@ -128,11 +128,38 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	p.TabTo(`nav.languages a[hreflang="en"]`)
 	p.PressAndLoad("switch back to English", "\r", `nav.languages a[aria-current="true"][hreflang="en"]`)
 
-	// Your data, signed out: a way to sign in and no form.
+	// Your data, signed out: the browser's choice gave it a cookie, so
+	// the visitor can download what it holds, and sign in for the rest.
 	p.TabTo(`nav.subnav a[href="/privacy/data"]`)
 	p.PressAndLoad("go to your data", "\r", `main a.button[href="/"]`)
 	p.CheckA11y("your data, signed out (en)")
 	p.Screenshot("privacy-data-visitor-en")
+	p.TabTo(`form[action="/privacy/data/export"] button`)
+	p.PressAndLoad("prepare the browser's download", "\r", "ol.stages")
+	loc := p.Location()
+	vid := strings.TrimPrefix(loc, base+"/privacy/requests/")
+	if vid == loc || vid == "" {
+		t.Fatalf("the visitor's download form led to %s", loc)
+	}
+	if _, err := srv.wired.privacy.Process(ctx, vid); err != nil {
+		t.Fatal(err)
+	}
+	p.Run("reload the visitor's request", chromedp.Reload(), chromedp.WaitVisible(`a.button[download]`, chromedp.ByQuery))
+	p.CheckA11y("a visitor's finished download (en)")
+	p.Screenshot("privacy-request-visitor-en")
+	p.Load("open your data", chromedp.Navigate(base+"/privacy/data"), `a[href="/privacy/delete"]`)
+	p.TabTo(`a[href="/privacy/delete"]`)
+	p.PressAndLoad("open the browser's erasure", "\r", "#confirm")
+	if lead := p.Text("p.lead"); !strings.Contains(lead, "since the last sign-in") {
+		t.Errorf("the visitor's erasure page says %q", lead)
+	}
+	p.CheckA11y("a visitor's erasure preview (en)")
+	p.Screenshot("privacy-delete-visitor-en")
+	switchTo("de", "#confirm")
+	p.CheckA11y("a visitor's erasure preview (de)")
+	p.Screenshot("privacy-delete-visitor-de")
+	switchTo("en", "#confirm")
+	p.Load("back to your data", chromedp.Navigate(base+"/privacy/data"), `main a.button[href="/"]`)
 
 	// Sign in with the keyboard.
 	p.TabTo(`main a.button[href="/"]`)
@@ -167,7 +194,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	p.Screenshot("privacy-data-user-de")
 	p.TabTo(`form[action="/privacy/data/export"] button`)
 	p.PressAndLoad("prepare the download", "\r", "ol.stages")
-	loc := p.Location()
+	loc = p.Location()
 	id := strings.TrimPrefix(loc, base+"/privacy/requests/")
 	if id == loc || id == "" {
 		t.Fatalf("the download form led to %s", loc)
@@ -235,5 +262,25 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	if lead := p.Text("p.lead"); !strings.Contains(lead, "not signed in") {
 		t.Errorf("after the deletion /privacy says %q", lead)
 	}
+
+	// Signed out, the browser browses on under its cookie; a visitor
+	// erases what it holds since the sign-in.
+	p.Load("open your data", chromedp.Navigate(base+"/privacy/delete"), "#confirm")
+	p.TabTo("#confirm")
+	p.Press("tick the confirmation", " ")
+	p.TabTo("button.danger")
+	p.PressAndLoad("erase the browser's data", "\r", "ol.stages")
+	loc = p.Location()
+	rest = strings.TrimPrefix(loc, base+"/privacy/requests/")
+	vid, token, ok = strings.Cut(rest, "?token=")
+	if rest == loc || !ok || token == "" {
+		t.Fatalf("the visitor's erasure led to %s, want the request's page with its token", loc)
+	}
+	if _, err := srv.wired.privacy.Process(ctx, vid); err != nil {
+		t.Fatal(err)
+	}
+	p.Load("reload the visitor's erasure", chromedp.Reload(), "section.certificate")
+	p.CheckA11y("a visitor's certificate (en)")
+	p.Screenshot("privacy-delete-visitor-done-en")
 	t.Logf("screenshots in %s", p.ScreenshotFolder())
 }

@@ -449,6 +449,152 @@ func TestPrivacyCenterOnAWiredServer(t *testing.T) {
 		}
 	})
 
+	t.Run("a visitor downloads and erases their browser's data, and reaches no one else's", func(t *testing.T) {
+		// Without a cookie nothing is tied to the browser.
+		none := newPageClient(t, srv)
+		if _, page := none.get("/privacy/data"); !strings.Contains(page, "holds no cookie of ours") || strings.Contains(page, `action="/privacy/data/export"`) {
+			t.Errorf("/privacy/data without a cookie offers a download:\n%s", page)
+		}
+		if resp, _ := none.postForm("/privacy/data/export", url.Values{}); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a download without a cookie: %d, want 401", resp.StatusCode)
+		}
+
+		b := newPageClient(t, srv)
+		form := consentForm(t, b)
+		form.Set("action", "accept_all")
+		if resp, body := b.postForm("/privacy/consent", form); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("accept all: %d %s", resp.StatusCode, body)
+		}
+		vid := b.cookies[consent.DefaultCookieName]
+		if _, page := b.get("/privacy/data"); !strings.Contains(page, "Download this browser&#39;s data") || !strings.Contains(page, `action="/privacy/data/export"`) {
+			t.Fatalf("/privacy/data for a visitor:\n%s", page)
+		}
+		resp, body := b.postForm("/privacy/data/export", url.Values{})
+		loc := resp.Header.Get("Location")
+		id := strings.TrimPrefix(loc, "/privacy/requests/")
+		if resp.StatusCode != http.StatusSeeOther || id == loc || id == "" {
+			t.Fatalf("a visitor's download: %d %q %s", resp.StatusCode, loc, body)
+		}
+		if n := countRows(t, srv, "privacy_requests", "id = ? AND visitor_id = ? AND user_id = '' AND email = '' AND status = 'verified'", id, vid); n != 1 {
+			t.Fatalf("the visitor's request is not stored as theirs (%d rows)", n)
+		}
+		// A second click while it is prepared leads to the same request.
+		if resp, _ := b.postForm("/privacy/data/export", url.Values{}); resp.Header.Get("Location") != loc {
+			t.Errorf("a second click: %q, want %q", resp.Header.Get("Location"), loc)
+		}
+		// Another browser and a signed-in person do not see it.
+		other := newPageClient(t, srv)
+		form = consentForm(t, other)
+		form.Set("action", "reject_all")
+		other.postForm("/privacy/consent", form)
+		if resp, _ := other.get(loc); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("another browser opens the visitor's request: %d, want 404", resp.StatusCode)
+		}
+		ann := newPageClient(t, srv)
+		devSignIn(t, ann, "ann.visitor@example.com")
+		if resp, _ := ann.get(loc); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("a signed-in person opens the visitor's request: %d, want 404", resp.StatusCode)
+		}
+		if _, page := other.get("/privacy/data"); strings.Contains(page, id) {
+			t.Error("another browser's list shows the visitor's request")
+		}
+		if _, err := srv.wired.privacy.Process(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		_, page := b.get(loc)
+		m := regexp.MustCompile(`href="(/v1/privacy/requests/[^"]+/download\?[^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("the completed request's page has no download link:\n%s", page)
+		}
+		if resp, zip := b.get(strings.ReplaceAll(m[1], "&amp;", "&")); resp.StatusCode != http.StatusOK || !strings.HasPrefix(zip, "PK") {
+			t.Fatalf("the download: %d", resp.StatusCode)
+		}
+		if _, page := b.get("/privacy/data"); !strings.Contains(page, "/privacy/requests/"+id) {
+			t.Error("the browser's list does not show its request")
+		}
+
+		// Erasing: first the preview, then the confirmation.
+		resp, page = b.get("/privacy/delete")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "what it did since the last sign-in on it") || !strings.Contains(page, `action="/privacy/delete"`) {
+			t.Fatalf("/privacy/delete for a visitor: %d\n%s", resp.StatusCode, page)
+		}
+		if resp, _ := b.postForm("/privacy/delete", url.Values{}); resp.Header.Get("Location") != "/privacy/delete?error=confirm" {
+			t.Errorf("an unconfirmed erasure: %q", resp.Header.Get("Location"))
+		}
+		if n := countRows(t, srv, "consent_state", "visitor_id = ?", vid); n == 0 {
+			t.Fatal("the browser's choice is not stored")
+		}
+		resp, body = b.postForm("/privacy/delete", url.Values{"confirm": {"on"}})
+		loc = resp.Header.Get("Location")
+		eid, token, ok := strings.Cut(strings.TrimPrefix(loc, "/privacy/requests/"), "?token=")
+		if resp.StatusCode != http.StatusSeeOther || !ok || token == "" {
+			t.Fatalf("a visitor's erasure: %d %q %s", resp.StatusCode, loc, body)
+		}
+		if b.cookies[consent.DefaultCookieName] != "" {
+			t.Error("the browser keeps its visitor cookie after asking for the erasure")
+		}
+		if _, err := srv.wired.privacy.Process(ctx, eid); err != nil {
+			t.Fatal(err)
+		}
+		if n := countRows(t, srv, "privacy_requests", "id = ? AND status = 'completed'", eid); n != 1 {
+			t.Fatal("the visitor's erasure did not complete")
+		}
+		if n := countRows(t, srv, "consent_state", "visitor_id = ?", vid); n != 0 {
+			t.Errorf("%d consent choices of the erased browser are left", n)
+		}
+		if resp, page := b.get(loc); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Certificate of deletion") {
+			t.Errorf("the erasure's page by its token: %d\n%s", resp.StatusCode, page)
+		}
+		// Made-up visitor ids cannot flood the workers: a network files a
+		// few requests an hour.
+		refused := false
+		for range 8 {
+			c := newPageClient(t, srv)
+			form := consentForm(t, c)
+			form.Set("action", "reject_all")
+			c.postForm("/privacy/consent", form)
+			resp, _ := c.postForm("/privacy/data/export", url.Values{})
+			refused = refused || resp.Header.Get("Location") == "/privacy/data?error=refused"
+		}
+		if !refused {
+			t.Error("eight visitors of one network filed eight requests at once")
+		}
+	})
+
+	t.Run("signing in again returns to the deletion", func(t *testing.T) {
+		b := newPageClient(t, srv)
+		devSignIn(t, b, "gus.center@example.com")
+		csrf := b.cookies[accounts.CookieCSRF]
+		// The page's sign-out button (shown when the sign-in is too old)
+		// says where to come back to.
+		resp, _ := b.postForm("/v1/auth/logout", url.Values{"csrf_token": {csrf}, "next": {"/privacy/delete"}})
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || loc != "/?next=%2Fprivacy%2Fdelete" {
+			t.Fatalf("sign-out: %d %q", resp.StatusCode, loc)
+		}
+		_, page := b.get(loc)
+		if !strings.Contains(page, `<input type="hidden" name="next" value="/privacy/delete">`) {
+			t.Fatalf("the sign-in page forgets where to return:\n%s", page)
+		}
+		resp, body := b.postForm("/v1/auth/dev", url.Values{"email": {"gus.center@example.com"}, "next": {"/privacy/delete"}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/privacy/delete" {
+			t.Fatalf("sign-in: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		if _, page := b.get("/privacy/delete"); !strings.Contains(page, `action="/privacy/delete"`) {
+			t.Error("after signing in again the deletion is not offered")
+		}
+		// A return address elsewhere is never followed.
+		for _, bad := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example"} {
+			resp, _ := newPageClient(t, srv).postForm("/v1/auth/dev", url.Values{"email": {"gus.center@example.com"}, "next": {bad}})
+			if loc := resp.Header.Get("Location"); loc != "/" {
+				t.Errorf("sign-in with next %q goes to %q (%d), want /", bad, loc, resp.StatusCode)
+			}
+			if _, page := newPageClient(t, srv).get("/?next=" + url.QueryEscape(bad)); strings.Contains(page, `name="next"`) {
+				t.Errorf("the sign-in page carries next %q", bad)
+			}
+		}
+	})
+
 	t.Run("the entry page links to the privacy center", func(t *testing.T) {
 		b := newPageClient(t, srv)
 		devSignIn(t, b, "cy.center@example.com")

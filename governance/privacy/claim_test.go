@@ -337,7 +337,7 @@ func TestPackageBytesUnchanged(t *testing.T) {
 		t.Fatalf("Process = %s, %v", req.Status, err)
 	}
 	var want bytes.Buffer
-	if _, err := m.exportPackage(ctx, req.ID, module.SubjectRef{Email: req.Email}, &want); err != nil {
+	if _, err := m.exportPackage(ctx, req.ID, module.SubjectRef{Email: req.Email}, "", &want); err != nil {
 		t.Fatal(err)
 	}
 	f, err := m.OpenPackage(req)

@@ -27,8 +27,11 @@ const packagesStep = "files:" + exportsFolder
 // Certificate is the record an erasure leaves: what there was, what is
 // left, what was kept and why, and the verification that proves it.
 type Certificate struct {
-	RequestID      string         `json:"request_id"`
-	UserID         string         `json:"user_id,omitempty"`
+	RequestID string `json:"request_id"`
+	UserID    string `json:"user_id,omitempty"`
+	// VisitorID is the browser whose activity since its last sign-in a
+	// visitor's request erased.
+	VisitorID      string         `json:"visitor_id,omitempty"`
 	PolicyRevision string         `json:"policy_revision"`
 	StartedAt      time.Time      `json:"started_at"`
 	CompletedAt    time.Time      `json:"completed_at"`
@@ -156,7 +159,7 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 			return Certificate{}, fmt.Errorf("read erasure census: %w", err)
 		}
 	} else {
-		if subject.Browsing, err = m.browsing(ctx, req.UserID); err != nil {
+		if subject, err = m.subjectOf(ctx, req); err != nil {
 			return Certificate{}, err
 		}
 		cen = census{StartedAt: m.now().UTC(), Browsing: subject.Browsing, Before: map[string]int64{}}
@@ -250,6 +253,7 @@ func (m *Module) erase(ctx context.Context, req *Request) (Certificate, error) {
 	cert := Certificate{
 		RequestID:      req.ID,
 		UserID:         req.UserID,
+		VisitorID:      req.VisitorID,
 		PolicyRevision: dm.Revision,
 		StartedAt:      cen.StartedAt,
 		Pseudonym:      pseudonym,
@@ -649,7 +653,8 @@ func (m *Module) recordStep(ctx context.Context, db bun.IDB, requestID, name str
 }
 
 // subjectAccessRequests returns the access requests about the subject of
-// req: by account, or by email address for a subject without one.
+// req: by account, or by email address for a subject without one, or by
+// browser for a visitor's.
 func (m *Module) subjectAccessRequests(ctx context.Context, req *Request) ([]Request, error) {
 	q := m.deps.DB.NewSelect().Model((*Request)(nil)).Where("type = ?", TypeAccess)
 	switch {
@@ -657,6 +662,8 @@ func (m *Module) subjectAccessRequests(ctx context.Context, req *Request) ([]Req
 		q = q.Where("user_id = ?", req.UserID)
 	case req.Email != "":
 		q = q.Where("user_id = '' AND email = ?", req.Email)
+	case req.VisitorID != "":
+		q = q.Where("user_id = '' AND visitor_id = ?", req.VisitorID)
 	default:
 		return nil, nil
 	}

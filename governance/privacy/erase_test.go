@@ -74,6 +74,18 @@ func (l linkedVisitors) Browsing(_ context.Context, userID string) ([]module.Bro
 	return browsingOf(l[userID]), nil
 }
 
+// VisitorBrowsing gives a browser whose account signed in on it nothing
+// since; any other browser all it did.
+func (l linkedVisitors) VisitorBrowsing(_ context.Context, visitorID string) ([]module.Browsing, error) {
+	b := module.Browsing{VisitorID: visitorID, Until: time.Now().UTC()}
+	for _, vids := range l {
+		if slices.Contains(vids, visitorID) {
+			b.After = time.Now().UTC().Add(time.Hour)
+		}
+	}
+	return []module.Browsing{b}, nil
+}
+
 func browsingOf(visitorIDs []string) []module.Browsing {
 	var out []module.Browsing
 	for _, v := range visitorIDs {

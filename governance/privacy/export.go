@@ -84,7 +84,7 @@ func (m Manifest) Rows(store, table, format string) int64 {
 // they are read, so memory does not grow with the subject's data; the
 // page index.html keeps at most pageRowLimit rows of each table it shows
 // and is written last.
-func (m *Module) exportPackage(ctx context.Context, requestID string, subject module.SubjectRef, w io.Writer) (Manifest, error) {
+func (m *Module) exportPackage(ctx context.Context, requestID string, subject module.SubjectRef, lang string, w io.Writer) (Manifest, error) {
 	dm, err := m.dataMap(ctx)
 	if err != nil {
 		return Manifest{}, err
@@ -96,7 +96,7 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 		GeneratedAt:    m.now().UTC(),
 		PolicyRevision: dm.Revision,
 	}
-	l, err := m.packageLocalizer(ctx, subject, dm.Categories)
+	l, err := m.packageLocalizer(ctx, subject, lang, dm.Categories)
 	if err != nil {
 		return Manifest{}, err
 	}

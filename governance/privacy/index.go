@@ -609,16 +609,16 @@ func (f *pageFeed) whenOf(r pageRow) string {
 }
 
 // packageLocalizer returns the messages of the package's language, the
-// language of the subject's account, whoever filed the request; English
-// when the subject has no account or its language is none the page
-// speaks. The categories' words are those of cats, the categories of the
-// data map the package is built from.
-func (m *Module) packageLocalizer(ctx context.Context, subject module.SubjectRef, cats map[string]policies.Category) (*locale.Localizer, error) {
+// language of the subject's account, whoever filed the request; for a
+// subject without an account lang, the language of the pages they filed
+// it from; English when there is none, or none the page speaks. The
+// categories' words are those of cats, the categories of the data map the
+// package is built from.
+func (m *Module) packageLocalizer(ctx context.Context, subject module.SubjectRef, lang string, cats map[string]policies.Category) (*locale.Localizer, error) {
 	cat, err := locale.New(pageMessages, policies.Messages(cats))
 	if err != nil {
 		return nil, fmt.Errorf("load the package's messages: %w", err)
 	}
-	var lang string
 	if subject.UserID != "" {
 		lang, err = m.deps.Accounts.LanguageByUserID(ctx, subject.UserID)
 		if err != nil && !errors.Is(err, errs.ErrNotFound) {

@@ -340,10 +340,10 @@ func TestExportIndex(t *testing.T) {
 	t.Run("the same page for the same data", func(t *testing.T) {
 		s := module.SubjectRef{UserID: ann.id, Email: ann.email}
 		var a, b bytes.Buffer
-		if _, err := f.mod.exportPackage(ctx, "pr_same", s, &a); err != nil {
+		if _, err := f.mod.exportPackage(ctx, "pr_same", s, "", &a); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.mod.exportPackage(ctx, "pr_same", s, &b); err != nil {
+		if _, err := f.mod.exportPackage(ctx, "pr_same", s, "", &b); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(unzipped(t, a.Bytes())["index.html"], unzipped(t, b.Bytes())["index.html"]) || !bytes.Equal(a.Bytes(), b.Bytes()) {

@@ -51,6 +51,17 @@ type Request struct {
 	Certificate    string    `bun:"certificate,notnull" json:"-" privacy:"user.privacy_request"`
 	PolicyRevision string    `bun:"policy_revision,notnull" json:"policy_revision" privacy:"system.operations"`
 	UpdatedAt      time.Time `bun:"updated_at,notnull" json:"updated_at" privacy:"user.privacy_request,collected"`
+	// VisitorID is the subject's browser when a visitor without an account
+	// filed the request: the visitor id of its consent cookie. UserID and
+	// Email are empty then.
+	VisitorID string `bun:"visitor_id,notnull" json:"visitor_id,omitempty" privacy:"user.privacy_request,subject=visitor"`
+	// BrowsingAfter starts the stretch of the browser's activity that a
+	// visitor's request covers: the last sign-in on the browser before the
+	// request, nil when no one ever signed in there (see visitorSubject).
+	BrowsingAfter *time.Time `bun:"browsing_after" json:"-" privacy:"user.privacy_request"`
+	// Language is the BCP 47 tag of the language a visitor's pages spoke
+	// when they filed the request, in which their access package speaks.
+	Language string `bun:"language,notnull" json:"-" privacy:"user.privacy_request"`
 }
 
 // Event is one row of privacy_request_events, the audit trail.

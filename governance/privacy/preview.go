@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/errs"
+	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/policies"
 )
 
@@ -42,6 +43,11 @@ func (m *Module) ErasurePreview(ctx context.Context, p authz.Principal) ([]Previ
 	if err != nil {
 		return nil, err
 	}
+	return m.previewOf(ctx, s)
+}
+
+// previewOf says what an erasure of s would do now.
+func (m *Module) previewOf(ctx context.Context, s module.SubjectRef) ([]PreviewItem, error) {
 	// One data map for the counts and the decisions, so both describe
 	// the same stores.
 	dm, err := m.settledMap(ctx)

@@ -45,6 +45,7 @@ import (
 	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
+	"github.com/stewardhq/steward/internal/ratelimit"
 	"github.com/stewardhq/steward/policies"
 )
 
@@ -79,9 +80,13 @@ type Accounts interface {
 }
 
 // VisitorLinks gives the stretches of browser activity that belong to an
-// account under the identity rule (docs/policies.md).
+// account, or to whoever holds a browser's visitor id, under the identity
+// rule (docs/policies.md).
 type VisitorLinks interface {
 	Browsing(ctx context.Context, userID string) ([]module.Browsing, error)
+	// VisitorBrowsing returns the browser's activity since the last
+	// sign-in on it (After; zero when none), up to now.
+	VisitorBrowsing(ctx context.Context, visitorID string) ([]module.Browsing, error)
 }
 
 // Events is the event pipeline: Settle returns once every event
@@ -166,6 +171,9 @@ type Module struct {
 
 	bg   background.Group
 	wake chan struct{}
+
+	// visitorLimit bounds the requests visitors file per network.
+	visitorLimit *ratelimit.Limiter
 }
 
 // New returns the module.
@@ -195,7 +203,7 @@ func New(cfg Config, deps Deps) (*Module, error) {
 		}
 	}
 	return &Module{cfg: cfg, deps: deps, log: deps.Logger, files: files,
-		slots: make(chan struct{}, cfg.Workers), wake: make(chan struct{}, 1)}, nil
+		slots: make(chan struct{}, cfg.Workers), wake: make(chan struct{}, 1), visitorLimit: newVisitorLimiter()}, nil
 }
 
 // Name implements module.Module.
@@ -370,6 +378,9 @@ func (m *Module) check(ctx context.Context, p authz.Principal, action, owner, ca
 func ownerOf(r Request) string {
 	if r.UserID != "" {
 		return r.UserID
+	}
+	if r.VisitorID != "" {
+		return "visitor:" + r.VisitorID
 	}
 	return "subject:" + r.Email
 }

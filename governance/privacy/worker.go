@@ -247,8 +247,11 @@ func (m *Module) setStatusHeld(ctx context.Context, l *lease, req *Request, stat
 }
 
 // subjectOf returns the request's subject with the visitor ids linked to
-// their account.
+// their account, or, for a visitor's request, the browsing it covers.
 func (m *Module) subjectOf(ctx context.Context, req *Request) (module.SubjectRef, error) {
+	if req.isVisitors() {
+		return m.visitorSubject(ctx, req)
+	}
 	b, err := m.browsing(ctx, req.UserID)
 	if err != nil {
 		return module.SubjectRef{}, err
@@ -287,7 +290,7 @@ func (m *Module) runAccess(ctx context.Context, l *lease, req *Request) error {
 	var man Manifest
 	size, err := m.files.Write(ctx, key, "application/zip", func(w io.Writer) error {
 		var err error
-		man, err = m.exportPackage(ctx, req.ID, subject, w)
+		man, err = m.exportPackage(ctx, req.ID, subject, req.Language, w)
 		return err
 	})
 	if err != nil {

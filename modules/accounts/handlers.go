@@ -127,10 +127,35 @@ func (m *Module) handleGoogle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if isForm && m.cfg.AfterSignInURL != "" {
-		return c.Redirect(m.cfg.AfterSignInURL, fiber.StatusSeeOther)
+	if isForm {
+		if next := returnPath(c); next != "" {
+			return c.Redirect(next, fiber.StatusSeeOther)
+		}
+		if m.cfg.AfterSignInURL != "" {
+			return c.Redirect(m.cfg.AfterSignInURL, fiber.StatusSeeOther)
+		}
 	}
 	return m.writeMe(c, p, u)
+}
+
+// returnPath is the page of this site a form sign-in or sign-out asks to
+// return to (web.ParamNext, in the form or the query), "" when none or
+// one elsewhere.
+func returnPath(c *fiber.Ctx) string {
+	next := c.FormValue(web.ParamNext)
+	if next == "" {
+		next = c.Query(web.ParamNext)
+	}
+	return web.LocalPath(next)
+}
+
+// signInPage is Config.SignInURL, asked to return to next after the
+// sign-in when next is a page of this site.
+func (m *Module) signInPage(next string) string {
+	if next == "" {
+		return m.cfg.SignInURL
+	}
+	return withQuery(m.cfg.SignInURL, web.ParamNext, next)
 }
 
 // handleDev signs in by email alone. A JSON body ({"email": ...}) is
@@ -164,8 +189,13 @@ func (m *Module) handleDev(c *fiber.Ctx) error {
 	// Every development sign-in is logged loudly: an account reached by
 	// email alone must stand out in any log that is read.
 	m.log.WarnContext(ctx, "DEV SIGN-IN: an account was signed in by email alone", slog.Any("user_id", logging.PII("user.unique_id", u.ID)), slog.String("role", u.Role))
-	if isForm && m.cfg.AfterSignInURL != "" {
-		return c.Redirect(m.cfg.AfterSignInURL, fiber.StatusSeeOther)
+	if isForm {
+		if next := returnPath(c); next != "" {
+			return c.Redirect(next, fiber.StatusSeeOther)
+		}
+		if m.cfg.AfterSignInURL != "" {
+			return c.Redirect(m.cfg.AfterSignInURL, fiber.StatusSeeOther)
+		}
 	}
 	return m.writeMe(c, p, u)
 }
@@ -236,7 +266,7 @@ func (m *Module) formErrors(c *fiber.Ctx) error {
 	if code == "" {
 		return err
 	}
-	return c.Redirect(withQuery(m.cfg.SignInURL, "error", code), fiber.StatusSeeOther)
+	return c.Redirect(withQuery(m.signInPage(returnPath(c)), "error", code), fiber.StatusSeeOther)
 }
 
 // withQuery returns u with the query parameter key set to value.
@@ -304,8 +334,9 @@ func (m *Module) handleLogout(c *fiber.Ctx) error {
 	m.clearSessionCookies(c)
 	if isFormPost(c) && m.cfg.SignInURL != "" {
 		// The sign-out button of a page is a form: send the browser back
-		// to the sign-in page rather than to an empty answer.
-		return c.Redirect(m.cfg.SignInURL, fiber.StatusSeeOther)
+		// to the sign-in page rather than to an empty answer, and from
+		// there to the page that asked for a new sign-in, if any.
+		return c.Redirect(m.signInPage(returnPath(c)), fiber.StatusSeeOther)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
