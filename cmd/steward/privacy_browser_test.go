@@ -62,6 +62,25 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 		p.Run("wait for "+sel, chromedp.WaitVisible(sel, chromedp.ByQuery))
 	}
 
+	// download presses the focused download button, which files an access
+	// request and shows its page, processes the request, and reloads the
+	// page until it offers the package.
+	download := func(what string) {
+		t.Helper()
+		p.PressAndLoad("prepare "+what, "\r", "ol.stages")
+		loc := p.Location()
+		id := strings.TrimPrefix(loc, base+"/privacy/requests/")
+		if id == loc || id == "" {
+			t.Fatalf("the form of %s led to %s", what, loc)
+		}
+		// The worker picks the request up on its own; process it now
+		// rather than wait for its poll.
+		if _, err := srv.wired.privacy.Process(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		p.Run("reload the request", chromedp.Reload(), chromedp.WaitVisible(`a.button[download]`, chromedp.ByQuery))
+	}
+
 	// The banner's policy link, with the banner's script running.
 	p.Run("open a product page with the banner",
 		emulation.SetScriptExecutionDisabled(false),
@@ -135,16 +154,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	p.CheckA11y("your data, signed out (en)")
 	p.Screenshot("privacy-data-visitor-en")
 	p.TabTo(`form[action="/privacy/data/export"] button`)
-	p.PressAndLoad("prepare the browser's download", "\r", "ol.stages")
-	loc := p.Location()
-	vid := strings.TrimPrefix(loc, base+"/privacy/requests/")
-	if vid == loc || vid == "" {
-		t.Fatalf("the visitor's download form led to %s", loc)
-	}
-	if _, err := srv.wired.privacy.Process(ctx, vid); err != nil {
-		t.Fatal(err)
-	}
-	p.Run("reload the visitor's request", chromedp.Reload(), chromedp.WaitVisible(`a.button[download]`, chromedp.ByQuery))
+	download("the browser's download")
 	p.CheckA11y("a visitor's finished download (en)")
 	p.Screenshot("privacy-request-visitor-en")
 	p.Load("open your data", chromedp.Navigate(base+"/privacy/data"), `a[href="/privacy/delete"]`)
@@ -193,18 +203,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	p.CheckA11y("your data, signed in (de)")
 	p.Screenshot("privacy-data-user-de")
 	p.TabTo(`form[action="/privacy/data/export"] button`)
-	p.PressAndLoad("prepare the download", "\r", "ol.stages")
-	loc = p.Location()
-	id := strings.TrimPrefix(loc, base+"/privacy/requests/")
-	if id == loc || id == "" {
-		t.Fatalf("the download form led to %s", loc)
-	}
-	// The worker picks the request up on its own; process it now rather
-	// than wait for its poll.
-	if _, err := srv.wired.privacy.Process(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	p.Run("reload the request", chromedp.Reload(), chromedp.WaitVisible(`a.button[download]`, chromedp.ByQuery))
+	download("the download")
 	if link := p.Text(`a.button[download]`); !strings.Contains(link, "Ihre Daten herunterladen") {
 		t.Errorf("the download link reads %q", link)
 	}
@@ -239,7 +238,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	p.Press("tick the confirmation", " ")
 	p.TabTo("button.danger")
 	p.PressAndLoad("delete the account", "\r", "ol.stages")
-	loc = p.Location()
+	loc := p.Location()
 	rest := strings.TrimPrefix(loc, base+"/privacy/requests/")
 	eid, token, ok := strings.Cut(rest, "?token=")
 	if rest == loc || !ok || token == "" {
@@ -272,7 +271,7 @@ func TestBrowserPrivacyCenter(t *testing.T) {
 	p.PressAndLoad("erase the browser's data", "\r", "ol.stages")
 	loc = p.Location()
 	rest = strings.TrimPrefix(loc, base+"/privacy/requests/")
-	vid, token, ok = strings.Cut(rest, "?token=")
+	vid, token, ok := strings.Cut(rest, "?token=")
 	if rest == loc || !ok || token == "" {
 		t.Fatalf("the visitor's erasure led to %s, want the request's page with its token", loc)
 	}

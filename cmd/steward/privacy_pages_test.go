@@ -99,6 +99,18 @@ func heldItems(t *testing.T, b *pageClient) int64 {
 	return n
 }
 
+// chooseOnPage makes a choice (an action of the choices form) on the
+// privacy center's page and returns the browser's visitor id.
+func chooseOnPage(t *testing.T, b *pageClient, action string) string {
+	t.Helper()
+	form := consentForm(t, b)
+	form.Set("action", action)
+	if resp, body := b.postForm("/privacy/consent", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("%s: %d %s", action, resp.StatusCode, body)
+	}
+	return b.cookies[consent.DefaultCookieName]
+}
+
 // formRequest is a form post as a browser sends it.
 func formRequest(path string, form url.Values) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
@@ -460,12 +472,7 @@ func TestPrivacyCenterOnAWiredServer(t *testing.T) {
 		}
 
 		b := newPageClient(t, srv)
-		form := consentForm(t, b)
-		form.Set("action", "accept_all")
-		if resp, body := b.postForm("/privacy/consent", form); resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("accept all: %d %s", resp.StatusCode, body)
-		}
-		vid := b.cookies[consent.DefaultCookieName]
+		vid := chooseOnPage(t, b, "accept_all")
 		if _, page := b.get("/privacy/data"); !strings.Contains(page, "Download this browser&#39;s data") || !strings.Contains(page, `action="/privacy/data/export"`) {
 			t.Fatalf("/privacy/data for a visitor:\n%s", page)
 		}
@@ -484,9 +491,7 @@ func TestPrivacyCenterOnAWiredServer(t *testing.T) {
 		}
 		// Another browser and a signed-in person do not see it.
 		other := newPageClient(t, srv)
-		form = consentForm(t, other)
-		form.Set("action", "reject_all")
-		other.postForm("/privacy/consent", form)
+		chooseOnPage(t, other, "reject_all")
 		if resp, _ := other.get(loc); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("another browser opens the visitor's request: %d, want 404", resp.StatusCode)
 		}
@@ -550,9 +555,7 @@ func TestPrivacyCenterOnAWiredServer(t *testing.T) {
 		refused := false
 		for range 8 {
 			c := newPageClient(t, srv)
-			form := consentForm(t, c)
-			form.Set("action", "reject_all")
-			c.postForm("/privacy/consent", form)
+			chooseOnPage(t, c, "reject_all")
 			resp, _ := c.postForm("/privacy/data/export", url.Values{})
 			refused = refused || resp.Header.Get("Location") == "/privacy/data?error=refused"
 		}
@@ -633,12 +636,7 @@ func TestPrivacyCenterCountsWhatABrowserHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newPageClient(t, srv)
-	form := consentForm(t, b)
-	form.Set("action", "accept_all")
-	if resp, body := b.postForm("/privacy/consent", form); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("accept all: %d %s", resp.StatusCode, body)
-	}
-	vid := b.cookies[consent.DefaultCookieName]
+	vid := chooseOnPage(t, b, "accept_all")
 	browse := func(n int) {
 		t.Helper()
 		var batch []map[string]any
