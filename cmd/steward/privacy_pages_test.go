@@ -158,7 +158,16 @@ func TestPrivacyCenterOnAWiredServer(t *testing.T) {
 			clients[role] = &pageClient{t: t, srv: srv, cookies: map[string]string{}, token: tok}
 		}
 		for who, c := range clients {
-			for _, path := range []string{"/privacy", "/privacy/consent", "/privacy/data"} {
+			// A request that is no one's is refused like another's:
+			// signed out without a cookie by 401, signed in by 404.
+			want := http.StatusNotFound
+			if who == "visitor" {
+				want = http.StatusUnauthorized
+			}
+			if resp, _ := c.get("/privacy/requests/pr_nobodys"); resp.StatusCode != want {
+				t.Errorf("GET someone else's request as %s: %d, want %d", who, resp.StatusCode, want)
+			}
+			for _, path := range []string{"/privacy", "/privacy/consent", "/privacy/data", "/privacy/delete"} {
 				resp, body := c.get(path)
 				if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") != strictPageCSP ||
 					resp.Header.Get("Cache-Control") != "no-store" {
