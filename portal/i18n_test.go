@@ -83,6 +83,17 @@ func usedMessageIDs(t *testing.T) []string {
 		used[statusMessageID(s)], used["RequestEvent_"+s] = true, true
 	}
 	used["RequestEvent_extended"], used["RequestEvent_downloaded"] = true, true
+	// The console's: its title, sections, filters and erasure actions.
+	used["ConsoleTitle"], used["ConsoleNavHome"] = true, true
+	for _, s := range consoleSections {
+		used["Console"+s.ID+"Title"], used["Console"+s.ID+"Text"] = true, true
+	}
+	for _, f := range []string{"Store", "Table", "Category", "Purpose"} {
+		used["ConsoleFilter"+f] = true
+	}
+	for _, a := range []string{"delete", "anonymize", "keep", "review"} {
+		used["ConsoleErasure_"+a] = true
+	}
 	out := slices.Collect(maps.Keys(used))
 	sort.Strings(out)
 	return out

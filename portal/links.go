@@ -67,6 +67,7 @@ func DefaultLinks() []Link {
 			ID: "PrivacyRequests", Href: "/v1/privacy/requests",
 			Need: &Access{Action: authz.ActionList, Categories: []string{"user.privacy_request"}, Own: true},
 		},
+		{ID: "Console", Href: "/console", Need: &Access{Action: authz.ActionAudit, Every: true}},
 		{
 			ID: "AuditReport", Href: "/v1/audit/report", Command: "steward audit",
 			Need: &Access{Action: authz.ActionAudit, Every: true},

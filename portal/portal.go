@@ -119,6 +119,8 @@ type Deps struct {
 	// Messages are more message files the pages show: the consent
 	// banner's wording, which the choices page shares (ids Banner...).
 	Messages []locale.Source
+	// Console is what the console reads; nil leaves /console unmounted.
+	Console *Console
 }
 
 // Portal serves the pages.
@@ -131,6 +133,7 @@ type Portal struct {
 	links     []Link
 	allowed   Allowed
 	privacy   *Privacy
+	console   *Console
 	taxonomy  map[string]policies.Category
 	catalog   *locale.Catalog
 	pages     map[string]*template.Template
@@ -145,18 +148,21 @@ var staticFiles embed.FS
 
 // pageNames are the templates rendered as whole pages; each defines
 // "content" inside templates/layout.html.
-var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete"}
+var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete", "console", "console-datamap"}
 
 // New parses the templates and message files and returns the pages.
 func New(cfg Config, deps Deps) (*Portal, error) {
 	if deps.Account == nil || deps.CSRFToken == nil || deps.Allowed == nil {
 		return nil, errors.New("portal: Account, CSRFToken and Allowed are required")
 	}
+	if co := deps.Console; co != nil && (co.DataMap == nil || co.Record == nil) {
+		return nil, errors.New("portal: the console needs every field of Console")
+	}
 	if pr := deps.Privacy; pr != nil && (pr.Categories == nil || pr.Holdings == nil || pr.Consent == nil || pr.Requests == nil || deps.Taxonomy == nil) {
 		return nil, errors.New("portal: the privacy center needs Taxonomy and every field of Privacy")
 	}
 	p := &Portal{cfg: cfg, account: deps.Account, csrfToken: deps.CSRFToken, now: deps.Now, log: deps.Logger,
-		links: cfg.Links, allowed: deps.Allowed, privacy: deps.Privacy, taxonomy: deps.Taxonomy}
+		links: cfg.Links, allowed: deps.Allowed, privacy: deps.Privacy, console: deps.Console, taxonomy: deps.Taxonomy}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -211,6 +217,9 @@ func (p *Portal) Mount(r fiber.Router, doc web.Documenter) {
 	p.mountLanguage(r, doc)
 	if p.privacy != nil {
 		p.mountPrivacy(r, doc)
+	}
+	if p.console != nil {
+		p.mountConsole(r, doc)
 	}
 }
 
@@ -326,6 +335,12 @@ type page struct {
 	// VisitorCookie is true on a visitor's pages when their browser holds
 	// a visitor cookie, whose records they may download and erase.
 	VisitorCookie bool
+
+	// The console.
+	// Wide lets the page use the window's width, for wide tables.
+	Wide         bool
+	ConsoleLinks []shownLink
+	DataMap      *dataMapView
 }
 
 // googleSignIn configures Google's HTML API on the sign-in page.

@@ -942,6 +942,11 @@ var templateFuncs = template.FuncMap{
 	},
 	// pair hands a partial template the page and one item.
 	"pair": func(p *page, c any) pagePair { return pagePair{P: p, C: c} },
+	// filterOf is one filter of a form: its field, its label's message
+	// and its choices.
+	"filterOf": func(name, label string, options []option) filterField {
+		return filterField{Name: name, Label: label, Options: options}
+	},
 }
 
 // pagePair is what a partial template gets: the page and its item.

@@ -75,7 +75,7 @@ func (d dataMap) Build(ctx context.Context) (*datamap.Map, []datamap.Problem, er
 func runDatamap(ctx context.Context, env cmdEnv, args []string) error {
 	var format string
 	cfg, fs, err := config.Load("datamap", args, env.getenv, func(fs *flag.FlagSet, _ *config.Config) {
-		fs.StringVar(&format, "format", datamap.FormatJSON, "json, markdown or fides")
+		fs.StringVar(&format, "format", datamap.FormatJSON, strings.Join(datamap.Formats(), ", "))
 	})
 	if err != nil {
 		return err

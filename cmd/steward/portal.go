@@ -22,6 +22,7 @@ import (
 	"github.com/stewardhq/steward/internal/locale"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/modules/accounts"
+	"github.com/stewardhq/steward/policies"
 	"github.com/stewardhq/steward/portal"
 )
 
@@ -77,11 +78,54 @@ func (s *server) newPortal() (*portal.Portal, error) {
 			Consent:          consentPages{s.wired.consent},
 			Requests:         requestPages{m: s.wired.privacy, visitors: s.wired.consent, proxies: s.cfg.TrustedProxies},
 		},
+		Console: &portal.Console{DataMap: s.consoleDataMap, Record: s.consoleRecord},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	return p, nil
+}
+
+// consoleDataMap is the data map as the console's browser shows it.
+func (s *server) consoleDataMap(ctx context.Context) ([]portal.DataMapColumn, error) {
+	m, _, err := s.dataMap.Build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.DataMapColumn, len(m.Entries))
+	for i, e := range m.Entries {
+		out[i] = portal.DataMapColumn{
+			Store: e.Store, Table: e.Table, Column: e.Column, Module: e.Module,
+			Category: e.Category, CategoryName: e.CategoryName, Personal: e.Personal, Subject: e.Subject,
+			Purposes: e.Purposes, Basis: e.LegalBasis.Name, Article: e.LegalBasis.Article,
+			Retention: datamap.RetentionText(e.Retention),
+			Erasure:   e.Erasure.Action, ErasureWhy: e.Erasure.Reason, ErasureUntil: e.Erasure.Until,
+			Exported: e.Export.Include, ExportWhy: e.Export.Reason,
+		}
+	}
+	return out, nil
+}
+
+// consoleRecord writes the record of processing activities of the columns
+// f keeps, as `steward datamap --format` does for all of them.
+func (s *server) consoleRecord(ctx context.Context, w io.Writer, format string, f portal.DataMapFilter) error {
+	m, _, err := s.dataMap.Build(ctx)
+	if err != nil {
+		return err
+	}
+	kept := *m
+	kept.Entries, kept.Categories = nil, map[string]policies.Category{}
+	for _, e := range m.Entries {
+		if f.Keeps(e.Store, e.Table, e.Category, e.Purposes) {
+			kept.Entries = append(kept.Entries, e)
+			kept.Categories[e.Category] = m.Categories[e.Category]
+		}
+	}
+	proc, err := processingFacts()
+	if err != nil {
+		return err
+	}
+	return datamap.Render(w, &kept, format, proc)
 }
 
 // holdingCounts is what the pages show of holdings: items per category.

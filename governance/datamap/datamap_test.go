@@ -3,8 +3,10 @@ package datamap
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -322,6 +324,50 @@ func TestRenderFormats(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	})
+
+	t.Run("html is the same record as a page, its text escaped", func(t *testing.T) {
+		out := render(FormatHTML)
+		for _, want := range []string{"<!doctype html>", "<h2", "(f) Time limits for erasure", "<table>",
+			"<td>warehouse</td>", "<code>user.unique_id.analytics_id</code>", pol.Revision()} {
+			if !strings.Contains(out, want) {
+				t.Errorf("html lacks %q", want)
+			}
+		}
+		if strings.Contains(out, "<script") || strings.Contains(out, "http://") || strings.Contains(out, "https://") && strings.Contains(out, "src=") {
+			t.Error("the html page loads or runs something")
+		}
+		// A category text with markup stays text.
+		evil := *m
+		evil.Entries = append([]Entry(nil), m.Entries...)
+		evil.Categories = map[string]policies.Category{}
+		for k, c := range m.Categories {
+			c.Name, c.Description = `<img src=x onerror=alert(1)>`, `<img src=x onerror=alert(1)>`
+			evil.Categories[k] = c
+		}
+		var b bytes.Buffer
+		if err := Render(&b, &evil, FormatHTML, proc); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "<img") {
+			t.Error("a category's text reached the page as markup")
+		}
+	})
+
+	t.Run("csv has a row per column, read back as written", func(t *testing.T) {
+		rows, err := csv.NewReader(strings.NewReader(render(FormatCSV))).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(m.Entries)+1 || !slices.Equal(rows[0], CSVHeader) {
+			t.Fatalf("csv: %d rows, header %v; want %d and %v", len(rows), rows[0], len(m.Entries)+1, CSVHeader)
+		}
+		for i, e := range m.Entries {
+			r := rows[i+1]
+			if r[0] != e.Store || r[1] != e.Table || r[2] != e.Column || r[4] != e.Category || r[12] != e.Erasure.Action {
+				t.Errorf("row %d: %v, want %s.%s.%s %s", i+1, r, e.Store, e.Table, e.Column, e.Category)
 			}
 		}
 	})

@@ -16,15 +16,22 @@ import (
 const (
 	FormatJSON     = "json"
 	FormatMarkdown = "markdown"
+	FormatHTML     = "html"
+	FormatCSV      = "csv"
 	FormatFides    = "fides"
 )
 
 // Formats lists every supported format.
-func Formats() []string { return []string{FormatJSON, FormatMarkdown, FormatFides} }
+func Formats() []string {
+	return []string{FormatJSON, FormatMarkdown, FormatHTML, FormatCSV, FormatFides}
+}
 
 // Render writes the map in the given format. Markdown is the record of
 // processing activities; it needs the processing facts (controller,
-// recipients, security measures).
+// recipients, security measures). HTML is the same record as one page
+// with nothing remote and no script, to archive or mail; CSV is one row
+// per column with its category and the policy's rules, for a
+// spreadsheet.
 func Render(w io.Writer, m *Map, format string, proc Processing) error {
 	switch format {
 	case FormatJSON:
@@ -36,6 +43,10 @@ func Render(w io.Writer, m *Map, format string, proc Processing) error {
 		return nil
 	case FormatMarkdown:
 		return renderMarkdown(w, m, proc)
+	case FormatHTML:
+		return renderHTML(w, m, proc)
+	case FormatCSV:
+		return renderCSV(w, m.Entries)
 	case FormatFides:
 		return renderFides(w, m)
 	default:
@@ -96,7 +107,9 @@ func md(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
-func retentionText(r policies.RetentionRule) string {
+// RetentionText says a retention rule in the record's words ("P13M from
+// collected at, then delete").
+func RetentionText(r policies.RetentionRule) string {
 	switch r.Duration {
 	case policies.DurationRowLifetime:
 		return "with its row"
@@ -219,7 +232,7 @@ func renderMarkdown(w io.Writer, m *Map, proc Processing) error {
 		if a, ok := copies[k]; ok {
 			text += " The warehouse's analytics copies: " + a + "."
 		}
-		p("| `%s` | %s | %s |\n", k, md(retentionText(rules[k].retention)), md(text))
+		p("| `%s` | %s | %s |\n", k, md(RetentionText(rules[k].retention)), md(text))
 	}
 
 	p("\n## (g) Technical and organisational security measures\n\n")
@@ -239,7 +252,7 @@ func renderMarkdown(w io.Writer, m *Map, proc Processing) error {
 			column += " (computed by the store)"
 		}
 		p("| %s | %s | %s | `%s` | %s | %s | %s |\n", e.Store, e.Table, column, e.Category, subject,
-			md(retentionText(e.Retention)), md(e.Erasure.Action))
+			md(RetentionText(e.Retention)), md(e.Erasure.Action))
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("render markdown: %w", err)

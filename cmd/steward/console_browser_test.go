@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/testutil/browsertest"
+)
+
+// TestBrowserConsole uses the console in headless Chromium with the
+// keyboard only and JavaScript off, as a data protection officer: the
+// console sends them to sign in and back, they open the data map, filter
+// it to one store and read it in German. Every state passes axe-core and
+// is saved as a screenshot.
+func TestBrowserConsole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev, c.BaseURL = true, base })
+	go func() { _ = srv.app.Listener(ln) }()
+	t.Cleanup(func() { _ = srv.app.Shutdown() })
+	// The account is a DPO's before they sign in.
+	if _, err := srv.wired.accounts.CreateToken(context.Background(), "dana.dpo@example.com", "dpo"); err != nil {
+		t.Fatal(err)
+	}
+
+	p := browsertest.NewPage(t, 1280, 900, "en")
+	p.Load("open the console signed out", chromedp.Navigate(base+"/console"), "#email")
+	p.TabTo("#email")
+	p.Run("type the address", chromedp.KeyEvent("dana.dpo@example.com"))
+	p.PressAndLoad("sign in", "\r", "ul.links")
+	if loc := p.Location(); loc != base+"/console" {
+		t.Fatalf("the sign-in led to %s, want back to the console", loc)
+	}
+	p.CheckA11y("the console (en)")
+	p.Screenshot("console-home-en")
+
+	p.TabTo(`ul.links a[href="/console/datamap"]`)
+	p.PressAndLoad("open the data map", "\r", "table.datamap")
+	p.CheckA11y("the data map (en)")
+	p.Screenshot("console-datamap-en")
+
+	// Filter to the warehouse: the select takes a letter, as any select.
+	p.TabTo("#filter-store")
+	p.Press("pick the warehouse", "w")
+	p.TabTo(`form.filters button[type="submit"]`)
+	p.PressAndLoad("filter", "\r", "table.datamap")
+	if loc := p.Location(); !strings.Contains(loc, "store=warehouse") {
+		t.Fatalf("the filter led to %s", loc)
+	}
+	var stores []string
+	p.Eval("read the rows' stores", `[...document.querySelectorAll("table.datamap tbody th code")].map(c => c.textContent.split(".")[0])`, &stores)
+	if len(stores) == 0 {
+		t.Fatal("the filtered data map shows no column")
+	}
+	for _, s := range stores {
+		if s != "warehouse" {
+			t.Fatalf("the warehouse's columns include one of %s", s)
+		}
+	}
+	p.CheckA11y("the data map, filtered (en)")
+	p.Screenshot("console-datamap-filtered-en")
+
+	p.TabTo(`nav.languages a[hreflang="de"]`)
+	p.PressAndLoad("switch to German", "\r", `nav.languages a[aria-current="true"][hreflang="de"]`)
+	if h := p.Text("h1"); h != "Datenübersicht" {
+		t.Errorf("the German heading reads %q", h)
+	}
+	p.CheckA11y("the data map, filtered (de)")
+	p.Screenshot("console-datamap-filtered-de")
+	p.Load("the console in German", chromedp.Navigate(base+"/console"), "ul.links")
+	p.CheckA11y("the console (de)")
+	p.Screenshot("console-home-de")
+	t.Logf("screenshots in %s", p.ScreenshotFolder())
+}
