@@ -74,6 +74,10 @@ type Options struct {
 	// Now returns the time stamped on decision records; nil means
 	// time.Now.
 	Now func() time.Time
+	// Bundle holds the policies and their data, laid out as this package's
+	// own: the Rego files at its root and the data files in data/. Nil
+	// means the bundle embedded in the binary (Embedded).
+	Bundle fs.FS
 }
 
 // Decision is the record of one policy evaluation, shaped for the
@@ -133,19 +137,23 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
-	modules, sum, err := loadModules(false)
+	bundle := opts.Bundle
+	if bundle == nil {
+		bundle = sources
+	}
+	modules, sum, err := loadModules(bundle, false)
 	if err != nil {
 		return nil, err
 	}
-	fides, err := loadFideslang()
+	fides, err := loadFideslang(bundle)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := loadStoreDocument()
+	doc, err := loadStoreDocument(bundle)
 	if err != nil {
 		return nil, err
 	}
-	checklist, err := loadChecklist()
+	checklist, err := loadChecklist(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -335,10 +343,15 @@ func (e *Engine) Checklist() []ChecklistItem {
 	return out
 }
 
-// loadModules parses the embedded Rego files, with or without their tests,
+// Embedded returns the bundle built into the binary: the Rego policies and
+// their tests at the root, the data files in data/. `steward policy init`
+// writes it out as the start of a bundle of one's own.
+func Embedded() fs.FS { return sources }
+
+// loadModules parses a bundle's Rego files, with or without their tests,
 // and returns them with a SHA-256 over their names and sources.
-func loadModules(withTests bool) (map[string]*ast.Module, []byte, error) {
-	names, err := fs.Glob(sources, "*.rego")
+func loadModules(bundle fs.FS, withTests bool) (map[string]*ast.Module, []byte, error) {
+	names, err := fs.Glob(bundle, "*.rego")
 	if err != nil {
 		return nil, nil, fmt.Errorf("list policies: %w", err)
 	}
@@ -349,7 +362,7 @@ func loadModules(withTests bool) (map[string]*ast.Module, []byte, error) {
 		if strings.HasSuffix(name, "_test.rego") && !withTests {
 			continue
 		}
-		src, err := sources.ReadFile(name)
+		src, err := fs.ReadFile(bundle, name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read policy %s: %w", name, err)
 		}
@@ -362,17 +375,18 @@ func loadModules(withTests bool) (map[string]*ast.Module, []byte, error) {
 		h.Write(src)
 	}
 	if len(modules) == 0 {
-		return nil, nil, errors.New("load policies: no Rego files embedded")
+		return nil, nil, errors.New("load policies: the bundle has no Rego files")
 	}
 	return modules, h.Sum(nil), nil
 }
 
-// loadStoreDocument reads the data files the policies read and returns them
-// as the root document of the store: {"steward": {"taxonomy": ..., ...}}.
-func loadStoreDocument() (map[string]any, error) {
+// loadStoreDocument reads a bundle's data files the policies read and
+// returns them as the root document of the store: {"steward":
+// {"taxonomy": ..., ...}}.
+func loadStoreDocument(bundle fs.FS) (map[string]any, error) {
 	steward := map[string]any{}
 	for _, name := range storeDocs {
-		raw, err := sources.ReadFile(path.Join("data", name+".json"))
+		raw, err := fs.ReadFile(bundle, path.Join("data", name+".json"))
 		if err != nil {
 			return nil, fmt.Errorf("read policy data %s: %w", name, err)
 		}
@@ -392,7 +406,7 @@ func loadStoreDocument() (map[string]any, error) {
 // the checklist with stored columns (the data-map registry and its tests)
 // can call it directly; a running server uses Engine.Checklist.
 func Checklist() ([]ChecklistItem, error) {
-	items, err := loadChecklist()
+	items, err := loadChecklist(sources)
 	if err != nil {
 		return nil, err
 	}
@@ -410,8 +424,8 @@ func Checklist() ([]ChecklistItem, error) {
 	return items, nil
 }
 
-func loadChecklist() ([]ChecklistItem, error) {
-	raw, err := sources.ReadFile("data/checklist.json")
+func loadChecklist(bundle fs.FS) ([]ChecklistItem, error) {
+	raw, err := fs.ReadFile(bundle, "data/checklist.json")
 	if err != nil {
 		return nil, fmt.Errorf("read checklist: %w", err)
 	}
@@ -422,8 +436,8 @@ func loadChecklist() ([]ChecklistItem, error) {
 	return items, nil
 }
 
-func loadFideslang() (*fideslangRef, error) {
-	raw, err := sources.ReadFile("data/fideslang.json")
+func loadFideslang(bundle fs.FS) (*fideslangRef, error) {
+	raw, err := fs.ReadFile(bundle, "data/fideslang.json")
 	if err != nil {
 		return nil, fmt.Errorf("read fideslang reference: %w", err)
 	}

@@ -8,11 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/format"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
@@ -20,40 +18,15 @@ import (
 // modules given by name and source, against the embedded data, compiled as
 // strictly as `opa check --strict`.
 func runRegoTests(ctx context.Context, extra map[string]string) ([]*tester.Result, error) {
-	modules, _, err := loadModules(true)
-	if err != nil {
-		return nil, err
-	}
+	mods := map[string]*ast.Module{}
 	for name, src := range extra {
 		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, err
 		}
-		modules[name] = m
+		mods[name] = m
 	}
-	doc, err := loadStoreDocument()
-	if err != nil {
-		return nil, err
-	}
-	ch, err := tester.NewRunner().
-		// The runner's default of five seconds a test fails on a busy
-		// machine; a hung evaluation is still stopped.
-		SetTimeout(2*time.Minute).
-		SetCompiler(ast.NewCompiler().WithStrict(true).WithEnablePrintStatements(true)).
-		SetStore(inmem.NewFromObject(doc)).
-		SetModules(modules).
-		RunTests(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	var results []*tester.Result
-	for r := range ch {
-		results = append(results, r)
-	}
-	slices.SortFunc(results, func(a, b *tester.Result) int {
-		return strings.Compare(a.Package+"."+a.Name, b.Package+"."+b.Name)
-	})
-	return results, nil
+	return runTests(ctx, sources, mods)
 }
 
 func TestRegoPolicies(t *testing.T) {

@@ -109,7 +109,7 @@ func TestTaxonomyLegalBasesAndSections(t *testing.T) {
 }
 
 func TestValidationNamesCategoryAndField(t *testing.T) {
-	fides, err := loadFideslang()
+	fides, err := loadFideslang(sources)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestValidateChecklistRejectsBadItems(t *testing.T) {
 // folder, when that folder is present beside the repository.
 func TestFideslangReferenceMatchesSource(t *testing.T) {
 	dir := findReference(t)
-	fides, err := loadFideslang()
+	fides, err := loadFideslang(sources)
 	if err != nil {
 		t.Fatal(err)
 	}

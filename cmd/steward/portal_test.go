@@ -30,6 +30,22 @@ var portalDBs atomic.Int64
 // already did.
 func newPortalServer(t *testing.T, mount bool, tweak func(*config.Config)) *server {
 	t.Helper()
+	srv, err := tryPortalServer(t, tweak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mount && !srv.doc.Documented(http.MethodGet, "/") {
+		if err := srv.mountPortal(srv.app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv
+}
+
+// tryPortalServer is newPortalServer, unmounted, with the error of a
+// server that does not assemble.
+func tryPortalServer(t *testing.T, tweak func(*config.Config)) (*server, error) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	chDB := fmt.Sprintf("portal_%d", portalDBs.Add(1))
@@ -42,15 +58,10 @@ func newPortalServer(t *testing.T, mount bool, tweak func(*config.Config)) *serv
 	}
 	srv, err := assemble(ctx, cfg, discardLogger(), st, time.Now)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	dropOnCleanup(t, func() *server { return srv }, chDB)
-	if mount && !srv.doc.Documented(http.MethodGet, "/") {
-		if err := srv.mountPortal(srv.app); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return srv
+	return srv, nil
 }
 
 // pageClient is a browser's cookies against one server.

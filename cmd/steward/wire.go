@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -95,12 +96,17 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger, st *stor
 	if err != nil {
 		return nil, err
 	}
-	s.engine, err = policies.New(ctx, policies.Options{
-		Logger:   log.With(slog.String("component", "policies")),
-		Recorder: s.decisions.Record,
-	})
+	opts := policies.Options{Logger: log.With(slog.String("component", "policies")), Recorder: s.decisions.Record}
+	if cfg.PolicyDir != "" {
+		s.engine, err = policies.LoadBundle(ctx, os.DirFS(cfg.PolicyDir), opts)
+	} else {
+		s.engine, err = policies.New(ctx, opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+	if cfg.PolicyDir != "" {
+		log.InfoContext(ctx, "policies loaded from a bundle", slog.String("policy_dir", cfg.PolicyDir), slog.String("revision", s.engine.Revision()))
 	}
 	guard := authz.NewGuard(s.engine)
 	if s.modules, err = s.buildModules(ctx, guard); err != nil {

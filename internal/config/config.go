@@ -32,6 +32,11 @@ type Config struct {
 	// DataDir holds the embedded stores (SQLite file, ClickHouse engine data)
 	// and files (uploads, generated media, export packages).
 	DataDir string
+	// PolicyDir is a policy bundle (Rego and data laid out as the embedded
+	// one) that replaces the embedded policies; empty keeps them. It is
+	// checked at startup as `steward policy check` does, and a bundle that
+	// fails keeps the server from starting.
+	PolicyDir string
 	// DatabaseURL selects PostgreSQL when set; empty means the embedded
 	// SQLite file in DataDir.
 	DatabaseURL string
@@ -213,6 +218,7 @@ func Settings() []Setting {
 	return []Setting{
 		{"addr", "STEWARD_ADDR", d.Addr, "HTTP listen address (host:port)"},
 		{"data-dir", "STEWARD_DATA_DIR", d.DataDir, "folder for the embedded stores and files"},
+		{"policy-dir", "STEWARD_POLICY_DIR", "", "policy bundle that replaces the embedded policies (start one with steward policy init DIR); empty = embedded"},
 		{"database-url", "STEWARD_DATABASE_URL", "", "PostgreSQL URL (postgres://...); empty = SQLite in the data dir"},
 		{"clickhouse-url", "STEWARD_CLICKHOUSE_URL", "", "ClickHouse server URL (clickhouse://host:9000/db); empty = embedded engine in the data dir"},
 		{"clickhouse-database", "STEWARD_CLICKHOUSE_DATABASE", d.ClickHouseDatabase, "database of the embedded engine"},
@@ -317,6 +323,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	}
 	env("STEWARD_ADDR", str(&cfg.Addr))
 	env("STEWARD_DATA_DIR", str(&cfg.DataDir))
+	env("STEWARD_POLICY_DIR", str(&cfg.PolicyDir))
 	env("STEWARD_DATABASE_URL", str(&cfg.DatabaseURL))
 	env("STEWARD_CLICKHOUSE_URL", str(&cfg.ClickHouseURL))
 	env("STEWARD_CLICKHOUSE_DATABASE", str(&cfg.ClickHouseDatabase))
@@ -390,6 +397,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "")
+	fs.StringVar(&cfg.PolicyDir, "policy-dir", cfg.PolicyDir, "")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "")
 	fs.StringVar(&cfg.ClickHouseURL, "clickhouse-url", cfg.ClickHouseURL, "")
 	fs.StringVar(&cfg.ClickHouseDatabase, "clickhouse-database", cfg.ClickHouseDatabase, "")
