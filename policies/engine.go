@@ -335,9 +335,28 @@ func (e *Engine) Roles() map[string]Role {
 	return out
 }
 
+// Replace makes next's policies and data this engine's at once and returns
+// the revision it replaced: every evaluation that starts afterwards answers
+// under next's revision, and none mixes the two (evaluations hold mu for
+// reading). The engine keeps its own options (recorder, cache size, clock);
+// next must not be used afterwards. LoadBundle checks next first, so a
+// bundle that fails never gets here.
+func (e *Engine) Replace(next *Engine) (previous string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	previous = e.revision
+	e.store, e.queries, e.policySum = next.store, next.queries, next.policySum
+	e.checklist, e.fides = next.checklist, next.fides
+	e.install(next.data, next.revision)
+	e.log.Info("policies replaced", slog.String("from_revision", previous), slog.String("revision", e.revision))
+	return previous
+}
+
 // Checklist returns the items the privacy policy names, each mapped to the
 // categories that hold it or to the reason nothing is stored.
 func (e *Engine) Checklist() []ChecklistItem {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	out := make([]ChecklistItem, len(e.checklist))
 	copy(out, e.checklist)
 	return out

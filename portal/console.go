@@ -28,6 +28,14 @@ type Console struct {
 	// "markdown" or "html", or the data map's columns as "csv" (`steward
 	// datamap --format ...`), of the columns f keeps.
 	Record func(ctx context.Context, w io.Writer, format string, f DataMapFilter) error
+	// Policy says which policies are in force and what applying the
+	// bundle folder's content would change.
+	Policy func(ctx context.Context) (PolicyView, error)
+	// ApplyPolicy puts the bundle folder's policies in force when the
+	// folder still holds revision, and returns it; it wraps
+	// ErrPolicyChanged when the folder changed, and an invalid-argument
+	// error when the bundle fails its checks. The admin log records it.
+	ApplyPolicy func(ctx context.Context, p authz.Principal, revision string) (string, error)
 }
 
 // DataMapColumn is one column of the data map as the console shows it.
@@ -70,6 +78,7 @@ type consoleSection struct {
 // consoleSections are the console's parts, in the order shown.
 var consoleSections = []consoleSection{
 	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
+	{ID: "Policy", Href: pathConsolePolicy, Need: Access{Action: authz.ActionAudit, Every: true}},
 }
 
 // mountConsole adds the console's routes.
@@ -97,6 +106,7 @@ func (p *Portal) mountConsole(r fiber.Router, doc web.Documenter) {
 			"`record.csv` (the data map's columns, with the browser's filters)",
 		Responses: map[int]any{200: web.Body{ContentType: "text/markdown"}, 303: nil, 403: nil, 404: nil},
 	}, p.consoleRecord)
+	p.mountConsolePolicy(r, doc)
 }
 
 // consolePage starts a console page for a principal allowed to use the

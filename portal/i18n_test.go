@@ -65,7 +65,7 @@ func usedMessageIDs(t *testing.T) []string {
 	for _, a := range []string{"delete", "anonymize", "keep", "review"} {
 		used["DeleteGroup_"+a] = true
 	}
-	for _, m := range []map[string]string{consentErrors, dataErrors, deleteErrors} {
+	for _, m := range []map[string]string{consentErrors, dataErrors, deleteErrors, policyErrors} {
 		for _, id := range m {
 			used[id] = true
 		}

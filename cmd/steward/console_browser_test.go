@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,4 +84,62 @@ func TestBrowserConsole(t *testing.T) {
 	p.CheckA11y("the console (de)")
 	p.Screenshot("console-home-de")
 	t.Logf("screenshots in %s", p.ScreenshotFolder())
+}
+
+// TestBrowserConsolePolicy previews and applies a policy change in
+// Chromium, keyboard only: the DPO opens the policy page (signing in on the
+// way), reads what the changed bundle folder would change in English and
+// German, and applies it.
+func TestBrowserConsolePolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	dir := newBundle(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev, c.BaseURL, c.PolicyDir = true, base, dir })
+	go func() { _ = srv.app.Listener(ln) }()
+	t.Cleanup(func() { _ = srv.app.Shutdown() })
+	if _, err := srv.wired.accounts.CreateToken(context.Background(), "dora.dpo@example.com", "dpo"); err != nil {
+		t.Fatal(err)
+	}
+	// The folder now shortens a retention period and withholds a category
+	// from access exports.
+	edited := newBundle(t, func(tax map[string]map[string]any) {
+		tax["user.security.reward_record"]["retention"] = map[string]any{"duration": "P30D", "from": "collected_at", "action": "delete"}
+		tax["user.support.status"]["export"] = map[string]any{"include": false, "withheld_reason": "Ticket states are kept internal."}
+	})
+	raw, err := os.ReadFile(filepath.Join(edited, "data", "taxonomy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data", "taxonomy.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	p := browsertest.NewPage(t, 1280, 900, "en")
+	p.Load("open the policy page signed out", chromedp.Navigate(base+"/console/policy"), "#email")
+	p.TabTo("#email")
+	p.Run("type the address", chromedp.KeyEvent("dora.dpo@example.com"))
+	p.PressAndLoad("sign in", "\r", `form[action="/console/policy/apply"]`)
+	if rules := p.Text("section.card table"); !strings.Contains(rules, "user.security.reward_record") || !strings.Contains(rules, "user.support.status") {
+		t.Errorf("the rules that change: %q", rules)
+	}
+	p.CheckA11y("a policy change previewed (en)")
+	p.Screenshot("console-policy-en")
+	p.TabTo(`nav.languages a[hreflang="de"]`)
+	p.PressAndLoad("switch to German", "\r", `nav.languages a[aria-current="true"][hreflang="de"]`)
+	p.CheckA11y("a policy change previewed (de)")
+	p.Screenshot("console-policy-de")
+	p.TabTo(`form[action="/console/policy/apply"] button`)
+	p.PressAndLoad("apply it", "\r", `.note[role="status"]`)
+	p.CheckA11y("a policy change applied (de)")
+	p.Screenshot("console-policy-applied-de")
+	r, err := srv.engine.Retention(context.Background(), "user.security.reward_record")
+	if err != nil || r.Duration != "P30D" {
+		t.Fatalf("after applying: %+v %v", r, err)
+	}
 }

@@ -39,7 +39,7 @@ func TestConsoleOnAWiredServer(t *testing.T) {
 	t.Run("each role reaches what the policy lets it audit, and a visitor is sent to sign in", func(t *testing.T) {
 		mayAudit := map[string]bool{"dpo": true, "admin": true}
 		for role, c := range clients {
-			for _, path := range []string{"/console", "/console/datamap", "/console/datamap/record.md", "/console/datamap/record.csv"} {
+			for _, path := range []string{"/console", "/console/datamap", "/console/datamap/record.md", "/console/datamap/record.csv", "/console/policy"} {
 				resp, body := c.get(path)
 				want := http.StatusForbidden
 				if mayAudit[role] {

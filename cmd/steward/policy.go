@@ -8,15 +8,19 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"text/tabwriter"
 
 	"github.com/stewardhq/steward/governance/retention"
+	"github.com/stewardhq/steward/internal/adminlog"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/policies"
+	"github.com/stewardhq/steward/portal"
 )
 
 // accessActions are the access actions a policy diff compares.
@@ -223,4 +227,66 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// consolePolicy is the console's view of the policies: the revision in
+// force and, with STEWARD_POLICY_DIR, what the folder holds now and what
+// applying it would change.
+func (s *server) consolePolicy(ctx context.Context) (portal.PolicyView, error) {
+	v := portal.PolicyView{Revision: s.engine.Revision(), Dir: s.cfg.PolicyDir}
+	if s.cfg.PolicyDir == "" {
+		return v, nil
+	}
+	d, err := s.policyDiff(ctx, os.DirFS(s.cfg.PolicyDir))
+	if err != nil {
+		// The folder fails its checks: say why; the policies in force
+		// stay.
+		v.Candidate = &portal.PolicyCandidate{Error: err.Error()}
+		return v, nil
+	}
+	c := &portal.PolicyCandidate{Revision: d.To}
+	for _, r := range d.Rules {
+		c.Rules = append(c.Rules, portal.PolicyRuleChange{Category: r.Category, Rule: r.Rule, Before: r.Before, After: r.After})
+	}
+	for _, a := range d.Access {
+		c.Access = append(c.Access, portal.PolicyAccessChange{Role: a.Role, Action: a.Action, Category: a.Category, Gains: a.Gains})
+	}
+	for _, r := range d.Retention {
+		c.Retention = append(c.Retention, portal.PolicyRetentionChange{Store: r.Store, Table: r.Table, Action: r.Action, Current: r.Current, Candidate: r.Candidate})
+	}
+	v.Candidate = c
+	return v, nil
+}
+
+// applyPolicy puts the policy folder's bundle in force when the folder
+// still holds revision, and records the change, with the old and the new
+// revision, in the hash-chained admin log.
+func (s *server) applyPolicy(ctx context.Context, p authz.Principal, revision string) (string, error) {
+	if s.cfg.PolicyDir == "" {
+		return "", errs.E(errs.ErrConflict, "No policy folder is configured (STEWARD_POLICY_DIR).")
+	}
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	cand, err := policies.LoadBundle(ctx, os.DirFS(s.cfg.PolicyDir), policies.Options{})
+	if err != nil {
+		return "", errs.Invalid("revision", "bundle", err.Error())
+	}
+	if cand.Revision() != revision {
+		return "", fmt.Errorf("%w: it holds revision %s, not %s", portal.ErrPolicyChanged, cand.Revision(), revision)
+	}
+	from := s.engine.Revision()
+	if from == revision {
+		return revision, nil
+	}
+	// The log entry goes first: a change the log cannot record is not
+	// made.
+	if _, err := adminlog.Append(ctx, s.stores.sql, adminlog.Entry{
+		ActorID: p.UserID, Action: "policy.apply", TargetID: "policy:" + revision,
+		Details: map[string]any{"from_revision": from, "to_revision": revision, "policy_dir": s.cfg.PolicyDir},
+	}); err != nil {
+		return "", fmt.Errorf("log the policy change: %w", err)
+	}
+	s.engine.Replace(cand)
+	s.log.InfoContext(ctx, "policies applied from the bundle folder", slog.String("from_revision", from), slog.String("revision", revision))
+	return revision, nil
 }

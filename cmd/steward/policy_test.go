@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +199,85 @@ func TestPolicyBundles(t *testing.T) {
 				t.Errorf("the server's revision %s, the bundle's %s", srv.engine.Revision(), want.Revision())
 			}
 		}
+	}
+}
+
+// TestConsolePolicyPage previews and applies a policy change from the
+// console on a wired server reading its policies from a bundle folder: the
+// page shows the change, an apply of a revision the folder no longer holds
+// changes nothing, an apply of the shown one puts it in force and leaves
+// the old and new revisions in the admin log, and a folder that fails its
+// checks is shown with the reason while the policies in force stay.
+func TestConsolePolicyPage(t *testing.T) {
+	ctx := context.Background()
+	dir := newBundle(t, nil)
+	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev, c.PolicyDir = true, dir })
+	tok, err := srv.wired.accounts.CreateToken(ctx, "dpo.policy@example.com", "dpo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dpo := &pageClient{t: t, srv: srv, cookies: map[string]string{}, token: tok}
+	start := srv.engine.Revision()
+	if _, page := dpo.get("/console/policy"); !strings.Contains(page, "The bundle folder holds the policies in force.") {
+		t.Fatalf("the unchanged folder:\n%s", page)
+	}
+
+	// Shorten a retention period in the folder.
+	edited := newBundle(t, func(tax map[string]map[string]any) {
+		tax["user.security.reward_record"]["retention"] = map[string]any{"duration": "P30D", "from": "collected_at", "action": "delete"}
+	})
+	raw, err := os.ReadFile(filepath.Join(edited, "data", "taxonomy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data", "taxonomy.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, page := dpo.get("/console/policy")
+	m := regexp.MustCompile(`name="revision" value="([0-9a-f]+)"`).FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "user.security.reward_record") || !strings.Contains(page, "P30D from collected_at, then delete") {
+		t.Fatalf("the changed folder's page:\n%s", page)
+	}
+	if resp, _ := dpo.postForm("/console/policy/apply", url.Values{"revision": {"0123456789ab"}}); resp.Header.Get("Location") != "/console/policy?error=changed" {
+		t.Errorf("an apply of another revision: %q", resp.Header.Get("Location"))
+	}
+	if srv.engine.Revision() != start {
+		t.Fatal("a refused apply changed the policies")
+	}
+	resp, _ := dpo.postForm("/console/policy/apply", url.Values{"revision": {m[1]}})
+	if resp.Header.Get("Location") != "/console/policy?applied="+m[1] || srv.engine.Revision() != m[1] {
+		t.Fatalf("apply: %q, revision %s, want %s", resp.Header.Get("Location"), srv.engine.Revision(), m[1])
+	}
+	r, err := srv.engine.Retention(ctx, "user.security.reward_record")
+	if err != nil || r.Duration != "P30D" {
+		t.Fatalf("the applied rule: %+v %v", r, err)
+	}
+	var entries []struct {
+		Action   string `bun:"action"`
+		TargetID string `bun:"target_id"`
+		Details  string `bun:"details"`
+	}
+	if err := srv.stores.sql.NewSelect().Table("admin_log").Column("action", "target_id", "details").Where("action = 'policy.apply'").Scan(ctx, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].TargetID != "policy:"+m[1] || !strings.Contains(entries[0].Details, start) {
+		t.Fatalf("the admin log: %+v", entries)
+	}
+	if _, page := dpo.get("/console/policy"); !strings.Contains(page, "The bundle folder holds the policies in force.") {
+		t.Error("after applying, the folder and the policies in force differ")
+	}
+
+	// A folder that fails: shown with the reason, nothing applied.
+	if err := os.WriteFile(filepath.Join(dir, "export.rego"), []byte("package steward.export\n\ndecision := {"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, page := dpo.get("/console/policy"); !strings.Contains(page, "fails its checks") || !strings.Contains(page, "export.rego") {
+		t.Errorf("a failing folder:\n%s", page)
+	}
+	if resp, _ := dpo.postForm("/console/policy/apply", url.Values{"revision": {m[1]}}); resp.Header.Get("Location") != "/console/policy?error=failed" {
+		t.Errorf("an apply of a failing folder: %q", resp.Header.Get("Location"))
+	}
+	if srv.engine.Revision() != m[1] {
+		t.Error("a failing folder replaced the policies in force")
 	}
 }

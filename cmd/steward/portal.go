@@ -78,7 +78,10 @@ func (s *server) newPortal() (*portal.Portal, error) {
 			Consent:          consentPages{s.wired.consent},
 			Requests:         requestPages{m: s.wired.privacy, visitors: s.wired.consent, proxies: s.cfg.TrustedProxies},
 		},
-		Console: &portal.Console{DataMap: s.consoleDataMap, Record: s.consoleRecord},
+		Console: &portal.Console{
+			DataMap: s.consoleDataMap, Record: s.consoleRecord,
+			Policy: s.consolePolicy, ApplyPolicy: s.applyPolicy,
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -66,11 +67,13 @@ func runServe(ctx context.Context, env cmdEnv, args []string) error {
 
 // server is one wired Steward: stores, policy engine, modules, HTTP app.
 type server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	stores  *stores
-	engine  *policies.Engine
-	modules []module.Module
+	cfg    config.Config
+	log    *slog.Logger
+	stores *stores
+	engine *policies.Engine
+	// policyMu serializes applying the policy folder's bundle.
+	policyMu sync.Mutex
+	modules  []module.Module
 	// decisions persists every policy evaluation in decision_log.
 	decisions *decisionlog.Writer
 	// wired holds the modules main calls directly (tokens, DSAR lookups).
