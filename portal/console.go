@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -36,6 +37,9 @@ type Console struct {
 	// ErrPolicyChanged when the folder changed, and an invalid-argument
 	// error when the bundle fails its checks. The admin log records it.
 	ApplyPolicy func(ctx context.Context, p authz.Principal, revision string) (string, error)
+	// Consent reports how consent was given between from and to (the
+	// consent module's Report, with the policy's minimum group size).
+	Consent func(ctx context.Context, from, to time.Time) (ConsentReport, error)
 }
 
 // DataMapColumn is one column of the data map as the console shows it.
@@ -79,6 +83,7 @@ type consoleSection struct {
 var consoleSections = []consoleSection{
 	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
 	{ID: "Policy", Href: pathConsolePolicy, Need: Access{Action: authz.ActionAudit, Every: true}},
+	{ID: "Consent", Href: pathConsoleConsent, Need: Access{Action: authz.ActionList, Categories: []string{"user.consent.record"}}},
 }
 
 // mountConsole adds the console's routes.
@@ -107,6 +112,7 @@ func (p *Portal) mountConsole(r fiber.Router, doc web.Documenter) {
 		Responses: map[int]any{200: web.Body{ContentType: "text/markdown"}, 303: nil, 403: nil, 404: nil},
 	}, p.consoleRecord)
 	p.mountConsolePolicy(r, doc)
+	p.mountConsoleConsent(r, doc)
 }
 
 // consolePage starts a console page for a principal allowed to use the

@@ -84,7 +84,7 @@ func usedMessageIDs(t *testing.T) []string {
 	}
 	used["RequestEvent_extended"], used["RequestEvent_downloaded"] = true, true
 	// The console's: its title, sections, filters and erasure actions.
-	used["ConsoleTitle"], used["ConsoleNavHome"] = true, true
+	used["ConsoleTitle"], used["ConsoleNavHome"], used["ConsoleConsentBadPeriod"] = true, true, true
 	for _, s := range consoleSections {
 		used["Console"+s.ID+"Title"], used["Console"+s.ID+"Text"] = true, true
 	}

@@ -148,14 +148,14 @@ var staticFiles embed.FS
 
 // pageNames are the templates rendered as whole pages; each defines
 // "content" inside templates/layout.html.
-var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete", "console", "console-datamap", "console-policy"}
+var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete", "console", "console-datamap", "console-policy", "console-consent"}
 
 // New parses the templates and message files and returns the pages.
 func New(cfg Config, deps Deps) (*Portal, error) {
 	if deps.Account == nil || deps.CSRFToken == nil || deps.Allowed == nil {
 		return nil, errors.New("portal: Account, CSRFToken and Allowed are required")
 	}
-	if co := deps.Console; co != nil && (co.DataMap == nil || co.Record == nil || co.Policy == nil || co.ApplyPolicy == nil) {
+	if co := deps.Console; co != nil && (co.DataMap == nil || co.Record == nil || co.Policy == nil || co.ApplyPolicy == nil || co.Consent == nil) {
 		return nil, errors.New("portal: the console needs every field of Console")
 	}
 	if pr := deps.Privacy; pr != nil && (pr.Categories == nil || pr.Holdings == nil || pr.Consent == nil || pr.Requests == nil || deps.Taxonomy == nil) {
@@ -343,7 +343,8 @@ type page struct {
 	DataMap      *dataMapView
 	Policy       *PolicyView
 	// Applied is the revision just put in force.
-	Applied string
+	Applied       string
+	ConsentReport *consentView
 }
 
 // googleSignIn configures Google's HTML API on the sign-in page.

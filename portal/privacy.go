@@ -934,6 +934,12 @@ var templateFuncs = template.FuncMap{
 	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"title":    func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"status":   statusMessageID,
+	"purpose":  func(name string) string { return purposeMessageID(name) + "Label" },
+	// consentTable hands the consent report's partial a table's rows and
+	// the id of the heading that names it.
+	"consentTable": func(heading string, rows []ConsentRow) consentTable {
+		return consentTable{Heading: heading, Rows: rows}
+	},
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}

@@ -83,6 +83,22 @@ func TestBrowserConsole(t *testing.T) {
 	p.Load("the console in German", chromedp.Navigate(base+"/console"), "ul.links")
 	p.CheckA11y("the console (de)")
 	p.Screenshot("console-home-de")
+
+	// Consent reporting, after browsers made their choices.
+	for i := range 12 {
+		chooseOnPage(t, newPageClient(t, srv), []string{"accept_all", "reject_all", "accept_all"}[i%3])
+	}
+	p.TabTo(`nav.subnav a[href="/console/consent"]`)
+	p.PressAndLoad("open consent reporting", "\r", "form.filters")
+	p.CheckA11y("consent reporting (de)")
+	p.Screenshot("console-consent-de")
+	p.TabTo(`nav.languages a[hreflang="en"]`)
+	p.PressAndLoad("switch to English", "\r", `nav.languages a[aria-current="true"][hreflang="en"]`)
+	if lead := p.Text("p.lead"); !strings.Contains(lead, "12 choices in the period") {
+		t.Errorf("the consent report says %q", lead)
+	}
+	p.CheckA11y("consent reporting (en)")
+	p.Screenshot("console-consent-en")
 	t.Logf("screenshots in %s", p.ScreenshotFolder())
 }
 

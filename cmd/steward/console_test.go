@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/analytics/attribution"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 )
@@ -39,7 +41,7 @@ func TestConsoleOnAWiredServer(t *testing.T) {
 	t.Run("each role reaches what the policy lets it audit, and a visitor is sent to sign in", func(t *testing.T) {
 		mayAudit := map[string]bool{"dpo": true, "admin": true}
 		for role, c := range clients {
-			for _, path := range []string{"/console", "/console/datamap", "/console/datamap/record.md", "/console/datamap/record.csv", "/console/policy"} {
+			for _, path := range []string{"/console", "/console/datamap", "/console/datamap/record.md", "/console/datamap/record.csv", "/console/policy", "/console/consent", "/console/consent.csv"} {
 				resp, body := c.get(path)
 				want := http.StatusForbidden
 				if mayAudit[role] {
@@ -113,4 +115,56 @@ func TestConsoleOnAWiredServer(t *testing.T) {
 			t.Errorf("record.pdf: %d, want 404", resp.StatusCode)
 		}
 	})
+}
+
+// TestConsoleConsentReport makes choices on the privacy center's page in
+// many browsers and reads the console's consent report: the totals equal a
+// direct count of the proof log, a method chosen by k people shows its
+// count and one chosen by k-1 does not, and the CSV says the same.
+func TestConsoleConsentReport(t *testing.T) {
+	ctx := context.Background()
+	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev = true })
+	k, err := attribution.PolicyMinGroupSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range k {
+		chooseOnPage(t, newPageClient(t, srv), "accept_all")
+	}
+	for range k - 1 {
+		chooseOnPage(t, newPageClient(t, srv), "reject_all")
+	}
+	var changes int
+	if err := srv.stores.sql.NewSelect().Table("consent_log").ColumnExpr("count(DISTINCT change_id)").Scan(ctx, &changes); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := srv.wired.accounts.CreateToken(ctx, "dpo.consent@example.com", "dpo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dpo := &pageClient{t: t, srv: srv, cookies: map[string]string{}, token: tok}
+	resp, page := dpo.get("/console/consent")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, strconv.Itoa(changes)+" choices in the period") || changes != 2*k-1 {
+		t.Fatalf("the report of %d choices: %d\n%s", changes, resp.StatusCode, page)
+	}
+	_, raw := dpo.get("/console/consent.csv")
+	recs, err := csv.NewReader(strings.NewReader(raw)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods := map[string][]string{}
+	for _, r := range recs[1:] {
+		if r[0] == "method" {
+			methods[r[5]] = r
+		}
+	}
+	if r := methods["banner_accept"]; len(r) == 0 || r[6] != strconv.Itoa(k) || r[9] != "false" {
+		t.Errorf("accept all by %d people: %v", k, r)
+	}
+	if r := methods["banner_reject"]; len(r) == 0 || r[6] != "" || r[9] != "true" {
+		t.Errorf("reject all by %d people: %v", k-1, r)
+	}
+	if resp, body := dpo.get("/console/consent?from=2026-13-01"); resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="from" name="from" type="date" value="2026-13-01" aria-invalid="true"`) {
+		t.Errorf("a bad day: %d\n%s", resp.StatusCode, body)
+	}
 }

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/stewardhq/steward/analytics/attribution"
 	"github.com/stewardhq/steward/analytics/enrich"
 	"github.com/stewardhq/steward/consent"
 	"github.com/stewardhq/steward/governance/datamap"
@@ -81,6 +83,7 @@ func (s *server) newPortal() (*portal.Portal, error) {
 		Console: &portal.Console{
 			DataMap: s.consoleDataMap, Record: s.consoleRecord,
 			Policy: s.consolePolicy, ApplyPolicy: s.applyPolicy,
+			Consent: s.consoleConsent,
 		},
 	})
 	if err != nil {
@@ -419,4 +422,33 @@ func (s *server) announceFirstRun(ctx context.Context, w io.Writer) {
 // firstRunLine is the line announceFirstRun prints.
 func firstRunLine(link string) string {
 	return fmt.Sprintf("Sign in as the first admin (one use, valid %d minutes): %s", int(accounts.FirstRunLinkTTL.Minutes()), link)
+}
+
+// consoleConsent is the consent module's report with the policy's minimum
+// group size, the one attribution folds small groups by.
+func (s *server) consoleConsent(ctx context.Context, from, to time.Time) (portal.ConsentReport, error) {
+	k, err := attribution.PolicyMinGroupSize()
+	if err != nil {
+		return portal.ConsentReport{}, err
+	}
+	rep, err := s.wired.consent.Report(ctx, consent.ReportQuery{From: from, To: to, MinGroup: k})
+	if err != nil {
+		return portal.ConsentReport{}, err
+	}
+	out := portal.ConsentReport{
+		From: rep.From, To: rep.To, Bucket: rep.Bucket, MinGroup: rep.MinGroup,
+		Choices: rep.Choices, GPCChoices: rep.GPCChoices, Suppressed: rep.Suppressed,
+	}
+	rows := func(in []consent.ReportRow) []portal.ConsentRow {
+		out := make([]portal.ConsentRow, len(in))
+		for i, r := range in {
+			out[i] = portal.ConsentRow{
+				Bucket: r.Bucket, Purpose: r.Purpose, PolicyVersion: r.PolicyVersion, BannerVersion: r.BannerVersion,
+				Method: r.Method, Choices: r.Choices, Granted: r.Granted, Suppressed: r.Suppressed,
+			}
+		}
+		return out
+	}
+	out.Series, out.Versions, out.Methods = rows(rep.Series), rows(rep.Versions), rows(rep.Methods)
+	return out, nil
 }
