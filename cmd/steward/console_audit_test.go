@@ -92,7 +92,7 @@ func TestAuditReadsWriteNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dpo := &pageClient{t: t, srv: srv, cookies: map[string]string{}, token: tok}
-	reads := []string{"/v1/audit/report", "/v1/audit/datamap"}
+	reads := []string{"/v1/audit/report", "/v1/audit/datamap", "/v1/audit/runs"}
 
 	// The first reads evaluate the policies for the first time; the
 	// engine records those evaluations in decision_log, its evidence of
