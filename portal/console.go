@@ -28,6 +28,12 @@ type Console struct {
 	// "markdown" or "html", or the data map's columns as "csv" (`steward
 	// datamap --format ...`), of the columns f keeps.
 	Record func(ctx context.Context, w io.Writer, format string, f DataMapFilter) error
+	// AuditRuns returns the latest stored runs of the audit, newest
+	// first, at most limit (GET /v1/audit/runs).
+	AuditRuns func(ctx context.Context, limit int) ([]AuditRun, error)
+	// RunAudit runs the audit and stores it as a run of p (POST
+	// /v1/audit/runs).
+	RunAudit func(ctx context.Context, p authz.Principal) (AuditRun, error)
 }
 
 // DataMapColumn is one column of the data map as the console shows it.
@@ -70,6 +76,7 @@ type consoleSection struct {
 // consoleSections are the console's parts, in the order shown.
 var consoleSections = []consoleSection{
 	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
+	{ID: "Audit", Href: pathConsoleAudit, Need: Access{Action: authz.ActionAudit, Every: true}},
 }
 
 // mountConsole adds the console's routes.
@@ -97,6 +104,7 @@ func (p *Portal) mountConsole(r fiber.Router, doc web.Documenter) {
 			"`record.csv` (the data map's columns, with the browser's filters)",
 		Responses: map[int]any{200: web.Body{ContentType: "text/markdown"}, 303: nil, 403: nil, 404: nil},
 	}, p.consoleRecord)
+	p.mountConsoleAudit(r, doc)
 }
 
 // consolePage starts a console page for a principal allowed to use the
