@@ -91,8 +91,13 @@ func TestBrowserConsoleAudit(t *testing.T) {
 	p.PressAndLoad("open the table's rule", "\r", "table.datamap")
 	var tables []string
 	p.Eval("read the rows' tables", `[...document.querySelectorAll("table.datamap tbody th code")].map(c => c.textContent.split(".")[1])`, &tables)
-	if len(tables) == 0 || strings.Join(tables, ",") != strings.TrimSuffix(strings.Repeat("prompt_safety_results,", len(tables)), ",") {
-		t.Fatalf("the fix's link shows the columns of %q", tables)
+	if len(tables) == 0 {
+		t.Fatal("the fix's link shows no column")
+	}
+	for _, table := range tables {
+		if table != "prompt_safety_results" {
+			t.Fatalf("the fix's link shows the columns of %q", tables)
+		}
 	}
 	p.TabTo(`nav.subnav a[href="/console/audit"]`)
 	p.PressAndLoad("back to the audit", "\r", "table.history")
