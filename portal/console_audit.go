@@ -183,7 +183,7 @@ func (p *Portal) consoleAudit(c *fiber.Ctx) error {
 				}
 			}
 		}
-		v.Checks = p.auditChecks(pg.L, runs[0], before)
+		v.Checks = auditCheckViews(pg.L, runs[0], before)
 	}
 	pg.Audit = v
 	return p.render(c, "console-audit", pg)
@@ -208,9 +208,9 @@ func (p *Portal) consoleAuditRun(c *fiber.Ctx) error {
 	return c.Redirect(pathConsoleAudit+"?"+url.Values{"ran": {run.ID}}.Encode(), fiber.StatusSeeOther)
 }
 
-// auditChecks are the latest run's checks with their findings' fixes,
-// each finding marked new when the run before lacks it.
-func (p *Portal) auditChecks(l *localizer, latest, before AuditRun) []auditCheckView {
+// auditCheckViews are the latest run's checks with their findings'
+// fixes, each finding marked new when the run before lacks it.
+func auditCheckViews(l *localizer, latest, before AuditRun) []auditCheckView {
 	prev := findingCounts(before)
 	out := make([]auditCheckView, len(latest.Checks))
 	for i, ch := range latest.Checks {
