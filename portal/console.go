@@ -40,6 +40,12 @@ type Console struct {
 	// Consent reports how consent was given between from and to (the
 	// consent module's Report, with the policy's minimum group size).
 	Consent func(ctx context.Context, from, to time.Time) (ConsentReport, error)
+	// AuditRuns returns the latest stored runs of the audit, newest
+	// first, at most limit (GET /v1/audit/runs).
+	AuditRuns func(ctx context.Context, limit int) ([]AuditRun, error)
+	// RunAudit runs the audit and stores it as a run of p (POST
+	// /v1/audit/runs).
+	RunAudit func(ctx context.Context, p authz.Principal) (AuditRun, error)
 }
 
 // DataMapColumn is one column of the data map as the console shows it.
@@ -84,6 +90,7 @@ var consoleSections = []consoleSection{
 	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
 	{ID: "Policy", Href: pathConsolePolicy, Need: Access{Action: authz.ActionAudit, Every: true}},
 	{ID: "Consent", Href: pathConsoleConsent, Need: Access{Action: authz.ActionList, Categories: []string{"user.consent.record"}}},
+	{ID: "Audit", Href: pathConsoleAudit, Need: Access{Action: authz.ActionAudit, Every: true}},
 }
 
 // mountConsole adds the console's routes.
@@ -113,6 +120,7 @@ func (p *Portal) mountConsole(r fiber.Router, doc web.Documenter) {
 	}, p.consoleRecord)
 	p.mountConsolePolicy(r, doc)
 	p.mountConsoleConsent(r, doc)
+	p.mountConsoleAudit(r, doc)
 }
 
 // consolePage starts a console page for a principal allowed to use the

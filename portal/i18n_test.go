@@ -94,6 +94,16 @@ func usedMessageIDs(t *testing.T) []string {
 	for _, a := range []string{"delete", "anonymize", "keep", "review"} {
 		used["ConsoleErasure_"+a] = true
 	}
+	// The audit's: check names, statuses and the fixes' links.
+	for _, c := range auditChecks {
+		used["ConsoleAuditCheck_"+c] = true
+	}
+	for _, s := range auditStatuses {
+		used["ConsoleAuditStatus_"+s] = true
+	}
+	for _, id := range auditFixLabels {
+		used[id] = true
+	}
 	out := slices.Collect(maps.Keys(used))
 	sort.Strings(out)
 	return out

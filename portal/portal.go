@@ -148,14 +148,15 @@ var staticFiles embed.FS
 
 // pageNames are the templates rendered as whole pages; each defines
 // "content" inside templates/layout.html.
-var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete", "console", "console-datamap", "console-policy", "console-consent"}
+var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete", "console", "console-datamap", "console-policy", "console-consent", "console-audit"}
 
 // New parses the templates and message files and returns the pages.
 func New(cfg Config, deps Deps) (*Portal, error) {
 	if deps.Account == nil || deps.CSRFToken == nil || deps.Allowed == nil {
 		return nil, errors.New("portal: Account, CSRFToken and Allowed are required")
 	}
-	if co := deps.Console; co != nil && (co.DataMap == nil || co.Record == nil || co.Policy == nil || co.ApplyPolicy == nil || co.Consent == nil) {
+	if co := deps.Console; co != nil && (co.DataMap == nil || co.Record == nil || co.Policy == nil || co.ApplyPolicy == nil ||
+		co.Consent == nil || co.AuditRuns == nil || co.RunAudit == nil) {
 		return nil, errors.New("portal: the console needs every field of Console")
 	}
 	if pr := deps.Privacy; pr != nil && (pr.Categories == nil || pr.Holdings == nil || pr.Consent == nil || pr.Requests == nil || deps.Taxonomy == nil) {
@@ -345,6 +346,7 @@ type page struct {
 	// Applied is the revision just put in force.
 	Applied       string
 	ConsentReport *consentView
+	Audit         *auditView
 }
 
 // googleSignIn configures Google's HTML API on the sign-in page.

@@ -929,9 +929,11 @@ func sameOrigin(c *fiber.Ctx) error {
 // templateFuncs are the helpers every template may use.
 var templateFuncs = template.FuncMap{
 	// date and datetime print a time the same way in every language, as
-	// ISO 8601 dates read everywhere.
+	// ISO 8601 dates read everywhere; seconds adds the seconds, for runs
+	// less than a minute apart.
 	"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"seconds":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"title":    func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"status":   statusMessageID,
 	"purpose":  func(name string) string { return purposeMessageID(name) + "Label" },

@@ -39,16 +39,7 @@ func runAudit(ctx context.Context, env cmdEnv, args []string) error {
 		return err
 	}
 	defer release()
-	var mod *audit.Module
-	for _, m := range srv.modules {
-		if a, ok := m.(*audit.Module); ok {
-			mod = a
-		}
-	}
-	if mod == nil {
-		return errors.New("the server has no audit module")
-	}
-	rep, err := mod.Report(ctx)
+	rep, err := srv.wired.audit.Report(ctx)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,8 @@ import (
 
 // TestAuditReportRoute asks the wired embedded server for the audit
 // report with every role. It plants nothing: the report only reads, and
-// its retention dry run removes nothing.
+// its retention preview removes and stores nothing
+// (TestAuditReadsWriteNothing counts every table around it).
 func TestAuditReportRoute(t *testing.T) {
 	for _, tt := range authtest.DPOOnly() {
 		t.Run("role "+tt.Role, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/stewardhq/steward/governance/audit"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/governance/retention"
@@ -43,6 +44,7 @@ func dataSources(mods []module.Module) []datamap.Source {
 	return append(sources,
 		datamap.Source{Module: "privacy", Models: privacy.Models()},
 		datamap.Source{Module: "retention", Models: []any{(*retention.Run)(nil)}},
+		datamap.Source{Module: "audit", Models: audit.Models()},
 	)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stewardhq/steward/analytics/attribution"
 	"github.com/stewardhq/steward/analytics/enrich"
 	"github.com/stewardhq/steward/consent"
+	"github.com/stewardhq/steward/governance/audit"
 	"github.com/stewardhq/steward/governance/datamap"
 	"github.com/stewardhq/steward/governance/privacy"
 	"github.com/stewardhq/steward/internal/authz"
@@ -83,7 +84,8 @@ func (s *server) newPortal() (*portal.Portal, error) {
 		Console: &portal.Console{
 			DataMap: s.consoleDataMap, Record: s.consoleRecord,
 			Policy: s.consolePolicy, ApplyPolicy: s.applyPolicy,
-			Consent: s.consoleConsent,
+			Consent:   s.consoleConsent,
+			AuditRuns: s.consoleAuditRuns, RunAudit: s.consoleRunAudit,
 		},
 	})
 	if err != nil {
@@ -132,6 +134,44 @@ func (s *server) consoleRecord(ctx context.Context, w io.Writer, format string, 
 		return err
 	}
 	return datamap.Render(w, &kept, format, proc)
+}
+
+// consoleAuditRuns is the audit's history as the console shows it, as
+// GET /v1/audit/runs answers it.
+func (s *server) consoleAuditRuns(ctx context.Context, limit int) ([]portal.AuditRun, error) {
+	runs, err := s.wired.audit.Runs(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.AuditRun, len(runs))
+	for i, r := range runs {
+		out[i] = auditRun(r)
+	}
+	return out, nil
+}
+
+// consoleRunAudit runs the audit and keeps it as p's run, as POST
+// /v1/audit/runs does.
+func (s *server) consoleRunAudit(ctx context.Context, p authz.Principal) (portal.AuditRun, error) {
+	r, err := s.wired.audit.Run(ctx, p.UserID)
+	if err != nil {
+		return portal.AuditRun{}, err
+	}
+	return auditRun(r), nil
+}
+
+// auditRun turns a stored run of the audit into the console's.
+func auditRun(r audit.Run) portal.AuditRun {
+	out := portal.AuditRun{ID: r.ID, ActorID: r.ActorID, RanAt: r.RanAt, PolicyRevision: r.PolicyRevision,
+		Status: r.Status, Findings: r.Findings, Warnings: r.Warnings}
+	for _, c := range r.Report.Checks {
+		pc := portal.AuditCheck{Name: c.Name, Status: c.Status, Summary: c.Summary}
+		for _, f := range c.Findings {
+			pc.Findings = append(pc.Findings, portal.AuditFinding{Level: f.Level, What: f.What, Where: f.Where, Detail: f.Detail})
+		}
+		out.Checks = append(out.Checks, pc)
+	}
+	return out
 }
 
 // holdingCounts is what the pages show of holdings: items per category.

@@ -58,6 +58,7 @@ type wired struct {
 	events    *ingest.Module
 	privacy   *privacy.Module
 	retention *retention.Module
+	audit     *audit.Module
 }
 
 // assemble wires a server on opened stores, with now as the clock of every
@@ -381,7 +382,7 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	}
 	mods = append(mods, privacyMod, retentionMod)
 
-	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod, consent: consentMod, events: eventsMod, privacy: privacyMod, retention: retentionMod}
+	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod, consent: consentMod, events: eventsMod, privacy: privacyMod, retention: retentionMod, audit: auditMod}
 	return mods, nil
 }
 

@@ -1,9 +1,10 @@
 // Package audit provides the DPO's view of Steward: the data map and the
 // audit report, which checks data map coverage, retention compliance,
 // privacy request deadlines, consent proof, the integrity of the admin and
-// decision logs, and the record of processing. Every route asks
-// the access policy for the audit action on the categories it reveals, so
-// only roles the policy grants (dpo, admin) reach it.
+// decision logs, and the record of processing; and the runs of the audit
+// someone kept (audit_runs), its history. Every route asks the access
+// policy for the audit action on the categories it reveals, so only roles
+// the policy grants (dpo, admin) reach it.
 package audit
 
 import (
@@ -74,8 +75,9 @@ func New(cfg Config, deps Deps) (*Module, error) {
 // Name implements module.Module.
 func (m *Module) Name() string { return "audit" }
 
-// Models implements module.Module; the audit stores nothing of its own.
-func (m *Module) Models() []any { return nil }
+// Models implements module.Module: the runs of the audit that were
+// stored.
+func (m *Module) Models() []any { return Models() }
 
 // DataMapResponse is the body of GET /v1/audit/datamap.
 type DataMapResponse struct {
@@ -100,15 +102,53 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Path:    "/v1/audit/report",
 		Summary: "The audit report: data map coverage, retention compliance, request deadlines, consent proof, log integrity, record of processing",
 		Description: "For the dpo and admin roles (the access policy's audit action). `clean` is true when no check has a finding; " +
-			"warnings are allowed. Building it runs the retention rules dry, which removes nothing.",
+			"warnings are allowed. Building it writes nothing: the retention check counts what is past its rule in a " +
+			"preview that removes and stores nothing. `POST /v1/audit/runs` runs it and keeps it.",
 		Tag:       "audit",
 		Auth:      true,
 		Responses: map[int]any{200: Report{}, 403: nil},
 	}, m.report)
+	web.Route(r, doc, web.RouteDoc{
+		Method:  fiber.MethodPost,
+		Path:    "/v1/audit/runs",
+		Summary: "Run the audit and keep it: the report of GET /v1/audit/report, stored with who ran it and its counts",
+		Description: "For the dpo and admin roles (the access policy's audit action). Answers `201` with the stored run: " +
+			"its id, the account that ran it, when, the policy revision, the worst status of its checks (`ok`, " +
+			"`warning` or `finding`), how many findings and warnings it had, and the report. The console's " +
+			"*Run the audit now* does the same.",
+		Tag:       "audit",
+		Auth:      true,
+		Responses: map[int]any{201: Run{}, 403: nil},
+	}, m.createRun)
+	web.Route(r, doc, web.RouteDoc{
+		Method:      fiber.MethodGet,
+		Path:        "/v1/audit/runs",
+		Summary:     "The stored runs of the audit, newest first, each with its report",
+		Description: "For the dpo and admin roles (the access policy's audit action). `limit` is 1 to 100; zero means 20.",
+		Tag:         "audit",
+		Auth:        true,
+		Query:       RunsQuery{},
+		Responses:   map[int]any{200: RunsResponse{}, 400: nil, 403: nil},
+	}, m.listRuns)
+}
+
+// RunsQuery is the query of GET /v1/audit/runs.
+type RunsQuery struct {
+	// Limit is how many runs to answer, 1 to MaxRuns; zero means
+	// DefaultRuns.
+	Limit int `query:"limit"`
+}
+
+// DefaultRuns is how many runs GET /v1/audit/runs answers by default.
+const DefaultRuns = 20
+
+// RunsResponse is the body of GET /v1/audit/runs.
+type RunsResponse struct {
+	Runs []Run `json:"runs"`
 }
 
 func (m *Module) dataMap(c *fiber.Ctx) error {
-	dm, problems, err := m.authorize(c)
+	_, dm, problems, err := m.authorize(c)
 	if err != nil {
 		return err
 	}
@@ -119,7 +159,7 @@ func (m *Module) dataMap(c *fiber.Ctx) error {
 }
 
 func (m *Module) report(c *fiber.Ctx) error {
-	if _, _, err := m.authorize(c); err != nil {
+	if _, _, _, err := m.authorize(c); err != nil {
 		return err
 	}
 	rep, err := m.Report(c.UserContext())
@@ -129,17 +169,48 @@ func (m *Module) report(c *fiber.Ctx) error {
 	return c.JSON(rep)
 }
 
+func (m *Module) createRun(c *fiber.Ctx) error {
+	p, _, _, err := m.authorize(c)
+	if err != nil {
+		return err
+	}
+	run, err := m.Run(c.UserContext(), p.UserID)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(run)
+}
+
+func (m *Module) listRuns(c *fiber.Ctx) error {
+	if _, _, _, err := m.authorize(c); err != nil {
+		return err
+	}
+	var q RunsQuery
+	if err := c.QueryParser(&q); err != nil || q.Limit < 0 || q.Limit > MaxRuns {
+		return errs.E(errs.ErrInvalidArgument, fmt.Sprintf("limit must be a number from 1 to %d", MaxRuns))
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultRuns
+	}
+	runs, err := m.Runs(c.UserContext(), q.Limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(RunsResponse{Runs: runs})
+}
+
 // authorize asks the access policy whether the caller may audit every
-// category of the data map, and returns the map it checked against.
-func (m *Module) authorize(c *fiber.Ctx) (*datamap.Map, []datamap.Problem, error) {
+// category of the data map, and returns the caller and the map it checked
+// against.
+func (m *Module) authorize(c *fiber.Ctx) (authz.Principal, *datamap.Map, []datamap.Problem, error) {
 	p, err := authz.Require(c)
 	if err != nil {
-		return nil, nil, err
+		return p, nil, nil, err
 	}
 	ctx := c.UserContext()
 	dm, problems, err := m.deps.DataMap(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("build data map: %w", err)
+		return p, nil, nil, fmt.Errorf("build data map: %w", err)
 	}
 	cats := make([]string, 0, len(dm.Categories))
 	for k := range dm.Categories {
@@ -147,14 +218,14 @@ func (m *Module) authorize(c *fiber.Ctx) (*datamap.Map, []datamap.Problem, error
 	}
 	d, err := m.deps.Guard.Check(ctx, p, authz.ActionAudit, "", cats)
 	if err != nil {
-		return nil, nil, err
+		return p, nil, nil, err
 	}
 	// The map and the report speak of every column, so a role that may
 	// audit only part of it may see neither.
 	if len(d.Redact) > 0 {
-		return nil, nil, errs.E(errs.ErrForbidden, "your role may not audit every data category")
+		return p, nil, nil, errs.E(errs.ErrForbidden, "your role may not audit every data category")
 	}
-	return dm, problems, nil
+	return p, dm, problems, nil
 }
 
 var _ module.Module = (*Module)(nil)

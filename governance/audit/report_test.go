@@ -30,6 +30,7 @@ func sqlDataMap(db *bun.DB, engine *policies.Engine) func(context.Context) (*dat
 			Sources: []datamap.Source{
 				{Module: "generation", Models: (&generation.Module{}).Models()},
 				{Module: "retention", Models: []any{(*retention.Run)(nil)}},
+				{Module: "audit", Models: Models()},
 			}})
 	}
 }
