@@ -29,6 +29,11 @@ type ExtendBody struct {
 	Reason string `json:"reason"`
 }
 
+// RejectBody is the body of POST /v1/privacy/requests/{id}/reject.
+type RejectBody struct {
+	Reason string `json:"reason"`
+}
+
 // RequestView is a request as the API shows it.
 type RequestView struct {
 	Request
@@ -86,6 +91,23 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Request:   ExtendBody{},
 		Responses: map[int]any{200: RequestView{}, 403: nil, 404: nil, 409: nil},
 	}, m.handleExtend)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodPost, Path: "/v1/privacy/requests/:id/reject", Tag: "privacy", Auth: true,
+		Summary: "Reject a request that has not started, with the reason (dpo, admin)",
+		Description: "For a request that is manifestly unfounded or excessive (Art. 12(5) GDPR), or whose subject " +
+			"could not be identified. The reason, required, goes into the request's trail and the admin log. A request " +
+			"being processed or already closed answers 409.",
+		Request:   RejectBody{},
+		Responses: map[int]any{200: RequestView{}, 400: nil, 403: nil, 404: nil, 409: nil},
+	}, m.handleReject)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodPost, Path: "/v1/privacy/requests/:id/retry", Tag: "privacy", Auth: true,
+		Summary: "Send a failed request back to the workers (dpo, admin)",
+		Description: "The request is verified again with its failure cleared and runs anew, with a fresh count of " +
+			"attempts; an erasure runs its steps again and gets a new certificate. The retry is in the request's trail " +
+			"and the admin log. A request that has not failed answers 409.",
+		Responses: map[int]any{200: RequestView{}, 403: nil, 404: nil, 409: nil},
+	}, m.handleRetry)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: "/v1/privacy/requests/:id/download", Tag: "privacy",
 		Summary:   "Download an access package through its signed, expiring link",
@@ -193,6 +215,30 @@ func (m *Module) handleExtend(c *fiber.Ctx) error {
 		return err
 	}
 	req, err := m.Extend(c.UserContext(), p, c.Params("id"), body.Months, body.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(m.view(req, nil))
+}
+
+func (m *Module) handleReject(c *fiber.Ctx) error {
+	p, body, err := authz.RequireJSON[RejectBody](c)
+	if err != nil {
+		return err
+	}
+	req, err := m.Reject(c.UserContext(), p, c.Params("id"), body.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(m.view(req, nil))
+}
+
+func (m *Module) handleRetry(c *fiber.Ctx) error {
+	p, err := authz.Require(c)
+	if err != nil {
+		return err
+	}
+	req, err := m.Retry(c.UserContext(), p, c.Params("id"))
 	if err != nil {
 		return err
 	}
