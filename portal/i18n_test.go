@@ -57,9 +57,10 @@ func usedMessageIDs(t *testing.T) []string {
 		used[id] = true
 	}
 	// The privacy center's messages chosen at run time: titles and
-	// navigation, refusals, purposes, consent methods, request types,
+	// navigation, the certificate's verdicts, refusals, purposes, consent methods, request types,
 	// statuses and trail events.
-	for _, id := range []string{"PrivacyTitle", "ConsentTitle", "DataTitle", "RequestTitle", "DeleteTitle", "PrivacyNavKeep", "PrivacyNavConsent", "PrivacyNavData"} {
+	for _, id := range []string{"PrivacyTitle", "ConsentTitle", "DataTitle", "RequestTitle", "DeleteTitle", "PrivacyNavKeep", "PrivacyNavConsent", "PrivacyNavData",
+		"CertificateLead", "CertificateLeadVisitor", "CertificatePassed", "CertificateNotPassed"} {
 		used[id] = true
 	}
 	for _, a := range []string{"delete", "anonymize", "keep", "review"} {
@@ -80,9 +81,11 @@ func usedMessageIDs(t *testing.T) []string {
 		used["RequestType_"+t], used["RequestTypeVisitor_"+t] = true, true
 	}
 	for _, s := range requestStatuses {
-		used[statusMessageID(s)], used["RequestEvent_"+s] = true, true
+		used[statusMessageID(s)] = true
 	}
-	used["RequestEvent_extended"], used["RequestEvent_downloaded"] = true, true
+	for _, e := range requestEvents {
+		used["RequestEvent_"+e] = true
+	}
 	// The console's: its title, sections, filters and erasure actions.
 	used["ConsoleTitle"], used["ConsoleNavHome"] = true, true
 	for _, s := range consoleSections {

@@ -326,12 +326,12 @@ type page struct {
 	Request        *PrivacyRequest
 	Stages         []requestStage
 	// Refresh reloads the page every few seconds (a request in progress).
-	Refresh         bool
-	CertificateLink string
-	KeptNames       []string
-	Erasure         []erasureGroup
-	Reauth          bool
-	DeleteAction    string
+	Refresh bool
+	// Certificate is the erasure certificate a request page shows.
+	Certificate  *certificateView
+	Erasure      []erasureGroup
+	Reauth       bool
+	DeleteAction string
 	// VisitorCookie is true on a visitor's pages when their browser holds
 	// a visitor cookie, whose records they may download and erase.
 	VisitorCookie bool

@@ -248,6 +248,10 @@ const (
 // requestStatuses are every status a request can have.
 var requestStatuses = []string{requestReceived, requestVerified, requestProcessing, requestCompleted, requestFailed, requestRejected}
 
+// requestEvents are every step a request's trail names: a status, or one
+// of the privacy module's other events.
+var requestEvents = append(slices.Clone(requestStatuses), "extended", "downloaded", "error", "package_removed", "retried")
+
 // Privacy center paths.
 const (
 	pathPrivacy        = "/privacy"
@@ -707,16 +711,20 @@ func (p *Portal) requestPage(c *fiber.Ctx) error {
 		return err
 	}
 	pg.Request = &req
-	if token := c.Query("token"); token != "" {
-		pg.CertificateLink = requestPath(req.ID) + "/certificate.json?token=" + url.QueryEscape(token)
-	} else {
-		pg.CertificateLink = requestPath(req.ID) + "/certificate.json"
-	}
-	if req.Certificate != nil {
-		for i, k := range req.Certificate.Kept {
-			pg.KeptNames = append(pg.KeptNames, p.categoryName(pg.L, k.Category))
-			req.Certificate.Kept[i].Reason = p.erasureWhy(pg.L, k.Category, k.Reason)
+	if cert := req.Certificate; cert != nil {
+		link := requestPath(req.ID) + "/certificate.json"
+		if token := c.Query("token"); token != "" {
+			link += "?token=" + url.QueryEscape(token)
 		}
+		lead := pg.L.T("CertificateLead", "Completed", formatDateTime(cert.CompletedAt))
+		if req.Visitor {
+			lead = pg.L.T("CertificateLeadVisitor", "Completed", formatDateTime(cert.CompletedAt))
+		}
+		verdict := pg.L.T("CertificateNotPassed")
+		if cert.Passed {
+			verdict = pg.L.T("CertificatePassed")
+		}
+		pg.Certificate = p.certificateView(pg.L, cert, lead, verdict, link)
 	}
 	pg.Stages = stagesOf(pg.L, req.Status)
 	// A running request refreshes itself, without script.
@@ -741,6 +749,28 @@ func (p *Portal) certificateJSON(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="erasure-certificate-`+req.ID+`.json"`)
 	return c.Send(req.Certificate.JSON)
+}
+
+// certificateView is an erasure certificate as the "certificate" part
+// shows it: its lead and verdict in the reader's words, the kept
+// categories named and explained in the page's language, and the link
+// that downloads it.
+type certificateView struct {
+	*Certificate
+	Lead, Verdict string
+	KeptNames     []string
+	Link          string
+}
+
+// certificateView names and explains the kept categories of cert in the
+// page's language.
+func (p *Portal) certificateView(l *localizer, cert *Certificate, lead, verdict, link string) *certificateView {
+	v := &certificateView{Certificate: cert, Lead: lead, Verdict: verdict, Link: link}
+	for i, k := range cert.Kept {
+		v.KeptNames = append(v.KeptNames, p.categoryName(l, k.Category))
+		cert.Kept[i].Reason = p.erasureWhy(l, k.Category, k.Reason)
+	}
+	return v
 }
 
 // categoryName names a category in the page's language.
@@ -931,7 +961,7 @@ var templateFuncs = template.FuncMap{
 	// date and datetime print a time the same way in every language, as
 	// ISO 8601 dates read everywhere.
 	"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"datetime": formatDateTime,
 	"title":    func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"status":   statusMessageID,
 	"deref": func(t *time.Time) time.Time {
@@ -948,6 +978,10 @@ var templateFuncs = template.FuncMap{
 		return filterField{Name: name, Label: label, Options: options}
 	},
 }
+
+// formatDateTime prints a time as the pages do, the same in every
+// language.
+func formatDateTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // pagePair is what a partial template gets: the page and its item.
 type pagePair struct {
