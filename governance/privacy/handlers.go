@@ -245,6 +245,10 @@ func (m *Module) handleRetry(c *fiber.Ctx) error {
 	return c.JSON(m.view(req, nil))
 }
 
+// LinkActor names a signed download link in the trail of the packages
+// it downloads, when no one was signed in.
+const LinkActor = "link"
+
 // handleDownload serves a package through a signed link. The link is the
 // authority, as for assets: it can be opened where no session is.
 func (m *Module) handleDownload(c *fiber.Ctx) error {
@@ -265,7 +269,7 @@ func (m *Module) handleDownload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	actor := "link"
+	actor := LinkActor
 	if p, ok := authz.FromContext(ctx); ok {
 		actor = p.UserID
 	}

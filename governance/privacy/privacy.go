@@ -416,15 +416,16 @@ type QueueFilter struct {
 	Status, Type string
 }
 
-// QueueFinished bounds the finished requests Queue returns. Open ones
-// are all returned, however old: those are the ones someone must act on.
-const QueueFinished = 200
+// QueueAnswered bounds the answered requests Queue returns. Those not
+// answered yet are all returned, however old: someone must act on them.
+const QueueAnswered = 200
 
-// Queue returns every open request (received, verified, processing) and
-// the newest QueueFinished finished ones (completed, failed, rejected),
-// accounts' and visitors' alike, of the status and type f keeps, for the
-// roles the access policy lets list requests about anyone (dpo, admin).
-// Unlike List, it never drops an old open request for newer ones.
+// Queue returns every request not answered yet (received, verified,
+// processing, and failed, which waits for someone to look into it) and
+// the newest QueueAnswered answered ones (completed, rejected), accounts'
+// and visitors' alike, of the status and type f keeps, for the roles the
+// access policy lets list requests about anyone (dpo, admin). Unlike
+// List, it never drops an old unanswered request for newer ones.
 func (m *Module) Queue(ctx context.Context, p authz.Principal, f QueueFilter) ([]Request, error) {
 	var v errs.ValidationError
 	if f.Status != "" && !slices.Contains(Statuses(), f.Status) {
@@ -443,7 +444,7 @@ func (m *Module) Queue(ctx context.Context, p authz.Principal, f QueueFilter) ([
 	if d.OwnOnly {
 		return nil, errs.E(errs.ErrForbidden, "your role may list only your own privacy requests")
 	}
-	var open, done []Request
+	var waiting, answered []Request
 	list := func(out *[]Request, statuses []string, limit int64) error {
 		if f.Status != "" {
 			if !slices.Contains(statuses, f.Status) {
@@ -460,13 +461,13 @@ func (m *Module) Queue(ctx context.Context, p authz.Principal, f QueueFilter) ([
 		}
 		return q.Scan(ctx)
 	}
-	if err := list(&open, openStatuses, 0); err != nil {
-		return nil, fmt.Errorf("list open privacy requests: %w", err)
+	if err := list(&waiting, append(slices.Clone(openStatuses), StatusFailed), 0); err != nil {
+		return nil, fmt.Errorf("list unanswered privacy requests: %w", err)
 	}
-	if err := list(&done, finishedStatuses, QueueFinished); err != nil {
-		return nil, fmt.Errorf("list finished privacy requests: %w", err)
+	if err := list(&answered, []string{StatusCompleted, StatusRejected}, QueueAnswered); err != nil {
+		return nil, fmt.Errorf("list answered privacy requests: %w", err)
 	}
-	return append(open, done...), nil
+	return append(waiting, answered...), nil
 }
 
 // Events returns a request's audit trail, oldest first.
@@ -522,8 +523,8 @@ func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, month
 
 // Reject refuses a request that has not started with the reason, which
 // the trail and the admin log keep: a manifestly unfounded or excessive
-// request (Art. 12(5)), or one whose subject could not be identified
-// (Art. 12(6)). Only roles the policy lets audit requests (dpo, admin)
+// request (Art. 12(5)), or one whose subject cannot be identified
+// (Art. 11(2), 12(2)). Only roles the policy lets audit requests (dpo, admin)
 // may. A request being processed is not rejected: an erasure half done
 // would stay half done.
 func (m *Module) Reject(ctx context.Context, p authz.Principal, id, reason string) (Request, error) {
