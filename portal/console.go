@@ -28,6 +28,26 @@ type Console struct {
 	// "markdown" or "html", or the data map's columns as "csv" (`steward
 	// datamap --format ...`), of the columns f keeps.
 	Record func(ctx context.Context, w io.Writer, format string, f DataMapFilter) error
+	// Requests returns every open privacy request and the newest finished
+	// ones that f keeps, accounts' and visitors' alike, for a role that
+	// may list the requests about anyone (dpo and admin, as on
+	// GET /v1/privacy/requests).
+	Requests func(ctx context.Context, p authz.Principal, f RequestFilter) ([]QueuedRequest, error)
+	// Request returns one request with its trail, and with its package's
+	// counts or its certificate when it has one
+	// (GET /v1/privacy/requests/{id}).
+	Request func(ctx context.Context, p authz.Principal, id string) (QueuedRequest, error)
+	// Extend, Reject and Retry act on a request as
+	// POST /v1/privacy/requests/{id}/extend, /reject and /retry do.
+	Extend func(ctx context.Context, p authz.Principal, id string, months int, reason string) error
+	Reject func(ctx context.Context, p authz.Principal, id, reason string) error
+	Retry  func(ctx context.Context, p authz.Principal, id string) error
+}
+
+// complete reports whether every function is set.
+func (co *Console) complete() bool {
+	return co.DataMap != nil && co.Record != nil && co.Requests != nil && co.Request != nil &&
+		co.Extend != nil && co.Reject != nil && co.Retry != nil
 }
 
 // DataMapColumn is one column of the data map as the console shows it.
@@ -70,6 +90,7 @@ type consoleSection struct {
 // consoleSections are the console's parts, in the order shown.
 var consoleSections = []consoleSection{
 	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
+	{ID: "Requests", Href: pathConsoleRequests, Need: queueAccess},
 }
 
 // mountConsole adds the console's routes.
@@ -97,6 +118,7 @@ func (p *Portal) mountConsole(r fiber.Router, doc web.Documenter) {
 			"`record.csv` (the data map's columns, with the browser's filters)",
 		Responses: map[int]any{200: web.Body{ContentType: "text/markdown"}, 303: nil, 403: nil, 404: nil},
 	}, p.consoleRecord)
+	p.mountConsoleRequests(r, doc)
 }
 
 // consolePage starts a console page for a principal allowed to use the

@@ -91,11 +91,33 @@ func usedMessageIDs(t *testing.T) []string {
 	for _, s := range consoleSections {
 		used["Console"+s.ID+"Title"], used["Console"+s.ID+"Text"] = true, true
 	}
-	for _, f := range []string{"Store", "Table", "Category", "Purpose"} {
+	for _, f := range []string{"Store", "Table", "Category", "Purpose", "Status", "Type"} {
 		used["ConsoleFilter"+f] = true
 	}
 	for _, a := range []string{"delete", "anonymize", "keep", "review"} {
 		used["ConsoleErasure_"+a] = true
+	}
+	// The requests queue's: statuses, types, trail events and who took
+	// each step, confirmations and refusals, the certificate's verdicts.
+	for _, s := range requestStatuses {
+		used["ConsoleStatus_"+s] = true
+	}
+	for _, t := range requestTypes {
+		used["ConsoleType_"+t], used["ConsoleRequestTitle_"+t] = true, true
+	}
+	for _, e := range requestEvents {
+		used["ConsoleEvent_"+e] = true
+	}
+	for _, k := range actorKinds {
+		used["ConsoleActor_"+k] = true
+	}
+	for _, m := range []map[string]string{consoleDone, consoleErrors} {
+		for _, id := range m {
+			used[id] = true
+		}
+	}
+	for _, id := range []string{"ConsoleRequestTitle", "ConsoleExtendMonthsN", "ConsoleCertificateLead", "ConsoleCertificatePassed", "ConsoleCertificateNotPassed"} {
+		used[id] = true
 	}
 	out := slices.Collect(maps.Keys(used))
 	sort.Strings(out)

@@ -229,8 +229,13 @@ type PrivacyRequest struct {
 // RequestStep is one entry of a request's trail.
 type RequestStep struct {
 	At time.Time
-	// Event is a status, or extended or downloaded.
+	// Event is a status, or another of requestEvents.
 	Event string
+	// ActorKind says who took the step (ActorSubject, ...); Actor names a
+	// staff member, by address. The console shows them, with Note, the
+	// step's note (a reason given); the privacy center does not.
+	ActorKind, Actor string
+	Note             string
 }
 
 // Request types and statuses, as the privacy module names them.
@@ -970,6 +975,8 @@ var templateFuncs = template.FuncMap{
 		}
 		return *t
 	},
+	"neg":   func(n int64) int64 { return -n },
+	"int64": func(n int) int64 { return int64(n) },
 	// pair hands a partial template the page and one item.
 	"pair": func(p *page, c any) pagePair { return pagePair{P: p, C: c} },
 	// filterOf is one filter of a form: its field, its label's message
