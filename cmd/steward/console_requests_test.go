@@ -308,11 +308,13 @@ func TestConsoleRequestsOnAWiredServer(t *testing.T) {
 	t.Run("an administrator rejects a request with a reason", func(t *testing.T) {
 		admin := clients[authz.RoleAdmin]
 		back := "/console/requests/" + toReject.ID
-		resp, _ := admin.postForm(back+"/reject", url.Values{"reason": {""}})
-		if loc := resp.Header.Get("Location"); loc != back+"?error=reject-reason" {
-			t.Errorf("a rejection without a reason: %d to %q", resp.StatusCode, loc)
+		for _, reason := range []string{"", "excessive\x00", "excessive \u202e"} {
+			resp, _ := admin.postForm(back+"/reject", url.Values{"reason": {reason}})
+			if loc := resp.Header.Get("Location"); loc != back+"?error=reject-reason" {
+				t.Errorf("a rejection with the reason %q: %d to %q", reason, resp.StatusCode, loc)
+			}
 		}
-		resp, _ = admin.postForm(back+"/reject", url.Values{"reason": {"Manifestly excessive: the fourth identical request this month."}})
+		resp, _ := admin.postForm(back+"/reject", url.Values{"reason": {"Manifestly excessive: the fourth identical request this month."}})
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != back+"?done=rejected" {
 			t.Fatalf("reject: %d to %q", resp.StatusCode, loc)
 		}

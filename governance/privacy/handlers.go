@@ -25,13 +25,14 @@ type CreateBody struct {
 
 // ExtendBody is the body of POST /v1/privacy/requests/{id}/extend.
 type ExtendBody struct {
-	Months int    `json:"months"`
-	Reason string `json:"reason"`
+	Months int `json:"months"`
+	// Reason may run over several lines, as the console's form allows.
+	Reason string `json:"reason" text:"multiline"`
 }
 
 // RejectBody is the body of POST /v1/privacy/requests/{id}/reject.
 type RejectBody struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason" text:"multiline"`
 }
 
 // RequestView is a request as the API shows it.

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -47,6 +48,7 @@ import (
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/ratelimit"
+	"github.com/stewardhq/steward/internal/text"
 	"github.com/stewardhq/steward/policies"
 )
 
@@ -486,8 +488,9 @@ func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, month
 	if months < 1 || months > maxExtensionMonths {
 		return Request{}, errs.Invalid("months", "range", fmt.Sprintf("between 1 and %d", maxExtensionMonths))
 	}
-	if strings.TrimSpace(reason) == "" {
-		return Request{}, errs.Invalid("reason", "required", "say why the request needs more time")
+	reason, err := staffReason(reason, "say why the request needs more time")
+	if err != nil {
+		return Request{}, err
 	}
 	req, err := m.load(ctx, id)
 	if err != nil {
@@ -503,7 +506,7 @@ func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, month
 		return Request{}, errs.E(errs.ErrConflict, "the request is closed")
 	}
 	req.DueAt = req.ReceivedAt.AddDate(0, dueMonths+months, 0)
-	req.ExtensionReason = strings.TrimSpace(reason)
+	req.ExtensionReason = reason
 	req.UpdatedAt = m.now().UTC()
 	err = m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewUpdate().Model(&req).Column("due_at", "extension_reason", "updated_at").WherePK().Exec(ctx); err != nil {
@@ -521,6 +524,25 @@ func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, month
 	return req, nil
 }
 
+// staffReason returns the reason staff give for acting on a request,
+// trimmed, or a validation error naming the field reason: a reason is
+// required (missing says what it must say), at most maxReasonLength
+// characters, and a paragraph of text under the text policy, line breaks
+// allowed, since the console's form takes it from a text area.
+func staffReason(reason, missing string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return "", errs.Invalid("reason", "required", missing)
+	}
+	if utf8.RuneCountInString(reason) > maxReasonLength {
+		return "", errs.Invalid("reason", "max", fmt.Sprintf("at most %d characters", maxReasonLength))
+	}
+	if p := text.Check(reason, text.Multiline); p != nil {
+		return "", errs.Invalid("reason", p.Rule, p.Message)
+	}
+	return reason, nil
+}
+
 // Reject refuses a request that has not started with the reason, which
 // the trail and the admin log keep: a manifestly unfounded or excessive
 // request (Art. 12(5)), or one whose subject cannot be identified
@@ -528,12 +550,9 @@ func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, month
 // may. A request being processed is not rejected: an erasure half done
 // would stay half done.
 func (m *Module) Reject(ctx context.Context, p authz.Principal, id, reason string) (Request, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return Request{}, errs.Invalid("reason", "required", "say why the request is rejected")
-	}
-	if len(reason) > maxReasonLength {
-		return Request{}, errs.Invalid("reason", "max", fmt.Sprintf("at most %d characters", maxReasonLength))
+	reason, err := staffReason(reason, "say why the request is rejected")
+	if err != nil {
+		return Request{}, err
 	}
 	req, err := m.load(ctx, id)
 	if err != nil {

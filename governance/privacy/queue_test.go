@@ -181,6 +181,8 @@ func TestReject(t *testing.T) {
 			{"no reason", ""},
 			{"blank reason", "  \n "},
 			{"a reason too long", strings.Repeat("x", maxReasonLength+1)},
+			{"a NUL in the reason", "excessive\x00"},
+			{"a bidirectional override in the reason", "excessive \u202e"},
 		} {
 			if _, err := m.Reject(ctx, dpo, req.ID, tt.reason); fieldOf(err) != "reason" {
 				t.Errorf("%s: %v, want an invalid reason", tt.name, err)
@@ -209,7 +211,7 @@ func TestReject(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		got, err := m.Reject(ctx, dpo, req.ID, "  the third identical request this week  ")
+		got, err := m.Reject(ctx, dpo, req.ID, "  the third identical request this week,\r\nsee the two before  ")
 		if err != nil || got.Status != StatusRejected {
 			t.Fatalf("Reject = %s, %v", got.Status, err)
 		}
@@ -222,7 +224,7 @@ func TestReject(t *testing.T) {
 			t.Fatal(err)
 		}
 		last := events[len(events)-1]
-		if last.Event != StatusRejected || last.ActorID != dpo.UserID || last.Note != "the third identical request this week" {
+		if last.Event != StatusRejected || last.ActorID != dpo.UserID || last.Note != "the third identical request this week,\r\nsee the two before" {
 			t.Errorf("the trail ends with %+v", last)
 		}
 		if acts := adminLogActions(t, db, req.ID); !slices.Contains(acts, "privacy_request.reject") {
