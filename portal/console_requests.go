@@ -115,8 +115,8 @@ func (p *Portal) mountConsoleRequests(r fiber.Router, doc web.Documenter) {
 		Method: fiber.MethodGet, Path: pathConsoleRequests, Tag: tag,
 		Summary: "The requests queue: every privacy request with its status, due date and the days left, the most urgent first",
 		Description: "Requests not answered yet (failed ones too) first: overdue, then due within 7 days, then the rest " +
-			"by due date; then the newest answered ones (completed, rejected). Filters in the query, each optional: `status` and `type`. Needs the right to list every " +
-			"request, like `GET /v1/privacy/requests` for dpo and admin.",
+			"by due date; then the newest answered ones (completed, rejected). Filters in the query, each optional: " +
+			"`status` and `type`. Needs the right to list every request, like `GET /v1/privacy/requests` for dpo and admin.",
 		Responses: html,
 	}, p.consoleRequests)
 	web.Route(r, doc, web.RouteDoc{
@@ -131,23 +131,26 @@ func (p *Portal) mountConsoleRequests(r fiber.Router, doc web.Documenter) {
 		Summary:   "The certificate of an erasure, as JSON to keep",
 		Responses: map[int]any{200: web.Body{ContentType: fiber.MIMEApplicationJSON}, 303: nil, 403: nil, 404: nil},
 	}, p.consoleCertificate)
-	actions := []struct {
-		path, summary, fields string
-		act                   func(c *fiber.Ctx, pr authz.Principal, id string) (string, error)
+	for _, a := range []struct {
+		path, form, done, summary, fields string
+		act                               consoleAct
 	}{
-		{pathConsoleExtend, "Extend a request's deadline by one or two months, with the reason (a form post)", "`months` (1 or 2) and `reason`", p.extendAction},
-		{pathConsoleReject, "Reject a request that has not started, with the reason (a form post)", "`reason`", p.rejectAction},
-		{pathConsoleRetry, "Send a failed request back to the workers (a form post)", "none", p.retryAction},
-	}
-	for _, a := range actions {
+		{pathConsoleExtend, "extend", "extended", "Extend a request's deadline by one or two months, with the reason (a form post)",
+			"`months` (1 or 2), `reason` and", p.extend},
+		{pathConsoleReject, "reject", "rejected", "Reject a request that has not started, with the reason (a form post)",
+			"`reason` and", p.reject},
+		{pathConsoleRetry, "retry", "retried", "Send a failed request back to the workers (a form post)",
+			"none but", p.retry},
+	} {
 		web.Route(r, doc, web.RouteDoc{
 			Method: fiber.MethodPost, Path: a.path, Tag: tag,
 			Summary: a.summary,
-			Description: "Form fields: " + a.fields + ", and `csrf_token`. Answers `303` to the request's page with " +
-				"`?done=` or `?error=` (a missing reason, a request in a state that does not allow it); signed out, `303` to " +
-				"the sign-in page. A role that may not act on requests answers 403, a post from another site too.",
+			Description: "Form fields: " + a.fields + " `csrf_token`. Answers `303` to the request's page with `?done=" + a.done +
+				"`, or `?error=` when a field is missing or wrong (`" + a.form + "-<field>`) or the request's state does not " +
+				"allow it (`conflict`); signed out, `303` to the sign-in page. A role that may not act on requests answers " +
+				"403, and so does a post from another site.",
 			Responses: map[int]any{303: nil, 403: nil, 404: nil},
-		}, p.consoleAction(a.act))
+		}, p.consoleAction(a.form, a.done, a.act))
 	}
 }
 
@@ -221,7 +224,6 @@ func orderQueue(rows []queueRow) {
 
 // requestsView is the requests queue's content.
 type requestsView struct {
-	Filter          RequestFilter
 	Statuses, Types []option
 	Rows            []queueRow
 	// Open, Overdue and Soon count the requests shown not answered yet,
@@ -239,7 +241,7 @@ func (p *Portal) consoleRequests(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v := &requestsView{Filter: f}
+	v := &requestsView{}
 	now := p.now()
 	for _, r := range list {
 		row := rowOf(r, now)
@@ -273,7 +275,8 @@ type requestView struct {
 	CanExtend, CanReject, CanRetry bool
 	Months                         []option
 	// Done confirms the action just taken; Error explains one refused,
-	// and ErrorField names the form field it was about.
+	// and ErrorField is its code, which names the form's field it was
+	// about ("extend-reason").
 	Done, Error, ErrorField string
 }
 
@@ -353,12 +356,16 @@ func (p *Portal) consoleCertificate(c *fiber.Ctx) error {
 	return c.Send(req.Certificate.JSON)
 }
 
-// consoleAction handles an action's form post: the same site, a signed-in
-// role that may use the queue, then act, which returns the code the
-// request's page confirms it with. A reason or month the form lacks, or
-// a request whose state does not allow the action, goes back to the page
-// to explain; anything else is an error.
-func (p *Portal) consoleAction(act func(c *fiber.Ctx, pr authz.Principal, id string) (string, error)) fiber.Handler {
+// consoleAct is one action on a request, taken by pr.
+type consoleAct func(c *fiber.Ctx, pr authz.Principal, id string) error
+
+// consoleAction handles the form post of an action: from this site, by a
+// signed-in role that may use the queue. Taken, the request's page
+// confirms it with done; a field of the form missing or wrong, or a
+// request whose state does not allow the action, goes back to the page to
+// be explained, as "<form>-<field>" or "conflict". Anything else is an
+// error.
+func (p *Portal) consoleAction(form, done string, act consoleAct) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if err := sameOrigin(c); err != nil {
 			return err
@@ -376,13 +383,13 @@ func (p *Portal) consoleAction(act func(c *fiber.Ctx, pr authz.Principal, id str
 		if !ok {
 			return errs.E(errs.ErrForbidden, "Your role may not use this part of the console.")
 		}
-		code, err := act(c, pr, id)
+		err = act(c, pr, id)
 		var v *errs.ValidationError
 		switch {
 		case err == nil:
-			return c.Redirect(back+"?done="+code, fiber.StatusSeeOther)
+			return c.Redirect(back+"?done="+done, fiber.StatusSeeOther)
 		case errors.As(err, &v) && len(v.Errors) > 0:
-			return c.Redirect(back+"?error="+code+"-"+v.Errors[0].Field, fiber.StatusSeeOther)
+			return c.Redirect(back+"?error="+form+"-"+v.Errors[0].Field, fiber.StatusSeeOther)
 		case errors.Is(err, errs.ErrConflict):
 			return c.Redirect(back+"?error=conflict", fiber.StatusSeeOther)
 		}
@@ -390,27 +397,18 @@ func (p *Portal) consoleAction(act func(c *fiber.Ctx, pr authz.Principal, id str
 	}
 }
 
-func (p *Portal) extendAction(c *fiber.Ctx, pr authz.Principal, id string) (string, error) {
+func (p *Portal) extend(c *fiber.Ctx, pr authz.Principal, id string) error {
 	months, err := strconv.Atoi(c.FormValue("months"))
 	if err != nil || !slices.Contains(extendMonths, months) {
-		return "extend", errs.Invalid("months", "oneof", "Extend by one or two months.")
+		return errs.Invalid("months", "oneof", "Extend by one or two months.")
 	}
-	if err := p.console.Extend(c.UserContext(), pr, id, months, c.FormValue("reason")); err != nil {
-		return "extend", err
-	}
-	return "extended", nil
+	return p.console.Extend(c.UserContext(), pr, id, months, c.FormValue("reason"))
 }
 
-func (p *Portal) rejectAction(c *fiber.Ctx, pr authz.Principal, id string) (string, error) {
-	if err := p.console.Reject(c.UserContext(), pr, id, c.FormValue("reason")); err != nil {
-		return "reject", err
-	}
-	return "rejected", nil
+func (p *Portal) reject(c *fiber.Ctx, pr authz.Principal, id string) error {
+	return p.console.Reject(c.UserContext(), pr, id, c.FormValue("reason"))
 }
 
-func (p *Portal) retryAction(c *fiber.Ctx, pr authz.Principal, id string) (string, error) {
-	if err := p.console.Retry(c.UserContext(), pr, id); err != nil {
-		return "retry", err
-	}
-	return "retried", nil
+func (p *Portal) retry(c *fiber.Ctx, pr authz.Principal, id string) error {
+	return p.console.Retry(c.UserContext(), pr, id)
 }
