@@ -46,6 +46,27 @@ type Console struct {
 	// RunAudit runs the audit and stores it as a run of p (POST
 	// /v1/audit/runs).
 	RunAudit func(ctx context.Context, p authz.Principal) (AuditRun, error)
+	// Requests returns every open privacy request and the newest finished
+	// ones that f keeps, accounts' and visitors' alike, for a role that
+	// may list the requests about anyone (dpo and admin, as on
+	// GET /v1/privacy/requests).
+	Requests func(ctx context.Context, p authz.Principal, f RequestFilter) ([]QueuedRequest, error)
+	// Request returns one request with its trail, and with its package's
+	// counts or its certificate when it has one
+	// (GET /v1/privacy/requests/{id}).
+	Request func(ctx context.Context, p authz.Principal, id string) (QueuedRequest, error)
+	// Extend, Reject and Retry act on a request as
+	// POST /v1/privacy/requests/{id}/extend, /reject and /retry do.
+	Extend func(ctx context.Context, p authz.Principal, id string, months int, reason string) error
+	Reject func(ctx context.Context, p authz.Principal, id, reason string) error
+	Retry  func(ctx context.Context, p authz.Principal, id string) error
+}
+
+// complete reports whether every function is set.
+func (co *Console) complete() bool {
+	return co.DataMap != nil && co.Record != nil && co.Requests != nil && co.Request != nil &&
+		co.Extend != nil && co.Reject != nil && co.Retry != nil && co.Policy != nil && co.ApplyPolicy != nil &&
+		co.Consent != nil && co.AuditRuns != nil && co.RunAudit != nil
 }
 
 // DataMapColumn is one column of the data map as the console shows it.
@@ -87,10 +108,11 @@ type consoleSection struct {
 
 // consoleSections are the console's parts, in the order shown.
 var consoleSections = []consoleSection{
-	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
-	{ID: "Policy", Href: pathConsolePolicy, Need: Access{Action: authz.ActionAudit, Every: true}},
-	{ID: "Consent", Href: pathConsoleConsent, Need: Access{Action: authz.ActionList, Categories: []string{"user.consent.record"}}},
+	{ID: "Requests", Href: pathConsoleRequests, Need: queueAccess},
 	{ID: "Audit", Href: pathConsoleAudit, Need: Access{Action: authz.ActionAudit, Every: true}},
+	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
+	{ID: "Consent", Href: pathConsoleConsent, Need: Access{Action: authz.ActionList, Categories: []string{"user.consent.record"}}},
+	{ID: "Policy", Href: pathConsolePolicy, Need: Access{Action: authz.ActionAudit, Every: true}},
 }
 
 // mountConsole adds the console's routes.
@@ -121,6 +143,7 @@ func (p *Portal) mountConsole(r fiber.Router, doc web.Documenter) {
 	p.mountConsolePolicy(r, doc)
 	p.mountConsoleConsent(r, doc)
 	p.mountConsoleAudit(r, doc)
+	p.mountConsoleRequests(r, doc)
 }
 
 // consolePage starts a console page for a principal allowed to use the

@@ -48,9 +48,6 @@ type AuditFinding struct {
 const (
 	pathConsoleAudit    = "/console/audit"
 	pathConsoleAuditRun = "/console/audit/run"
-	// pathConsoleRequests is the console's queue of privacy requests,
-	// where an overdue or failed request is handled.
-	pathConsoleRequests = "/console/requests"
 )
 
 // auditHistory is how many runs the audit page lists.

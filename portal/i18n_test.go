@@ -57,9 +57,10 @@ func usedMessageIDs(t *testing.T) []string {
 		used[id] = true
 	}
 	// The privacy center's messages chosen at run time: titles and
-	// navigation, refusals, purposes, consent methods, request types,
+	// navigation, the certificate's verdicts, refusals, purposes, consent methods, request types,
 	// statuses and trail events.
-	for _, id := range []string{"PrivacyTitle", "ConsentTitle", "DataTitle", "RequestTitle", "DeleteTitle", "PrivacyNavKeep", "PrivacyNavConsent", "PrivacyNavData"} {
+	for _, id := range []string{"PrivacyTitle", "ConsentTitle", "DataTitle", "RequestTitle", "DeleteTitle", "PrivacyNavKeep", "PrivacyNavConsent", "PrivacyNavData",
+		"CertificateLead", "CertificateLeadVisitor", "CertificatePassed", "CertificateNotPassed"} {
 		used[id] = true
 	}
 	for _, a := range []string{"delete", "anonymize", "keep", "review"} {
@@ -80,15 +81,17 @@ func usedMessageIDs(t *testing.T) []string {
 		used["RequestType_"+t], used["RequestTypeVisitor_"+t] = true, true
 	}
 	for _, s := range requestStatuses {
-		used[statusMessageID(s)], used["RequestEvent_"+s] = true, true
+		used[statusMessageID(s)] = true
 	}
-	used["RequestEvent_extended"], used["RequestEvent_downloaded"] = true, true
+	for _, e := range requestEvents {
+		used["RequestEvent_"+e] = true
+	}
 	// The console's: its title, sections, filters and erasure actions.
 	used["ConsoleTitle"], used["ConsoleNavHome"], used["ConsoleConsentBadPeriod"] = true, true, true
 	for _, s := range consoleSections {
 		used["Console"+s.ID+"Title"], used["Console"+s.ID+"Text"] = true, true
 	}
-	for _, f := range []string{"Store", "Table", "Category", "Purpose"} {
+	for _, f := range []string{"Store", "Table", "Category", "Purpose", "Status", "Type"} {
 		used["ConsoleFilter"+f] = true
 	}
 	for _, a := range []string{"delete", "anonymize", "keep", "review"} {
@@ -102,6 +105,28 @@ func usedMessageIDs(t *testing.T) []string {
 		used["ConsoleAuditStatus_"+s] = true
 	}
 	for _, id := range auditFixLabels {
+		used[id] = true
+	}
+	// The requests queue's: statuses, types, trail events and who took
+	// each step, confirmations and refusals, the certificate's verdicts.
+	for _, s := range requestStatuses {
+		used["ConsoleStatus_"+s] = true
+	}
+	for _, t := range requestTypes {
+		used["ConsoleType_"+t], used["ConsoleRequestTitle_"+t] = true, true
+	}
+	for _, e := range requestEvents {
+		used["ConsoleEvent_"+e] = true
+	}
+	for _, k := range actorKinds {
+		used["ConsoleActor_"+k] = true
+	}
+	for _, m := range []map[string]string{consoleDone, consoleErrors} {
+		for _, id := range m {
+			used[id] = true
+		}
+	}
+	for _, id := range []string{"ConsoleRequestTitle", "ConsoleExtendMonthsN", "ConsoleCertificateLead", "ConsoleCertificatePassed", "ConsoleCertificateNotPassed"} {
 		used[id] = true
 	}
 	out := slices.Collect(maps.Keys(used))

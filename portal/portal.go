@@ -148,15 +148,15 @@ var staticFiles embed.FS
 
 // pageNames are the templates rendered as whole pages; each defines
 // "content" inside templates/layout.html.
-var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete", "console", "console-datamap", "console-policy", "console-consent", "console-audit"}
+var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete",
+	"console", "console-datamap", "console-policy", "console-consent", "console-audit", "console-requests", "console-request"}
 
 // New parses the templates and message files and returns the pages.
 func New(cfg Config, deps Deps) (*Portal, error) {
 	if deps.Account == nil || deps.CSRFToken == nil || deps.Allowed == nil {
 		return nil, errors.New("portal: Account, CSRFToken and Allowed are required")
 	}
-	if co := deps.Console; co != nil && (co.DataMap == nil || co.Record == nil || co.Policy == nil || co.ApplyPolicy == nil ||
-		co.Consent == nil || co.AuditRuns == nil || co.RunAudit == nil) {
+	if co := deps.Console; co != nil && !co.complete() {
 		return nil, errors.New("portal: the console needs every field of Console")
 	}
 	if pr := deps.Privacy; pr != nil && (pr.Categories == nil || pr.Holdings == nil || pr.Consent == nil || pr.Requests == nil || deps.Taxonomy == nil) {
@@ -327,12 +327,12 @@ type page struct {
 	Request        *PrivacyRequest
 	Stages         []requestStage
 	// Refresh reloads the page every few seconds (a request in progress).
-	Refresh         bool
-	CertificateLink string
-	KeptNames       []string
-	Erasure         []erasureGroup
-	Reauth          bool
-	DeleteAction    string
+	Refresh bool
+	// Certificate is the erasure certificate a request page shows.
+	Certificate  *certificateView
+	Erasure      []erasureGroup
+	Reauth       bool
+	DeleteAction string
 	// VisitorCookie is true on a visitor's pages when their browser holds
 	// a visitor cookie, whose records they may download and erase.
 	VisitorCookie bool
@@ -347,6 +347,8 @@ type page struct {
 	Applied       string
 	ConsentReport *consentView
 	Audit         *auditView
+	Queue         *requestsView
+	Queued        *requestView
 }
 
 // googleSignIn configures Google's HTML API on the sign-in page.

@@ -229,8 +229,13 @@ type PrivacyRequest struct {
 // RequestStep is one entry of a request's trail.
 type RequestStep struct {
 	At time.Time
-	// Event is a status, or extended or downloaded.
+	// Event is a status, or another of requestEvents.
 	Event string
+	// ActorKind says who took the step (ActorSubject, ...); Actor names a
+	// staff member, by address. The console shows them, with Note, the
+	// step's note (a reason given); the privacy center does not.
+	ActorKind, Actor string
+	Note             string
 }
 
 // Request types and statuses, as the privacy module names them.
@@ -247,6 +252,10 @@ const (
 
 // requestStatuses are every status a request can have.
 var requestStatuses = []string{requestReceived, requestVerified, requestProcessing, requestCompleted, requestFailed, requestRejected}
+
+// requestEvents are every step a request's trail names: a status, or one
+// of the privacy module's other events.
+var requestEvents = append(slices.Clone(requestStatuses), "extended", "downloaded", "error", "package_removed", "retried")
 
 // Privacy center paths.
 const (
@@ -707,16 +716,20 @@ func (p *Portal) requestPage(c *fiber.Ctx) error {
 		return err
 	}
 	pg.Request = &req
-	if token := c.Query("token"); token != "" {
-		pg.CertificateLink = requestPath(req.ID) + "/certificate.json?token=" + url.QueryEscape(token)
-	} else {
-		pg.CertificateLink = requestPath(req.ID) + "/certificate.json"
-	}
-	if req.Certificate != nil {
-		for i, k := range req.Certificate.Kept {
-			pg.KeptNames = append(pg.KeptNames, p.categoryName(pg.L, k.Category))
-			req.Certificate.Kept[i].Reason = p.erasureWhy(pg.L, k.Category, k.Reason)
+	if cert := req.Certificate; cert != nil {
+		link := requestPath(req.ID) + "/certificate.json"
+		if token := c.Query("token"); token != "" {
+			link += "?token=" + url.QueryEscape(token)
 		}
+		lead := pg.L.T("CertificateLead", "Completed", formatDateTime(cert.CompletedAt))
+		if req.Visitor {
+			lead = pg.L.T("CertificateLeadVisitor", "Completed", formatDateTime(cert.CompletedAt))
+		}
+		verdict := pg.L.T("CertificateNotPassed")
+		if cert.Passed {
+			verdict = pg.L.T("CertificatePassed")
+		}
+		pg.Certificate = p.certificateView(pg.L, cert, lead, verdict, link)
 	}
 	pg.Stages = stagesOf(pg.L, req.Status)
 	// A running request refreshes itself, without script.
@@ -741,6 +754,28 @@ func (p *Portal) certificateJSON(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="erasure-certificate-`+req.ID+`.json"`)
 	return c.Send(req.Certificate.JSON)
+}
+
+// certificateView is an erasure certificate as the "certificate" part
+// shows it: its lead and verdict in the reader's words, the kept
+// categories named and explained in the page's language, and the link
+// that downloads it.
+type certificateView struct {
+	*Certificate
+	Lead, Verdict string
+	KeptNames     []string
+	Link          string
+}
+
+// certificateView names and explains the kept categories of cert in the
+// page's language.
+func (p *Portal) certificateView(l *localizer, cert *Certificate, lead, verdict, link string) *certificateView {
+	v := &certificateView{Certificate: cert, Lead: lead, Verdict: verdict, Link: link}
+	for i, k := range cert.Kept {
+		v.KeptNames = append(v.KeptNames, p.categoryName(l, k.Category))
+		cert.Kept[i].Reason = p.erasureWhy(l, k.Category, k.Reason)
+	}
+	return v
 }
 
 // categoryName names a category in the page's language.
@@ -932,7 +967,7 @@ var templateFuncs = template.FuncMap{
 	// ISO 8601 dates read everywhere; seconds adds the seconds, for runs
 	// less than a minute apart.
 	"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"datetime": formatDateTime,
 	"seconds":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"title":    func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"status":   statusMessageID,
@@ -948,6 +983,8 @@ var templateFuncs = template.FuncMap{
 		}
 		return *t
 	},
+	"neg":   func(n int64) int64 { return -n },
+	"int64": func(n int) int64 { return int64(n) },
 	// pair hands a partial template the page and one item.
 	"pair": func(p *page, c any) pagePair { return pagePair{P: p, C: c} },
 	// filterOf is one filter of a form: its field, its label's message
@@ -956,6 +993,10 @@ var templateFuncs = template.FuncMap{
 		return filterField{Name: name, Label: label, Options: options}
 	},
 }
+
+// formatDateTime prints a time as the pages do, the same in every
+// language.
+func formatDateTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // pagePair is what a partial template gets: the page and its item.
 type pagePair struct {

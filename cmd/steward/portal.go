@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -81,17 +82,151 @@ func (s *server) newPortal() (*portal.Portal, error) {
 			Consent:          consentPages{s.wired.consent},
 			Requests:         requestPages{m: s.wired.privacy, visitors: s.wired.consent, proxies: s.cfg.TrustedProxies},
 		},
-		Console: &portal.Console{
-			DataMap: s.consoleDataMap, Record: s.consoleRecord,
-			Policy: s.consolePolicy, ApplyPolicy: s.applyPolicy,
-			Consent:   s.consoleConsent,
-			AuditRuns: s.consoleAuditRuns, RunAudit: s.consoleRunAudit,
-		},
+		Console: s.newConsole(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	return p, nil
+}
+
+// newConsole is what the console reads: the data map, and the privacy
+// module for the requests queue.
+func (s *server) newConsole() *portal.Console {
+	cr := consoleRequests{m: s.wired.privacy, accounts: s.wired.accounts}
+	return &portal.Console{
+		DataMap: s.consoleDataMap, Record: s.consoleRecord,
+		Policy: s.consolePolicy, ApplyPolicy: s.applyPolicy,
+		Consent:   s.consoleConsent,
+		AuditRuns: s.consoleAuditRuns, RunAudit: s.consoleRunAudit,
+		Requests: cr.Queue, Request: cr.Request,
+		Extend: func(ctx context.Context, p authz.Principal, id string, months int, reason string) error {
+			_, err := cr.m.Extend(ctx, p, id, months, reason)
+			return err
+		},
+		Reject: func(ctx context.Context, p authz.Principal, id, reason string) error {
+			_, err := cr.m.Reject(ctx, p, id, reason)
+			return err
+		},
+		Retry: func(ctx context.Context, p authz.Principal, id string) error {
+			_, err := cr.m.Retry(ctx, p, id)
+			return err
+		},
+	}
+}
+
+// consoleRequests is the privacy module as the console's requests queue
+// uses it, with the accounts module naming the staff in a trail.
+type consoleRequests struct {
+	m        *privacy.Module
+	accounts *accounts.Module
+}
+
+// Queue lists the requests the filter keeps, as the queue shows them.
+func (cr consoleRequests) Queue(ctx context.Context, p authz.Principal, f portal.RequestFilter) ([]portal.QueuedRequest, error) {
+	list, err := cr.m.Queue(ctx, p, privacy.QueueFilter{Status: f.Status, Type: f.Type})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.QueuedRequest, len(list))
+	for i, r := range list {
+		if out[i], err = queuedRequest(privacy.RequestView{Request: r}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Request returns one request with its trail, who took each step, and the
+// counts of its package or its certificate.
+func (cr consoleRequests) Request(ctx context.Context, p authz.Principal, id string) (portal.QueuedRequest, error) {
+	v, err := cr.m.Show(ctx, p, id)
+	if err != nil {
+		return portal.QueuedRequest{}, err
+	}
+	q, err := queuedRequest(v)
+	if err != nil {
+		return q, err
+	}
+	staff := map[string]string{}
+	for i, e := range v.Events {
+		step := &q.Trail[i]
+		step.Note = e.Note
+		switch e.ActorID {
+		case privacy.OperatorID:
+			step.ActorKind = portal.ActorSystem
+		case privacy.VisitorActor:
+			step.ActorKind = portal.ActorVisitor
+		case privacy.LinkActor:
+			step.ActorKind = portal.ActorLink
+		case v.UserID:
+			step.ActorKind = portal.ActorSubject
+		default:
+			step.ActorKind = portal.ActorStaff
+			if _, ok := staff[e.ActorID]; !ok {
+				staff[e.ActorID] = e.ActorID
+				if u, err := cr.accounts.UserByID(ctx, e.ActorID); err == nil {
+					staff[e.ActorID] = u.Email
+				} else if !errors.Is(err, errs.ErrNotFound) {
+					return q, err
+				}
+			}
+			step.Actor = staff[e.ActorID]
+		}
+	}
+	if v.Type == privacy.TypeAccess && v.Status == privacy.StatusCompleted {
+		man, err := cr.m.Manifest(ctx, p, id)
+		switch {
+		case err == nil:
+			q.Package = packageCounts(man)
+		case !errors.Is(err, errs.ErrNotFound):
+			return q, err
+		}
+	}
+	return q, nil
+}
+
+// queuedRequest turns the API's view of a request into the console's.
+func queuedRequest(v privacy.RequestView) (portal.QueuedRequest, error) {
+	r, err := pageRequest(v)
+	q := portal.QueuedRequest{
+		PrivacyRequest: r, Email: v.Email, VisitorID: v.VisitorID,
+		OnBehalf: v.OnBehalf, Reason: v.Reason, ExtensionReason: v.ExtensionReason,
+	}
+	return q, err
+}
+
+// packageCounts sums up a package's manifest by the table or module its
+// files come from: how many files, in which formats, holding how many
+// records.
+func packageCounts(man privacy.Manifest) *portal.PackageCounts {
+	pc := &portal.PackageCounts{GeneratedAt: man.GeneratedAt, Files: len(man.Sources), Included: len(man.Included), Withheld: len(man.Withheld)}
+	at := map[[3]string]int{}
+	for _, f := range man.Sources {
+		k := [3]string{f.Store, f.Module, f.Table}
+		i, ok := at[k]
+		if !ok {
+			i = len(pc.Places)
+			at[k] = i
+			pc.Places = append(pc.Places, portal.PackagePlace{Store: f.Store, Module: f.Module, Table: f.Table})
+		}
+		pl := &pc.Places[i]
+		pl.Files++
+		if !slices.Contains(pl.Formats, f.Format) {
+			pl.Formats = append(pl.Formats, f.Format)
+		}
+		// A table's rows are in each of its formats; a module's items
+		// are one file each.
+		if f.Table == "" {
+			pl.Rows += f.Rows
+		}
+	}
+	for i := range pc.Places {
+		if pl := &pc.Places[i]; pl.Table != "" {
+			pl.Rows = man.Rows(pl.Store, pl.Table, pl.Formats[0])
+		}
+	}
+	return pc
 }
 
 // consoleDataMap is the data map as the console's browser shows it.

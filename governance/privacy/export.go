@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"sort"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/errs"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
 )
@@ -79,6 +83,50 @@ func (m Manifest) Rows(store, table, format string) int64 {
 	return n
 }
 
+// manifestFile is the manifest's name in a package.
+const manifestFile = "manifest.json"
+
+// Manifest returns the manifest of a completed access request's package,
+// read from the package in the file store, for a principal who may see
+// the request: what the package holds, file by file, with the row counts
+// and checksums, and never a row. It answers not found for a request
+// without a package, and once the package has been removed.
+func (m *Module) Manifest(ctx context.Context, p authz.Principal, id string) (Manifest, error) {
+	req, err := m.Get(ctx, p, id)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if req.Type != TypeAccess || req.Status != StatusCompleted {
+		return Manifest{}, errs.E(errs.ErrNotFound, "the request has no package")
+	}
+	key, err := packageKey(req)
+	if err != nil {
+		return Manifest{}, err
+	}
+	f, err := m.files.Open(ctx, key)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Manifest{}, errs.E(errs.ErrNotFound, "the package is no longer available")
+		}
+		return Manifest{}, fmt.Errorf("open package: %w", err)
+	}
+	defer f.Close()
+	zr, err := zip.NewReader(f, f.Size())
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read package of %s: %w", req.ID, err)
+	}
+	zf, err := zr.Open(manifestFile)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read the manifest of %s: %w", req.ID, err)
+	}
+	defer zf.Close()
+	var man Manifest
+	if err := json.NewDecoder(zf).Decode(&man); err != nil {
+		return Manifest{}, fmt.Errorf("read the manifest of %s: %w", req.ID, err)
+	}
+	return man, nil
+}
+
 // exportPackage writes the subject's access package to w as a ZIP, built
 // from the data map and filtered by the export policy. Rows are written as
 // they are read, so memory does not grow with the subject's data; the
@@ -125,7 +173,7 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 		progress(ctx, h.Module, len(plans)+i+1, len(plans)+len(m.deps.Hooks))
 	}
 	man.Included, man.Withheld = categoryLists(plans)
-	if err := pk.writeJSON("manifest.json", man); err != nil {
+	if err := pk.writeJSON(manifestFile, man); err != nil {
 		return Manifest{}, err
 	}
 	if err := pk.writeIndex(man, l, dm.Categories); err != nil {

@@ -25,8 +25,14 @@ type CreateBody struct {
 
 // ExtendBody is the body of POST /v1/privacy/requests/{id}/extend.
 type ExtendBody struct {
-	Months int    `json:"months"`
-	Reason string `json:"reason"`
+	Months int `json:"months"`
+	// Reason may run over several lines, as the console's form allows.
+	Reason string `json:"reason" text:"multiline"`
+}
+
+// RejectBody is the body of POST /v1/privacy/requests/{id}/reject.
+type RejectBody struct {
+	Reason string `json:"reason" text:"multiline"`
 }
 
 // RequestView is a request as the API shows it.
@@ -86,6 +92,23 @@ func (m *Module) Mount(r fiber.Router, doc web.Documenter) {
 		Request:   ExtendBody{},
 		Responses: map[int]any{200: RequestView{}, 403: nil, 404: nil, 409: nil},
 	}, m.handleExtend)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodPost, Path: "/v1/privacy/requests/:id/reject", Tag: "privacy", Auth: true,
+		Summary: "Reject a request that has not started, with the reason (dpo, admin)",
+		Description: "For a request that is manifestly unfounded or excessive (Art. 12(5) GDPR), or whose subject " +
+			"could not be identified. The reason, required, goes into the request's trail and the admin log. A request " +
+			"being processed or already closed answers 409.",
+		Request:   RejectBody{},
+		Responses: map[int]any{200: RequestView{}, 400: nil, 403: nil, 404: nil, 409: nil},
+	}, m.handleReject)
+	web.Route(r, doc, web.RouteDoc{
+		Method: fiber.MethodPost, Path: "/v1/privacy/requests/:id/retry", Tag: "privacy", Auth: true,
+		Summary: "Send a failed request back to the workers (dpo, admin)",
+		Description: "The request is verified again with its failure cleared and runs anew, with a fresh count of " +
+			"attempts; an erasure runs its steps again and gets a new certificate. The retry is in the request's trail " +
+			"and the admin log. A request that has not failed answers 409.",
+		Responses: map[int]any{200: RequestView{}, 403: nil, 404: nil, 409: nil},
+	}, m.handleRetry)
 	web.Route(r, doc, web.RouteDoc{
 		Method: fiber.MethodGet, Path: "/v1/privacy/requests/:id/download", Tag: "privacy",
 		Summary:   "Download an access package through its signed, expiring link",
@@ -199,6 +222,34 @@ func (m *Module) handleExtend(c *fiber.Ctx) error {
 	return c.JSON(m.view(req, nil))
 }
 
+func (m *Module) handleReject(c *fiber.Ctx) error {
+	p, body, err := authz.RequireJSON[RejectBody](c)
+	if err != nil {
+		return err
+	}
+	req, err := m.Reject(c.UserContext(), p, c.Params("id"), body.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(m.view(req, nil))
+}
+
+func (m *Module) handleRetry(c *fiber.Ctx) error {
+	p, err := authz.Require(c)
+	if err != nil {
+		return err
+	}
+	req, err := m.Retry(c.UserContext(), p, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(m.view(req, nil))
+}
+
+// LinkActor names a signed download link in the trail of the packages
+// it downloads, when no one was signed in.
+const LinkActor = "link"
+
 // handleDownload serves a package through a signed link. The link is the
 // authority, as for assets: it can be opened where no session is.
 func (m *Module) handleDownload(c *fiber.Ctx) error {
@@ -219,7 +270,7 @@ func (m *Module) handleDownload(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	actor := "link"
+	actor := LinkActor
 	if p, ok := authz.FromContext(ctx); ok {
 		actor = p.UserID
 	}

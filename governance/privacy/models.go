@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -22,6 +23,17 @@ const (
 	StatusFailed     = "failed"
 	StatusRejected   = "rejected"
 )
+
+// openStatuses are the statuses of a request not yet answered;
+// finishedStatuses those of one that ended.
+var (
+	openStatuses     = []string{StatusReceived, StatusVerified, StatusProcessing}
+	finishedStatuses = []string{StatusCompleted, StatusFailed, StatusRejected}
+)
+
+// Statuses returns every status a request can have, in the order a
+// request moves through them.
+func Statuses() []string { return slices.Concat(openStatuses, finishedStatuses) }
 
 // Request is one row of privacy_requests.
 type Request struct {

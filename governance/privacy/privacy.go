@@ -28,9 +28,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -46,6 +48,7 @@ import (
 	"github.com/stewardhq/steward/internal/ids"
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/ratelimit"
+	"github.com/stewardhq/steward/internal/text"
 	"github.com/stewardhq/steward/policies"
 )
 
@@ -409,6 +412,66 @@ func (m *Module) List(ctx context.Context, p authz.Principal) ([]Request, error)
 	return out, nil
 }
 
+// QueueFilter narrows the queue to requests of one status and one type;
+// an empty field keeps every one.
+type QueueFilter struct {
+	Status, Type string
+}
+
+// QueueAnswered bounds the answered requests Queue returns. Those not
+// answered yet are all returned, however old: someone must act on them.
+const QueueAnswered = 200
+
+// Queue returns every request not answered yet (received, verified,
+// processing, and failed, which waits for someone to look into it) and
+// the newest QueueAnswered answered ones (completed, rejected), accounts'
+// and visitors' alike, of the status and type f keeps, for the roles the
+// access policy lets list requests about anyone (dpo, admin). Unlike
+// List, it never drops an old unanswered request for newer ones.
+func (m *Module) Queue(ctx context.Context, p authz.Principal, f QueueFilter) ([]Request, error) {
+	var v errs.ValidationError
+	if f.Status != "" && !slices.Contains(Statuses(), f.Status) {
+		v.Add("status", "oneof", "must be one of "+strings.Join(Statuses(), ", "))
+	}
+	if f.Type != "" && f.Type != TypeAccess && f.Type != TypeErasure {
+		v.Add("type", "oneof", `must be "access" or "erasure"`)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	d, err := m.check(ctx, p, authz.ActionList, "", requestCategory)
+	if err != nil {
+		return nil, err
+	}
+	if d.OwnOnly {
+		return nil, errs.E(errs.ErrForbidden, "your role may list only your own privacy requests")
+	}
+	var waiting, answered []Request
+	list := func(out *[]Request, statuses []string, limit int64) error {
+		if f.Status != "" {
+			if !slices.Contains(statuses, f.Status) {
+				return nil
+			}
+			statuses = []string{f.Status}
+		}
+		q := m.deps.DB.NewSelect().Model(out).Where("status IN (?)", bun.In(statuses))
+		if f.Type != "" {
+			q = q.Where("type = ?", f.Type)
+		}
+		if limit > 0 {
+			q = q.Order("received_at DESC", "id").Limit(limit)
+		}
+		return q.Scan(ctx)
+	}
+	if err := list(&waiting, append(slices.Clone(openStatuses), StatusFailed), 0); err != nil {
+		return nil, fmt.Errorf("list unanswered privacy requests: %w", err)
+	}
+	if err := list(&answered, []string{StatusCompleted, StatusRejected}, QueueAnswered); err != nil {
+		return nil, fmt.Errorf("list answered privacy requests: %w", err)
+	}
+	return append(waiting, answered...), nil
+}
+
 // Events returns a request's audit trail, oldest first.
 func (m *Module) Events(ctx context.Context, requestID string) ([]Event, error) {
 	var out []Event
@@ -425,8 +488,9 @@ func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, month
 	if months < 1 || months > maxExtensionMonths {
 		return Request{}, errs.Invalid("months", "range", fmt.Sprintf("between 1 and %d", maxExtensionMonths))
 	}
-	if strings.TrimSpace(reason) == "" {
-		return Request{}, errs.Invalid("reason", "required", "say why the request needs more time")
+	reason, err := staffReason(reason, "say why the request needs more time")
+	if err != nil {
+		return Request{}, err
 	}
 	req, err := m.load(ctx, id)
 	if err != nil {
@@ -442,7 +506,7 @@ func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, month
 		return Request{}, errs.E(errs.ErrConflict, "the request is closed")
 	}
 	req.DueAt = req.ReceivedAt.AddDate(0, dueMonths+months, 0)
-	req.ExtensionReason = strings.TrimSpace(reason)
+	req.ExtensionReason = reason
 	req.UpdatedAt = m.now().UTC()
 	err = m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewUpdate().Model(&req).Column("due_at", "extension_reason", "updated_at").WherePK().Exec(ctx); err != nil {
@@ -457,6 +521,140 @@ func (m *Module) Extend(ctx context.Context, p authz.Principal, id string, month
 	if err != nil {
 		return Request{}, fmt.Errorf("extend privacy request: %w", err)
 	}
+	return req, nil
+}
+
+// staffReason returns the reason staff give for acting on a request,
+// trimmed, or a validation error naming the field reason: a reason is
+// required (missing says what it must say), at most maxReasonLength
+// characters, and a paragraph of text under the text policy, line breaks
+// allowed, since the console's form takes it from a text area.
+func staffReason(reason, missing string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return "", errs.Invalid("reason", "required", missing)
+	}
+	if utf8.RuneCountInString(reason) > maxReasonLength {
+		return "", errs.Invalid("reason", "max", fmt.Sprintf("at most %d characters", maxReasonLength))
+	}
+	if p := text.Check(reason, text.Multiline); p != nil {
+		return "", errs.Invalid("reason", p.Rule, p.Message)
+	}
+	return reason, nil
+}
+
+// Reject refuses a request that has not started with the reason, which
+// the trail and the admin log keep: a manifestly unfounded or excessive
+// request (Art. 12(5)), or one whose subject cannot be identified
+// (Art. 11(2), 12(2)). Only roles the policy lets audit requests (dpo, admin)
+// may. A request being processed is not rejected: an erasure half done
+// would stay half done.
+func (m *Module) Reject(ctx context.Context, p authz.Principal, id, reason string) (Request, error) {
+	reason, err := staffReason(reason, "say why the request is rejected")
+	if err != nil {
+		return Request{}, err
+	}
+	req, err := m.load(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if _, err := m.check(ctx, p, authz.ActionAudit, ownerOf(req), requestCategory); err != nil {
+		return Request{}, err
+	}
+	// The claim keeps the workers off the request while it is rejected;
+	// a worker that claims it afterwards finds it closed.
+	l, err := m.claim(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if l == nil {
+		return Request{}, errs.E(errs.ErrConflict, "the request is being processed")
+	}
+	defer func() {
+		if err := l.release(context.WithoutCancel(ctx)); err != nil {
+			m.log.Warn("release privacy request claim", slog.String("request_id", id), slog.Any("error", err))
+		}
+	}()
+	if req, err = m.load(ctx, id); err != nil {
+		return Request{}, err
+	}
+	switch req.Status {
+	case StatusReceived, StatusVerified:
+	case StatusProcessing:
+		return Request{}, errs.E(errs.ErrConflict, "the request is being processed")
+	default:
+		return Request{}, errs.E(errs.ErrConflict, "the request is closed")
+	}
+	err = m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := l.hold(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := adminlog.Append(ctx, tx, adminlog.Entry{ActorID: p.UserID, Action: "privacy_request.reject", TargetID: targetOf(req),
+			Details: map[string]any{"request_id": req.ID, "reason": reason}}); err != nil {
+			return err
+		}
+		return m.setStatus(ctx, tx, &req, StatusRejected, p.UserID, reason)
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("reject privacy request: %w", err)
+	}
+	return req, nil
+}
+
+// EventRetried is the trail's entry for a failed request sent back to the
+// workers.
+const EventRetried = "retried"
+
+// Retry sends a failed request back to the workers: it is verified again,
+// with its failure cleared, and runs anew with a fresh count of attempts.
+// An erasure whose verification failed runs its steps again over the
+// identifiers its census fixed, so what was left behind is erased, and
+// gets a new certificate. Only roles the policy lets audit requests (dpo,
+// admin) may.
+func (m *Module) Retry(ctx context.Context, p authz.Principal, id string) (Request, error) {
+	req, err := m.load(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if _, err := m.check(ctx, p, authz.ActionAudit, ownerOf(req), requestCategory); err != nil {
+		return Request{}, err
+	}
+	if req.Status != StatusFailed {
+		return Request{}, errs.E(errs.ErrConflict, "only a failed request is retried")
+	}
+	failure := req.Failure
+	req.Status, req.Failure, req.Certificate, req.CompletedAt = StatusVerified, "", "", nil
+	req.UpdatedAt = m.now().UTC()
+	err = m.deps.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// Of two retries at once, one changes the request.
+		res, err := tx.NewUpdate().Model(&req).Column("status", "failure", "certificate", "completed_at", "updated_at").
+			WherePK().Where("status = ?", StatusFailed).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			if err == nil {
+				err = errs.E(errs.ErrConflict, "only a failed request is retried")
+			}
+			return err
+		}
+		// The census stays: it holds what there was before the first run
+		// and the browsers it covered, which later runs cannot count again.
+		if req.Type == TypeErasure {
+			if _, err := tx.NewDelete().Model((*Step)(nil)).Where("request_id = ? AND step <> ?", req.ID, censusStep).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		if _, err := adminlog.Append(ctx, tx, adminlog.Entry{ActorID: p.UserID, Action: "privacy_request.retry", TargetID: targetOf(req),
+			Details: map[string]any{"request_id": req.ID}}); err != nil {
+			return err
+		}
+		return m.addEvent(ctx, tx, &req, EventRetried, p.UserID, "failed before: "+failure)
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("retry privacy request: %w", err)
+	}
+	m.notify()
 	return req, nil
 }
 

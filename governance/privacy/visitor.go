@@ -108,7 +108,7 @@ func (m *Module) openVisitorRequest(ctx context.Context, visitorID, typ string) 
 	var open []Request
 	err := m.deps.DB.NewSelect().Model(&open).
 		Where("visitor_id = ? AND user_id = '' AND type = ?", visitorID, typ).
-		Where("status IN (?)", bun.In([]string{StatusReceived, StatusVerified, StatusProcessing})).
+		Where("status IN (?)", bun.In(openStatuses)).
 		Order("received_at DESC").Limit(1).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the browser's open requests: %w", err)

@@ -224,7 +224,7 @@ func (m *Module) run(ctx context.Context, l *lease) (Request, error) {
 		if err := m.addEvent(ctx, tx, &req, "error", OperatorID, processingErrorDetail); err != nil {
 			return err
 		}
-		failures, err := tx.NewSelect().Model((*Event)(nil)).Where("request_id = ? AND event = 'error'", req.ID).Count(ctx)
+		failures, err := failedRuns(ctx, tx, req.ID)
 		if err != nil || failures < maxAttempts {
 			return err
 		}
@@ -232,6 +232,26 @@ func (m *Module) run(ctx context.Context, l *lease) (Request, error) {
 		return m.setStatus(ctx, tx, &req, StatusFailed, OperatorID, req.Failure)
 	})
 	return req, errors.Join(runErr, err)
+}
+
+// failedRuns counts the failed runs of a request since it was last
+// retried: a retry gives it maxAttempts runs again.
+func failedRuns(ctx context.Context, db bun.IDB, requestID string) (int64, error) {
+	var retried []Event
+	err := db.NewSelect().Model(&retried).Where("request_id = ? AND event = ?", requestID, EventRetried).
+		Order("at DESC").Limit(1).Scan(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read the last retry: %w", err)
+	}
+	q := db.NewSelect().Model((*Event)(nil)).Where("request_id = ? AND event = 'error'", requestID)
+	if len(retried) == 1 {
+		q = q.Where("at > ?", retried[0].At)
+	}
+	n, err := q.Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count failed runs: %w", err)
+	}
+	return n, nil
 }
 
 // setStatusHeld moves a claimed request to status, in one transaction
