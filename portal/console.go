@@ -28,6 +28,19 @@ type Console struct {
 	// "markdown" or "html", or the data map's columns as "csv" (`steward
 	// datamap --format ...`), of the columns f keeps.
 	Record func(ctx context.Context, w io.Writer, format string, f DataMapFilter) error
+	// AttributionChoices are what the attribution workspace's form offers.
+	AttributionChoices AttributionChoices
+	// Attribution runs the attribution report q asks for as GET
+	// /v1/analytics/attribution runs it for p (the same access question,
+	// the same folding of small groups, the same limits), with the
+	// conversions of its period per day or week. A bad query is an
+	// errs.ValidationError naming the route's query parameters; a
+	// grouping p may not see is errs.ErrForbidden; too many reports at
+	// once errs.ErrRateLimited, one past the limits errs.ErrUnavailable.
+	Attribution func(ctx context.Context, p authz.Principal, q AttributionQuery) (AttributionReport, error)
+	// AttributionCSV writes the rows of the report q asks for as CSV, as
+	// the route's format=csv does, with Attribution's errors.
+	AttributionCSV func(ctx context.Context, w io.Writer, p authz.Principal, q AttributionQuery) error
 }
 
 // DataMapColumn is one column of the data map as the console shows it.
@@ -54,9 +67,11 @@ type DataMapColumn struct {
 
 // Console paths.
 const (
-	pathConsole        = "/console"
-	pathConsoleDataMap = "/console/datamap"
-	pathConsoleRecord  = "/console/datamap/record.:format"
+	pathConsole               = "/console"
+	pathConsoleDataMap        = "/console/datamap"
+	pathConsoleRecord         = "/console/datamap/record.:format"
+	pathConsoleAttribution    = "/console/attribution"
+	pathConsoleAttributionCSV = "/console/attribution.csv"
 )
 
 // consoleSection is one part of the console and who may use it: the
@@ -70,6 +85,17 @@ type consoleSection struct {
 // consoleSections are the console's parts, in the order shown.
 var consoleSections = []consoleSection{
 	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
+	{ID: "Attribution", Href: pathConsoleAttribution, Need: attributionNeed()},
+}
+
+// consoleNeeds returns the questions of the console's sections: a role
+// may use the console when the policy answers yes to one.
+func consoleNeeds() []Access {
+	out := make([]Access, len(consoleSections))
+	for i, s := range consoleSections {
+		out[i] = s.Need
+	}
+	return out
 }
 
 // mountConsole adds the console's routes.
@@ -97,6 +123,7 @@ func (p *Portal) mountConsole(r fiber.Router, doc web.Documenter) {
 			"`record.csv` (the data map's columns, with the browser's filters)",
 		Responses: map[int]any{200: web.Body{ContentType: "text/markdown"}, 303: nil, 403: nil, 404: nil},
 	}, p.consoleRecord)
+	p.mountAttribution(r, doc)
 }
 
 // consolePage starts a console page for a principal allowed to use the

@@ -148,14 +148,15 @@ var staticFiles embed.FS
 
 // pageNames are the templates rendered as whole pages; each defines
 // "content" inside templates/layout.html.
-var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete", "console", "console-datamap"}
+var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete", "console", "console-datamap", "console-attribution"}
 
 // New parses the templates and message files and returns the pages.
 func New(cfg Config, deps Deps) (*Portal, error) {
 	if deps.Account == nil || deps.CSRFToken == nil || deps.Allowed == nil {
 		return nil, errors.New("portal: Account, CSRFToken and Allowed are required")
 	}
-	if co := deps.Console; co != nil && (co.DataMap == nil || co.Record == nil) {
+	if co := deps.Console; co != nil && (co.DataMap == nil || co.Record == nil || co.Attribution == nil || co.AttributionCSV == nil ||
+		len(co.AttributionChoices.Models) == 0 || len(co.AttributionChoices.Dimensions) == 0) {
 		return nil, errors.New("portal: the console needs every field of Console")
 	}
 	if pr := deps.Privacy; pr != nil && (pr.Categories == nil || pr.Holdings == nil || pr.Consent == nil || pr.Requests == nil || deps.Taxonomy == nil) {
@@ -341,6 +342,7 @@ type page struct {
 	Wide         bool
 	ConsoleLinks []shownLink
 	DataMap      *dataMapView
+	Attribution  *attributionView
 }
 
 // googleSignIn configures Google's HTML API on the sign-in page.
