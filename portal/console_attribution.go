@@ -275,7 +275,7 @@ func (p *Portal) consoleAttribution(c *fiber.Ctx) error {
 	var verr *errs.ValidationError
 	switch kind := errs.Kind(err); {
 	case err == nil:
-		v.Report = p.attributionShown(pg.L, rep, q)
+		v.Report = showAttribution(pg.L, rep, q)
 	case errors.As(err, &verr):
 		status = fiber.StatusBadRequest
 		for _, fe := range verr.Errors {
@@ -287,9 +287,9 @@ func (p *Portal) consoleAttribution(c *fiber.Ctx) error {
 		v.Errors = append(v.Errors, fieldMessage{Field: v.GroupBy.Name, Message: v.GroupBy.Error})
 	case kind == errs.ErrRateLimited:
 		status = fiber.StatusTooManyRequests
-		wait := max(errs.RetryAfter(err), time.Second)
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		v.Problem = pg.L.T("AttributionBusy", "Seconds", int(math.Ceil(wait.Seconds())))
+		secs := int(math.Ceil(max(errs.RetryAfter(err), time.Second).Seconds()))
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		v.Problem = pg.L.T("AttributionBusy", "Seconds", secs)
 	case kind == errs.ErrUnavailable:
 		status = fiber.StatusServiceUnavailable
 		v.Problem = pg.L.T("AttributionTooBig")
@@ -372,9 +372,9 @@ func (v *attributionView) fail(l *localizer, fe errs.FieldError, maxSpanDays flo
 	v.Errors = append(v.Errors, fieldMessage{Field: f.Name, Message: msg})
 }
 
-// attributionShown lays a report out for the page: its totals, its bar
+// showAttribution lays a report out for the page: its totals, its bar
 // charts, its table and its series.
-func (p *Portal) attributionShown(l *localizer, rep AttributionReport, q AttributionQuery) *attributionShown {
+func showAttribution(l *localizer, rep AttributionReport, q AttributionQuery) *attributionShown {
 	pr := message.NewPrinter(l.Tag())
 	count := func(f float64) string { return pr.Sprint(number.Decimal(f, number.MaxFractionDigits(2))) }
 	money := func(s string) string {
@@ -492,8 +492,9 @@ type chartBar struct {
 	// Short is the label as the chart writes it.
 	Short string
 	// Exact is the value for the bar's data-value.
-	Exact                      string
-	Y, W, LabelX, TextY, TextX string
+	Exact string
+	// The bar's box, its label's end and its number's start.
+	X, Y, W, H, LabelX, TextY, TextX string
 }
 
 // newBarChart draws values as bars, largest first, the longest as wide
@@ -524,7 +525,8 @@ func newBarChart(l *localizer, id, title string, values []chartValue) barChart {
 		y := float64(4 + i*barRow)
 		ch.Bars = append(ch.Bars, chartBar{
 			chartValue: v, Short: shorten(v.Label, barLabelMax), Exact: strconv.FormatFloat(v.Value, 'f', -1, 64),
-			Y: coord(y), W: coord(w), LabelX: coord(barLabelEnd), TextY: coord(y + barHeight*0.72), TextX: coord(barStart + w + 6),
+			X: coord(barStart), Y: coord(y), W: coord(w), H: coord(barHeight),
+			LabelX: coord(barLabelEnd), TextY: coord(y + barHeight*0.72), TextX: coord(barStart + w + 6),
 		})
 		desc = append(desc, v.Label+": "+v.Text)
 	}
@@ -549,12 +551,12 @@ const (
 type lineChart struct {
 	ID, Title, Desc string
 	Width, Height   int
-	Left, Right     int
-	Top, Bottom     int
-	Line, Area      string
-	Dots            []chartDot
-	YTicks, XTicks  []chartTick
-	Rows            []seriesRow
+	// Left and Right bound the plot, where the grid lines run.
+	Left, Right    int
+	Line, Area     string
+	Dots           []chartDot
+	YTicks, XTicks []chartTick
+	Rows           []seriesRow
 }
 
 type chartDot struct{ X, Y string }
@@ -575,7 +577,7 @@ type seriesRow struct {
 func newLineChart(l *localizer, rep AttributionReport, count func(float64) string) lineChart {
 	ch := lineChart{
 		ID: "chart-series", Title: l.T("AttributionSeriesTitle_" + rep.Step),
-		Width: lineChartWidth, Height: lineChartHeight, Left: lineLeft, Right: lineRight, Top: lineTop, Bottom: lineBottom,
+		Width: lineChartWidth, Height: lineChartHeight, Left: lineLeft, Right: lineRight,
 	}
 	n := len(rep.Series)
 	if n == 0 {
