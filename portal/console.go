@@ -60,13 +60,27 @@ type Console struct {
 	Extend func(ctx context.Context, p authz.Principal, id string, months int, reason string) error
 	Reject func(ctx context.Context, p authz.Principal, id, reason string) error
 	Retry  func(ctx context.Context, p authz.Principal, id string) error
+	// AttributionChoices are what the attribution workspace's form offers.
+	AttributionChoices AttributionChoices
+	// Attribution runs the attribution report q asks for as GET
+	// /v1/analytics/attribution runs it for p (the same access question,
+	// the same folding of small groups, the same limits), with the
+	// conversions of its period per day or week. A bad query is an
+	// errs.ValidationError naming the route's query parameters; a
+	// grouping p may not see is errs.ErrForbidden; too many reports at
+	// once errs.ErrRateLimited, one past the limits errs.ErrUnavailable.
+	Attribution func(ctx context.Context, p authz.Principal, q AttributionQuery) (AttributionReport, error)
+	// AttributionCSV writes the rows of the report q asks for as CSV, as
+	// the route's format=csv does, with Attribution's errors.
+	AttributionCSV func(ctx context.Context, w io.Writer, p authz.Principal, q AttributionQuery) error
 }
 
 // complete reports whether every function is set.
 func (co *Console) complete() bool {
 	return co.DataMap != nil && co.Record != nil && co.Requests != nil && co.Request != nil &&
 		co.Extend != nil && co.Reject != nil && co.Retry != nil && co.Policy != nil && co.ApplyPolicy != nil &&
-		co.Consent != nil && co.AuditRuns != nil && co.RunAudit != nil
+		co.Consent != nil && co.AuditRuns != nil && co.RunAudit != nil && co.Attribution != nil && co.AttributionCSV != nil &&
+		len(co.AttributionChoices.Models) > 0 && len(co.AttributionChoices.Dimensions) > 0
 }
 
 // DataMapColumn is one column of the data map as the console shows it.
@@ -93,9 +107,11 @@ type DataMapColumn struct {
 
 // Console paths.
 const (
-	pathConsole        = "/console"
-	pathConsoleDataMap = "/console/datamap"
-	pathConsoleRecord  = "/console/datamap/record.:format"
+	pathConsole               = "/console"
+	pathConsoleDataMap        = "/console/datamap"
+	pathConsoleRecord         = "/console/datamap/record.:format"
+	pathConsoleAttribution    = "/console/attribution"
+	pathConsoleAttributionCSV = "/console/attribution.csv"
 )
 
 // consoleSection is one part of the console and who may use it: the
@@ -112,7 +128,18 @@ var consoleSections = []consoleSection{
 	{ID: "Audit", Href: pathConsoleAudit, Need: Access{Action: authz.ActionAudit, Every: true}},
 	{ID: "DataMap", Href: pathConsoleDataMap, Need: Access{Action: authz.ActionAudit, Every: true}},
 	{ID: "Consent", Href: pathConsoleConsent, Need: Access{Action: authz.ActionList, Categories: []string{"user.consent.record"}}},
+	{ID: "Attribution", Href: pathConsoleAttribution, Need: attributionNeed()},
 	{ID: "Policy", Href: pathConsolePolicy, Need: Access{Action: authz.ActionAudit, Every: true}},
+}
+
+// consoleNeeds returns the questions of the console's sections: a role
+// may use the console when the policy answers yes to one.
+func consoleNeeds() []Access {
+	out := make([]Access, len(consoleSections))
+	for i, s := range consoleSections {
+		out[i] = s.Need
+	}
+	return out
 }
 
 // mountConsole adds the console's routes.
@@ -144,6 +171,7 @@ func (p *Portal) mountConsole(r fiber.Router, doc web.Documenter) {
 	p.mountConsoleConsent(r, doc)
 	p.mountConsoleAudit(r, doc)
 	p.mountConsoleRequests(r, doc)
+	p.mountAttribution(r, doc)
 }
 
 // consolePage starts a console page for a principal allowed to use the

@@ -13,6 +13,7 @@ import (
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 
+	"github.com/stewardhq/steward/analytics/attribution"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/locale"
 	"github.com/stewardhq/steward/internal/testutil/localetest"
@@ -127,6 +128,28 @@ func usedMessageIDs(t *testing.T) []string {
 		}
 	}
 	for _, id := range []string{"ConsoleRequestTitle", "ConsoleExtendMonthsN", "ConsoleCertificateLead", "ConsoleCertificatePassed", "ConsoleCertificateNotPassed"} {
+		used[id] = true
+	}
+	// The attribution workspace's: the module's models and dimensions,
+	// the form's labels and hints, its errors, and the charts' words.
+	for _, m := range attribution.Models() {
+		used["AttributionModel_"+m] = true
+	}
+	for _, d := range attribution.GroupBys() {
+		used["AttributionGroup_"+d] = true
+	}
+	for _, f := range attributionFields {
+		used["AttributionField_"+f] = true
+	}
+	for _, f := range attributionHints {
+		used["AttributionHint_"+f] = true
+	}
+	for _, id := range attributionErrors {
+		used[id] = true
+	}
+	for _, id := range []string{"AttributionErrorForbidden", "AttributionBusy", "AttributionTooBig", "AttributionNoSecond",
+		"AttributionBarsConversions", "AttributionBarsRevenue", "AttributionBarsDesc", "AttributionSeriesTitle_" + attribution.StepDay,
+		"AttributionSeriesTitle_" + attribution.StepWeek, "AttributionSeriesDesc", "AttributionSeriesNone"} {
 		used[id] = true
 	}
 	out := slices.Collect(maps.Keys(used))

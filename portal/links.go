@@ -29,8 +29,13 @@ type Link struct {
 	// shell on the server, or "" when there is none.
 	Command string
 	// Need is the access question the route itself asks; the link is shown
-	// when the policy answers yes. Nil shows it to every signed-in account.
+	// when the policy answers yes. Nil shows it to every signed-in account,
+	// unless AnyOf is set.
 	Need *Access
+	// AnyOf, when Need is nil, shows the link when the policy answers yes
+	// to any of these questions: a page of several parts that each ask
+	// their own (the console), which answers when a role may use one.
+	AnyOf []Access
 }
 
 // Access is one question for the access policy: may the caller's role
@@ -47,6 +52,17 @@ type Access struct {
 	// Own asks about the caller's own rows (routes that show a subject
 	// their own data, such as their privacy requests).
 	Own bool
+}
+
+// attributionNeed is the question of the attribution report's route for
+// the categories of a grouping by source; other groupings ask about their
+// own dimension, which the route (and the console's workspace) asks again
+// for the report asked for.
+func attributionNeed() Access {
+	return Access{Action: authz.ActionList, Categories: []string{
+		"user.behavior.attribution.utm", "user.behavior.browsing_history",
+		"user.financial.price", "user.financial.currency",
+	}}
 }
 
 // Allowed answers an access question for a principal.
@@ -67,7 +83,7 @@ func DefaultLinks() []Link {
 			ID: "PrivacyRequests", Href: "/v1/privacy/requests",
 			Need: &Access{Action: authz.ActionList, Categories: []string{"user.privacy_request"}, Own: true},
 		},
-		{ID: "Console", Href: "/console", Need: &Access{Action: authz.ActionAudit, Every: true}},
+		{ID: "Console", Href: "/console", AnyOf: consoleNeeds()},
 		{
 			ID: "AuditReport", Href: "/v1/audit/report", Command: "steward audit",
 			Need: &Access{Action: authz.ActionAudit, Every: true},
@@ -77,13 +93,8 @@ func DefaultLinks() []Link {
 			Need: &Access{Action: authz.ActionAudit, Every: true},
 		},
 		{
-			// The categories of the default grouping (source); other
-			// groupings ask about their own dimension.
 			ID: "Attribution", Href: "/v1/analytics/attribution", PeriodDays: 30, Command: "steward analytics attribution",
-			Need: &Access{Action: authz.ActionList, Categories: []string{
-				"user.behavior.attribution.utm", "user.behavior.browsing_history",
-				"user.financial.price", "user.financial.currency",
-			}},
+			Need: new(attributionNeed()),
 		},
 		{ID: "OpenAPI", Href: "/openapi.json"},
 	}
@@ -134,21 +145,17 @@ type shownLink struct {
 // linksFor returns the links p may use, in the order of links.
 func (po *Portal) linksFor(ctx context.Context, p authz.Principal, l *localizer) ([]shownLink, error) {
 	out := make([]shownLink, 0, len(po.links))
-	today := po.now().UTC().Truncate(24 * time.Hour)
 	for _, k := range po.links {
-		if k.Need != nil {
-			ok, err := po.allowed(ctx, p, *k.Need)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
+		ok, err := po.mayUse(ctx, p, k)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
 		}
 		s := shownLink{Title: l.T("Link" + k.ID + "Title"), Text: l.T("Link" + k.ID + "Text"), Href: k.Href, Command: k.Command}
 		if k.PeriodDays > 0 {
-			from := today.AddDate(0, 0, -k.PeriodDays).Format(time.DateOnly)
-			to := today.AddDate(0, 0, 1).Format(time.DateOnly)
+			from, to := lastDays(po.now(), k.PeriodDays)
 			s.Href += "?" + url.Values{"from": {from}, "to": {to}}.Encode()
 			if s.Command != "" {
 				s.Command += " --from " + from + " --to " + to
@@ -157,6 +164,29 @@ func (po *Portal) linksFor(ctx context.Context, p authz.Principal, l *localizer)
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// lastDays returns the period of the last n days up to and including the
+// day of now (UTC), as the dates of its first day and of the day after it
+// ends, the from and to of a route that takes a period.
+func lastDays(now time.Time, n int) (from, to string) {
+	today := now.UTC().Truncate(24 * time.Hour)
+	return today.AddDate(0, 0, -n).Format(time.DateOnly), today.AddDate(0, 0, 1).Format(time.DateOnly)
+}
+
+// mayUse answers whether p may use what link k leads to: its Need, or any
+// of its AnyOf.
+func (po *Portal) mayUse(ctx context.Context, p authz.Principal, k Link) (bool, error) {
+	if k.Need != nil {
+		return po.allowed(ctx, p, *k.Need)
+	}
+	for _, need := range k.AnyOf {
+		ok, err := po.allowed(ctx, p, need)
+		if ok || err != nil {
+			return ok, err
+		}
+	}
+	return len(k.AnyOf) == 0, nil
 }
 
 // messageIDs returns the ids of the messages links use.

@@ -149,7 +149,8 @@ var staticFiles embed.FS
 // pageNames are the templates rendered as whole pages; each defines
 // "content" inside templates/layout.html.
 var pageNames = []string{"signin", "home", "privacy", "consent", "data", "request", "delete",
-	"console", "console-datamap", "console-policy", "console-consent", "console-audit", "console-requests", "console-request"}
+	"console", "console-datamap", "console-policy", "console-consent", "console-audit", "console-requests", "console-request",
+	"console-attribution"}
 
 // New parses the templates and message files and returns the pages.
 func New(cfg Config, deps Deps) (*Portal, error) {
@@ -349,6 +350,7 @@ type page struct {
 	Audit         *auditView
 	Queue         *requestsView
 	Queued        *requestView
+	Attribution   *attributionView
 }
 
 // googleSignIn configures Google's HTML API on the sign-in page.

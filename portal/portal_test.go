@@ -358,7 +358,7 @@ func TestSignedInPage(t *testing.T) {
 	}{
 		{"u_ann", "user", everyone},
 		{"u_sam", "support", everyone},
-		{"u_ana", "analyst", append(slices.Clone(everyone), "/v1/analytics/attribution")},
+		{"u_ana", "analyst", append(slices.Clone(everyone), "/console", "/v1/analytics/attribution")},
 		{"u_dora", "dpo", append(slices.Clone(everyone), "/console", "/v1/audit/report", "/v1/audit/datamap", "/v1/analytics/attribution")},
 		{"u_adam", "admin", append(slices.Clone(everyone), "/console", "/v1/audit/report", "/v1/audit/datamap", "/v1/analytics/attribution")},
 	}

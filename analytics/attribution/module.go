@@ -214,36 +214,23 @@ func (m *Module) Report(ctx context.Context, req Request, a Access) (Report, err
 	if err := req.Validate(m.maxSpan); err != nil {
 		return Report{}, err
 	}
-	select {
-	case m.slots <- struct{}{}:
-		defer func() { <-m.slots }()
-	default:
-		return Report{}, errs.Retry(errs.ErrRateLimited,
-			fmt.Sprintf("%d attribution reports are running, the most this server runs at once; try again shortly.", cap(m.slots)),
-			m.retryAfter())
+	release, err := m.acquire()
+	if err != nil {
+		return Report{}, err
 	}
+	defer release()
 	var refunds []Refund
 	if m.refunds != nil {
-		var err error
 		refunds, err = m.refunds(ctx, req.From.Add(-refundMargin), req.To.Add(24*time.Hour))
 		if err != nil {
 			return Report{}, fmt.Errorf("attribution refunds: %w", err)
 		}
 	}
-	// A server backend stops the query when the context ends; the
-	// embedded engine cannot, and its own max_execution_time ends it.
-	qctx, cancel := context.WithTimeout(ctx, m.limits.MaxTime+5*time.Second)
-	defer cancel()
-	rep, err := Run(qctx, m.wh, req, RunOptions{Refunds: refunds, Limits: m.limits})
-	if errors.Is(err, ErrLimit) || (err != nil && errors.Is(qctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil) {
-		return Report{}, &errs.Error{
-			Kind: errs.ErrUnavailable,
-			Detail: fmt.Sprintf("This report needs more than the %s or %d MiB one report may use. "+
-				"Narrow the period (from, to), group by one dimension, or shorten the lookback window.",
-				m.limits.MaxTime, m.limits.MaxMemory>>20),
-			Err: err,
-		}
-	}
+	var rep Report
+	err = m.limited(ctx, func(ctx context.Context) (err error) {
+		rep, err = Run(ctx, m.wh, req, RunOptions{Refunds: refunds, Limits: m.limits})
+		return err
+	})
 	if err != nil {
 		return Report{}, err
 	}
@@ -266,6 +253,66 @@ func (m *Module) Report(ctx context.Context, req Request, a Access) (Report, err
 	}
 	rep.fold(m.minGroup)
 	return rep, nil
+}
+
+// Series counts the conversions of req's period per day, or per week
+// when the period is longer than SeriesWeeklyAfter, under the module's
+// limits and its count of reports in flight, like Report. req is checked
+// as Report checks it. The counts are those of every model and every
+// grouping (see RunSeries), so a caller that may see req's report may see
+// them.
+func (m *Module) Series(ctx context.Context, req Request) (Series, error) {
+	if req.Lookback == 0 {
+		req.Lookback = m.lookback
+	}
+	if err := req.Validate(m.maxSpan); err != nil {
+		return Series{}, err
+	}
+	release, err := m.acquire()
+	if err != nil {
+		return Series{}, err
+	}
+	defer release()
+	var s Series
+	err = m.limited(ctx, func(ctx context.Context) (err error) {
+		s, err = RunSeries(ctx, m.wh, req, m.limits)
+		return err
+	})
+	return s, err
+}
+
+// acquire takes a slot for one query, or refuses at once with
+// errs.ErrRateLimited when MaxConcurrent are running (see Report).
+func (m *Module) acquire() (release func(), err error) {
+	select {
+	case m.slots <- struct{}{}:
+		return func() { <-m.slots }, nil
+	default:
+		return nil, errs.Retry(errs.ErrRateLimited,
+			fmt.Sprintf("%d attribution reports are running, the most this server runs at once; try again shortly.", cap(m.slots)),
+			m.retryAfter())
+	}
+}
+
+// limited runs query under the module's time limit, and turns a query
+// stopped by one of the limits into errs.ErrUnavailable with a detail that
+// says how to narrow it.
+func (m *Module) limited(ctx context.Context, query func(ctx context.Context) error) error {
+	// A server backend stops the query when the context ends; the
+	// embedded engine cannot, and its own max_execution_time ends it.
+	qctx, cancel := context.WithTimeout(ctx, m.limits.MaxTime+5*time.Second)
+	defer cancel()
+	err := query(qctx)
+	if errors.Is(err, ErrLimit) || (err != nil && errors.Is(qctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil) {
+		return &errs.Error{
+			Kind: errs.ErrUnavailable,
+			Detail: fmt.Sprintf("This report needs more than the %s or %d MiB one report may use. "+
+				"Narrow the period (from, to), group by one dimension, or shorten the lookback window.",
+				m.limits.MaxTime, m.limits.MaxMemory>>20),
+			Err: err,
+		}
+	}
+	return err
 }
 
 // retryAfter is how long a refused report should wait: a running report
@@ -324,23 +371,20 @@ func (m *Module) report(c *fiber.Ctx) error {
 	if format != "json" && format != "csv" {
 		return errs.Invalid("format", "oneof", "format must be json or csv")
 	}
-	req, err := Parse(Params{
+	req, err := m.Parse(Params{
 		From: c.Query("from"), To: c.Query("to"), Model: c.Query("model"), GroupBy: c.Query("group_by"),
-		Conversion: c.Query("conversion"), LookbackDays: c.Query("lookback_days", days(m.lookback)),
+		Conversion: c.Query("conversion"), LookbackDays: c.Query("lookback_days"),
 		HalfLifeDays: c.Query("half_life_days"),
-	}, m.maxSpan)
+	})
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	if _, err := m.guard.Check(ctx, p, authz.ActionList, "", Categories(req.Dimensions)); err != nil {
-		return err
-	}
-	raw, err := m.mayReadRaw(ctx, p)
+	a, err := m.AccessFor(ctx, p, req)
 	if err != nil {
 		return err
 	}
-	rep, err := m.Report(ctx, req, Access{Caller: p.Role, Raw: raw, Reason: "role may read account and visitor ids"})
+	rep, err := m.Report(ctx, req, a)
 	if err != nil {
 		return err
 	}
@@ -353,6 +397,33 @@ func (m *Module) report(c *fiber.Ctx) error {
 		return c.Send(buf.Bytes())
 	}
 	return c.JSON(rep)
+}
+
+// Parse reads a request from its text parameters as the route does: a
+// report spans at most the module's MaxSpan, and a request that names no
+// lookback takes the module's.
+func (m *Module) Parse(p Params) (Request, error) {
+	if p.LookbackDays == "" {
+		p.LookbackDays = days(m.lookback)
+	}
+	return Parse(p, m.maxSpan)
+}
+
+// AccessFor asks the access policy whether p may see the report req asks
+// for, and returns the Access the route runs it with: small groups are
+// shown on their own only to a role the policy lets read RawCategories.
+// A role that may not list the categories of req's dimensions gets
+// errs.ErrForbidden. Every caller acting for a signed-in person (the
+// route, the console) asks here, so each shows the same report.
+func (m *Module) AccessFor(ctx context.Context, p authz.Principal, req Request) (Access, error) {
+	if _, err := m.guard.Check(ctx, p, authz.ActionList, "", Categories(req.Dimensions)); err != nil {
+		return Access{}, err
+	}
+	raw, err := m.mayReadRaw(ctx, p)
+	if err != nil {
+		return Access{}, err
+	}
+	return Access{Caller: p.Role, Raw: raw, Reason: "role may read account and visitor ids"}, nil
 }
 
 // mayReadRaw asks the access policy whether p may read RawCategories

@@ -24,6 +24,19 @@ type Limits struct {
 	MaxMemory int64
 }
 
+// settings returns the engine settings that hold a query to lim.
+func (lim Limits) settings() []string {
+	var out []string
+	if lim.MaxTime > 0 {
+		out = append(out, "max_execution_time = "+strconv.FormatFloat(lim.MaxTime.Seconds(), 'f', 3, 64))
+	}
+	if lim.MaxMemory > 0 {
+		out = append(out, "max_memory_usage = "+strconv.FormatInt(lim.MaxMemory, 10),
+			"max_bytes_before_external_group_by = "+strconv.FormatInt(lim.MaxMemory/2, 10))
+	}
+	return out
+}
+
 // Refund is money given back on an order, as billing records it.
 type Refund struct {
 	// OrderID is the order's id, which a purchase event names in its
@@ -372,14 +385,7 @@ func buildSQL(r Request, lim Limits) (string, error) {
 	// merged yet (do_not_merge_across_partitions_select_final): a
 	// session's rows never span two months. Past half the memory limit,
 	// grouping spills to disk rather than stopping the query.
-	settings := []string{"do_not_merge_across_partitions_select_final = 1"}
-	if lim.MaxTime > 0 {
-		settings = append(settings, "max_execution_time = "+strconv.FormatFloat(lim.MaxTime.Seconds(), 'f', 3, 64))
-	}
-	if lim.MaxMemory > 0 {
-		settings = append(settings, "max_memory_usage = "+strconv.FormatInt(lim.MaxMemory, 10),
-			"max_bytes_before_external_group_by = "+strconv.FormatInt(lim.MaxMemory/2, 10))
-	}
+	settings := append([]string{"do_not_merge_across_partitions_select_final = 1"}, lim.settings()...)
 	settingsSQL := "SETTINGS " + strings.Join(settings, ", ")
 	fromSomewhere := "0"
 	if r.Model == ModelLastNonDirect {

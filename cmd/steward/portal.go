@@ -96,6 +96,14 @@ func (s *server) newConsole() *portal.Console {
 	cr := consoleRequests{m: s.wired.privacy, accounts: s.wired.accounts}
 	return &portal.Console{
 		DataMap: s.consoleDataMap, Record: s.consoleRecord,
+		AttributionChoices: portal.AttributionChoices{
+			Models: attribution.Models(), Dimensions: attribution.GroupBys(),
+			DefaultModel: attribution.DefaultModel, DefaultGroupBy: attribution.DefaultGroupBy,
+			DefaultConversion: attribution.DefaultConversion,
+			LookbackDays:      s.wired.attribution.Lookback().Hours() / 24,
+			MaxSpanDays:       s.wired.attribution.MaxSpan().Hours() / 24,
+		},
+		Attribution: s.consoleAttribution, AttributionCSV: s.consoleAttributionCSV,
 		Policy: s.consolePolicy, ApplyPolicy: s.applyPolicy,
 		Consent:   s.consoleConsent,
 		AuditRuns: s.consoleAuditRuns, RunAudit: s.consoleRunAudit,
@@ -305,6 +313,81 @@ func auditRun(r audit.Run) portal.AuditRun {
 			pc.Findings = append(pc.Findings, portal.AuditFinding{Level: f.Level, What: f.What, Where: f.Where, Detail: f.Detail})
 		}
 		out.Checks = append(out.Checks, pc)
+	}
+	return out
+}
+
+// consoleAttribution runs the report of the console's attribution
+// workspace as GET /v1/analytics/attribution runs it for p (the same
+// parsing, access question and folding, under the same limits), and
+// counts the conversions of its period over time.
+func (s *server) consoleAttribution(ctx context.Context, p authz.Principal, q portal.AttributionQuery) (portal.AttributionReport, error) {
+	mod := s.wired.attribution
+	req, a, err := s.attributionRequest(ctx, p, q)
+	if err != nil {
+		return portal.AttributionReport{}, err
+	}
+	rep, err := mod.Report(ctx, req, a)
+	if err != nil {
+		return portal.AttributionReport{}, err
+	}
+	series, err := mod.Series(ctx, rep.Request)
+	if err != nil {
+		return portal.AttributionReport{}, err
+	}
+	return pageAttribution(rep, series), nil
+}
+
+// consoleAttributionCSV writes the rows of the workspace's report as the
+// route's format=csv does.
+func (s *server) consoleAttributionCSV(ctx context.Context, w io.Writer, p authz.Principal, q portal.AttributionQuery) error {
+	req, a, err := s.attributionRequest(ctx, p, q)
+	if err != nil {
+		return err
+	}
+	rep, err := s.wired.attribution.Report(ctx, req, a)
+	if err != nil {
+		return err
+	}
+	return attribution.WriteCSV(w, rep)
+}
+
+// attributionRequest reads the workspace's query and asks the access
+// policy about it, as the route does.
+func (s *server) attributionRequest(ctx context.Context, p authz.Principal, q portal.AttributionQuery) (attribution.Request, attribution.Access, error) {
+	mod := s.wired.attribution
+	req, err := mod.Parse(attribution.Params{
+		From: q.From, To: q.To, Model: q.Model, GroupBy: q.GroupBy, Conversion: q.Conversion,
+		LookbackDays: q.LookbackDays, HalfLifeDays: q.HalfLifeDays,
+	})
+	if err != nil {
+		return attribution.Request{}, attribution.Access{}, err
+	}
+	a, err := mod.AccessFor(ctx, p, req)
+	return req, a, err
+}
+
+// pageAttribution is a report and its series as the workspace shows them.
+func pageAttribution(rep attribution.Report, series attribution.Series) portal.AttributionReport {
+	r := rep.Request
+	out := portal.AttributionReport{
+		From: r.From, To: r.To, Model: r.Model, Dimensions: r.Dimensions, Conversion: r.Conversion,
+		LookbackDays: r.LookbackDays, HalfLifeDays: r.HalfLifeDays, Conversions: rep.Totals.Conversions,
+		MinGroupSize: rep.MinGroupSize, Folded: rep.Folded, Raw: rep.Raw, Step: series.Step,
+	}
+	for _, row := range rep.Rows {
+		out.Rows = append(out.Rows, portal.AttributionRow{
+			Group: row.Group, Groups: row.Groups, Currency: row.Currency, Conversions: row.Conversions, Revenue: row.Revenue.String(),
+		})
+	}
+	for _, t := range rep.Totals.Revenue {
+		out.Revenue = append(out.Revenue, portal.Amount{Currency: t.Currency, Value: t.Revenue.String()})
+	}
+	for _, t := range rep.Totals.Refunded {
+		out.Refunded = append(out.Refunded, portal.Amount{Currency: t.Currency, Value: t.Revenue.String()})
+	}
+	for _, pt := range series.Points {
+		out.Series = append(out.Series, portal.SeriesPoint{From: pt.From, To: pt.To, Conversions: pt.Conversions})
 	}
 	return out
 }

@@ -51,14 +51,15 @@ var defaultProducts []byte
 
 // wired holds the modules whose methods other parts of main call.
 type wired struct {
-	accounts  *accounts.Module
-	billing   *billing.Module
-	assets    *assets.Module
-	consent   *consent.Module
-	events    *ingest.Module
-	privacy   *privacy.Module
-	retention *retention.Module
-	audit     *audit.Module
+	accounts    *accounts.Module
+	billing     *billing.Module
+	assets      *assets.Module
+	consent     *consent.Module
+	events      *ingest.Module
+	attribution *attribution.Module
+	privacy     *privacy.Module
+	retention   *retention.Module
+	audit       *audit.Module
 }
 
 // assemble wires a server on opened stores, with now as the clock of every
@@ -382,7 +383,8 @@ func (s *server) buildModules(ctx context.Context, guard *authz.Guard) ([]module
 	}
 	mods = append(mods, privacyMod, retentionMod)
 
-	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod, consent: consentMod, events: eventsMod, privacy: privacyMod, retention: retentionMod, audit: auditMod}
+	s.wired = wired{accounts: accountsMod, billing: billingMod, assets: assetsMod, consent: consentMod, events: eventsMod,
+		attribution: attributionMod, privacy: privacyMod, retention: retentionMod, audit: auditMod}
 	return mods, nil
 }
 
