@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/testutil/browsertest"
 )
 
@@ -25,19 +23,12 @@ func TestBrowserConsoleAttribution(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev, c.BaseURL = true, base })
+	srv, base := liveServer(t, nil)
 	ctx := context.Background()
 	if err := srv.start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	sendAttributionVisitors(t, srv)
-	go func() { _ = srv.app.Listener(ln) }()
-	t.Cleanup(func() { _ = srv.app.Shutdown() })
 	// The account is an analyst's before they sign in.
 	if _, err := srv.wired.accounts.CreateToken(ctx, "ana.analyst@example.com", "analyst"); err != nil {
 		t.Fatal(err)

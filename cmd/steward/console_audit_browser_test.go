@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/testutil/browsertest"
 	"github.com/stewardhq/steward/modules/generation"
 )
@@ -26,14 +24,7 @@ func TestBrowserConsoleAudit(t *testing.T) {
 		t.Skip("starts Chromium")
 	}
 	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev, c.BaseURL = true, base })
-	go func() { _ = srv.app.Listener(ln) }()
-	t.Cleanup(func() { _ = srv.app.Shutdown() })
+	srv, base := liveServer(t, nil)
 	if _, err := srv.wired.accounts.CreateToken(ctx, "dana.dpo@example.com", "dpo"); err != nil {
 		t.Fatal(err)
 	}

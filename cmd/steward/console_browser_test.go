@@ -23,14 +23,7 @@ func TestBrowserConsole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev, c.BaseURL = true, base })
-	go func() { _ = srv.app.Listener(ln) }()
-	t.Cleanup(func() { _ = srv.app.Shutdown() })
+	srv, base := liveServer(t, nil)
 	// The account is a DPO's before they sign in.
 	if _, err := srv.wired.accounts.CreateToken(context.Background(), "dana.dpo@example.com", "dpo"); err != nil {
 		t.Fatal(err)
@@ -111,14 +104,7 @@ func TestBrowserConsolePolicy(t *testing.T) {
 		t.Skip("starts Chromium")
 	}
 	dir := newBundle(t, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev, c.BaseURL, c.PolicyDir = true, base, dir })
-	go func() { _ = srv.app.Listener(ln) }()
-	t.Cleanup(func() { _ = srv.app.Shutdown() })
+	srv, base := liveServer(t, func(c *config.Config) { c.PolicyDir = dir })
 	if _, err := srv.wired.accounts.CreateToken(context.Background(), "dora.dpo@example.com", "dpo"); err != nil {
 		t.Fatal(err)
 	}
@@ -158,4 +144,26 @@ func TestBrowserConsolePolicy(t *testing.T) {
 	if err != nil || r.Duration != "P30D" {
 		t.Fatalf("after applying: %+v %v", r, err)
 	}
+}
+
+// liveServer starts a wired development server (the email sign-in on) on
+// a local port for a browser test, with tweak applied to its
+// configuration, and returns it with its base URL. It stops with the
+// test.
+func liveServer(t *testing.T, tweak func(*config.Config)) (*server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	srv := newPortalServer(t, false, func(c *config.Config) {
+		c.Dev, c.BaseURL = true, base
+		if tweak != nil {
+			tweak(c)
+		}
+	})
+	go func() { _ = srv.app.Listener(ln) }()
+	t.Cleanup(func() { _ = srv.app.Shutdown() })
+	return srv, base
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/stewardhq/steward/governance/privacy"
-	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/testutil/browsertest"
 )
 
@@ -27,14 +25,7 @@ func TestBrowserConsoleRequests(t *testing.T) {
 		t.Skip("starts Chromium")
 	}
 	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	srv := newPortalServer(t, false, func(c *config.Config) { c.Dev, c.BaseURL = true, base })
-	go func() { _ = srv.app.Listener(ln) }()
-	t.Cleanup(func() { _ = srv.app.Shutdown() })
+	srv, base := liveServer(t, nil)
 	if _, err := srv.wired.accounts.CreateToken(ctx, "dana.dpo@example.com", "dpo"); err != nil {
 		t.Fatal(err)
 	}
