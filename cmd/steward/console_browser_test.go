@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/stewardhq/steward/internal/config"
@@ -92,6 +94,22 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	p.CheckA11y("consent reporting (en)")
 	p.Screenshot("console-consent-en")
+	// The CSV download, with the keyboard, saved where the test looks.
+	downloads := t.TempDir()
+	p.Run("allow downloads", cdpbrowser.SetDownloadBehavior(cdpbrowser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(downloads))
+	p.TabTo(`a[href^="/console/consent.csv"]`)
+	p.Press("download the consent CSV", "\r")
+	var csvText string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if raw, err := os.ReadFile(filepath.Join(downloads, "consent-report.csv")); err == nil && len(raw) > 0 {
+			csvText = string(raw)
+			break
+		}
+	}
+	if !strings.HasPrefix(csvText, "table,bucket,policy_version,banner_version,purpose,method,choices,granted,opt_in_rate,suppressed") ||
+		!strings.Contains(csvText, "method,,,,,banner_accept,") {
+		t.Errorf("the downloaded consent CSV:\n%s", csvText)
+	}
 	t.Logf("screenshots in %s", p.ScreenshotFolder())
 }
 
