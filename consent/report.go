@@ -103,7 +103,7 @@ func (m *Module) Report(ctx context.Context, q ReportQuery) (Report, error) {
 	err := period(db.NewSelect().Table("consent_log").
 		ColumnExpr("count(DISTINCT change_id) AS choices").
 		ColumnExpr("count(DISTINCT CASE WHEN gpc THEN change_id END) AS gpc").
-		ColumnExpr("count(DISTINCT " + subjectExpr + ") AS subjects")).
+		ColumnExpr("count(DISTINCT "+subjectExpr+") AS subjects")).
 		Scan(ctx, &total)
 	if err != nil {
 		return Report{}, fmt.Errorf("consent report: %w", err)
