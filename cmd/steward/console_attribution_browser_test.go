@@ -8,8 +8,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
-	"github.com/stewardhq/steward/internal/testutil/browsertest"
 )
 
 // TestBrowserConsoleAttribution uses the attribution workspace in
@@ -34,11 +32,7 @@ func TestBrowserConsoleAttribution(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := browsertest.NewPage(t, 1280, 900, "en")
-	p.Load("open the workspace signed out", chromedp.Navigate(base+"/console/attribution"), "#email")
-	p.TabTo("#email")
-	p.Run("type the address", chromedp.KeyEvent("ana.analyst@example.com"))
-	p.PressAndLoad("sign in", "\r", "#report-heading")
+	p := signInOnTheWay(t, base, "/console/attribution", "ana.analyst@example.com", "#report-heading")
 	if loc := p.Location(); loc != base+"/console/attribution" {
 		t.Fatalf("the sign-in led to %s, want back to the workspace", loc)
 	}

@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
-	"github.com/stewardhq/steward/internal/testutil/browsertest"
 	"github.com/stewardhq/steward/modules/generation"
 )
 
@@ -29,11 +26,7 @@ func TestBrowserConsoleAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := browsertest.NewPage(t, 1280, 900, "en")
-	p.Load("open the audit signed out", chromedp.Navigate(base+"/console/audit"), "#email")
-	p.TabTo("#email")
-	p.Run("type the address", chromedp.KeyEvent("dana.dpo@example.com"))
-	p.PressAndLoad("sign in", "\r", "form.run-audit")
+	p := signInOnTheWay(t, base, "/console/audit", "dana.dpo@example.com", "form.run-audit")
 	if loc := p.Location(); loc != base+"/console/audit" {
 		t.Fatalf("the sign-in led to %s, want back to the audit", loc)
 	}

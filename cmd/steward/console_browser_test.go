@@ -31,11 +31,7 @@ func TestBrowserConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := browsertest.NewPage(t, 1280, 900, "en")
-	p.Load("open the console signed out", chromedp.Navigate(base+"/console"), "#email")
-	p.TabTo("#email")
-	p.Run("type the address", chromedp.KeyEvent("dana.dpo@example.com"))
-	p.PressAndLoad("sign in", "\r", "ul.links")
+	p := signInOnTheWay(t, base, "/console", "dana.dpo@example.com", "ul.links")
 	if loc := p.Location(); loc != base+"/console" {
 		t.Fatalf("the sign-in led to %s, want back to the console", loc)
 	}
@@ -140,11 +136,7 @@ func TestBrowserConsolePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := browsertest.NewPage(t, 1280, 900, "en")
-	p.Load("open the policy page signed out", chromedp.Navigate(base+"/console/policy"), "#email")
-	p.TabTo("#email")
-	p.Run("type the address", chromedp.KeyEvent("dora.dpo@example.com"))
-	p.PressAndLoad("sign in", "\r", `form[action="/console/policy/apply"]`)
+	p := signInOnTheWay(t, base, "/console/policy", "dora.dpo@example.com", `form[action="/console/policy/apply"]`)
 	if rules := p.Text("section.card table"); !strings.Contains(rules, "user.security.reward_record") || !strings.Contains(rules, "user.support.status") {
 		t.Errorf("the rules that change: %q", rules)
 	}
@@ -184,4 +176,18 @@ func liveServer(t *testing.T, tweak func(*config.Config)) (*server, string) {
 	go func() { _ = srv.app.Listener(ln) }()
 	t.Cleanup(func() { _ = srv.app.Shutdown() })
 	return srv, base
+}
+
+// signInOnTheWay opens path of the server at base in a new keyboard-only
+// Chromium page, signed out: the page sends the browser to sign in, the
+// person types email and presses Enter, and the sign-in brings them back
+// to path, whose element sel it waits for.
+func signInOnTheWay(t *testing.T, base, path, email, sel string) *browsertest.Page {
+	t.Helper()
+	p := browsertest.NewPage(t, 1280, 900, "en")
+	p.Load("open "+path+" signed out", chromedp.Navigate(base+path), "#email")
+	p.TabTo("#email")
+	p.Run("type the address", chromedp.KeyEvent(email))
+	p.PressAndLoad("sign in", "\r", sel)
+	return p
 }

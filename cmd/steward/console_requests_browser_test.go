@@ -9,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/stewardhq/steward/governance/privacy"
-	"github.com/stewardhq/steward/internal/testutil/browsertest"
 )
 
 // TestBrowserConsoleRequests works through the requests queue in
@@ -49,11 +48,7 @@ func TestBrowserConsoleRequests(t *testing.T) {
 	}
 	excessive := file(privacy.TypeErasure, "rex.repeat@example.com")
 
-	p := browsertest.NewPage(t, 1280, 900, "en")
-	p.Load("open the queue signed out", chromedp.Navigate(base+"/console/requests"), "#email")
-	p.TabTo("#email")
-	p.Run("type the address", chromedp.KeyEvent("dana.dpo@example.com"))
-	p.PressAndLoad("sign in", "\r", "table.queue")
+	p := signInOnTheWay(t, base, "/console/requests", "dana.dpo@example.com", "table.queue")
 	if loc := p.Location(); loc != base+"/console/requests" {
 		t.Fatalf("the sign-in led to %s, want back to the queue", loc)
 	}
