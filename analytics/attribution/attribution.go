@@ -6,13 +6,14 @@
 //
 // A touch is a visit: the first page view of a session, whose landing
 // page, referrer and UTM values the session's other page views repeat.
-// The report is computed by the warehouse in one ClickHouse query whose
-// cost grows with the number of visits and conversions, not with touches
-// times conversions: the visits of each owner (the identity rule of
-// docs/policies.md) are gathered once, sorted once, and every conversion
-// finds its touches by counting, never by a join of touches to
-// conversions. No event is loaded into Go. docs/scaling.md ("Attribution")
-// has the measurements behind this shape.
+// One ClickHouse query gathers, per owner (the identity rule of
+// docs/policies.md), the visits that some conversion's lookback window
+// can hold and the conversions, each owner's visits gathered once and
+// sorted once; Go then credits each owner's row under the model with
+// running sums over the sorted visits, never pairing touches with
+// conversions. The work grows with the number of visits and conversions,
+// not with their product. docs/scaling.md ("Attribution") has the
+// measurements behind this shape.
 package attribution
 
 import (

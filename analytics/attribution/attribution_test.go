@@ -307,6 +307,15 @@ func TestRun(t *testing.T) {
 			if got := flat(rep.Rows); !slices.Equal(got, tt.want) {
 				t.Errorf("rows:\n got %q\nwant %q", got, tt.want)
 			}
+			// A server hands the rows over through Select, not as
+			// RowBinary: the same report must come out.
+			viaSelect, err := attribution.Run(t.Context(), selectOnly{w}, req, attribution.RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := flat(viaSelect.Rows); !slices.Equal(got, tt.want) {
+				t.Errorf("rows read through Select:\n got %q\nwant %q", got, tt.want)
+			}
 			var total float64
 			for _, r := range rep.Rows {
 				total += r.Conversions
@@ -379,6 +388,10 @@ func history(t *testing.T) warehouse.Warehouse {
 	return w
 }
 
+// selectOnly hides the backend's RowBinary reader, so that a report is
+// read through Select, as from a server.
+type selectOnly struct{ warehouse.Warehouse }
+
 // TestModels checks every model's credit on hand-computed histories. Time
 // decay uses a half life of one day, so that a touch 1, 2, 3 or 5 days
 // old weighs 1/2, 1/4, 1/8 or 1/32.
@@ -413,6 +426,13 @@ func TestModels(t *testing.T) {
 			"google EUR 1.0154 30.92", "newsletter EUR 0.9846 59.08"}},
 		{name: "a shorter lookback drops the older touch", model: "linear", conversion: "shared", lookback: days(7), want: []string{
 			"google EUR 1.0000 30.00", "newsletter EUR 1.0000 60.00"}},
+		// Each window holds one touch, the second starting past the
+		// first touch: what a window leaves out earns nothing, under
+		// every model that sweeps the touches.
+		{name: "time decay, a shorter lookback drops the older touch", model: "time_decay", conversion: "shared", lookback: days(7), want: []string{
+			"google EUR 1.0000 30.00", "newsletter EUR 1.0000 60.00"}},
+		{name: "position based, a shorter lookback drops the older touch", model: "position_based", conversion: "shared", lookback: days(7), want: []string{
+			"google EUR 1.0000 30.00", "newsletter EUR 1.0000 60.00"}},
 		{name: "the window's edges count, what follows does not", model: "linear", conversion: "edge", want: []string{
 			"google EUR 0.5000 3.50", "newsletter EUR 0.5000 3.50"}},
 	}
@@ -426,6 +446,15 @@ func TestModels(t *testing.T) {
 			}
 			if got := flat(rep.Rows); !slices.Equal(got, tt.want) {
 				t.Errorf("rows:\n got %q\nwant %q", got, tt.want)
+			}
+			// A server hands the rows over through Select, not as
+			// RowBinary: the same report must come out.
+			viaSelect, err := attribution.Run(t.Context(), selectOnly{w}, req, attribution.RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := flat(viaSelect.Rows); !slices.Equal(got, tt.want) {
+				t.Errorf("rows read through Select:\n got %q\nwant %q", got, tt.want)
 			}
 			var sum float64
 			for _, r := range rep.Rows {
@@ -513,20 +542,25 @@ func TestRefunds(t *testing.T) {
 		{OrderID: "ord-3", Amount: decimal.RequireFromString("5"), Currency: "USD"},
 		{OrderID: "unknown", Amount: decimal.RequireFromString("1000"), Currency: "EUR"},
 	}
-	rep, err := attribution.Run(t.Context(), w, attribution.Request{From: from, To: to, Model: "last_touch", GroupBy: "source"},
-		attribution.RunOptions{Refunds: refunds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"(direct) EUR 2.0000 29.00", "google EUR 1.0000 70.00", "newsletter EUR 1.0000 0.00"}
-	if got := flat(rep.Rows); !slices.Equal(got, want) {
-		t.Errorf("rows:\n got %q\nwant %q", got, want)
-	}
-	if got := totals(rep.Totals.Refunded); !slices.Equal(got, []string{"EUR 80.00"}) {
-		t.Errorf("refunded %q, want EUR 80.00 (30 and the 50 paid)", got)
-	}
-	if got := totals(rep.Totals.Revenue); !slices.Equal(got, []string{"EUR 99.00"}) {
-		t.Errorf("revenue %q", got)
+	for _, via := range []struct {
+		name string
+		w    warehouse.Warehouse
+	}{{"RowBinary", w}, {"Select", selectOnly{w}}} {
+		rep, err := attribution.Run(t.Context(), via.w, attribution.Request{From: from, To: to, Model: "last_touch", GroupBy: "source"},
+			attribution.RunOptions{Refunds: refunds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"(direct) EUR 2.0000 29.00", "google EUR 1.0000 70.00", "newsletter EUR 1.0000 0.00"}
+		if got := flat(rep.Rows); !slices.Equal(got, want) {
+			t.Errorf("%s: rows:\n got %q\nwant %q", via.name, got, want)
+		}
+		if got := totals(rep.Totals.Refunded); !slices.Equal(got, []string{"EUR 80.00"}) {
+			t.Errorf("%s: refunded %q, want EUR 80.00 (30 and the 50 paid)", via.name, got)
+		}
+		if got := totals(rep.Totals.Revenue); !slices.Equal(got, []string{"EUR 99.00"}) {
+			t.Errorf("%s: revenue %q", via.name, got)
+		}
 	}
 }
 

@@ -32,7 +32,8 @@ func (lim Limits) settings() []string {
 	}
 	if lim.MaxMemory > 0 {
 		out = append(out, "max_memory_usage = "+strconv.FormatInt(lim.MaxMemory, 10),
-			"max_bytes_before_external_group_by = "+strconv.FormatInt(lim.MaxMemory/2, 10))
+			"max_bytes_before_external_group_by = "+strconv.FormatInt(lim.MaxMemory/2, 10),
+			"max_result_bytes = "+strconv.FormatInt(lim.MaxMemory/4, 10))
 	}
 	return out
 }
@@ -68,15 +69,12 @@ var dimColumns = map[string]string{
 	GroupLandingPage: "landing_page",
 }
 
-// refundCode is the group code of the rows that carry refunds.
-const refundCode = 16777215
-
-// reportSQL computes a report in the engine, in one pass over the visits
-// and conversions of the period (and the lookback window before it). Its
-// text is assembled from this file's constants only: the dimension columns
-// come from dimColumns, the credit step from creditSQL by model, and the
-// limits are numbers from the configuration. Every value of a request is a
-// parameter.
+// reportSQL gathers, in one pass over the visits and conversions of the
+// period (and the lookback window before it), each owner's touches and
+// conversions; credit.go applies the model to each owner's row. Its text is
+// assembled from this file's constants only: the dimension columns come
+// from dimColumns, and the limits are numbers from the configuration.
+// Every value of a request is a parameter.
 //
 // A touch is a visit: a row of touches, the first page view of a session
 // (migrations/clickhouse/0005_touches.up.sql). The page views of a session
@@ -87,12 +85,13 @@ const refundCode = 16777215
 // names1 and names2 list the known values of the dimensions among the
 // touches read (the distinct values of a LowCardinality column cost
 // little to read), so that each touch packs into one UInt64 (packSQL): its
-// time in milliseconds since period_start (37 bits), a kind (2 bits: 0 the
-// start of a conversion's window, 1 a touch, 2 a conversion), a flag set
-// when the touch came from somewhere (fromSomewhereSQL), and the code of
-// its group (24 bits; 0 for an unknown value, reported as
-// Direct). Numbers group and sort far faster than the strings they stand
-// for, which are looked up again only for the rows of the result.
+// time in milliseconds since period_start (37 bits), a kind bit (2^25, set
+// on every touch), a flag (2^24) set when the touch came from somewhere
+// (fromSomewhereSQL), and the code of its group (24 bits; 0 for an unknown
+// value, reported as Direct). Numbers group and sort far faster than the
+// strings they stand for, which are looked up again only for the rows of
+// the result. The names come back once, in the row of owner 0, which no
+// owner hash is.
 //
 // touch gives every touch its owner under the identity rule
 // (docs/policies.md): the account it was sent under; for an anonymous
@@ -119,22 +118,12 @@ const refundCode = 16777215
 // month read, several times the cost of the rest.
 //
 // owner_events gathers, per owner with a conversion, its touches and its
-// conversions. win sorts the touches together with two markers per
-// conversion, the start of its lookback window and its time; the running
-// count of touches at the markers gives each conversion the touches it
-// may credit as a range (lo, hi] of the owner's sorted touches T. A touch
-// at the very start of the window or at the very time of the conversion
-// counts. Only the touches from the first window's start to the last
-// conversion are sorted (about four in ten of all touches, for a year's
-// report): the others no conversion can credit. This costs one sort of the owner's events whatever the number
-// of conversions, where pairing each conversion with each touch would cost
-// their product.
-//
-// credit applies the model (creditSQL) and emits, per owner, rows of
-// (group code, currency, credited conversions, credited revenue); refunds
-// come out as rows of refundCode. The outer query sums them per group and
-// currency and counts the distinct owners of each, for folding small
-// groups.
+// sorted conversions. Only the touches from the first window's start to
+// the last conversion are kept and sorted (about four in ten of all
+// touches, for a year's report): no conversion can credit the others.
+// Each owner's row carries its packed touches in ascending order (t) and
+// its conversions as parallel arrays: time, value net of refunds,
+// currency and refund.
 const reportSQL = `
 WITH
     toUnixTimestamp64Milli({from:DateTime64(3)}) - {lookback_ms:Int64} AS start_ms,
@@ -187,32 +176,25 @@ owner_events AS (
         ON t.owner = c.owner
     SETTINGS join_use_nulls = 0
 ),
-win AS (
-    SELECT owner, C,
+owner_rows AS (
+    SELECT owner,
            toUInt64(tupleElement(C[1], 1) - {lookback_ms:Int64}) * 134217728 AS first_start,
            toUInt64(tupleElement(C[-1], 1)) * 134217728 + 67108864 AS last_end,
-           arraySort(arrayConcat(arrayFilter(x -> x > first_start AND x < last_end, unsorted),
-               arrayMap(c -> toUInt64(tupleElement(c, 1) - {lookback_ms:Int64}) * 134217728, C),
-               arrayMap(c -> toUInt64(tupleElement(c, 1)) * 134217728 + 67108864, C))) AS M,
-           arrayCumSum(arrayMap(x -> toUInt32(bitAnd(x, 100663296) = 33554432), M)) AS counted,
-           arrayFilter((n, x) -> bitAnd(x, 100663296) = 0, counted, M) AS lo,
-           arrayFilter((n, x) -> bitAnd(x, 100663296) = 67108864, counted, M) AS hi,
-           arrayFilter(x -> bitAnd(x, 100663296) = 33554432, M) AS T,
-           arrayMap(c -> tuple(toUInt32(16777215), tupleElement(c, 4), toFloat64(0), tupleElement(c, 5)),
-                    arrayFilter(c -> tupleElement(c, 5) > 0, C)) AS refunds
+           arraySort(arrayFilter(x -> x >= first_start AND x < last_end, unsorted)) AS t,
+           arrayMap(c -> toInt64(tupleElement(c, 1)), C) AS at,
+           arrayMap(c -> toDecimal128(tupleElement(c, 3), 8), C) AS value,
+           arrayMap(c -> tupleElement(c, 4), C) AS cur,
+           arrayMap(c -> toDecimal128(tupleElement(c, 5), 8), C) AS refund
     FROM owner_events
-),
-$CREDIT
-SELECT if(intDiv(code, width) = 0, '$DIRECT', names1[intDiv(code, width)]) AS g1,
-       if(code % width = 0, '$DIRECT', names2[code % width]) AS g2,
-       code = 16777215 AS refund,
-       cur AS currency,
-       round(sum(n), 6) AS conversions,
-       toDecimal128(round(sum(rev), 4), 4) AS revenue,
-       uniqExactIf(owner, bitAnd(owner, 1) = 0) AS owners
-FROM (SELECT owner, arrayJoin(rows) AS r, tupleElement(r, 1) AS code, tupleElement(r, 2) AS cur,
-             tupleElement(r, 3) AS n, tupleElement(r, 4) AS rev FROM credit)
-GROUP BY code, cur
+)
+SELECT * FROM (
+    SELECT owner, t, at, value, cur, refund,
+           CAST([], 'Array(String)') AS n1, CAST([], 'Array(String)') AS n2
+    FROM owner_rows
+    UNION ALL
+    SELECT toUInt64(0), CAST([], 'Array(UInt64)'), CAST([], 'Array(Int64)'), CAST([], 'Array(Decimal(38, 8))'),
+           CAST([], 'Array(String)'), CAST([], 'Array(Decimal(38, 8))'), names1, names2
+)
 $SETTINGS`
 
 // packSQL packs a touch into a UInt64 (see reportSQL).
@@ -234,135 +216,9 @@ const names2SQL = `(SELECT groupArray(toString(g)) FROM (
         WHERE touch_time >= period_start AND touch_time < {to:DateTime64(3)}
           AND lower(g) NOT IN ('', '(not set)', '(none)', '(direct)', 'direct')))`
 
-// pointSQL credits one touch per conversion: the one at $PICK, an index
-// into the owner's sorted touches T, when $HAS; the conversion goes to
-// Direct otherwise. (l, h] is the conversion's window. $PREPARE adds
-// columns the pick needs.
-const pointSQL = `credit AS (
-    SELECT owner, arrayConcat(
-        arrayMap((c, l, h) -> tuple(toUInt32(if($HAS, T[$PICK] % 16777216, 0)), tupleElement(c, 4),
-                                    toFloat64(1), tupleElement(c, 3)), C, lo, hi),
-        refunds) AS rows
-    FROM (SELECT *$PREPARE FROM win)
-)`
-
-// rangeSQL credits every touch of a window under the linear and position
-// based models. For each currency of the owner's conversions it sweeps
-// the sorted touches once: a conversion adds its share per touch (a count,
-// and its revenue in Decimal so that an even split stays exact) where its
-// range starts and takes it off where the range ends, and the running sums
-// at each touch are what the touch earned. $POINTS adds the shares of
-// single touches (the first and the last under position based).
-const rangeSQL = `per_currency AS (
-    SELECT owner, T, cur, C, lo, hi, refunds,
-           arrayFlatten(arrayMap((c, l, h) -> if(tupleElement(c, 4) = cur AND $RANGE_HAS,
-               [tuple(($RANGE_FROM) * 2, $RANGE_SHARE, $RANGE_REVENUE),
-                tuple(($RANGE_TO) * 2, -($RANGE_SHARE), -($RANGE_REVENUE))], []), C, lo, hi)) AS deltas,
-           arraySort(e -> tupleElement(e, 1), arrayConcat(deltas,
-               arrayMap(j -> tuple(j * 2 + 1, toFloat64(0), toDecimal128(0, 8)), arrayEnumerate(T)))) AS sweep,
-           arrayFilter((v, e) -> tupleElement(e, 1) % 2 = 1, arrayCumSum(arrayMap(e -> tupleElement(e, 2), sweep)), sweep) AS shares,
-           arrayFilter((v, e) -> tupleElement(e, 1) % 2 = 1, arrayCumSum(arrayMap(e -> tupleElement(e, 3), sweep)), sweep) AS revenues
-    FROM win
-    ARRAY JOIN arrayDistinct(arrayMap(c -> tupleElement(c, 4), C)) AS cur
-),
-credit AS (
-    SELECT owner, arrayConcat(
-        arrayMap(c -> tuple(toUInt32(0), cur, toFloat64(1), tupleElement(c, 3)),
-                 arrayFilter((c, l, h) -> tupleElement(c, 4) = cur AND h = l, C, lo, hi)),
-        arrayFlatten(arrayMap((c, l, h) -> if(tupleElement(c, 4) = cur, $POINTS, []), C, lo, hi)),
-        arrayFilter(r -> tupleElement(r, 3) > 1e-9 OR tupleElement(r, 4) != 0,
-                    arrayMap((x, a, b) -> tuple(toUInt32(x % 16777216), cur, a, b), T, shares, revenues)),
-        arrayFilter(r -> tupleElement(r, 2) = cur, refunds)) AS rows
-    FROM per_currency
-)`
-
-// decaySQL credits every touch of a window by 2^(-age/half life),
-// normalised per conversion. With u_j = 2^((t_j - t_1)/half life), touch j
-// earns u_j / S_c of conversion c, S_c being the sum of u over c's window
-// (a difference of running sums). A touch's total is u_j times the sum of
-// 1/S_c over the conversions whose windows hold it; that sum is swept from
-// the last touch backwards (a conversion joins at its last touch and
-// leaves before its first), so that what is taken off is always smaller
-// than what stays and no precision is lost to cancellation. The revenue
-// is a float here and rounded to four decimals at the end.
-const decaySQL = `per_currency AS (
-    SELECT owner, T, cur, C, lo, hi, refunds,
-           arrayMap(x -> exp2((intDiv(x, 134217728) - intDiv(T[1], 134217728)) / {half_life_ms:Float64}), T) AS u,
-           arrayPushFront(arrayCumSum(u), 0) AS U,
-           length(T) + 1 AS top,
-           arrayFlatten(arrayMap((c, l, h) -> if(tupleElement(c, 4) = cur AND h > l,
-               [tuple((top - h) * 2, 1 / (U[h + 1] - U[l + 1]), toFloat64(tupleElement(c, 3)) / (U[h + 1] - U[l + 1])),
-                tuple((top - l) * 2, -1 / (U[h + 1] - U[l + 1]), -toFloat64(tupleElement(c, 3)) / (U[h + 1] - U[l + 1]))], []),
-               C, lo, hi)) AS deltas,
-           arraySort(e -> tupleElement(e, 1), arrayConcat(deltas,
-               arrayMap(j -> tuple((top - j) * 2 + 1, toFloat64(0), toFloat64(0)), arrayEnumerate(T)))) AS sweep,
-           arrayReverse(arrayFilter((v, e) -> tupleElement(e, 1) % 2 = 1, arrayCumSum(arrayMap(e -> tupleElement(e, 2), sweep)), sweep)) AS shares,
-           arrayReverse(arrayFilter((v, e) -> tupleElement(e, 1) % 2 = 1, arrayCumSum(arrayMap(e -> tupleElement(e, 3), sweep)), sweep)) AS revenues
-    FROM win
-    ARRAY JOIN arrayDistinct(arrayMap(c -> tupleElement(c, 4), C)) AS cur
-),
-credit AS (
-    SELECT owner, arrayConcat(
-        arrayMap(c -> tuple(toUInt32(0), cur, toFloat64(1), toFloat64(tupleElement(c, 3))),
-                 arrayFilter((c, l, h) -> tupleElement(c, 4) = cur AND h = l, C, lo, hi)),
-        arrayFilter(r -> tupleElement(r, 3) > 1e-12,
-                    arrayMap((x, w, a, b) -> tuple(toUInt32(x % 16777216), cur, w * a, w * b), T, u, shares, revenues)),
-        arrayMap(r -> tuple(tupleElement(r, 1), tupleElement(r, 2), tupleElement(r, 3), toFloat64(tupleElement(r, 4))),
-                 arrayFilter(r -> tupleElement(r, 2) = cur, refunds))) AS rows
-    FROM per_currency
-)`
-
-// creditSQL returns the credit step of model.
-func creditSQL(model string) string {
-	point := func(has, pick, prepare string) string {
-		return strings.NewReplacer("$HAS", has, "$PICK", pick, "$PREPARE", prepare).Replace(pointSQL)
-	}
-	switch model {
-	case ModelFirstTouch:
-		return point("h > l", "l + 1", "")
-	case ModelLastTouch:
-		return point("h > l", "h", "")
-	case ModelLastNonDirect:
-		// last_from[j] is the index of the last touch at or before j
-		// that came from somewhere, 0 when there is none.
-		return point("last_from[h] > l", "last_from[h]",
-			", arrayFill(v -> v > 0, arrayMap((x, j) -> if(bitAnd(x, 16777216) != 0, j, 0), T, arrayEnumerate(T))) AS last_from")
-	case ModelLinear:
-		return strings.NewReplacer(
-			"$RANGE_HAS", "h > l",
-			"$RANGE_FROM", "l + 1",
-			"$RANGE_TO", "h + 1",
-			"$RANGE_SHARE", "1 / greatest(h - l, 1)",
-			"$RANGE_REVENUE", "tupleElement(c, 3) / greatest(h - l, 1)",
-			"$POINTS", "CAST([], 'Array(Tuple(UInt32, String, Float64, Decimal(38, 8)))')",
-		).Replace(rangeSQL)
-	case ModelPositionBased:
-		// The touches between the first and the last share 20%; the
-		// first and the last get 40% each, half each when they are the
-		// only two, everything when one touch is alone.
-		return strings.NewReplacer(
-			"$RANGE_HAS", "h - l >= 3",
-			"$RANGE_FROM", "l + 2",
-			"$RANGE_TO", "h",
-			"$RANGE_SHARE", "0.2 / (greatest(h - l, 3) - 2)",
-			"$RANGE_REVENUE", "tupleElement(c, 3) / (5 * (greatest(h - l, 3) - 2))",
-			"$POINTS", `multiIf(h - l = 1, [tuple(toUInt32(T[h] % 16777216), cur, toFloat64(1), tupleElement(c, 3))],
-				h - l = 2, [tuple(toUInt32(T[l + 1] % 16777216), cur, toFloat64(0.5), tupleElement(c, 3) / 2),
-				            tuple(toUInt32(T[h] % 16777216), cur, toFloat64(0.5), tupleElement(c, 3) / 2)],
-				h - l >= 3, [tuple(toUInt32(T[l + 1] % 16777216), cur, toFloat64(0.4), tupleElement(c, 3) * 2 / 5),
-				             tuple(toUInt32(T[h] % 16777216), cur, toFloat64(0.4), tupleElement(c, 3) * 2 / 5)],
-				CAST([], 'Array(Tuple(UInt32, String, Float64, Decimal(38, 8)))'))`,
-		).Replace(rangeSQL)
-	case ModelTimeDecay:
-		return decaySQL
-	}
-	return ""
-}
-
 // buildSQL assembles the query for r from the constants above.
 func buildSQL(r Request, lim Limits) (string, error) {
-	credit := creditSQL(r.Model)
-	if credit == "" {
+	if !slices.Contains(Models(), r.Model) {
 		return "", fmt.Errorf("attribution: unknown model %q", r.Model)
 	}
 	if len(r.Dimensions) == 0 || len(r.Dimensions) > 2 {
@@ -393,11 +249,9 @@ func buildSQL(r Request, lim Limits) (string, error) {
 	}
 	return strings.NewReplacer(
 		"$FROM_SOMEWHERE", fromSomewhere,
-		"$CREDIT", credit,
 		"$NAMES2", names2,
 		"$CODE2", code2,
 		"$DIM1", col1,
-		"$DIRECT", Direct,
 		"$SETTINGS", settingsSQL,
 	).Replace(strings.ReplaceAll(reportSQL, "$PACK", packSQL)), nil
 }
@@ -427,17 +281,6 @@ func queryArgs(r Request, refunds []Refund) []any {
 	}
 }
 
-// resultRow is one row of reportSQL.
-type resultRow struct {
-	G1          string          `ch:"g1"`
-	G2          string          `ch:"g2"`
-	Refund      uint8           `ch:"refund"`
-	Currency    string          `ch:"currency"`
-	Conversions float64         `ch:"conversions"`
-	Revenue     decimal.Decimal `ch:"revenue"`
-	Owners      uint64          `ch:"owners"`
-}
-
 // ErrLimit is wrapped by Run's error when the query stopped at one of its
 // Limits, or at the number of distinct groups one report can hold.
 var ErrLimit = errors.New("attribution query limit reached")
@@ -454,30 +297,45 @@ func Run(ctx context.Context, w warehouse.Warehouse, r Request, opts RunOptions)
 	if err != nil {
 		return Report{}, err
 	}
-	var rows []resultRow
-	if err := w.Select(ctx, &rows, query, queryArgs(r, opts.Refunds)...); err != nil {
+	k := newCrediter(r)
+	names1, names2, err := readOwners(ctx, w, k, query, queryArgs(r, opts.Refunds))
+	if err != nil {
 		if limitError(err) {
 			return Report{}, fmt.Errorf("attribution query: %w: %w", ErrLimit, err)
 		}
 		return Report{}, fmt.Errorf("attribution query: %w", err)
 	}
-	rep := Report{Request: r, Rows: make([]Row, 0, len(rows))}
-	revenue, refunded := map[string]decimal.Decimal{}, map[string]decimal.Decimal{}
-	for _, x := range rows {
-		if x.Refund != 0 {
-			refunded[x.Currency] = refunded[x.Currency].Add(x.Revenue)
-			continue
+	rep := Report{Request: r, Rows: make([]Row, 0, len(k.sums))}
+	width := uint64(len(names2) + 1)
+	name := func(names []string, code uint64) string {
+		if code == 0 || code > uint64(len(names)) {
+			return Direct
 		}
-		groups := []string{x.G1}
+		return names[code-1]
+	}
+	revenue := map[string]decimal.Decimal{}
+	for key, s := range k.sums {
+		code, cur := key>>8, k.currencies[key&0xff]
+		groups := []string{name(names1, code/width)}
 		if len(r.Dimensions) == 2 {
-			groups = append(groups, x.G2)
+			groups = append(groups, name(names2, code%width))
 		}
+		rev := s.revenue.decimal()
+		if r.Model == ModelTimeDecay {
+			rev = decimal.NewFromFloat(s.revenueF)
+		}
+		rev = rev.Round(4)
+		conversions := roundTo(s.conversions, 6)
 		rep.Rows = append(rep.Rows, Row{
 			Group: strings.Join(groups, " / "), Groups: groups,
-			Conversions: x.Conversions, Revenue: x.Revenue, Currency: x.Currency, owners: int(x.Owners),
+			Conversions: conversions, Revenue: rev, Currency: cur, owners: int(s.owners),
 		})
-		rep.Totals.Conversions += x.Conversions
-		revenue[x.Currency] = revenue[x.Currency].Add(x.Revenue)
+		rep.Totals.Conversions += conversions
+		revenue[cur] = revenue[cur].Add(rev)
+	}
+	refunded := map[string]decimal.Decimal{}
+	for cur, a := range k.refunded {
+		refunded[k.currencies[cur]] = a.decimal().Round(4)
 	}
 	sortRows(rep.Rows)
 	rep.Totals.Conversions = roundTo(rep.Totals.Conversions, 6)
@@ -502,8 +360,10 @@ func roundTo(f float64, places int32) float64 {
 
 // limitCodes are the ClickHouse error codes of a query stopped by a
 // limit: TOO_MANY_ROWS (158), TIMEOUT_EXCEEDED (159), MEMORY_LIMIT_EXCEEDED
-// (241), and the throwIf (395) the query raises itself.
-var limitCodes = []int{158, 159, 241, 395}
+// (241), the throwIf (395) the query raises itself, and
+// TOO_MANY_ROWS_OR_BYTES (396), the bound on the owners' rows a report
+// reads into Go.
+var limitCodes = []int{158, 159, 241, 395, 396}
 
 // limitError reports whether err is ClickHouse stopping a query at a
 // limit. The embedded engine's errors carry ClickHouse's own text, "Code:
