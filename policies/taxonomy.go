@@ -221,6 +221,10 @@ type stewardData struct {
 	Taxonomy   map[string]Category `json:"taxonomy"`
 	Roles      map[string]Role     `json:"roles"`
 	ConsentMap consentMap          `json:"consent_map"`
+
+	// plain is true when the document holds nothing the Go types read
+	// differently from the Rego (see plainData).
+	plain bool
 }
 
 // decodeStrict decodes JSON and refuses unknown fields, so a misspelled key
