@@ -265,7 +265,7 @@ func validUTF8(list ...string) bool {
 
 // access mirrors access.rego. cats is the sorted set of requested keys, the
 // form the policy receives.
-func (t *tables) access(role, action string, cats []string, owner bool) (AccessDecision, map[string]any, bool) {
+func (t *tables) access(role, action string, cats []string, owner bool) (AccessDecision, any, bool) {
 	if !validUTF8(role, action) || !validUTF8(cats...) {
 		return AccessDecision{}, nil, false
 	}
@@ -331,18 +331,12 @@ func (t *tables) access(role, action string, cats []string, owner bool) (AccessD
 	default:
 		d.Reason = "role " + role + " may not " + action + " any requested category" + note
 	}
-	return d, map[string]any{
-		"allow":     d.Allow,
-		"own_only":  d.OwnOnly,
-		"permitted": d.Permitted,
-		"reason":    d.Reason,
-		"redact":    d.Redact,
-	}, true
+	return d, accessResult{d.Allow, d.OwnOnly, d.Permitted, d.Reason, d.Redact}, true
 }
 
 // consent mirrors consent.rego. purposes is the sorted set of granted
 // purposes, the form the policy receives.
-func (t *tables) consent(purposes []string, event string, gpc, explicitMarketing bool) (ConsentDecision, map[string]any, bool) {
+func (t *tables) consent(purposes []string, event string, gpc, explicitMarketing bool) (ConsentDecision, any, bool) {
 	if !validUTF8(event) || !validUTF8(purposes...) {
 		return ConsentDecision{}, nil, false
 	}
@@ -425,13 +419,7 @@ func (t *tables) consent(purposes []string, event string, gpc, explicitMarketing
 	default:
 		d.Reason = "every field allowed by the purposes in effect: stored full" + note
 	}
-	return d, map[string]any{
-		"purposes":  d.Purposes,
-		"reason":    d.Reason,
-		"store":     d.Store,
-		"strip":     d.Strip,
-		"transform": d.Transform,
-	}, true
+	return d, consentResult{d.Purposes, d.Reason, d.Store, d.Strip, d.Transform}, true
 }
 
 // storable returns the category of key when a column may be tagged with
@@ -448,14 +436,14 @@ func (t *tables) storable(key string) (Category, string) {
 }
 
 // retention mirrors retention.rego.
-func (t *tables) retention(key string) (RetentionRule, map[string]any, bool) {
+func (t *tables) retention(key string) (RetentionRule, any, bool) {
 	if !validUTF8(key) {
 		return RetentionRule{}, nil, false
 	}
 	c, flag := t.storable(key)
 	if flag != "" {
 		r := RetentionRule{Category: key, Flag: flag, Reason: key + " has no retention rule (" + flag + "): fix the column's tag"}
-		return r, map[string]any{"category": key, "flag": flag, "known": false, "reason": r.Reason}, true
+		return r, retentionResult{Category: key, Flag: flag, Reason: r.Reason}, true
 	}
 	r := RetentionRule{
 		Category: key,
@@ -465,35 +453,28 @@ func (t *tables) retention(key string) (RetentionRule, map[string]any, bool) {
 		Action:   c.Retention.Action,
 		Reason:   key + ": " + c.Retention.Duration + " from " + c.Retention.From + ", then " + c.Retention.Action,
 	}
-	return r, map[string]any{
-		"action":   r.Action,
-		"category": key,
-		"duration": r.Duration,
-		"from":     r.From,
-		"known":    true,
-		"reason":   r.Reason,
-	}, true
+	return r, retentionResult{r.Action, key, r.Duration, "", r.From, true, r.Reason}, true
 }
 
 // export mirrors export.rego.
-func (t *tables) export(key string) (ExportDecision, map[string]any, bool) {
+func (t *tables) export(key string) (ExportDecision, any, bool) {
 	if !validUTF8(key) {
 		return ExportDecision{}, nil, false
 	}
 	c, flag := t.storable(key)
 	if flag != "" {
 		d := ExportDecision{Category: key, Flag: flag, Reason: key + " is not exported (" + flag + "): fix the column's tag"}
-		return d, map[string]any{"category": key, "flag": flag, "include": false, "reason": d.Reason}, true
+		return d, exportResult{Category: key, Flag: flag, Reason: d.Reason}, true
 	}
 	d := ExportDecision{Category: key, Include: c.Export.Include, Reason: c.Export.WithheldReason}
 	if d.Include {
 		d.Reason = "personal data of the subject (GDPR Art. 15, 20)"
 	}
-	return d, map[string]any{"category": key, "include": d.Include, "reason": d.Reason}, true
+	return d, exportResult{Category: key, Include: d.Include, Reason: d.Reason}, true
 }
 
 // erasure mirrors erasure.rego.
-func (t *tables) erasure(key, store string) (ErasureDecision, map[string]any, bool) {
+func (t *tables) erasure(key, store string) (ErasureDecision, any, bool) {
 	if !validUTF8(key, store) {
 		return ErasureDecision{}, nil, false
 	}
@@ -502,11 +483,57 @@ func (t *tables) erasure(key, store string) (ErasureDecision, map[string]any, bo
 	switch {
 	case flag != "":
 		d = ErasureDecision{Category: key, Action: ActionReview, Flag: flag, Reason: key + " has no erasure rule (" + flag + "): fix the column's tag"}
-		return d, map[string]any{"action": d.Action, "category": key, "flag": flag, "reason": d.Reason, "until": ""}, true
+		return d, erasureResult{d.Action, key, flag, d.Reason, ""}, true
 	case store == StoreWarehouse && c.Personal && c.Erasure.Action != ActionDelete:
 		d = ErasureDecision{Category: key, Action: ActionDelete, Reason: "The warehouse holds analytics copies only; what the law makes us keep is kept in the SQL store."}
 	default:
 		d = ErasureDecision{Category: key, Action: c.Erasure.Action, Reason: c.Erasure.Reason, Until: c.Erasure.Until}
 	}
-	return d, map[string]any{"action": d.Action, "category": key, "reason": d.Reason, "until": d.Until}, true
+	return d, erasureResult{d.Action, key, "", d.Reason, d.Until}, true
 }
+
+// The answers as the policies give them, for the decision record. Each
+// lists its fields in the order of their JSON names and leaves out what the
+// policy leaves out, so it encodes to the same bytes as OPA's answer (see
+// Engine.record). Fields the policies always give are not omitempty: an
+// empty string or list is written, as OPA writes it.
+type (
+	accessResult struct {
+		Allow     bool     `json:"allow"`
+		OwnOnly   bool     `json:"own_only"`
+		Permitted []string `json:"permitted"`
+		Reason    string   `json:"reason"`
+		Redact    []string `json:"redact"`
+	}
+	consentResult struct {
+		Purposes  []string          `json:"purposes"`
+		Reason    string            `json:"reason"`
+		Store     string            `json:"store"`
+		Strip     []string          `json:"strip"`
+		Transform map[string]string `json:"transform"`
+	}
+	// retentionResult has either a rule (action, duration, from, never
+	// empty in valid data) or a flag.
+	retentionResult struct {
+		Action   string `json:"action,omitempty"`
+		Category string `json:"category"`
+		Duration string `json:"duration,omitempty"`
+		Flag     string `json:"flag,omitempty"`
+		From     string `json:"from,omitempty"`
+		Known    bool   `json:"known"`
+		Reason   string `json:"reason"`
+	}
+	exportResult struct {
+		Category string `json:"category"`
+		Flag     string `json:"flag,omitempty"`
+		Include  bool   `json:"include"`
+		Reason   string `json:"reason"`
+	}
+	erasureResult struct {
+		Action   string `json:"action"`
+		Category string `json:"category"`
+		Flag     string `json:"flag,omitempty"`
+		Reason   string `json:"reason"`
+		Until    string `json:"until"`
+	}
+)

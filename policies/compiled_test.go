@@ -3,6 +3,8 @@ package policies
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -292,4 +294,44 @@ func mustRead(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestInputDigestsKeepTheirForm pins the canonical input the digest is
+// taken over to the JSON object of sorted keys the decision log has
+// always held, so digests stay comparable across releases.
+func TestInputDigestsKeepTheirForm(t *testing.T) {
+	var got []string
+	e := newEngine(t, Options{CacheSize: -1, Recorder: func(_ context.Context, d Decision) { got = append(got, d.InputDigest) }})
+	ctx := t.Context()
+	if _, err := e.Access(ctx, AccessInput{Role: "support", Action: "read", Categories: []string{"user.name", "user.contact.email", "user.name"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Access(ctx, AccessInput{Role: "support", Action: "read"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Consent(ctx, ConsentInput{PurposesGranted: []string{"marketing", "analytics"}, EventType: "page_view", GPC: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Erasure(ctx, "user.name", StoreWarehouse); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Retention(ctx, "user.name"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"action":"read","categories":["user.contact.email","user.name"],"role":"support","subject_owner":false}`,
+		`{"action":"read","categories":[],"role":"support","subject_owner":false}`,
+		`{"event_type":"page_view","explicit_marketing":false,"gpc":true,"purposes_granted":["analytics","marketing"]}`,
+		`{"category":"user.name","store":"warehouse"}`,
+		`{"category":"user.name"}`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("recorded %d decisions, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		sum := sha256.Sum256([]byte(w))
+		if got[i] != hex.EncodeToString(sum[:]) {
+			t.Errorf("decision %d: digest %s is not the digest of %s", i, got[i], w)
+		}
+	}
 }

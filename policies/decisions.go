@@ -146,16 +146,11 @@ func (e *Engine) Access(ctx context.Context, in AccessInput) (AccessDecision, er
 	var cats []string
 	return evaluate(ctx, e, PolicyAccess, func(c *caches) *cache[accessKey, AccessDecision] { return c.access },
 		func(*stewardData) accessKey { return key },
-		func() map[string]any {
+		func() any {
 			cats = sortedStrings(in.Categories)
-			return map[string]any{
-				"role":          in.Role,
-				"action":        in.Action,
-				"categories":    cats,
-				"subject_owner": in.SubjectOwner,
-			}
+			return accessInput{Action: in.Action, Categories: cats, Role: in.Role, SubjectOwner: in.SubjectOwner}
 		},
-		func(t *tables) (AccessDecision, map[string]any, bool) {
+		func(t *tables) (AccessDecision, any, bool) {
 			return t.access(in.Role, in.Action, cats, in.SubjectOwner)
 		})
 }
@@ -165,7 +160,7 @@ func (e *Engine) Access(ctx context.Context, in AccessInput) (AccessDecision, er
 // ErrGroupCategory, with the policy's answer.
 func (e *Engine) Retention(ctx context.Context, category string) (RetentionRule, error) {
 	d, err := evaluate(ctx, e, PolicyRetention, func(c *caches) *cache[string, RetentionRule] { return c.retention }, categoryKey(category), categoryInput(category),
-		func(t *tables) (RetentionRule, map[string]any, bool) { return t.retention(category) })
+		func(t *tables) (RetentionRule, any, bool) { return t.retention(category) })
 	if err == nil {
 		err = flagError("retention", category, d.Flag)
 	}
@@ -177,7 +172,7 @@ func (e *Engine) Retention(ctx context.Context, category string) (RetentionRule,
 // ErrGroupCategory, with the policy's answer (not exported).
 func (e *Engine) Export(ctx context.Context, category string) (ExportDecision, error) {
 	d, err := evaluate(ctx, e, PolicyExport, func(c *caches) *cache[string, ExportDecision] { return c.export }, categoryKey(category), categoryInput(category),
-		func(t *tables) (ExportDecision, map[string]any, bool) { return t.export(category) })
+		func(t *tables) (ExportDecision, any, bool) { return t.export(category) })
 	if err == nil {
 		err = flagError("export", category, d.Flag)
 	}
@@ -191,8 +186,8 @@ func (e *Engine) Export(ctx context.Context, category string) (ExportDecision, e
 func (e *Engine) Erasure(ctx context.Context, category, store string) (ErasureDecision, error) {
 	d, err := evaluate(ctx, e, PolicyErasure, func(c *caches) *cache[string, ErasureDecision] { return c.erasure },
 		categoryKey(store+"\x00"+category),
-		func() map[string]any { return map[string]any{"category": category, "store": store} },
-		func(t *tables) (ErasureDecision, map[string]any, bool) { return t.erasure(category, store) })
+		func() any { return erasureInput{Category: category, Store: store} },
+		func(t *tables) (ErasureDecision, any, bool) { return t.erasure(category, store) })
 	if err == nil {
 		err = flagError("erasure", category, d.Flag)
 	}
@@ -217,16 +212,11 @@ func (e *Engine) Consent(ctx context.Context, in ConsentInput) (ConsentDecision,
 		return consentKey{purposes: setKey(purposes), event: event, gpc: in.GPC, explicitMarketing: in.ExplicitMarketing}
 	}
 	return evaluate(ctx, e, PolicyConsent, func(c *caches) *cache[consentKey, ConsentDecision] { return c.consent }, keyOf,
-		func() map[string]any {
+		func() any {
 			purposes = sortedStrings(purposes)
-			return map[string]any{
-				"purposes_granted":   purposes,
-				"event_type":         event,
-				"gpc":                in.GPC,
-				"explicit_marketing": in.ExplicitMarketing,
-			}
+			return consentInput{EventType: event, ExplicitMarketing: in.ExplicitMarketing, GPC: in.GPC, PurposesGranted: purposes}
 		},
-		func(t *tables) (ConsentDecision, map[string]any, bool) {
+		func(t *tables) (ConsentDecision, any, bool) {
 			return t.consent(purposes, event, in.GPC, in.ExplicitMarketing)
 		})
 }
@@ -260,8 +250,12 @@ func categoryKey(category string) func(*stewardData) string {
 	return func(*stewardData) string { return category }
 }
 
-func categoryInput(category string) func() map[string]any {
-	return func() map[string]any { return map[string]any{"category": category} }
+func categoryInput(category string) func() any {
+	return func() any {
+		return struct {
+			Category string `json:"category"`
+		}{category}
+	}
 }
 
 func flagError(what, category, flag string) error {
@@ -290,8 +284,8 @@ type stamped[V any] interface {
 // which decides on the same input (it returns false when only OPA may
 // answer, see compiled.go).
 func evaluate[K comparable, V any, PV stamped[V]](ctx context.Context, e *Engine, policy string,
-	pick func(*caches) *cache[K, V], keyOf func(*stewardData) K, input func() map[string]any,
-	compiled func(*tables) (V, map[string]any, bool)) (V, error) {
+	pick func(*caches) *cache[K, V], keyOf func(*stewardData) K, input func() any,
+	compiled func(*tables) (V, any, bool)) (V, error) {
 	e.mu.RLock()
 	c := pick(e.caches)
 	key := keyOf(e.data)
@@ -322,7 +316,7 @@ func evaluate[K comparable, V any, PV stamped[V]](ctx context.Context, e *Engine
 	return v, nil
 }
 
-func compiledDecision[V any](t *tables, compiled func(*tables) (V, map[string]any, bool)) (V, map[string]any, bool) {
+func compiledDecision[V any](t *tables, compiled func(*tables) (V, any, bool)) (V, any, bool) {
 	if t == nil {
 		var zero V
 		return zero, nil, false
@@ -332,7 +326,7 @@ func compiledDecision[V any](t *tables, compiled func(*tables) (V, map[string]an
 
 // eval runs the prepared query of policy on input, decodes the answer into
 // out and stamps it. The caller holds mu for reading.
-func (e *Engine) eval(ctx context.Context, policy string, input map[string]any, out interface{ setStamp(Stamp) }) (Decision, error) {
+func (e *Engine) eval(ctx context.Context, policy string, input any, out interface{ setStamp(Stamp) }) (Decision, error) {
 	rs, err := e.queries[policy].Eval(ctx, rego.EvalInput(input))
 	if err != nil {
 		return Decision{}, fmt.Errorf("evaluate %s: %w", policy, err)
@@ -352,9 +346,10 @@ func (e *Engine) eval(ctx context.Context, policy string, input map[string]any, 
 
 // record encodes a compiled decision the way eval encodes the policy's
 // answer and stamps it. The caller holds mu for reading.
-func (e *Engine) record(policy string, input, result map[string]any, out interface{ setStamp(Stamp) }) (Decision, error) {
-	// encoding/json writes map keys sorted, as it does for the map OPA's
-	// answer becomes, so both give the same bytes.
+func (e *Engine) record(policy string, input, result any, out interface{ setStamp(Stamp) }) (Decision, error) {
+	// result is a struct whose fields are in the order of their JSON
+	// names, so it encodes as the map OPA's answer becomes: encoding/json
+	// writes map keys sorted.
 	raw, err := json.Marshal(result)
 	if err != nil {
 		return Decision{}, fmt.Errorf("encode %s decision: %w", policy, err)
@@ -363,8 +358,10 @@ func (e *Engine) record(policy string, input, result map[string]any, out interfa
 }
 
 // stamp makes the decision record of an answer and stamps out with it.
-func (e *Engine) stamp(policy string, input map[string]any, result []byte, out interface{ setStamp(Stamp) }) (Decision, error) {
-	// encoding/json sorts map keys, so equal inputs give equal digests.
+func (e *Engine) stamp(policy string, input any, result []byte, out interface{ setStamp(Stamp) }) (Decision, error) {
+	// The input types list their fields in the order of their JSON names,
+	// so equal inputs give equal digests, the same as the maps of sorted
+	// keys they replace gave.
 	canonical, err := json.Marshal(input)
 	if err != nil {
 		return Decision{}, fmt.Errorf("encode %s input: %w", policy, err)
@@ -431,6 +428,10 @@ func isSortedSet(list []string) bool {
 // input. Feeding the policy the same form the cache key uses makes a cached
 // answer equal to a fresh one.
 func sortedStrings(list []string) []string {
+	if len(list) == 0 {
+		// An empty array, not null: the policies test is_array.
+		return []string{}
+	}
 	if isSortedSet(list) {
 		return list
 	}
@@ -457,6 +458,27 @@ func owned[K comparable](key K) K {
 	}
 	return key
 }
+
+// The inputs of the policies. Each lists its fields in the order of their
+// JSON names, so its encoding is canonical (see stamp).
+type (
+	accessInput struct {
+		Action       string   `json:"action"`
+		Categories   []string `json:"categories"`
+		Role         string   `json:"role"`
+		SubjectOwner bool     `json:"subject_owner"`
+	}
+	consentInput struct {
+		EventType         string   `json:"event_type"`
+		ExplicitMarketing bool     `json:"explicit_marketing"`
+		GPC               bool     `json:"gpc"`
+		PurposesGranted   []string `json:"purposes_granted"`
+	}
+	erasureInput struct {
+		Category string `json:"category"`
+		Store    string `json:"store"`
+	}
+)
 
 type accessKey struct {
 	role, action, categories string
