@@ -65,6 +65,9 @@ type tables struct {
 	// key with action through the user role's grants (own_permitted).
 	own  map[string]map[string]bool
 	gate *consentTable
+	// safety is nil when a safety term or pattern does not compile, which
+	// validation refuses first; OPA then checks prompts.
+	safety *safetyTable
 }
 
 type roleTable struct {
@@ -145,6 +148,9 @@ func buildTables(d *stewardData, policySum []byte) *tables {
 		}
 	}
 	t.gate = buildConsentTable(&d.ConsentMap)
+	if d.safety != nil {
+		t.safety = buildSafetyTable(d.safety)
+	}
 	return t
 }
 

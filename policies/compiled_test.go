@@ -335,3 +335,63 @@ func TestInputDigestsKeepTheirForm(t *testing.T) {
 		}
 	}
 }
+
+// TestCompiledSafetyMatchesRego compares the compiled prompt check with
+// OPA's evaluation of safety.rego on generated prompts: every term and
+// allow-listed phrase, pieces of words around them, other cases, text
+// that is not ASCII, addresses and phone numbers, joined in many ways; on
+// the embedded data and on data with terms full of regular-expression
+// characters or in upper case, overlapping and upper-case allow-listed
+// phrases and a case-insensitive pattern.
+func TestCompiledSafetyMatchesRego(t *testing.T) {
+	p := newDecisionPair(t)
+	check := func(t *testing.T) {
+		if p.fast.tables.safety == nil {
+			t.Fatal("no compiled safety check")
+		}
+		s := p.fast.data.safety
+		words := []string{"a", "cat", "red", "the", "photo", "of", "bloody", "killer", "gunfight", "self", "harm", "kid", "nude",
+			"über", "gün", "🙂", "4gun", "gun9", "é", "\xff", "C++", "c++", "jane.doe@example.com", "+49 30 1234 5678", "(555) 123-4567", "dragon", "DRAGON", "x"}
+		for _, c := range s.Categories {
+			words = append(words, c.Terms...)
+			for _, term := range c.Terms {
+				words = append(words, strings.ToUpper(term), term+"s", "un"+term)
+			}
+		}
+		words = append(words, s.Allow...)
+		seps := []string{" ", ", ", "-", ".", "", "_", "\n", " and "}
+		rng := rand.New(rand.NewPCG(3, 4))
+		text := func(n int) string {
+			var b strings.Builder
+			for i := range n {
+				if i > 0 {
+					b.WriteString(seps[rng.IntN(len(seps))])
+				}
+				b.WriteString(words[rng.IntN(len(words))])
+			}
+			return b.String()
+		}
+		fixed := []string{"a photo gore scene", "photo of gore", "KILL SWITCH", "a Swastika", "c++ code gun", "gun metal gun",
+			"bloodorange", "blood orange", "Blood Orange blood", "kill-switch", "a.b", "axb", "(x)", "killing kill switch"}
+		for i := range 600 + len(fixed) {
+			in := PromptSafetyInput{Prompt: text(1 + rng.IntN(8))}
+			if i%2 == 0 {
+				in.NegativePrompt = text(1 + rng.IntN(4))
+			}
+			if i < len(fixed) {
+				in.Prompt = fixed[i]
+			}
+			a, aErr := p.fast.PromptSafety(t.Context(), in)
+			b, bErr := p.rego.PromptSafety(t.Context(), in)
+			same(t, p, in, a, aErr, b, bErr)
+		}
+	}
+	t.Run("embedded data", check)
+	p.setData(t, "safety/categories/violence/terms", []string{"blood", "kill", "gun", "c++", "a.b", "(x)"})
+	p.setData(t, "safety/categories/hate/terms", []string{"Swastika", "WHITE POWER"})
+	p.setData(t, "safety/categories/personal_data/patterns", []string{`(?i)dragon`, `[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}`})
+	// The replacer prefers the first of the sorted phrases that match at a
+	// place ("photo" before "photo gore"), as strings.replace_n does.
+	p.setData(t, "safety/allow", []string{"gun metal", "gun", "Blood Orange", "kill switch", "photo gore", "photo", "c++ code"})
+	t.Run("changed data", check)
+}

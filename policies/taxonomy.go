@@ -222,6 +222,9 @@ type stewardData struct {
 	Roles      map[string]Role     `json:"roles"`
 	ConsentMap consentMap          `json:"consent_map"`
 
+	// safety is data/safety.json, decoded apart (see
+	// decodeStewardDataWithSafety).
+	safety *safetyData
 	// plain is true when the document holds nothing the Go types read
 	// differently from the Rego (see plainData).
 	plain bool
