@@ -135,3 +135,16 @@ func BenchmarkPromptSafety(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBuildTables measures the tables a new revision builds for the
+// compiled decisions (on New, SetData and Replace), on top of reading and
+// validating its data.
+func BenchmarkBuildTables(b *testing.B) {
+	e := newEngine(b, Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if buildTables(e.data, e.policySum) == nil {
+			b.Fatal("no tables for the embedded policies")
+		}
+	}
+}

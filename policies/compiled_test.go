@@ -85,7 +85,7 @@ func same[V any, PV stamped[V]](t *testing.T, p *decisionPair, in any, fast V, f
 var unknownKeys = []string{"user.shoe_size", "user.contact", "user.contact.email.work", "User.Name", "user.", "", "système.opérations"}
 
 // checkEveryDecision compares the engines on every decision kind: access
-// for every role and action (and unknown ones) on every single key and on
+// for every role and action (and unknown ones) on every key and on
 // generated sets of keys, the consent gate on every consent state and
 // event type, retention, export and erasure on every key.
 func checkEveryDecision(t *testing.T, p *decisionPair) {
@@ -100,29 +100,34 @@ func checkEveryDecision(t *testing.T, p *decisionPair) {
 		b, bErr := p.rego.Access(ctx, in)
 		same(t, p, in, a, aErr, b, bErr)
 	}
+	known := sortedKeys(p.fast.Roles())
 	for _, role := range roles {
 		for _, action := range actions {
 			for _, owner := range []bool{false, true} {
 				in := AccessInput{Role: role, Action: action, SubjectOwner: owner}
 				access(in)
-				// Every single key shows each role's reach, key by key;
-				// roles and actions nobody knows answer the same for
-				// every key, so a few keys do for them.
-				singles := keys
-				if !slices.Contains(roleActions, action) || !slices.Contains(sortedKeys(p.fast.Roles()), role) {
-					singles = keys[:3]
+				// Roles and actions nobody knows answer alike for any
+				// key, so a few sets do for them.
+				if !slices.Contains(roleActions, action) || !slices.Contains(known, role) {
+					for range 3 {
+						in.Categories = randomSet(rng, keys)
+						access(in)
+					}
+					continue
 				}
-				for _, k := range singles {
-					in.Categories = []string{k}
+				// Every key, in shuffled groups of one to six, shows each
+				// role's reach key by key, and random sets of two to six
+				// keys in any order and with repetitions show how the
+				// answers combine.
+				shuffled := slices.Clone(keys)
+				rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+				for len(shuffled) > 0 {
+					n := min(1+rng.IntN(6), len(shuffled))
+					in.Categories, shuffled = shuffled[:n], shuffled[n:]
 					access(in)
 				}
-				// Sets of two to six keys, in any order and with
-				// repetitions, show how the answers combine.
-				for range 12 {
-					in.Categories = nil
-					for range 2 + rng.IntN(5) {
-						in.Categories = append(in.Categories, keys[rng.IntN(len(keys))])
-					}
+				for range 8 {
+					in.Categories = randomSet(rng, keys)
 					access(in)
 				}
 			}
@@ -163,6 +168,15 @@ func checkEveryDecision(t *testing.T, p *decisionPair) {
 			same(t, p, k+" in "+store, e1, err1, e2, err2)
 		}
 	}
+}
+
+// randomSet returns two to six keys, in any order and with repetitions.
+func randomSet(rng *rand.Rand, keys []string) []string {
+	var set []string
+	for range 2 + rng.IntN(5) {
+		set = append(set, keys[rng.IntN(len(keys))])
+	}
+	return set
 }
 
 // TestCompiledMatchesRego compares the compiled decisions with OPA's
@@ -373,7 +387,7 @@ func TestCompiledSafetyMatchesRego(t *testing.T) {
 		}
 		fixed := []string{"a photo gore scene", "photo of gore", "KILL SWITCH", "a Swastika", "c++ code gun", "gun metal gun",
 			"bloodorange", "blood orange", "Blood Orange blood", "kill-switch", "a.b", "axb", "(x)", "killing kill switch"}
-		for i := range 600 + len(fixed) {
+		for i := range 300 + len(fixed) {
 			in := PromptSafetyInput{Prompt: text(1 + rng.IntN(8))}
 			if i%2 == 0 {
 				in.NegativePrompt = text(1 + rng.IntN(4))
