@@ -80,13 +80,37 @@ type roleTable struct {
 
 type consentTable struct {
 	purposes  map[string]bool // purpose -> always granted
+	always    []string        // the purposes always granted
 	gpcBlocks []string
 	events    map[string]string // event type -> purpose it requires
 	fieldKeys []string          // sorted
 	fields    map[string][]consentTier
+	// bit numbers the purposes, and stored[mask] holds what a stored
+	// event keeps under the purposes whose bits mask sets: the fields
+	// depend on the purposes in effect only. Nil when there are more
+	// purposes than maxMaskedPurposes; the fields are then worked out
+	// per decision.
+	bit     map[string]uint
+	stored  []*consentFields
+	dropped *consentFields
 }
 
+// maxMaskedPurposes bounds the table of stored events at 1024 entries.
+const maxMaskedPurposes = 10
+
 type consentTier struct{ requires, transform string }
+
+// consentFields is what the gate does to the fields of an event: tier_index
+// turned into the fields stripped, the transforms and the number of fields
+// kept in a poorer form than their richest. Decisions share its slice and
+// map, as cached decisions share theirs.
+type consentFields struct {
+	strip     []string
+	transform map[string]string
+	reduced   int
+	// transformJSON is transform as encoding/json writes it.
+	transformJSON json.RawMessage
+}
 
 // buildTables builds the tables of d, or returns nil when the compiled
 // decisions must not be used for it: the policies in force (digest
@@ -164,6 +188,9 @@ func buildConsentTable(m *consentMap) *consentTable {
 	}
 	for p, spec := range m.Purposes {
 		ct.purposes[p] = spec.AlwaysGranted
+		if spec.AlwaysGranted {
+			ct.always = append(ct.always, p)
+		}
 	}
 	for e, spec := range m.EventTypes {
 		ct.events[e] = spec.Requires
@@ -173,7 +200,54 @@ func buildConsentTable(m *consentMap) *consentTable {
 			ct.fields[f] = append(ct.fields[f], consentTier{tier.Requires, tier.Transform})
 		}
 	}
+	ct.dropped = newConsentFields(slices.Clone(ct.fieldKeys), map[string]string{}, 0)
+	if len(m.Purposes) <= maxMaskedPurposes {
+		names := sortedKeys(m.Purposes)
+		ct.bit = make(map[string]uint, len(names))
+		for i, p := range names {
+			ct.bit[p] = uint(i)
+		}
+		ct.stored = make([]*consentFields, 1<<len(names))
+		for mask := range ct.stored {
+			var effective []string
+			for i, p := range names {
+				if mask&(1<<i) != 0 {
+					effective = append(effective, p)
+				}
+			}
+			ct.stored[mask] = ct.storedFields(effective)
+		}
+	}
 	return ct
+}
+
+// storedFields works out what a stored event keeps when the purposes in
+// effect are effective.
+func (ct *consentTable) storedFields(effective []string) *consentFields {
+	strip, transform, reduced := []string{}, map[string]string{}, 0
+	for _, f := range ct.fieldKeys {
+		i := slices.IndexFunc(ct.fields[f], func(tier consentTier) bool { return slices.Contains(effective, tier.requires) })
+		switch {
+		case i < 0:
+			strip = append(strip, f)
+			continue
+		case i > 0:
+			reduced++
+		}
+		if tr := ct.fields[f][i].transform; tr != TransformNone {
+			transform[f] = tr
+		}
+	}
+	return newConsentFields(strip, transform, reduced)
+}
+
+func newConsentFields(strip []string, transform map[string]string, reduced int) *consentFields {
+	raw, err := json.Marshal(transform)
+	if err != nil {
+		// A map of strings always encodes.
+		panic(err)
+	}
+	return &consentFields{strip: strip, transform: transform, reduced: reduced, transformJSON: raw}
 }
 
 // keyPrefixes returns the keys that cover key in a grant or a deny rule:
@@ -353,8 +427,8 @@ func (t *tables) consent(purposes []string, event string, gpc, explicitMarketing
 			granted = append(granted, p)
 		}
 	}
-	for p, always := range ct.purposes {
-		if always && !slices.Contains(granted, p) {
+	for _, p := range ct.always {
+		if !slices.Contains(granted, p) {
 			granted = append(granted, p)
 		}
 	}
@@ -367,39 +441,30 @@ func (t *tables) consent(purposes []string, event string, gpc, explicitMarketing
 		}
 	}
 	effective := make([]string, 0, len(granted))
+	var mask uint
 	for _, p := range granted {
 		if !slices.Contains(removed, p) {
 			effective = append(effective, p)
+			mask |= 1 << ct.bit[p]
 		}
 	}
 	slices.Sort(effective)
 	slices.Sort(removed)
 
-	d := ConsentDecision{Strip: []string{}, Transform: map[string]string{}, Purposes: effective}
 	requires, known := ct.events[event]
 	stored := known && slices.Contains(effective, requires)
-	reduced := 0
-	if stored {
-		for _, f := range ct.fieldKeys {
-			i := slices.IndexFunc(ct.fields[f], func(tier consentTier) bool { return slices.Contains(effective, tier.requires) })
-			switch {
-			case i < 0:
-				d.Strip = append(d.Strip, f)
-				continue
-			case i > 0:
-				reduced++
-			}
-			if tr := ct.fields[f][i].transform; tr != TransformNone {
-				d.Transform[f] = tr
-			}
-		}
-	} else {
-		d.Strip = append(d.Strip, ct.fieldKeys...)
+	fields := ct.dropped
+	switch {
+	case stored && ct.stored != nil:
+		fields = ct.stored[mask]
+	case stored:
+		fields = ct.storedFields(effective)
 	}
+	d := ConsentDecision{Strip: fields.strip, Transform: fields.transform, Purposes: effective}
 	switch {
 	case !stored:
 		d.Store = StoreDrop
-	case len(d.Strip)+reduced > 0:
+	case len(d.Strip)+fields.reduced > 0:
 		d.Store = StoreMinimized
 	default:
 		d.Store = StoreFull
@@ -421,11 +486,11 @@ func (t *tables) consent(purposes []string, event string, gpc, explicitMarketing
 	case !stored:
 		d.Reason = "event type " + event + " needs " + requires + " consent, which is not in effect: dropped"
 	case d.Store == StoreMinimized:
-		d.Reason = fmt.Sprintf("stored minimized: %d field categories stripped, %d reduced%s", len(d.Strip), reduced, note)
+		d.Reason = fmt.Sprintf("stored minimized: %d field categories stripped, %d reduced%s", len(d.Strip), fields.reduced, note)
 	default:
 		d.Reason = "every field allowed by the purposes in effect: stored full" + note
 	}
-	return d, consentResult{d.Purposes, d.Reason, d.Store, d.Strip, d.Transform}, true
+	return d, consentResult{d.Purposes, d.Reason, d.Store, d.Strip, fields.transformJSON}, true
 }
 
 // storable returns the category of key when a column may be tagged with
@@ -512,11 +577,11 @@ type (
 		Redact    []string `json:"redact"`
 	}
 	consentResult struct {
-		Purposes  []string          `json:"purposes"`
-		Reason    string            `json:"reason"`
-		Store     string            `json:"store"`
-		Strip     []string          `json:"strip"`
-		Transform map[string]string `json:"transform"`
+		Purposes  []string        `json:"purposes"`
+		Reason    string          `json:"reason"`
+		Store     string          `json:"store"`
+		Strip     []string        `json:"strip"`
+		Transform json.RawMessage `json:"transform"`
 	}
 	// retentionResult has either a rule (action, duration, from, never
 	// empty in valid data) or a flag.

@@ -136,7 +136,16 @@ func checkEveryDecision(t *testing.T, p *decisionPair) {
 
 	purposes := sortedKeys(p.fast.data.ConsentMap.Purposes)
 	events := append(sortedKeys(p.fast.data.ConsentMap.EventTypes), "", "checkout_started")
-	for mask := range 1 << len(purposes) {
+	// Every set of purposes, or with more purposes than the table of
+	// stored events holds, random sets.
+	masks := make([]int, 1<<min(len(purposes), 6))
+	for i := range masks {
+		masks[i] = i
+		if len(purposes) > 6 {
+			masks[i] = rng.IntN(1 << len(purposes))
+		}
+	}
+	for _, mask := range masks {
 		var granted []string
 		for i, purpose := range purposes {
 			if mask&(1<<i) != 0 {
@@ -209,6 +218,22 @@ func TestCompiledMatchesRego(t *testing.T) {
 		t.Fatalf("revisions differ after the same changes: %s, %s", p.fast.Revision(), p.rego.Revision())
 	}
 	t.Run("changed data", func(t *testing.T) { checkEveryDecision(t, p) })
+
+	// With more purposes than the table of stored events holds, the
+	// fields are worked out per decision.
+	for i := range maxMaskedPurposes {
+		p.setData(t, fmt.Sprintf("consent_map/purposes/extra_%d", i), map[string]any{
+			"always_granted": i%4 == 0, "description": "An extra purpose.", "data_uses": []string{"essential.service"},
+		})
+	}
+	p.setData(t, "consent_map/fields/user.behavior.timestamp/tiers", []map[string]string{
+		{"requires": "extra_3", "transform": "none"},
+		{"requires": "extra_5", "transform": "truncate"},
+	})
+	if p.fast.tables.gate.stored != nil {
+		t.Fatal("the table of stored events was built for more purposes than it holds")
+	}
+	t.Run("many purposes", func(t *testing.T) { checkEveryDecision(t, p) })
 }
 
 // TestCompiledDecisionsNeedTheEmbeddedPolicies shows that OPA alone

@@ -9,7 +9,8 @@
 // policies and data that produced it and the id of the evaluation, which the
 // Options.Recorder hook can persist in the decision log. Answers are cached
 // per revision; a cached decision shares its slices and maps with the cache,
-// so callers must treat decisions as read-only.
+// and a compiled one (compiled.go) may share them with the tables of its
+// revision, so callers must treat decisions as read-only.
 package policies
 
 import (
