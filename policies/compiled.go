@@ -26,19 +26,23 @@ import (
 // data: for every role, action and category key whether the role reaches
 // the key (access.rego's role_permitted before the owner and action checks),
 // for every action and key whether a subject reaches their own data
-// (own_permitted), and the consent map in the form the gate reads it. A
-// decision then costs a few map look-ups and the explanation; the answer
-// and the decision record are the ones the Rego gives.
+// (own_permitted), the consent map with what a stored event keeps under
+// each set of purposes in effect, and the safety data ready to match
+// (safety.go). A decision then costs a few map look-ups and the
+// explanation; the answer and the decision record are the ones the Rego
+// gives.
 //
 // The Rego stays the source of truth. The tables and the code below mirror
-// the embedded policies rule by rule, and TestCompiledMatchesRego compares
-// them with OPA's evaluation over every role, action, category and consent
-// state on several data sets. They are used only when the policies in force
-// are the embedded ones, byte for byte: a bundle that changes a Rego file is
+// the embedded policies rule by rule, and TestCompiledMatchesRego and
+// TestCompiledSafetyMatchesRego compare them with OPA's evaluation over
+// every role, action, category, consent state and generated prompts on
+// several data sets. They are used only when the policies in force are the
+// embedded ones, byte for byte: a bundle that changes a Rego file is
 // evaluated by OPA alone. They are also left out for data the Go types
 // cannot tell apart from something else (a JSON null, an export rule
-// without include), and for input that is not valid UTF-8, whose strings a
-// JSON round trip would change; OPA answers those.
+// without include), and for input that is not valid UTF-8 where the answer
+// repeats the input, since the JSON round trip of OPA's answer would change
+// those strings; OPA answers those.
 
 // embeddedPolicySum is the digest loadModules gives for the embedded
 // policies.

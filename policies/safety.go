@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 )
@@ -149,7 +150,15 @@ type safetyMatcher struct {
 	prompt   bool // in scope for the prompt
 	negative bool // in scope for the negative prompt
 	terms    []string
-	patterns []*regexp.Regexp
+	patterns []safetyPattern
+}
+
+// safetyPattern is a compiled pattern with the literals every match of it
+// contains: a text without one of them cannot match, which is cheaper to
+// find out than running the expression.
+type safetyPattern struct {
+	re       *regexp.Regexp
+	literals []string
 }
 
 // buildSafetyTable compiles s, or returns nil when a pattern does not
@@ -177,7 +186,7 @@ func buildSafetyTable(s *safetyData) *safetyTable {
 			if err != nil {
 				return nil
 			}
-			m.patterns = append(m.patterns, re)
+			m.patterns = append(m.patterns, safetyPattern{re: re, literals: requiredLiterals(pat)})
 		}
 		t.categories = append(t.categories, m)
 	}
@@ -215,12 +224,43 @@ func (m *safetyMatcher) matches(text string) bool {
 			return true
 		}
 	}
-	for _, re := range m.patterns {
-		if re.MatchString(text) {
+	for _, p := range m.patterns {
+		if p.matches(text) {
 			return true
 		}
 	}
 	return false
+}
+
+func (p *safetyPattern) matches(text string) bool {
+	for _, lit := range p.literals {
+		if !strings.Contains(text, lit) {
+			return false
+		}
+	}
+	return p.re.MatchString(text)
+}
+
+// requiredLiterals returns the case-sensitive literals that pattern, a
+// sequence at its top, matches as parts of the sequence ("@" and "." in
+// `[a-z]+@[a-z]+\.com`): every match contains each of them.
+func requiredLiterals(pattern string) []string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	parts := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		parts = re.Sub
+	}
+	var out []string
+	for _, sub := range parts {
+		if sub.Op == syntax.OpLiteral && sub.Flags&syntax.FoldCase == 0 {
+			out = append(out, string(sub.Rune))
+		}
+	}
+	return out
 }
 
 // wholeWords reports whether term appears in text with neither a letter
