@@ -83,8 +83,8 @@ type roleTable struct {
 }
 
 type consentTable struct {
-	purposes  map[string]bool // purpose -> always granted
-	always    []string        // the purposes always granted
+	purposes  map[string]string // purpose -> the table's own copy of its name
+	always    []string          // the purposes always granted
 	gpcBlocks []string
 	events    map[string]string // event type -> purpose it requires
 	fieldKeys []string          // sorted
@@ -184,14 +184,14 @@ func buildTables(d *stewardData, policySum []byte) *tables {
 
 func buildConsentTable(m *consentMap) *consentTable {
 	ct := &consentTable{
-		purposes:  make(map[string]bool, len(m.Purposes)),
+		purposes:  make(map[string]string, len(m.Purposes)),
 		gpcBlocks: m.GPCBlocks,
 		events:    make(map[string]string, len(m.EventTypes)),
 		fieldKeys: sortedKeys(m.Fields),
 		fields:    make(map[string][]consentTier, len(m.Fields)),
 	}
 	for p, spec := range m.Purposes {
-		ct.purposes[p] = spec.AlwaysGranted
+		ct.purposes[p] = p
 		if spec.AlwaysGranted {
 			ct.always = append(ct.always, p)
 		}
@@ -373,6 +373,7 @@ func (t *tables) access(role, action string, cats []string, owner bool) (AccessD
 	var unknown []string
 	for _, c := range cats {
 		cat, known := t.taxonomy[c]
+		c = t.ownKey(c)
 		permitted := known && (reach[c] || own[c])
 		if permitted {
 			d.Permitted = append(d.Permitted, c)
@@ -427,8 +428,11 @@ func (t *tables) consent(purposes []string, event string, gpc, explicitMarketing
 	ct := t.gate
 	var granted []string
 	for _, p := range purposes {
-		if _, ok := ct.purposes[p]; ok && !slices.Contains(granted, p) {
-			granted = append(granted, p)
+		// The table's copy of the name, not the caller's: the decision
+		// is cached, and the caller's string may point into a buffer
+		// reused after the call.
+		if name, ok := ct.purposes[p]; ok && !slices.Contains(granted, name) {
+			granted = append(granted, name)
 		}
 	}
 	for _, p := range ct.always {
@@ -497,6 +501,17 @@ func (t *tables) consent(purposes []string, event string, gpc, explicitMarketing
 	return d, consentResult{d.Purposes, d.Reason, d.Store, d.Strip, fields.transformJSON}, true
 }
 
+// ownKey returns key as a string a decision may keep: the taxonomy's own
+// for a known key, a copy otherwise. Decisions are cached, and a caller's
+// string may point into a buffer reused after the call (Fiber hands out
+// such strings), as owned explains for cache keys.
+func (t *tables) ownKey(key string) string {
+	if c, ok := t.taxonomy[key]; ok {
+		return c.Key
+	}
+	return strings.Clone(key)
+}
+
 // storable returns the category of key when a column may be tagged with
 // it, or the flag lib.rego gives a key that may not.
 func (t *tables) storable(key string) (Category, string) {
@@ -515,6 +530,7 @@ func (t *tables) retention(key string) (RetentionRule, any, bool) {
 	if !validUTF8(key) {
 		return RetentionRule{}, nil, false
 	}
+	key = t.ownKey(key)
 	c, flag := t.storable(key)
 	if flag != "" {
 		r := RetentionRule{Category: key, Flag: flag, Reason: key + " has no retention rule (" + flag + "): fix the column's tag"}
@@ -536,6 +552,7 @@ func (t *tables) export(key string) (ExportDecision, any, bool) {
 	if !validUTF8(key) {
 		return ExportDecision{}, nil, false
 	}
+	key = t.ownKey(key)
 	c, flag := t.storable(key)
 	if flag != "" {
 		d := ExportDecision{Category: key, Flag: flag, Reason: key + " is not exported (" + flag + "): fix the column's tag"}
@@ -553,6 +570,7 @@ func (t *tables) erasure(key, store string) (ErasureDecision, any, bool) {
 	if !validUTF8(key, store) {
 		return ErasureDecision{}, nil, false
 	}
+	key = t.ownKey(key)
 	c, flag := t.storable(key)
 	var d ErasureDecision
 	switch {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // decisionPair is two engines over the same policies and data: fast
@@ -433,4 +434,50 @@ func TestCompiledSafetyMatchesRego(t *testing.T) {
 	// place ("photo" before "photo gore"), as strings.replace_n does.
 	p.setData(t, "safety/allow", []string{"gun metal", "gun", "Blood Orange", "kill switch", "photo gore", "photo", "c++ code"})
 	t.Run("changed data", check)
+}
+
+// TestCompiledDecisionsOwnTheirStrings asks with strings whose bytes the
+// caller overwrites afterwards, as Fiber does once a request is answered,
+// and checks that the cached decisions still read what was asked: a
+// compiled decision must not keep the caller's strings.
+func TestCompiledDecisionsOwnTheirStrings(t *testing.T) {
+	e := newEngine(t, Options{})
+	if e.tables == nil {
+		t.Fatal("no compiled tables")
+	}
+	ctx := t.Context()
+	reused := func(s string) (string, []byte) {
+		buf := []byte(s)
+		return unsafe.String(&buf[0], len(buf)), buf
+	}
+	known, knownBuf := reused("user.name")
+	unknown, unknownBuf := reused("user.shoe_size")
+	purpose, purposeBuf := reused("analytics")
+	key, keyBuf := reused("user.contact.email")
+	if _, err := e.Access(ctx, AccessInput{Role: "dpo", Action: "read", Categories: []string{known, unknown}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Consent(ctx, ConsentInput{PurposesGranted: []string{purpose}, EventType: "page_view"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Retention(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	for _, buf := range [][]byte{knownBuf, unknownBuf, purposeBuf, keyBuf} {
+		for i := range buf {
+			buf[i] = 'x'
+		}
+	}
+	a, err := e.Access(ctx, AccessInput{Role: "dpo", Action: "read", Categories: []string{"user.name", "user.shoe_size"}})
+	if err != nil || !slices.Equal(a.Permitted, []string{"user.name"}) || !slices.Equal(a.Redact, []string{"user.shoe_size"}) {
+		t.Errorf("cached access decision after the caller reused its buffers: %+v, %v", a, err)
+	}
+	c, err := e.Consent(ctx, ConsentInput{PurposesGranted: []string{"analytics"}, EventType: "page_view"})
+	if err != nil || !slices.Contains(c.Purposes, "analytics") {
+		t.Errorf("cached consent decision after the caller reused its buffer: %+v, %v", c, err)
+	}
+	r, err := e.Retention(ctx, "user.contact.email")
+	if err != nil || r.Category != "user.contact.email" {
+		t.Errorf("cached retention rule after the caller reused its buffer: %+v, %v", r, err)
+	}
 }
