@@ -82,3 +82,69 @@ func BenchmarkConsentCachedParallel(b *testing.B) {
 		}
 	})
 }
+
+// The per-category decisions are benchmarked on a category with a full
+// rule, so the evaluation builds the whole answer, with the cache turned
+// off: every new policy revision pays this once per category asked.
+
+func BenchmarkRetentionUncached(b *testing.B) {
+	e := newEngine(b, Options{CacheSize: -1})
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Retention(ctx, "user.contact.email"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkExportUncached(b *testing.B) {
+	e := newEngine(b, Options{CacheSize: -1})
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Export(ctx, "user.contact.email"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkErasureUncached asks about the warehouse for a category the SQL
+// store keeps, the branch that reads the most of the category's data.
+func BenchmarkErasureUncached(b *testing.B) {
+	e := newEngine(b, Options{CacheSize: -1})
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Erasure(ctx, "user.financial.order", StoreWarehouse); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPromptSafety is never cached (see PromptSafety); the prompt
+// matches a flagged term and passes an allow-listed phrase.
+func BenchmarkPromptSafety(b *testing.B) {
+	e := newEngine(b, Options{})
+	ctx := b.Context()
+	in := PromptSafetyInput{Prompt: "a cowboy with a gun next to a blood orange, oil painting", NegativePrompt: "blurry, low quality"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.PromptSafety(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBuildTables measures the tables a new revision builds for the
+// compiled decisions (on New, SetData and Replace), on top of reading and
+// validating its data.
+func BenchmarkBuildTables(b *testing.B) {
+	e := newEngine(b, Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if buildTables(e.data, e.policySum) == nil {
+			b.Fatal("no tables for the embedded policies")
+		}
+	}
+}

@@ -143,15 +143,15 @@ type ConsentDecision struct {
 // Access decides whether a role may perform an action on the categories.
 func (e *Engine) Access(ctx context.Context, in AccessInput) (AccessDecision, error) {
 	key := accessKey{role: in.Role, action: in.Action, categories: setKey(in.Categories), owner: in.SubjectOwner}
+	var cats []string
 	return evaluate(ctx, e, PolicyAccess, func(c *caches) *cache[accessKey, AccessDecision] { return c.access },
 		func(*stewardData) accessKey { return key },
-		func() map[string]any {
-			return map[string]any{
-				"role":          in.Role,
-				"action":        in.Action,
-				"categories":    sortedSet(in.Categories),
-				"subject_owner": in.SubjectOwner,
-			}
+		func() any {
+			cats = sortedStrings(in.Categories)
+			return accessInput{Action: in.Action, Categories: cats, Role: in.Role, SubjectOwner: in.SubjectOwner}
+		},
+		func(t *tables) (AccessDecision, any, bool) {
+			return t.access(in.Role, in.Action, cats, in.SubjectOwner)
 		})
 }
 
@@ -159,7 +159,8 @@ func (e *Engine) Access(ctx context.Context, in AccessInput) (AccessDecision, er
 // storable category gives an error wrapping ErrUnknownCategory or
 // ErrGroupCategory, with the policy's answer.
 func (e *Engine) Retention(ctx context.Context, category string) (RetentionRule, error) {
-	d, err := evaluate(ctx, e, PolicyRetention, func(c *caches) *cache[string, RetentionRule] { return c.retention }, categoryKey(category), categoryInput(category))
+	d, err := evaluate(ctx, e, PolicyRetention, func(c *caches) *cache[string, RetentionRule] { return c.retention }, categoryKey(category), categoryInput(category),
+		func(t *tables) (RetentionRule, any, bool) { return t.retention(category) })
 	if err == nil {
 		err = flagError("retention", category, d.Flag)
 	}
@@ -170,7 +171,8 @@ func (e *Engine) Retention(ctx context.Context, category string) (RetentionRule,
 // is not a storable category gives an error wrapping ErrUnknownCategory or
 // ErrGroupCategory, with the policy's answer (not exported).
 func (e *Engine) Export(ctx context.Context, category string) (ExportDecision, error) {
-	d, err := evaluate(ctx, e, PolicyExport, func(c *caches) *cache[string, ExportDecision] { return c.export }, categoryKey(category), categoryInput(category))
+	d, err := evaluate(ctx, e, PolicyExport, func(c *caches) *cache[string, ExportDecision] { return c.export }, categoryKey(category), categoryInput(category),
+		func(t *tables) (ExportDecision, any, bool) { return t.export(category) })
 	if err == nil {
 		err = flagError("export", category, d.Flag)
 	}
@@ -184,7 +186,8 @@ func (e *Engine) Export(ctx context.Context, category string) (ExportDecision, e
 func (e *Engine) Erasure(ctx context.Context, category, store string) (ErasureDecision, error) {
 	d, err := evaluate(ctx, e, PolicyErasure, func(c *caches) *cache[string, ErasureDecision] { return c.erasure },
 		categoryKey(store+"\x00"+category),
-		func() map[string]any { return map[string]any{"category": category, "store": store} })
+		func() any { return erasureInput{Category: category, Store: store} },
+		func(t *tables) (ErasureDecision, any, bool) { return t.erasure(category, store) })
 	if err == nil {
 		err = flagError("erasure", category, d.Flag)
 	}
@@ -209,13 +212,12 @@ func (e *Engine) Consent(ctx context.Context, in ConsentInput) (ConsentDecision,
 		return consentKey{purposes: setKey(purposes), event: event, gpc: in.GPC, explicitMarketing: in.ExplicitMarketing}
 	}
 	return evaluate(ctx, e, PolicyConsent, func(c *caches) *cache[consentKey, ConsentDecision] { return c.consent }, keyOf,
-		func() map[string]any {
-			return map[string]any{
-				"purposes_granted":   sortedSet(purposes),
-				"event_type":         event,
-				"gpc":                in.GPC,
-				"explicit_marketing": in.ExplicitMarketing,
-			}
+		func() any {
+			purposes = sortedStrings(purposes)
+			return consentInput{EventType: event, ExplicitMarketing: in.ExplicitMarketing, GPC: in.GPC, PurposesGranted: purposes}
+		},
+		func(t *tables) (ConsentDecision, any, bool) {
+			return t.consent(purposes, event, in.GPC, in.ExplicitMarketing)
 		})
 }
 
@@ -248,8 +250,12 @@ func categoryKey(category string) func(*stewardData) string {
 	return func(*stewardData) string { return category }
 }
 
-func categoryInput(category string) func() map[string]any {
-	return func() map[string]any { return map[string]any{"category": category} }
+func categoryInput(category string) func() any {
+	return func() any {
+		return struct {
+			Category string `json:"category"`
+		}{category}
+	}
 }
 
 func flagError(what, category, flag string) error {
@@ -269,13 +275,17 @@ type stamped[V any] interface {
 	setStamp(Stamp)
 }
 
-// evaluate answers from the cache of the current revision, or evaluates the
-// prepared query of policy, caches the answer and records the evaluation.
+// evaluate answers from the cache of the current revision, or decides with
+// the compiled tables of the revision, or evaluates the prepared query of
+// policy; it caches the answer and records the decision.
 //
 // key runs under the engine's read lock, so it may read the current data to
-// canonicalize the input; input runs only on a cache miss.
+// canonicalize the input; input runs only on a cache miss, before compiled,
+// which decides on the same input (it returns false when only OPA may
+// answer, see compiled.go).
 func evaluate[K comparable, V any, PV stamped[V]](ctx context.Context, e *Engine, policy string,
-	pick func(*caches) *cache[K, V], keyOf func(*stewardData) K, input func() map[string]any) (V, error) {
+	pick func(*caches) *cache[K, V], keyOf func(*stewardData) K, input func() any,
+	compiled func(*tables) (V, any, bool)) (V, error) {
 	e.mu.RLock()
 	c := pick(e.caches)
 	key := keyOf(e.data)
@@ -284,7 +294,15 @@ func evaluate[K comparable, V any, PV stamped[V]](ctx context.Context, e *Engine
 		return v, nil
 	}
 	var v V
-	rec, err := e.eval(ctx, policy, input(), PV(&v))
+	var rec Decision
+	var err error
+	in := input()
+	if d, result, ok := compiledDecision(e.tables, compiled); ok {
+		v = d
+		rec, err = e.record(policy, in, result, PV(&v))
+	} else {
+		rec, err = e.eval(ctx, policy, in, PV(&v))
+	}
 	if err == nil {
 		c.put(owned(key), v)
 	}
@@ -298,9 +316,17 @@ func evaluate[K comparable, V any, PV stamped[V]](ctx context.Context, e *Engine
 	return v, nil
 }
 
+func compiledDecision[V any](t *tables, compiled func(*tables) (V, any, bool)) (V, any, bool) {
+	if t == nil {
+		var zero V
+		return zero, nil, false
+	}
+	return compiled(t)
+}
+
 // eval runs the prepared query of policy on input, decodes the answer into
 // out and stamps it. The caller holds mu for reading.
-func (e *Engine) eval(ctx context.Context, policy string, input map[string]any, out interface{ setStamp(Stamp) }) (Decision, error) {
+func (e *Engine) eval(ctx context.Context, policy string, input any, out interface{ setStamp(Stamp) }) (Decision, error) {
 	rs, err := e.queries[policy].Eval(ctx, rego.EvalInput(input))
 	if err != nil {
 		return Decision{}, fmt.Errorf("evaluate %s: %w", policy, err)
@@ -315,7 +341,27 @@ func (e *Engine) eval(ctx context.Context, policy string, input map[string]any, 
 	if err := json.Unmarshal(result, out); err != nil {
 		return Decision{}, fmt.Errorf("decode %s decision: %w", policy, err)
 	}
-	// encoding/json sorts map keys, so equal inputs give equal digests.
+	return e.stamp(policy, input, result, out)
+}
+
+// record encodes a compiled decision the way eval encodes the policy's
+// answer and stamps it. The caller holds mu for reading.
+func (e *Engine) record(policy string, input, result any, out interface{ setStamp(Stamp) }) (Decision, error) {
+	// result is a struct whose fields are in the order of their JSON
+	// names, so it encodes as the map OPA's answer becomes: encoding/json
+	// writes map keys sorted.
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return Decision{}, fmt.Errorf("encode %s decision: %w", policy, err)
+	}
+	return e.stamp(policy, input, raw, out)
+}
+
+// stamp makes the decision record of an answer and stamps out with it.
+func (e *Engine) stamp(policy string, input any, result []byte, out interface{ setStamp(Stamp) }) (Decision, error) {
+	// The input types list their fields in the order of their JSON names,
+	// so equal inputs give equal digests, the same as the maps of sorted
+	// keys they replace gave.
 	canonical, err := json.Marshal(input)
 	if err != nil {
 		return Decision{}, fmt.Errorf("encode %s input: %w", policy, err)
@@ -378,18 +424,20 @@ func isSortedSet(list []string) bool {
 	return true
 }
 
-// sortedSet returns the list sorted without repetitions, as policy input.
-// Feeding the policy the same form the cache key uses makes a cached answer
-// equal to a fresh one.
-func sortedSet(list []string) []any {
+// sortedStrings returns the list sorted without repetitions, as policy
+// input. Feeding the policy the same form the cache key uses makes a cached
+// answer equal to a fresh one.
+func sortedStrings(list []string) []string {
+	if len(list) == 0 {
+		// An empty array, not null: the policies test is_array.
+		return []string{}
+	}
+	if isSortedSet(list) {
+		return list
+	}
 	s := slices.Clone(list)
 	slices.Sort(s)
-	s = slices.Compact(s)
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
+	return slices.Compact(s)
 }
 
 // owned returns a copy of key whose strings share no memory with the
@@ -410,6 +458,27 @@ func owned[K comparable](key K) K {
 	}
 	return key
 }
+
+// The inputs of the policies. Each lists its fields in the order of their
+// JSON names, so its encoding is canonical (see stamp).
+type (
+	accessInput struct {
+		Action       string   `json:"action"`
+		Categories   []string `json:"categories"`
+		Role         string   `json:"role"`
+		SubjectOwner bool     `json:"subject_owner"`
+	}
+	consentInput struct {
+		EventType         string   `json:"event_type"`
+		ExplicitMarketing bool     `json:"explicit_marketing"`
+		GPC               bool     `json:"gpc"`
+		PurposesGranted   []string `json:"purposes_granted"`
+	}
+	erasureInput struct {
+		Category string `json:"category"`
+		Store    string `json:"store"`
+	}
+)
 
 type accessKey struct {
 	role, action, categories string

@@ -9,7 +9,8 @@
 // policies and data that produced it and the id of the evaluation, which the
 // Options.Recorder hook can persist in the decision log. Answers are cached
 // per revision; a cached decision shares its slices and maps with the cache,
-// so callers must treat decisions as read-only.
+// and a compiled one (compiled.go) may share them with the tables of its
+// revision, so callers must treat decisions as read-only.
 package policies
 
 import (
@@ -78,6 +79,10 @@ type Options struct {
 	// own: the Rego files at its root and the data files in data/. Nil
 	// means the bundle embedded in the binary (Embedded).
 	Bundle fs.FS
+
+	// regoOnly makes every decision an evaluation by OPA, never a compiled
+	// one; the tests compare the two.
+	regoOnly bool
 }
 
 // Decision is the record of one policy evaluation, shaped for the
@@ -121,6 +126,9 @@ type Engine struct {
 	revision string
 	data     *stewardData
 	caches   *caches
+	// tables serve the compiled decisions of the revision (compiled.go);
+	// nil when OPA evaluates every decision.
+	tables *tables
 }
 
 // New loads the embedded policies and data, validates the data, compiles
@@ -281,6 +289,7 @@ func (e *Engine) readData(ctx context.Context, txn storage.Transaction) (*stewar
 	if err != nil {
 		return nil, "", err
 	}
+	data.plain = plainData(canonical)
 	if err := data.validate(e.fides); err != nil {
 		return nil, "", err
 	}
@@ -290,13 +299,18 @@ func (e *Engine) readData(ctx context.Context, txn storage.Transaction) (*stewar
 	return data, hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// install makes data and its revision current and starts with empty
-// caches, so no answer of the previous revision is served again. The caller
-// holds mu for writing, or owns e alone.
+// install makes data and its revision current, builds the tables of the
+// compiled decisions for it and starts with empty caches, so no answer of
+// the previous revision is served again. The caller holds mu for writing,
+// or owns e alone, and has set policySum to the policies in force.
 func (e *Engine) install(data *stewardData, revision string) {
 	e.data = data
 	e.revision = revision
 	e.caches = newCaches(e.opts.CacheSize)
+	e.tables = nil
+	if !e.opts.regoOnly {
+		e.tables = buildTables(data, e.policySum)
+	}
 }
 
 // Taxonomy returns every category and group, keyed by category key. The

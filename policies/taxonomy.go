@@ -221,6 +221,13 @@ type stewardData struct {
 	Taxonomy   map[string]Category `json:"taxonomy"`
 	Roles      map[string]Role     `json:"roles"`
 	ConsentMap consentMap          `json:"consent_map"`
+
+	// safety is data/safety.json, decoded apart (see
+	// decodeStewardDataWithSafety).
+	safety *safetyData
+	// plain is true when the document holds nothing the Go types read
+	// differently from the Rego (see plainData).
+	plain bool
 }
 
 // decodeStrict decodes JSON and refuses unknown fields, so a misspelled key
