@@ -72,6 +72,13 @@ type Warehouse interface {
 	Exec(ctx context.Context, query string, args ...any) error
 	// Select runs a query and appends its rows to dest.
 	Select(ctx context.Context, dest any, query string, args ...any) error
+	// SelectStrings runs a query whose columns are all of type String and
+	// hands each row's values to fn, in the order of the query's columns,
+	// as the rows arrive: memory does not grow with the result, which
+	// Select's slice would hold whole. The values are only valid during
+	// the call; fn copies what it keeps. An error from fn stops the query
+	// and is returned.
+	SelectStrings(ctx context.Context, fn func(row [][]byte) error, query string, args ...any) error
 	// Insert writes rows into table as one batch; every row holds one value
 	// per column, in the order of columns.
 	Insert(ctx context.Context, table string, columns []string, rows [][]any) error
