@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/stewardhq/steward/analytics/warehouse"
 	"github.com/stewardhq/steward/governance/datamap"
@@ -25,10 +26,6 @@ import (
 	"github.com/stewardhq/steward/internal/module"
 	"github.com/stewardhq/steward/internal/sqlstore"
 )
-
-// warehousePage is how many warehouse rows one query of an export reads,
-// which bounds the memory an export of a heavy subject takes.
-const warehousePage = 10000
 
 // Manifest describes an access export package; it is the package's
 // manifest.json.
@@ -385,19 +382,12 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 	return e.close()
 }
 
-// warehouseRow is one row of an export page, formatted by ClickHouse.
-type warehouseRow struct {
-	JSON string `ch:"j"`
-	CSV  string `ch:"c"`
-}
-
 // exportWarehouseTable writes the subject's rows of a warehouse table as
-// JSON Lines and as CSV. Rows are read in buckets of about warehousePage
-// rows, split by a hash of the row's text (a NULL would hash to NULL)
-// rather than sorted, so no query sorts
-// the subject's whole history; the CSV goes to a temporary file while the
-// JSON Lines go into the package, since a ZIP has one entry open at a
-// time.
+// JSON Lines and as CSV, both formatted by the engine, in one query whose
+// rows stream in as they are read (Warehouse.SelectStrings), in the order
+// the engine reads them: no query sorts the subject's whole history. The
+// CSV goes to a temporary file while the JSON Lines go into the package,
+// since a ZIP has one entry open at a time.
 func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *tablePlan, subject module.SubjectRef) error {
 	if m.deps.Warehouse == nil {
 		return nil
@@ -410,17 +400,9 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	if !ok {
 		return nil
 	}
-	total, err := m.countSubject(ctx, tp, subject)
-	if err != nil {
-		return err
-	}
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.Column
-	}
-	var all []string
-	for _, c := range tp.columns {
-		all = append(all, c.Column)
 	}
 	list := strings.Join(names, ", ")
 	jl, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
@@ -439,34 +421,32 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 		return err
 	}
 	feed := pk.page.feed(tp)
-	buckets := (total + warehousePage - 1) / warehousePage
-	if buckets < 1 {
-		buckets = 1
-	}
-	for b := int64(0); b < buckets; b++ {
-		var page []warehouseRow
-		q := fmt.Sprintf("SELECT formatRowNoNewline('JSONEachRow', %s) AS j, formatRowNoNewline('CSV', %s) AS c FROM %s WHERE %s AND cityHash64(formatRowNoNewline('TSV', %s)) %% %d = %d",
-			quoteAll(names), quoteAll(names), sqlstore.Quote(tp.table), where, quoteAll(all), buckets, b)
-		if err := m.deps.Warehouse.Select(ctx, &page, q, args...); err != nil {
+	q := fmt.Sprintf("SELECT formatRowNoNewline('JSONEachRow', %s) AS j, formatRowNoNewline('CSV', %s) AS c FROM %s WHERE %s",
+		quoteAll(names), quoteAll(names), sqlstore.Quote(tp.table), where)
+	err = m.deps.Warehouse.SelectStrings(ctx, func(row [][]byte) error {
+		j, c := row[0], row[1]
+		if _, err := jl.w.Write(j); err != nil {
 			return err
 		}
-		for _, r := range page {
-			if _, err := jl.w.WriteString(r.JSON + "\n"); err != nil {
-				return err
-			}
-			if _, err := csvw.WriteString(r.CSV + "\n"); err != nil {
-				return err
-			}
-			jl.file.Rows++
-			if feed != nil {
-				if err := feed.offerJSON(r.JSON); err != nil {
-					return err
-				}
-			}
+		if err := jl.w.WriteByte('\n'); err != nil {
+			return err
 		}
+		if _, err := csvw.Write(c); err != nil {
+			return err
+		}
+		if err := csvw.WriteByte('\n'); err != nil {
+			return err
+		}
+		jl.file.Rows++
 		if feed != nil {
-			feed.detach()
+			// The row's text lies in the engine's buffer, freed once the
+			// call returns; the feed copies what it keeps.
+			return feed.offerJSON(unsafe.String(unsafe.SliceData(j), len(j)))
 		}
+		return nil
+	}, q, args...)
+	if err != nil {
+		return err
 	}
 	if feed != nil {
 		if err := feed.materialize(); err != nil {
