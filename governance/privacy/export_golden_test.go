@@ -23,7 +23,8 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files of the e
 
 // goldenPackage is the list of an access package's files the golden test
 // compares: one line per entry of the ZIP, in the ZIP's order, with the
-// entry's size and the SHA-256 of its contents.
+// entry's size, the SHA-256 of its contents, its compression method and
+// its modification time.
 const goldenPackage = "testdata/export_package.golden"
 
 // TestExportPackageGolden builds the access package of a fixed subject
@@ -88,7 +89,8 @@ func addEvents(t *testing.T, f *indexFixture, p person, n int) {
 }
 
 // packageList reads a package's ZIP and lists its entries in order, each
-// with its size and the SHA-256 of its contents.
+// with its size, the SHA-256 of its contents, its compression method and
+// its modification time.
 //
 // The rows of a warehouse table's files (JSON Lines and CSV) come in the
 // order the engine reads them, which no query sets, so those files are
@@ -134,7 +136,7 @@ func packageList(t *testing.T, raw []byte) string {
 		case zf.Name == manifestFile || zf.Name == "index.html":
 			sum = hash([]byte(strings.NewReplacer(pairs...).Replace(string(body))))
 		}
-		fmt.Fprintf(&b, "%s %d %s\n", zf.Name, len(body), sum)
+		fmt.Fprintf(&b, "%s %d %s method %d modified %s\n", zf.Name, len(body), sum, zf.Method, zf.Modified.UTC().Format(time.RFC3339))
 	}
 	return b.String()
 }
