@@ -173,6 +173,28 @@ func (w *embedded) SelectStrings(ctx context.Context, fn func(row [][]byte) erro
 	return w.lib.stream(ctx, conn, []byte(query), "RowBinaryWithNamesAndTypes", params, rows.feed)
 }
 
+func (w *embedded) SelectFormatted(ctx context.Context, format string, fn func(chunk []byte) error, query string, args ...any) error {
+	if err := checkLineFormat(format); err != nil {
+		return err
+	}
+	named, err := namedArgs(args)
+	if err != nil {
+		return err
+	}
+	params, err := engineParams(named)
+	if err != nil {
+		return err
+	}
+	conn, err := w.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { w.pool <- conn }()
+	// libchdb formats each chunk of a stream on its own (see rows.go), so
+	// a chunk of a line format holds whole rows.
+	return w.lib.stream(ctx, conn, []byte(query), format, params, fn)
+}
+
 func (w *embedded) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
 	head, err := insertHead(table, columns)
 	if err != nil {
