@@ -3,13 +3,16 @@ package privacy
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -422,11 +425,16 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 }
 
 // exportWarehouseTable writes the subject's rows of a warehouse table as
-// JSON Lines and as CSV, both formatted by the engine, in one query whose
-// rows stream in as they are read (Warehouse.SelectStrings), in the order
-// the engine reads them: no query sorts the subject's whole history. The
-// CSV goes to a temporary file while the JSON Lines go into the package,
-// since a ZIP has one entry open at a time.
+// JSON Lines and as CSV, each written by the engine, in the order the
+// engine reads them: no query sorts the subject's whole history.
+//
+// The two files are read at the same time, each by a query of its own on
+// a connection of its own (Warehouse.SelectFormatted), and each is
+// compressed as its rows arrive: the JSON Lines straight into the
+// package, the CSV into a temporary file, since a ZIP has one entry open
+// at a time, from which its compressed bytes are copied into the package
+// once the JSON Lines are done. The two queries see the rows there are
+// when each starts, as the export's queries of different tables do.
 func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *tablePlan, subject module.SubjectRef) error {
 	if m.deps.Warehouse == nil {
 		return nil
@@ -443,7 +451,6 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	for i, c := range cols {
 		names[i] = c.Column
 	}
-	list := strings.Join(names, ", ")
 	jl, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
 		File: dataFile(tp), Format: "jsonl"})
 	if err != nil {
@@ -455,37 +462,48 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	csvw := bufio.NewWriterSize(tmp, 64<<10)
-	if _, err := csvw.WriteString(list + "\n"); err != nil {
+	csv, err := newCompressedFile(tmp)
+	if err != nil {
 		return err
 	}
+	if _, err := csv.Write([]byte(strings.Join(names, ", ") + "\n")); err != nil {
+		return fmt.Errorf("write csv: %w", err)
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s", quoteAll(names), sqlstore.Quote(tp.table), where)
 	feed := pk.page.feed(tp)
-	q := fmt.Sprintf("SELECT formatRowNoNewline('JSONEachRow', %s) AS j, formatRowNoNewline('CSV', %s) AS c FROM %s WHERE %s",
-		quoteAll(names), quoteAll(names), sqlstore.Quote(tp.table), where)
-	err = m.deps.Warehouse.SelectStrings(ctx, func(row [][]byte) error {
-		j, c := row[0], row[1]
-		if _, err := jl.w.Write(j); err != nil {
+
+	var csvErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		csvErr = m.deps.Warehouse.SelectFormatted(ctx, "CSV", func(chunk []byte) error {
+			_, err := csv.Write(chunk)
+			return err
+		}, q, args...)
+	})
+	err = m.deps.Warehouse.SelectFormatted(ctx, "JSONEachRow", func(chunk []byte) error {
+		if _, err := jl.w.Write(chunk); err != nil {
 			return err
 		}
-		if err := jl.w.WriteByte('\n'); err != nil {
-			return err
-		}
-		if _, err := csvw.Write(c); err != nil {
-			return err
-		}
-		if err := csvw.WriteByte('\n'); err != nil {
-			return err
-		}
-		jl.file.Rows++
-		if feed != nil {
-			// The row's text lies in the engine's buffer, freed once the
-			// call returns; the feed copies what it keeps.
-			return feed.offerJSON(unsafe.String(unsafe.SliceData(j), len(j)))
+		// A row of JSON Lines never holds a newline of its own.
+		for line := range bytes.Lines(chunk) {
+			jl.file.Rows++
+			if feed != nil {
+				// The row's text lies in the engine's buffer, freed once
+				// the call returns; the feed copies what it keeps.
+				row := bytes.TrimSuffix(line, []byte("\n"))
+				if err := feed.offerJSON(unsafe.String(unsafe.SliceData(row), len(row))); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	}, q, args...)
+	wg.Wait()
 	if err != nil {
 		return err
+	}
+	if csvErr != nil {
+		return fmt.Errorf("write csv: %w", csvErr)
 	}
 	if feed != nil {
 		if err := feed.materialize(); err != nil {
@@ -495,21 +513,93 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 	if err := jl.close(); err != nil {
 		return err
 	}
-	if err := csvw.Flush(); err != nil {
-		return fmt.Errorf("write csv buffer: %w", err)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read csv buffer: %w", err)
-	}
-	e, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
-		File: path.Join("data", tp.module, tp.table+".csv"), Format: "csv", Rows: jl.file.Rows})
+	return pk.addCompressed(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
+		File: path.Join("data", tp.module, tp.table+".csv"), Format: "csv", Rows: jl.file.Rows}, csv)
+}
+
+// compressedFile is a file of the package compressed ahead of its place
+// in the ZIP, into a temporary file, with what the ZIP's header and the
+// manifest need: the CRC-32, the SHA-256 and the size of its contents.
+type compressedFile struct {
+	tmp   *os.File
+	buf   *bufio.Writer
+	fw    io.WriteCloser
+	crc   hash.Hash32
+	sum   hash.Hash
+	count countWriter
+}
+
+func newCompressedFile(tmp *os.File) (*compressedFile, error) {
+	c := &compressedFile{tmp: tmp, buf: bufio.NewWriterSize(tmp, 64<<10), crc: crc32.NewIEEE(), sum: sha256.New()}
+	fw, err := newDeflater(c.buf)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := io.Copy(e.w, tmp); err != nil {
-		return fmt.Errorf("write csv: %w", err)
+	c.fw = fw
+	c.count.w = io.MultiWriter(fw, c.crc, c.sum)
+	return c, nil
+}
+
+func (c *compressedFile) Write(p []byte) (int, error) { return c.count.Write(p) }
+
+// addCompressed adds a compressed file to the package, its bytes copied
+// as they are, and to the manifest's sources. Its header says what
+// create's would: Deflate, the package's time, version 2.0.
+func (pk *packer) addCompressed(f ManifestFile, c *compressedFile) error {
+	if err := c.fw.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", f.File, err)
 	}
-	return e.close()
+	if err := c.buf.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", f.File, err)
+	}
+	size, err := c.tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.File, err)
+	}
+	if _, err := c.tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("write %s: %w", f.File, err)
+	}
+	fh := &zip.FileHeader{Name: f.File, Method: zip.Deflate, Modified: pk.man.GeneratedAt,
+		CRC32: c.crc.Sum32(), CompressedSize64: uint64(size), UncompressedSize64: uint64(c.count.n),
+		CreatorVersion: zipVersion20, ReaderVersion: zipVersion20}
+	fh.ModifiedDate, fh.ModifiedTime = msDosTime(pk.man.GeneratedAt)
+	fh.Extra = extendedTime(pk.man.GeneratedAt)
+	zf, err := pk.zw.CreateRaw(fh)
+	if err != nil {
+		return fmt.Errorf("add %s: %w", f.File, err)
+	}
+	if _, err := io.Copy(zf, c.tmp); err != nil {
+		return fmt.Errorf("write %s: %w", f.File, err)
+	}
+	f.SHA256 = hex.EncodeToString(c.sum.Sum(nil))
+	f.Bytes = c.count.n
+	pk.man.Sources = append(pk.man.Sources, f)
+	return nil
+}
+
+// zipVersion20 is ZIP 2.0, the version archive/zip writes for a file
+// that needs no ZIP64.
+const zipVersion20 = 20
+
+// msDosTime is t as the ZIP header's MS-DOS date and time, which
+// archive/zip sets from a header's Modified in CreateHeader but not in
+// CreateRaw.
+func msDosTime(t time.Time) (date, clock uint16) {
+	date = uint16(t.Day() + int(t.Month())<<5 + (t.Year()-1980)<<9)
+	clock = uint16(t.Second()/2 + t.Minute()<<5 + t.Hour()<<11)
+	return date, clock
+}
+
+// extendedTime is the "extended timestamp" extra field holding t, which
+// CreateHeader adds for a header's Modified (Info-ZIP's, the one most
+// readers take).
+func extendedTime(t time.Time) []byte {
+	b := make([]byte, 9)
+	binary.LittleEndian.PutUint16(b[0:], 0x5455)
+	binary.LittleEndian.PutUint16(b[2:], 5)
+	b[4] = 1
+	binary.LittleEndian.PutUint32(b[5:], uint32(t.Unix()))
+	return b
 }
 
 // warehouseWhere is the condition matching the subject's rows of a
