@@ -154,15 +154,15 @@ func (m *Module) exportPackage(ctx context.Context, requestID string, subject mo
 	zw := zip.NewWriter(w)
 	zw.RegisterCompressor(zip.Deflate, newDeflater)
 	pk := &packer{zw: zw, man: &man, page: newPageData(plans)}
+	ahead := m.readWarehouseAhead(ctx, plans, subject, pk.page)
+	defer ahead.stop()
 	for i := range plans {
 		tp := &plans[i]
 		switch tp.store {
 		case datamap.StoreSQL:
 			err = m.exportSQLTable(ctx, pk, tp, subject)
 		case datamap.StoreWarehouse:
-			if tp.rowKey, err = m.rowKeyColumns(ctx, tp.table); err == nil {
-				err = m.exportWarehouseTable(ctx, pk, tp, subject)
-			}
+			err = ahead.add(pk, i)
 		}
 		if err != nil {
 			return Manifest{}, fmt.Errorf("export %s %s: %w", tp.store, tp.table, err)
@@ -424,53 +424,144 @@ func (m *Module) exportSQLTable(ctx context.Context, pk *packer, tp *tablePlan, 
 	return e.close()
 }
 
-// exportWarehouseTable writes the subject's rows of a warehouse table as
-// JSON Lines and as CSV, each written by the engine, in the order the
-// engine reads them: no query sorts the subject's whole history.
+// warehouseAhead reads the warehouse tables of a package, in the order
+// of their plans, on a goroutine of its own while the tables before them
+// (those of the SQL store) are written into the package: each table's
+// files are compressed into temporary files, whose bytes are copied into
+// the package when their turn comes (add). The goroutine reads a table
+// only once the one before it is done, so it holds the files of a table
+// or two, never the whole warehouse.
+type warehouseAhead struct {
+	// results holds a channel per warehouse plan, by the plan's index.
+	results []chan aheadResult
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type aheadResult struct {
+	files []*compressedFile
+	err   error
+}
+
+func (m *Module) readWarehouseAhead(ctx context.Context, plans []tablePlan, subject module.SubjectRef, page *pageData) *warehouseAhead {
+	ctx, cancel := context.WithCancel(ctx)
+	a := &warehouseAhead{results: make([]chan aheadResult, len(plans)), cancel: cancel, done: make(chan struct{})}
+	for i := range plans {
+		if plans[i].store == datamap.StoreWarehouse {
+			a.results[i] = make(chan aheadResult, 1)
+		}
+	}
+	go func() {
+		defer close(a.done)
+		for i := range plans {
+			if a.results[i] == nil {
+				continue
+			}
+			// Only this goroutine touches a warehouse plan until add has
+			// its result.
+			tp := &plans[i]
+			var r aheadResult
+			if tp.rowKey, r.err = m.rowKeyColumns(ctx, tp.table); r.err == nil {
+				r.files, r.err = m.readWarehouseTable(ctx, tp, subject, page.feed(tp))
+			}
+			a.results[i] <- r
+			if r.err != nil {
+				return
+			}
+		}
+	}()
+	return a
+}
+
+// add waits for the files of plan i and adds them to the package.
+func (a *warehouseAhead) add(pk *packer, i int) error {
+	r := <-a.results[i]
+	a.results[i] = nil
+	defer func() {
+		for _, f := range r.files {
+			f.remove()
+		}
+	}()
+	if r.err != nil {
+		return r.err
+	}
+	for _, f := range r.files {
+		if err := pk.addCompressed(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stop ends the goroutine, if it still runs, and removes the files no
+// add took.
+func (a *warehouseAhead) stop() {
+	a.cancel()
+	<-a.done
+	for i, ch := range a.results {
+		if ch == nil {
+			continue
+		}
+		select {
+		case r := <-ch:
+			for _, f := range r.files {
+				f.remove()
+			}
+		default:
+		}
+		a.results[i] = nil
+	}
+}
+
+// readWarehouseTable reads the subject's rows of a warehouse table into
+// two compressed files, JSON Lines and CSV, each written by the engine,
+// in the order the engine reads them: no query sorts the subject's whole
+// history. The page's feed of the table, if any, sees each row.
 //
 // The two files are read at the same time, each by a query of its own on
 // a connection of its own (Warehouse.SelectFormatted), and each is
-// compressed as its rows arrive: the JSON Lines straight into the
-// package, the CSV into a temporary file, since a ZIP has one entry open
-// at a time, from which its compressed bytes are copied into the package
-// once the JSON Lines are done. The two queries see the rows there are
+// compressed as its rows arrive. The two queries see the rows there are
 // when each starts, as the export's queries of different tables do.
-func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *tablePlan, subject module.SubjectRef) error {
+func (m *Module) readWarehouseTable(ctx context.Context, tp *tablePlan, subject module.SubjectRef, feed *pageFeed) (files []*compressedFile, err error) {
 	if m.deps.Warehouse == nil {
-		return nil
+		return nil, nil
 	}
 	cols := tp.exportColumns()
 	if len(cols) == 0 {
-		return nil
+		return nil, nil
 	}
 	where, args, ok := warehouseWhere(tp, subject)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.Column
 	}
-	jl, err := pk.create(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
+	defer func() {
+		if err != nil {
+			for _, f := range files {
+				f.remove()
+			}
+			files = nil
+		}
+	}()
+	jl, err := m.newCompressedFile(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
 		File: dataFile(tp), Format: "jsonl"})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmp, err := m.scratchFile("csv-*.tmp")
+	files = append(files, jl)
+	csv, err := m.newCompressedFile(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
+		File: path.Join("data", tp.module, tp.table+".csv"), Format: "csv"})
 	if err != nil {
-		return err
+		return files, err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	csv, err := newCompressedFile(tmp)
-	if err != nil {
-		return err
-	}
+	files = append(files, csv)
 	if _, err := csv.Write([]byte(strings.Join(names, ", ") + "\n")); err != nil {
-		return fmt.Errorf("write csv: %w", err)
+		return files, fmt.Errorf("write csv: %w", err)
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s", quoteAll(names), sqlstore.Quote(tp.table), where)
-	feed := pk.page.feed(tp)
 
 	var csvErr error
 	var wg sync.WaitGroup
@@ -479,9 +570,12 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 			_, err := csv.Write(chunk)
 			return err
 		}, q, args...)
+		if csvErr == nil {
+			csvErr = csv.finish()
+		}
 	})
 	err = m.deps.Warehouse.SelectFormatted(ctx, "JSONEachRow", func(chunk []byte) error {
-		if _, err := jl.w.Write(chunk); err != nil {
+		if _, err := jl.Write(chunk); err != nil {
 			return err
 		}
 		// A row of JSON Lines never holds a newline of its own.
@@ -498,29 +592,30 @@ func (m *Module) exportWarehouseTable(ctx context.Context, pk *packer, tp *table
 		}
 		return nil
 	}, q, args...)
+	if err == nil {
+		err = jl.finish()
+	}
 	wg.Wait()
 	if err != nil {
-		return err
+		return files, fmt.Errorf("write %s: %w", jl.file.File, err)
 	}
 	if csvErr != nil {
-		return fmt.Errorf("write csv: %w", csvErr)
+		return files, fmt.Errorf("write %s: %w", csv.file.File, csvErr)
 	}
+	csv.file.Rows = jl.file.Rows
 	if feed != nil {
 		if err := feed.materialize(); err != nil {
-			return err
+			return files, err
 		}
 	}
-	if err := jl.close(); err != nil {
-		return err
-	}
-	return pk.addCompressed(ManifestFile{Store: tp.store, Module: tp.module, Table: tp.table,
-		File: path.Join("data", tp.module, tp.table+".csv"), Format: "csv", Rows: jl.file.Rows}, csv)
+	return files, nil
 }
 
 // compressedFile is a file of the package compressed ahead of its place
 // in the ZIP, into a temporary file, with what the ZIP's header and the
 // manifest need: the CRC-32, the SHA-256 and the size of its contents.
 type compressedFile struct {
+	file  ManifestFile
 	tmp   *os.File
 	buf   *bufio.Writer
 	fw    io.WriteCloser
@@ -529,10 +624,15 @@ type compressedFile struct {
 	count countWriter
 }
 
-func newCompressedFile(tmp *os.File) (*compressedFile, error) {
-	c := &compressedFile{tmp: tmp, buf: bufio.NewWriterSize(tmp, 64<<10), crc: crc32.NewIEEE(), sum: sha256.New()}
+func (m *Module) newCompressedFile(f ManifestFile) (*compressedFile, error) {
+	tmp, err := m.scratchFile("pkg-*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	c := &compressedFile{file: f, tmp: tmp, buf: bufio.NewWriterSize(tmp, 64<<10), crc: crc32.NewIEEE(), sum: sha256.New()}
 	fw, err := newDeflater(c.buf)
 	if err != nil {
+		c.remove()
 		return nil, err
 	}
 	c.fw = fw
@@ -542,16 +642,25 @@ func newCompressedFile(tmp *os.File) (*compressedFile, error) {
 
 func (c *compressedFile) Write(p []byte) (int, error) { return c.count.Write(p) }
 
-// addCompressed adds a compressed file to the package, its bytes copied
-// as they are, and to the manifest's sources. Its header says what
-// create's would: Deflate, the package's time, version 2.0.
-func (pk *packer) addCompressed(f ManifestFile, c *compressedFile) error {
+// finish ends the compressed stream; the file is then ready to add.
+func (c *compressedFile) finish() error {
 	if err := c.fw.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", f.File, err)
+		return err
 	}
-	if err := c.buf.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", f.File, err)
-	}
+	return c.buf.Flush()
+}
+
+// remove deletes the temporary file.
+func (c *compressedFile) remove() {
+	c.tmp.Close()
+	os.Remove(c.tmp.Name())
+}
+
+// addCompressed adds a finished compressed file to the package, its bytes
+// copied as they are, and to the manifest's sources. Its header says what
+// create's would: Deflate, the package's time, version 2.0.
+func (pk *packer) addCompressed(c *compressedFile) error {
+	f := c.file
 	size, err := c.tmp.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", f.File, err)
