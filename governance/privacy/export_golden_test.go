@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -52,6 +53,14 @@ func TestExportPackageGolden(t *testing.T) {
 	var buf bytes.Buffer
 	if _, err := f.mod.exportPackage(ctx, "pr_golden", subject, "en", &buf); err != nil {
 		t.Fatal(err)
+	}
+	// The files compressed ahead of their place in the package are gone.
+	left, err := os.ReadDir(filepath.Join(f.mod.cfg.DataDir, scratchFolder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("%d temporary files left after the export, %s first", len(left), left[0].Name())
 	}
 	got := packageList(t, buf.Bytes())
 	if *updateGolden {
