@@ -132,9 +132,12 @@ func (m *Module) Manifest(ctx context.Context, p authz.Principal, id string) (Ma
 
 // exportPackage writes the subject's access package to w as a ZIP, built
 // from the data map and filtered by the export policy. Rows are written as
-// they are read, so memory does not grow with the subject's data; the
-// page index.html keeps at most pageRowLimit rows of each table it shows
-// and is written last.
+// they are read, so memory does not grow with the subject's data: those
+// of the SQL store straight into the package, those of the warehouse
+// into compressed temporary files, read while the SQL tables are written
+// and copied into the package in their turn (warehouseAhead). The page
+// index.html keeps at most pageRowLimit rows of each table it shows and
+// is written last.
 func (m *Module) exportPackage(ctx context.Context, requestID string, subject module.SubjectRef, lang string, w io.Writer) (Manifest, error) {
 	dm, err := m.dataMap(ctx)
 	if err != nil {
