@@ -109,19 +109,29 @@ func (w *embedded) run(ctx context.Context, query []byte, format string, args []
 	if err != nil {
 		return err
 	}
+	conn, err := w.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { w.pool <- conn }()
+	return w.lib.query(conn, query, format, params, read)
+}
+
+// take waits for a free connection; the caller puts it back in the pool.
+func (w *embedded) take(ctx context.Context) (unsafe.Pointer, error) {
 	var conn unsafe.Pointer
 	select {
 	case <-w.done:
-		return ErrClosed
+		return nil, ErrClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	case conn = <-w.pool:
 	}
-	defer func() { w.pool <- conn }()
 	if err := ctx.Err(); err != nil {
-		return err
+		w.pool <- conn
+		return nil, err
 	}
-	return w.lib.query(conn, query, format, params, read)
+	return conn, nil
 }
 
 func (w *embedded) Ping(ctx context.Context) error {
@@ -143,6 +153,46 @@ func (w *embedded) Select(ctx context.Context, dest any, query string, args ...a
 	return w.run(ctx, []byte(query), "JSONEachRow", args, func(data []byte) error {
 		return w.plans.decodeRows(data, slice, elem)
 	})
+}
+
+func (w *embedded) SelectStrings(ctx context.Context, fn func(row [][]byte) error, query string, args ...any) error {
+	named, err := namedArgs(args)
+	if err != nil {
+		return err
+	}
+	params, err := engineParams(named)
+	if err != nil {
+		return err
+	}
+	conn, err := w.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { w.pool <- conn }()
+	rows := newStringRows(fn)
+	return w.lib.stream(ctx, conn, []byte(query), "RowBinaryWithNamesAndTypes", params, rows.feed)
+}
+
+func (w *embedded) SelectFormatted(ctx context.Context, format string, fn func(chunk []byte) error, query string, args ...any) error {
+	if err := checkLineFormat(format); err != nil {
+		return err
+	}
+	named, err := namedArgs(args)
+	if err != nil {
+		return err
+	}
+	params, err := engineParams(named)
+	if err != nil {
+		return err
+	}
+	conn, err := w.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { w.pool <- conn }()
+	// libchdb formats each chunk of a stream on its own (see rows.go), so
+	// a chunk of a line format holds whole rows.
+	return w.lib.stream(ctx, conn, []byte(query), format, params, fn)
 }
 
 func (w *embedded) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {

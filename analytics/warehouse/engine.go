@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,11 +28,15 @@ type chdbLib struct {
 	queryN                   func(conn unsafe.Pointer, query []byte, queryLen uintptr, format string, formatLen uintptr) unsafe.Pointer
 	queryWithParamsN         func(conn unsafe.Pointer, query []byte, queryLen uintptr, format string, formatLen uintptr,
 		names []*byte, nameLens []uintptr, values []*byte, valueLens []uintptr, count uintptr) unsafe.Pointer
-	shutdown      func() int32
-	resultBuffer  func(result unsafe.Pointer) unsafe.Pointer
-	resultLength  func(result unsafe.Pointer) uintptr
-	resultError   func(result unsafe.Pointer) string
-	destroyResult func(result unsafe.Pointer)
+	streamQueryWithParamsN func(conn unsafe.Pointer, query []byte, queryLen uintptr, format string, formatLen uintptr,
+		names []*byte, nameLens []uintptr, values []*byte, valueLens []uintptr, count uintptr) unsafe.Pointer
+	streamFetchResult func(conn unsafe.Pointer, result unsafe.Pointer) unsafe.Pointer
+	streamCancelQuery func(conn unsafe.Pointer, result unsafe.Pointer)
+	shutdown          func() int32
+	resultBuffer      func(result unsafe.Pointer) unsafe.Pointer
+	resultLength      func(result unsafe.Pointer) uintptr
+	resultError       func(result unsafe.Pointer) string
+	destroyResult     func(result unsafe.Pointer)
 }
 
 // engineState is the one embedded engine of the process. It is package state
@@ -141,6 +146,9 @@ func loadLibLocked(abs string) (*chdbLib, error) {
 		{&lib.closeConn, "chdb_close_conn"},
 		{&lib.queryN, "chdb_query_n"},
 		{&lib.queryWithParamsN, "chdb_query_with_params_n"},
+		{&lib.streamQueryWithParamsN, "chdb_stream_query_with_params_n"},
+		{&lib.streamFetchResult, "chdb_stream_fetch_result"},
+		{&lib.streamCancelQuery, "chdb_stream_cancel_query"},
 		{&lib.resultBuffer, "chdb_result_buffer"},
 		{&lib.resultLength, "chdb_result_length"},
 		{&lib.resultError, "chdb_result_error"},
@@ -245,19 +253,9 @@ func (l *chdbLib) query(connp unsafe.Pointer, q []byte, format string, params []
 	if len(params) == 0 {
 		res = l.queryN(conn, q, uintptr(len(q)), format, uintptr(len(format)))
 	} else {
-		names := make([]*byte, len(params))
-		nameLens := make([]uintptr, len(params))
-		values := make([]*byte, len(params))
-		valueLens := make([]uintptr, len(params))
-		for i, p := range params {
-			// A trailing NUL keeps every pointer valid for an empty value.
-			n := append([]byte(p.name), 0)
-			v := append([]byte(p.value), 0)
-			names[i], nameLens[i] = &n[0], uintptr(len(p.name))
-			values[i], valueLens[i] = &v[0], uintptr(len(p.value))
-		}
+		a := newParamArrays(params)
 		res = l.queryWithParamsN(conn, q, uintptr(len(q)), format, uintptr(len(format)),
-			names, nameLens, values, valueLens, uintptr(len(params)))
+			a.names, a.nameLens, a.values, a.valueLens, uintptr(len(params)))
 	}
 	if res == nil {
 		return errors.New("embedded engine returned no result")
@@ -275,6 +273,78 @@ func (l *chdbLib) query(connp unsafe.Pointer, q []byte, format string, params []
 		return read(nil)
 	}
 	return read(unsafe.Slice((*byte)(buf), n))
+}
+
+// stream runs one statement on the connection behind connp as a streaming
+// query and hands each chunk of its result (the formatted output of one
+// block or more) to read before the chunk is freed; read must copy what
+// it keeps. Only one chunk is held at a time, so memory does not grow
+// with the result. ctx is checked between chunks: a cancelled context
+// cancels the rest of the query.
+func (l *chdbLib) stream(ctx context.Context, connp unsafe.Pointer, q []byte, format string, params []param, read func([]byte) error) error {
+	conn := *(*unsafe.Pointer)(connp)
+	if len(q) == 0 {
+		return errors.New("empty query")
+	}
+	a := newParamArrays(params)
+	res := l.streamQueryWithParamsN(conn, q, uintptr(len(q)), format, uintptr(len(format)),
+		a.names, a.nameLens, a.values, a.valueLens, uintptr(len(params)))
+	if res == nil {
+		return errors.New("embedded engine returned no result")
+	}
+	defer l.destroyResult(res)
+	if msg := l.resultError(res); msg != "" {
+		return &EngineError{Message: strings.TrimSpace(msg)}
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			l.streamCancelQuery(conn, res)
+			return err
+		}
+		chunk := l.streamFetchResult(conn, res)
+		if chunk == nil {
+			l.streamCancelQuery(conn, res)
+			return errors.New("embedded engine returned no result chunk")
+		}
+		if msg := l.resultError(chunk); msg != "" {
+			l.destroyResult(chunk)
+			return &EngineError{Message: strings.TrimSpace(msg)}
+		}
+		// chdb.h: an empty chunk ends the stream.
+		n := l.resultLength(chunk)
+		buf := l.resultBuffer(chunk)
+		if n == 0 || buf == nil {
+			l.destroyResult(chunk)
+			return nil
+		}
+		err := read(unsafe.Slice((*byte)(buf), n))
+		l.destroyResult(chunk)
+		if err != nil {
+			l.streamCancelQuery(conn, res)
+			return err
+		}
+	}
+}
+
+// paramArrays are a statement's parameters as the C arrays libchdb takes.
+type paramArrays struct {
+	names, values       []*byte
+	nameLens, valueLens []uintptr
+}
+
+func newParamArrays(params []param) paramArrays {
+	a := paramArrays{
+		names: make([]*byte, len(params)), nameLens: make([]uintptr, len(params)),
+		values: make([]*byte, len(params)), valueLens: make([]uintptr, len(params)),
+	}
+	for i, p := range params {
+		// A trailing NUL keeps every pointer valid for an empty value.
+		n := append([]byte(p.name), 0)
+		v := append([]byte(p.value), 0)
+		a.names[i], a.nameLens[i] = &n[0], uintptr(len(p.name))
+		a.values[i], a.valueLens[i] = &v[0], uintptr(len(p.value))
+	}
+	return a
 }
 
 // EngineError is an error reported by the embedded ClickHouse engine; Message

@@ -123,6 +123,69 @@ func (s *server) Select(ctx context.Context, dest any, query string, args ...any
 	return s.conn.Select(ctx, dest, query, a...)
 }
 
+func (s *server) SelectStrings(ctx context.Context, fn func(row [][]byte) error, query string, args ...any) error {
+	a, err := s.args(args)
+	if err != nil {
+		return err
+	}
+	rows, err := s.conn.Query(ctx, query, a...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	types := rows.ColumnTypes()
+	for _, t := range types {
+		if t.DatabaseTypeName() != "String" {
+			return fmt.Errorf("column %s is %s: only String columns can be read this way", t.Name(), t.DatabaseTypeName())
+		}
+	}
+	vals := make([]string, len(types))
+	ptrs := make([]any, len(types))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	row := make([][]byte, len(types))
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		for i, v := range vals {
+			row[i] = append(row[i][:0], v...)
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// formattedChunk is about how many bytes of rows the server's
+// SelectFormatted hands over at a time.
+const formattedChunk = 1 << 20
+
+// SelectFormatted has the server write each row in format, one String
+// per row (formatRowNoNewline), since the native protocol carries
+// columns rather than formatted text, and gathers the rows into chunks.
+func (s *server) SelectFormatted(ctx context.Context, format string, fn func(chunk []byte) error, query string, args ...any) error {
+	if err := checkLineFormat(format); err != nil {
+		return err
+	}
+	var buf []byte
+	err := s.SelectStrings(ctx, func(row [][]byte) error {
+		buf = append(append(buf, row[0]...), '\n')
+		if len(buf) < formattedChunk {
+			return nil
+		}
+		err := fn(buf)
+		buf = buf[:0]
+		return err
+	}, "SELECT formatRowNoNewline('"+format+"', *) FROM ("+query+")", args...)
+	if err != nil || len(buf) == 0 {
+		return err
+	}
+	return fn(buf)
+}
+
 // Insert sends rows as one native batch with an explicit column list; the
 // server checks each value against its column type.
 func (s *server) Insert(ctx context.Context, table string, columns []string, rows [][]any) (err error) {

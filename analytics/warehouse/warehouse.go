@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -72,6 +73,20 @@ type Warehouse interface {
 	Exec(ctx context.Context, query string, args ...any) error
 	// Select runs a query and appends its rows to dest.
 	Select(ctx context.Context, dest any, query string, args ...any) error
+	// SelectStrings runs a query whose columns are all of type String and
+	// hands each row's values to fn, in the order of the query's columns,
+	// as the rows arrive: memory does not grow with the result, which
+	// Select's slice would hold whole. The values are only valid during
+	// the call; fn copies what it keeps. An error from fn stops the query
+	// and is returned.
+	SelectStrings(ctx context.Context, fn func(row [][]byte) error, query string, args ...any) error
+	// SelectFormatted runs a query and hands its result, written by the
+	// engine in format, to fn in chunks as the rows arrive. format is one
+	// of LineFormats, which write each row on a line of its own with no
+	// header: a chunk always ends at the end of a row. A chunk is only
+	// valid during the call; an error from fn stops the query and is
+	// returned.
+	SelectFormatted(ctx context.Context, format string, fn func(chunk []byte) error, query string, args ...any) error
 	// Insert writes rows into table as one batch; every row holds one value
 	// per column, in the order of columns.
 	Insert(ctx context.Context, table string, columns []string, rows [][]any) error
@@ -112,6 +127,18 @@ func Open(ctx context.Context, cfg Config) (Warehouse, error) {
 // Array types) and fmt.Stringer values such as uuid.UUID and decimal.Decimal.
 func Named(name string, value any) driver.NamedValue {
 	return clickhouse.Named(name, value)
+}
+
+// LineFormats are the output formats SelectFormatted takes.
+var LineFormats = []string{"JSONEachRow", "CSV", "TabSeparated"}
+
+// checkLineFormat refuses a format SelectFormatted does not take, so that
+// a format name can never change the statement it is written into.
+func checkLineFormat(format string) error {
+	if !slices.Contains(LineFormats, format) {
+		return fmt.Errorf("format %q: want one of %s", format, strings.Join(LineFormats, ", "))
+	}
+	return nil
 }
 
 // identRe is what this package accepts as a table, column or database name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,15 +82,18 @@ func BenchmarkExportHeavySubject(b *testing.B) {
 	p := heavySubject(b, 101)
 	var peak uint64
 	var size int64
+	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		req, err := embedded.wired.privacy.FileForOperator(ctx, privacy.TypeAccess, p.Email, "benchmark")
 		if err != nil {
 			b.Fatal(err)
 		}
+		before := processCPU(b)
 		peak = max(peak, peakHeap(func() {
 			req, err = embedded.wired.privacy.Process(ctx, req.ID)
 		}))
+		cpu += processCPU(b) - before
 		if err != nil || req.Status != privacy.StatusCompleted {
 			b.Fatalf("export: %v, status %s", err, req.Status)
 		}
@@ -97,6 +101,21 @@ func BenchmarkExportHeavySubject(b *testing.B) {
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(size)/(1<<20), "package-MiB")
+	// The machine's other work moves the wall time more than the export's
+	// own CPU time, the engine's threads included, which compares builds
+	// better.
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// processCPU is the CPU time the process has used so far, every thread
+// counted.
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkEraseHeavySubject(b *testing.B) {

@@ -242,7 +242,8 @@ func (f *pageFeed) offerSQL(vals []any) {
 // subject has hundreds of thousands of events and the page keeps a few
 // hundred, so a row is kept as the text it came in, ordered by the time
 // read from that text (and the text itself), and only the rows kept to
-// the end are decoded (materialize).
+// the end are decoded (materialize). raw may lie in a buffer that is
+// reused once the call returns: a row kept is copied first.
 func (f *pageFeed) offerJSON(raw string) error {
 	if f.collected == "" {
 		return f.decodeJSON(raw, func(value func(string) any) { f.offer(value) })
@@ -252,23 +253,12 @@ func (f *pageFeed) offerJSON(raw string) error {
 		return f.decodeJSON(raw, func(value func(string) any) { f.offer(value) })
 	}
 	f.total++
-	if len(f.rows) >= pageRowLimit && at.Before(f.rows[0].at) {
+	if len(f.rows) >= pageRowLimit && !worse(f.rows[0], pageRow{at: at, key: raw}) {
 		return nil
 	}
-	f.rows.keep(pageRow{at: at, key: raw, raw: raw, borrowed: true}, pageRowLimit)
+	own := strings.Clone(raw)
+	f.rows.keep(pageRow{at: at, key: own, raw: own}, pageRowLimit)
 	return nil
-}
-
-// detach copies the text of the rows kept from the page of rows just
-// read, which the page's buffers hold, so that keeping a row does not
-// keep the whole page. Call it after each page.
-func (f *pageFeed) detach() {
-	for i := range f.rows {
-		if r := &f.rows[i]; r.borrowed {
-			r.raw = strings.Clone(r.raw)
-			r.key, r.borrowed = r.raw, false
-		}
-	}
 }
 
 // decodeJSON decodes one warehouse row and hands its values to use.
@@ -332,10 +322,8 @@ type pageRow struct {
 	at   time.Time
 	key  string
 	vals map[string]string
-	// raw is a warehouse row's text until materialize decodes it;
-	// borrowed says it still points into the page it was read with.
-	raw      string
-	borrowed bool
+	// raw is a warehouse row's text until materialize decodes it.
+	raw string
 }
 
 // worse reports whether a ranks below b: older, or as old with a greater

@@ -435,7 +435,6 @@ func TestPageRowsKeepTheNewest(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		f.detach()
 		if err := f.materialize(); err != nil {
 			t.Fatal(err)
 		}
