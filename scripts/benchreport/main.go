@@ -61,5 +61,5 @@ func readFile(res *results, name string, stderr io.Writer) error {
 		return fmt.Errorf("open bench output: %w", err)
 	}
 	defer f.Close()
-	return res.read(f, name, func(msg string) { fmt.Fprintln(stderr, msg) })
+	return res.read(f, name, func(msg string) { fmt.Fprintf(stderr, "benchreport: skipped %s\n", msg) })
 }

@@ -119,6 +119,26 @@ func TestReport(t *testing.T) {
 			failed: true,
 		},
 		{
+			name: "with -v a benchmark that prints as it runs keeps its result on one line",
+			figs: []figure{ingest},
+			out: header("analytics/ingest") +
+				"BenchmarkIngestHTTP\n" +
+				"ingest over HTTP: 100 events in 85ms = 1182 events/s; direct insert 1447 rows/s; ratio 0.82\n" +
+				"ingest over HTTP: 100000 events in 1.2s = 85000 events/s; direct insert 100000 rows/s; ratio 0.85\n" +
+				"BenchmarkIngestHTTP-2   \t    1000\t 1200000 ns/op\t 100000 direct-rows/s\t 85000 events/s\t 0.85 ratio\n",
+			want: []row{{label: "ingest", runs: 1, median: 85000, ceiling: "100k rows/s direct insert", status: met, detail: "ratio 0.85"}},
+		},
+		{
+			name: "without -v its printing splits the name from the figures, which are then missing",
+			figs: []figure{ingest},
+			out: header("analytics/ingest") +
+				"BenchmarkIngestHTTP-2   \tingest over HTTP: 100000 events in 1.2s = 85000 events/s; direct insert 100000 rows/s; ratio 0.85\n" +
+				"    1000\t 1200000 ns/op\t 100000 direct-rows/s\t 85000 events/s\t 0.85 ratio\n",
+			want:     []row{{label: "ingest", status: missing, detail: "no such benchmark in the output"}},
+			warnings: 1,
+			failed:   true,
+		},
+		{
 			name: "a pattern gives a line per model, each beside the plain group-by",
 			figs: []figure{models},
 			out: header("analytics/attribution") +
