@@ -164,6 +164,12 @@ FROM (
 // process). Each data set is measured once the engine has merged what
 // its load wrote, as a table in use has. docs/scaling.md ("Attribution")
 // records a run.
+//
+// The data sets are built once per process whatever -count says: go test
+// runs a benchmark that has sub-benchmarks once, and repeats each
+// sub-benchmark -count times, so -count=5 measures every case five times
+// over the same ten million events, generated once. Build no data set in
+// a sub-benchmark, or it is built again for each run.
 func BenchmarkAttribution(b *testing.B) {
 	now := time.Now().UTC()
 	// The heavy visitors run first, on an engine that holds nothing else
