@@ -326,6 +326,13 @@ func Run(ctx context.Context, w warehouse.Warehouse, r Request, opts RunOptions)
 		}
 		rev = rev.Round(4)
 		conversions := roundTo(s.conversions, 6)
+		if conversions == 0 && rev.IsZero() {
+			// Time decay gives a touch far older than its window's last
+			// one a share too small to show (2^-30 of a conversion after
+			// thirty half lives): a group it alone credited would be a
+			// row of zeros.
+			continue
+		}
 		rep.Rows = append(rep.Rows, Row{
 			Group: strings.Join(groups, " / "), Groups: groups,
 			Conversions: conversions, Revenue: rev, Currency: cur, owners: int(s.owners),
