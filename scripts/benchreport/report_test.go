@@ -228,6 +228,10 @@ BenchmarkAccessCached-2           	 8000000	       140.0 ns/op	      24 B/op	   
 BenchmarkConsentUncached-2        	   50000	     24000 ns/op	   50000 B/op	    1000 allocs/op
 BenchmarkConsentCached-2          	 8000000	       150.0 ns/op	      24 B/op	       1 allocs/op
 BenchmarkConsentCachedParallel-2  	16000000	        75.0 ns/op	      24 B/op	       1 allocs/op
+BenchmarkRetentionUncached-2      	  300000	      3800 ns/op	     600 B/op	      11 allocs/op
+BenchmarkExportUncached-2         	  300000	      4300 ns/op	     600 B/op	      10 allocs/op
+BenchmarkErasureUncached-2        	  300000	      2800 ns/op	     600 B/op	      11 allocs/op
+BenchmarkPromptSafety-2           	  100000	     13900 ns/op	    1200 B/op	      17 allocs/op
 pkg: github.com/stewardhq/steward/analytics/ingest
 ingest over HTTP: 100000 events in 1.2s = 85000 events/s; direct insert 100000 rows/s; ratio 0.85; heap in use 8.0 -> 11.0 MiB (peak 92.0)
 BenchmarkIngestHTTP-2   	    1000	   1200000 ns/op	 85000 events/s	 100000 direct-rows/s	 0.85 ratio	 8.0 heap-before-MiB	 11.0 heap-after-MiB	 92.0 heap-peak-MiB	 0 retried-requests
