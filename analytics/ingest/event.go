@@ -131,6 +131,16 @@ func decodeBatch(body []byte, maxBatch int) ([]EventInput, [][]errs.FieldError, 
 	default:
 		return nil, nil, false, errs.Invalid("body", "json", "The request body must be an event object or an array of events.")
 	}
+	// The plain form, nearly every body, decodes in one pass; it passes
+	// the checks below by construction.
+	if ins, ok := decodePlain(trimmed, isArray); ok {
+		if isArray {
+			if err := batchSize(len(ins), maxBatch); err != nil {
+				return nil, nil, true, err
+			}
+		}
+		return ins, make([][]errs.FieldError, len(ins)), isArray, nil
+	}
 	// The same rules as every other JSON body: valid UTF-8 and no key
 	// given twice, checked over the raw bytes before decoding.
 	if err := web.ScanJSON(trimmed); err != nil {
