@@ -12,15 +12,18 @@ import (
 
 // drain moves spooled events to the warehouse until Stop has been called
 // and the spool is empty, or ctx ends.
+//
+// Reading and delivery overlap: while the warehouse stores one batch, the
+// drainer reads and decodes the next, so that the warehouse waits for
+// neither. Delivery still goes one batch at a time and in order: a batch
+// is marked in flight only once the one before it is committed, so at
+// most one batch is ever uncertain after a crash, as before.
 func (m *Module) drain(ctx context.Context) {
 	defer func() {
 		if err := m.spool.Close(); err != nil {
 			m.log.Error("close event spool", slog.Any("error", err))
 		}
 	}()
-	// A batch left in flight by the last run may have reached the
-	// warehouse before the process stopped: read exactly that batch again
-	// and check its ids before inserting.
 	// Waiting for a batch to fill ends early on Stop, so that the drain
 	// of what is left starts at once; inserts keep ctx.
 	waitCtx, cancelWait := context.WithCancel(ctx)
@@ -32,11 +35,33 @@ func (m *Module) drain(ctx context.Context) {
 		case <-waitCtx.Done():
 		}
 	}()
+
+	batches := make(chan prepared)
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		for p := range batches {
+			if err := m.deliver(ctx, p); err != nil {
+				// Only a stop ends delivery; the batch stays spooled.
+				m.log.Warn("event delivery stopped; the batch stays spooled for the next start", slog.Any("error", err))
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(batches)
+		<-delivered
+	}()
+
+	// A batch left in flight by the last run may have reached the
+	// warehouse before the process stopped: read exactly that batch again
+	// and check its ids before inserting.
 	start, end, recovering := m.spool.Recovered()
 	if recovering {
 		m.log.Info("resuming an event batch that was in flight when the last run stopped",
 			slog.Any("from", start), slog.Any("to", end))
 	}
+	seen := map[string]bool{}
 	for {
 		var limit *spool.Position
 		if recovering {
@@ -54,30 +79,63 @@ func (m *Module) drain(ctx context.Context) {
 			m.log.Error("read event spool", slog.Any("error", err))
 			return
 		}
-		if len(batch.Records) == 0 {
-			if recovering && !batch.End.Less(end) {
-				recovering = false
-			}
-			if ctx.Err() != nil || (stopping && !m.spool.Pending()) {
-				return
-			}
-			if batch.Start != batch.End {
-				// Only empty segments were passed; remember that.
-				if err := m.spool.Commit(batch.End); err != nil {
-					m.log.Error("commit event spool", slog.Any("error", err))
-				}
-			}
-			continue
-		}
-		if err := m.deliver(ctx, batch, recovering); err != nil {
-			// Only a stop ends delivery; the batch stays spooled.
-			m.log.Warn("event delivery stopped; the batch stays spooled for the next start", slog.Any("error", err))
-			return
-		}
+		p := prepared{end: batch.End, uncertain: recovering}
 		if recovering && !batch.End.Less(end) {
 			recovering = false
 		}
+		if len(batch.Records) == 0 {
+			if ctx.Err() != nil || (stopping && !m.spool.Pending()) {
+				return
+			}
+			if batch.Start == batch.End {
+				continue
+			}
+			// Only empty segments were passed; the delivery remembers
+			// that in its turn.
+		} else {
+			p.rows = m.decodeRows(batch.Records, seen)
+		}
+		select {
+		case batches <- p:
+		case <-delivered:
+			// Delivery has stopped; what is left stays spooled.
+			return
+		}
 	}
+}
+
+// prepared is a batch read from the spool and decoded, ready to deliver.
+type prepared struct {
+	// end is where the record after the batch begins.
+	end  spool.Position
+	rows []Row
+	// uncertain says the batch may already be in the warehouse: it was
+	// in flight when the last run stopped.
+	uncertain bool
+}
+
+// decodeRows decodes the records of a batch, each event id once; seen is
+// the caller's map, cleared and reused for each batch.
+func (m *Module) decodeRows(records [][]byte, seen map[string]bool) []Row {
+	clear(seen)
+	rows := make([]Row, 0, len(records))
+	for _, rec := range records {
+		var r Row
+		if err := decodeRow(rec, &r); err != nil {
+			// A record that passed its checksum but does not decode was
+			// written by an incompatible build; it cannot be stored.
+			m.log.Error("skipping an undecodable spooled event", slog.Any("error", err))
+			continue
+		}
+		// A client that resends an event before its first send was
+		// answered can put both copies in one batch.
+		if seen[r.EventID] {
+			continue
+		}
+		seen[r.EventID] = true
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 // next reads the next batch; a Flush call ends the wait for a full batch.
@@ -104,32 +162,19 @@ func (m *Module) isStopping() bool {
 }
 
 // deliver inserts one batch, retrying until it succeeds or ctx ends, and
-// commits it. uncertain says the batch may already be in the warehouse.
-func (m *Module) deliver(ctx context.Context, batch spool.Batch, uncertain bool) error {
-	rows := make([]Row, 0, len(batch.Records))
-	seen := make(map[string]bool, len(batch.Records))
-	for _, rec := range batch.Records {
-		var r Row
-		if err := decodeRow(rec, &r); err != nil {
-			// A record that passed its checksum but does not decode was
-			// written by an incompatible build; it cannot be stored.
-			m.log.Error("skipping an undecodable spooled event", slog.Any("error", err))
-			continue
-		}
-		// A client that resends an event before its first send was
-		// answered can put both copies in one batch.
-		if seen[r.EventID] {
-			continue
-		}
-		seen[r.EventID] = true
-		rows = append(rows, r)
+// commits it. A batch without rows (only undecodable records, or empty
+// segments) is committed at once.
+func (m *Module) deliver(ctx context.Context, p prepared) error {
+	if len(p.rows) == 0 {
+		return m.spool.Commit(p.end)
 	}
-	if err := m.spool.MarkInflight(batch.End); err != nil {
+	if err := m.spool.MarkInflight(p.end); err != nil {
 		return err
 	}
+	uncertain := p.uncertain
 	backoff := m.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
-		err := m.insert(ctx, rows, uncertain)
+		err := m.insert(ctx, p, uncertain)
 		if err == nil {
 			break
 		}
@@ -137,7 +182,7 @@ func (m *Module) deliver(ctx context.Context, batch spool.Batch, uncertain bool)
 		// answer from a server), so the next attempt checks first.
 		uncertain = true
 		m.log.Warn("warehouse insert failed; retrying", slog.Int("attempt", attempt),
-			slog.Int("rows", len(rows)), slog.Duration("backoff", backoff), slog.Any("error", err))
+			slog.Int("rows", len(p.rows)), slog.Duration("backoff", backoff), slog.Any("error", err))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -145,14 +190,13 @@ func (m *Module) deliver(ctx context.Context, batch spool.Batch, uncertain bool)
 		}
 		backoff = min(backoff*2, m.cfg.RetryMax)
 	}
-	if err := m.spool.Commit(batch.End); err != nil {
-		return err
-	}
-	return nil
+	return m.spool.Commit(p.end)
 }
 
-// insert writes rows, leaving out those already stored when uncertain.
-func (m *Module) insert(ctx context.Context, rows []Row, uncertain bool) error {
+// insert writes the batch, leaving out the rows already stored when
+// uncertain.
+func (m *Module) insert(ctx context.Context, p prepared, uncertain bool) error {
+	rows := p.rows
 	if uncertain {
 		stored, err := m.storedIDs(ctx, rows)
 		if err != nil {
