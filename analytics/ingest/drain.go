@@ -94,6 +94,11 @@ func (m *Module) drain(ctx context.Context) {
 			// that in its turn.
 		} else {
 			p.rows = m.decodeRows(batch.Records, seen)
+			if _, ok := m.deps.Warehouse.(warehouse.TextInserter); ok {
+				// Encoding here, while the warehouse stores the batch
+				// before, keeps it off the delivery's path.
+				p.text = appendRowsTSV(make([]byte, 0, textSizeHint(batch.Records)), p.rows)
+			}
 		}
 		select {
 		case batches <- p:
@@ -109,6 +114,9 @@ type prepared struct {
 	// end is where the record after the batch begins.
 	end  spool.Position
 	rows []Row
+	// text is rows encoded for a warehouse.TextInserter, nil for another
+	// warehouse.
+	text []byte
 	// uncertain says the batch may already be in the warehouse: it was
 	// in flight when the last run stopped.
 	uncertain bool
@@ -196,7 +204,7 @@ func (m *Module) deliver(ctx context.Context, p prepared) error {
 // insert writes the batch, leaving out the rows already stored when
 // uncertain.
 func (m *Module) insert(ctx context.Context, p prepared, uncertain bool) error {
-	rows := p.rows
+	rows, text := p.rows, p.text
 	if uncertain {
 		stored, err := m.storedIDs(ctx, rows)
 		if err != nil {
@@ -210,10 +218,13 @@ func (m *Module) insert(ctx context.Context, p prepared, uncertain bool) error {
 				}
 			}
 			m.log.Info("events of a resent batch were already stored", slog.Int("stored", len(stored)), slog.Int("left", len(kept)))
-			rows = kept
+			rows, text = kept, nil
 		}
 	}
-	return Insert(ctx, m.deps.Warehouse, m.cfg.Table, rows)
+	if text == nil {
+		return Insert(ctx, m.deps.Warehouse, m.cfg.Table, rows)
+	}
+	return insertText(ctx, m.deps.Warehouse.(warehouse.TextInserter), m.cfg.Table, text)
 }
 
 // Store writes rows that are already in their stored form, past the spool
@@ -230,11 +241,22 @@ func Insert(ctx context.Context, w warehouse.Warehouse, table string, rows []Row
 	if len(rows) == 0 {
 		return nil
 	}
+	if ti, ok := w.(warehouse.TextInserter); ok {
+		return insertText(ctx, ti, table, appendRowsTSV(nil, rows))
+	}
 	values := make([][]any, len(rows))
 	for i := range rows {
 		values[i] = rows[i].Values()
 	}
 	if err := w.Insert(ctx, table, Columns(), values); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
+// insertText writes rows encoded by appendRowsTSV.
+func insertText(ctx context.Context, w warehouse.TextInserter, table string, text []byte) error {
+	if err := w.InsertTSV(ctx, table, Columns(), text); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/stewardhq/steward/analytics/warehouse"
 )
 
 // Row is one event as stored in the warehouse's events table, after the
@@ -161,6 +163,61 @@ func (r *Row) Values() []any {
 		r.Term, r.Content, r.Channel, r.ClickIDType, r.ClickID, r.Browser, r.OS, r.DeviceClass,
 		r.Screen, r.Language, r.IPTruncated, purposes, decimal.New(r.ConversionValue, -4), r.Currency, r.Props,
 	}
+}
+
+// appendRowsTSV appends rows as TabSeparated text for
+// warehouse.TextInserter, one line per row with the values of Values in
+// the order of Columns.
+func appendRowsTSV(b []byte, rows []Row) []byte {
+	for i := range rows {
+		b = rows[i].appendTSV(b)
+	}
+	return b
+}
+
+// textSizeHint guesses the bytes of the text of a batch from its spooled
+// records, which hold the same strings with shorter numbers and no tabs.
+func textSizeHint(records [][]byte) int {
+	n := 0
+	for _, r := range records {
+		n += len(r) + 96
+	}
+	return n
+}
+
+func (r *Row) appendTSV(b []byte) []byte {
+	b = warehouse.AppendTSVString(b, r.EventID)
+	b = append(b, '\t')
+	b = warehouse.AppendTSVTime(b, r.EventTime)
+	b = append(b, '\t')
+	b = warehouse.AppendTSVTime(b, r.ReceivedAt)
+	for _, s := range [...]string{r.EventType, r.EventName} {
+		b = append(b, '\t')
+		b = warehouse.AppendTSVString(b, s)
+	}
+	b = append(b, '\t')
+	if r.UserID == "" {
+		b = append(b, warehouse.TSVNull...)
+	} else {
+		b = warehouse.AppendTSVString(b, r.UserID)
+	}
+	for _, s := range [...]string{
+		r.VisitorID, r.SessionID, r.Path, r.LandingPage, r.Referrer, r.ReferrerHost, r.Source, r.Medium,
+		r.Campaign, r.Term, r.Content, r.Channel, r.ClickIDType, r.ClickID, r.Browser, r.OS, r.DeviceClass,
+		r.Screen, r.Language, r.IPTruncated,
+	} {
+		b = append(b, '\t')
+		b = warehouse.AppendTSVString(b, s)
+	}
+	b = append(b, '\t')
+	b = warehouse.AppendTSVStrings(b, r.ConsentPurposes)
+	b = append(b, '\t')
+	b = warehouse.AppendTSVDecimal(b, r.ConversionValue, 4)
+	for _, s := range [...]string{r.Currency, r.Props} {
+		b = append(b, '\t')
+		b = warehouse.AppendTSVString(b, s)
+	}
+	return append(b, '\n')
 }
 
 // rowFormat is the version byte of encoded rows; a spool written by a
