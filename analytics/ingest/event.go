@@ -231,7 +231,7 @@ func decodeEvent(raw json.RawMessage) (EventInput, []errs.FieldError) {
 }
 
 // validateEvent checks one decoded event, collecting every failed check.
-func (m *Module) validateEvent(input EventInput, now time.Time) (event, []errs.FieldError) {
+func (m *Module) validateEvent(input EventInput, now time.Time, memo *urlMemo) (event, []errs.FieldError) {
 	var v errs.ValidationError
 	ev := event{in: input}
 	in := &ev.in
@@ -269,13 +269,13 @@ func (m *Module) validateEvent(input EventInput, now time.Time) (event, []errs.F
 	}
 	if in.URL == "" {
 		v.Add("url", "required", "Every event needs the page URL.")
-	} else if !validURL(in.URL) {
+	} else if !memo.urlValid.of(in.URL, validURL) {
 		v.Add("url", "format", fmt.Sprintf("Must be an http(s) URL or an absolute path of at most %d bytes.", maxURL))
 	}
-	if in.Referrer != "" && !validURL(in.Referrer) {
+	if in.Referrer != "" && !memo.referrerValid.of(in.Referrer, validURL) {
 		v.Add("referrer", "format", fmt.Sprintf("Must be an http(s) URL of at most %d bytes.", maxURL))
 	}
-	if in.LandingPage != "" && !validURL(in.LandingPage) {
+	if in.LandingPage != "" && !memo.landingValid.of(in.LandingPage, validURL) {
 		v.Add("landing_page", "format", fmt.Sprintf("Must be an http(s) URL or an absolute path of at most %d bytes.", maxURL))
 	}
 	if in.SessionID != "" && !token(in.SessionID, maxSessionID) {
