@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/analytics/spool"
@@ -127,9 +128,25 @@ type prepared struct {
 func (m *Module) decodeRows(records [][]byte, seen map[string]bool) []Row {
 	clear(seen)
 	rows := make([]Row, 0, len(records))
+	// One string holds the bytes of every record, and the rows' strings
+	// are slices of it: one allocation for the batch instead of one for
+	// each row.
+	size := 0
 	for _, rec := range records {
-		var r Row
-		if err := decodeRow(rec, &r); err != nil {
+		size += len(rec)
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for _, rec := range records {
+		all.Write(rec)
+	}
+	data := all.String()
+	var purposes []string
+	for _, rec := range records {
+		r := Row{ConsentPurposes: purposes}
+		err := decodeRowFrom(rec, data[:len(rec)], &r)
+		data = data[len(rec):]
+		if err != nil {
 			// A record that passed its checksum but does not decode was
 			// written by an incompatible build; it cannot be stored.
 			m.log.Error("skipping an undecodable spooled event", slog.Any("error", err))
@@ -141,6 +158,7 @@ func (m *Module) decodeRows(records [][]byte, seen map[string]bool) []Row {
 			continue
 		}
 		seen[r.EventID] = true
+		purposes = r.ConsentPurposes
 		rows = append(rows, r)
 	}
 	return rows

@@ -258,12 +258,18 @@ var errBadRow = errors.New("malformed spooled row")
 // decodeRow decodes a row written by appendRow. The strings share one
 // copy of b's bytes.
 func decodeRow(b []byte, r *Row) error {
+	// One string conversion for the whole record: every field is then a
+	// slice of it, without an allocation each.
+	return decodeRowFrom(b, string(b), r)
+}
+
+// decodeRowFrom is decodeRow with data, a copy of b as a string, given:
+// the strings of the row are slices of it. When the purposes decoded
+// equal those r holds on entry, r keeps that slice.
+func decodeRowFrom(b []byte, data string, r *Row) error {
 	if len(b) == 0 || b[0] != rowFormat {
 		return fmt.Errorf("%w: unknown format", errBadRow)
 	}
-	// One string conversion for the whole record: every field is then a
-	// slice of it, without an allocation each.
-	data := string(b)
 	pos := 1
 	varint := func() (int64, bool) {
 		v, n := binary.Varint(b[pos:])
@@ -310,13 +316,30 @@ func decodeRow(b []byte, r *Row) error {
 	if !ok || v > 16 {
 		return errBadRow
 	}
-	r.ConsentPurposes = make([]string, 0, v)
-	for range v {
+	// The rows of a batch mostly carry the same purposes: a slice equal
+	// to the one r holds already is kept rather than made again.
+	prev := r.ConsentPurposes
+	same := len(prev) == int(v)
+	r.ConsentPurposes = r.ConsentPurposes[:0:0]
+	for i := range int(v) {
 		s, ok := str()
 		if !ok {
 			return errBadRow
 		}
+		if same && prev[i] == s {
+			continue
+		}
+		if same {
+			same = false
+			r.ConsentPurposes = append(make([]string, 0, v), prev[:i]...)
+		}
 		r.ConsentPurposes = append(r.ConsentPurposes, s)
+	}
+	switch {
+	case same && prev != nil:
+		r.ConsentPurposes = prev
+	case r.ConsentPurposes == nil:
+		r.ConsentPurposes = []string{}
 	}
 	if pos != len(b) {
 		return fmt.Errorf("%w: %d trailing bytes", errBadRow, len(b)-pos)
