@@ -41,12 +41,9 @@ func (m *Module) drain(ctx context.Context) {
 	delivered := make(chan struct{})
 	go func() {
 		defer close(delivered)
-		for p := range batches {
-			if err := m.deliver(ctx, p); err != nil {
-				// Only a stop ends delivery; the batch stays spooled.
-				m.log.Warn("event delivery stopped; the batch stays spooled for the next start", slog.Any("error", err))
-				return
-			}
+		if err := m.deliver(ctx, batches); err != nil {
+			// Only a stop ends delivery; the batch stays spooled.
+			m.log.Warn("event delivery stopped; the batch stays spooled for the next start", slog.Any("error", err))
 		}
 	}()
 	defer func() {
@@ -187,22 +184,69 @@ func (m *Module) isStopping() bool {
 	}
 }
 
-// deliver inserts one batch, retrying until it succeeds or ctx ends, and
-// commits it. A batch without rows (only undecodable records, or empty
-// segments) is committed at once.
-func (m *Module) deliver(ctx context.Context, p prepared) error {
-	if len(p.rows) == 0 {
-		return m.spool.Commit(p.end)
+// deliver delivers batches in order until batches is closed or ctx
+// ends. Each batch is marked in flight, inserted (retrying until it
+// succeeds or ctx ends) and committed. When the next batch is ready by
+// the time one is inserted, one write of the spool's checkpoint commits
+// the one and marks the other in flight, instead of two. A batch without
+// rows (only undecodable records, or empty segments) is committed at
+// once.
+func (m *Module) deliver(ctx context.Context, batches <-chan prepared) error {
+	p, ok := <-batches
+	marked := false
+	for ok {
+		if len(p.rows) == 0 {
+			if err := m.spool.Commit(p.end); err != nil {
+				return err
+			}
+			p, ok = <-batches
+			continue
+		}
+		if !marked {
+			if err := m.spool.MarkInflight(p.end); err != nil {
+				return err
+			}
+		}
+		if err := m.insertRetrying(ctx, p); err != nil {
+			return err
+		}
+		var next prepared
+		ready := false
+		select {
+		case next, ok = <-batches:
+			ready = ok
+		default:
+		}
+		if ready && len(next.rows) > 0 {
+			if err := m.spool.CommitAndMark(p.end, next.end); err != nil {
+				return err
+			}
+			p, marked = next, true
+			continue
+		}
+		if err := m.spool.Commit(p.end); err != nil {
+			return err
+		}
+		marked = false
+		switch {
+		case ready:
+			p = next
+		case ok:
+			p, ok = <-batches
+		}
 	}
-	if err := m.spool.MarkInflight(p.end); err != nil {
-		return err
-	}
+	return nil
+}
+
+// insertRetrying inserts one batch, retrying until it succeeds or ctx
+// ends.
+func (m *Module) insertRetrying(ctx context.Context, p prepared) error {
 	uncertain := p.uncertain
 	backoff := m.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
 		err := m.insert(ctx, p, uncertain)
 		if err == nil {
-			break
+			return nil
 		}
 		// After a failure the insert may still have been applied (a lost
 		// answer from a server), so the next attempt checks first.
@@ -216,7 +260,6 @@ func (m *Module) deliver(ctx context.Context, p prepared) error {
 		}
 		backoff = min(backoff*2, m.cfg.RetryMax)
 	}
-	return m.spool.Commit(p.end)
 }
 
 // insert writes the batch, leaving out the rows already stored when

@@ -114,8 +114,8 @@ type checkpoint struct {
 
 // Spool is a durable record queue with one reader. Append is safe for
 // concurrent use. Next, Pending and Rewind must be called from one
-// goroutine, and MarkInflight and Commit from one goroutine, which may be
-// another: a reader can then read the next batch while the last one is
+// goroutine, and MarkInflight, Commit and CommitAndMark from one
+// goroutine, which may be another: a reader can then read the next batch while the last one is
 // handed on and committed.
 type Spool struct {
 	dir  string
@@ -780,6 +780,24 @@ func (s *Spool) MarkInflight(end Position) error {
 // Commit durably moves the checkpoint to end: the records before it are
 // consumed and never read again. Segments wholly before end are deleted.
 func (s *Spool) Commit(end Position) error {
+	return s.commit(end, end)
+}
+
+// CommitAndMark is Commit(end) followed by MarkInflight(next) in one
+// durable write of the checkpoint: a reader that hands on batches one
+// after another saves a sync of the checkpoint per batch. The records
+// from end to next may have reached their destination after a crash,
+// exactly as after MarkInflight.
+func (s *Spool) CommitAndMark(end, next Position) error {
+	if next.Less(end) {
+		return fmt.Errorf("spool: in-flight end %+v is before the commit %+v", next, end)
+	}
+	return s.commit(end, next)
+}
+
+// commit writes the checkpoint {end, inflight} and frees what is before
+// end.
+func (s *Spool) commit(end, inflight Position) error {
 	s.mu.Lock()
 	old := s.cp
 	sizes := make(map[uint64]int64, len(s.segSizes))
@@ -790,7 +808,7 @@ func (s *Spool) Commit(end Position) error {
 	if end.Less(old.Committed) {
 		return fmt.Errorf("spool: commit %+v is before the checkpoint %+v", end, old.Committed)
 	}
-	cp := checkpoint{Committed: end, Inflight: end}
+	cp := checkpoint{Committed: end, Inflight: inflight}
 	if err := s.writeCheckpoint(cp); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
