@@ -421,6 +421,45 @@ func currency(s string) bool {
 // scaledValue parses a non-negative decimal with at most 4 decimals into
 // ten-thousandths, exactly (no float rounding).
 func scaledValue(s string) (int64, bool) {
+	if v, ok := scaledDigits(s); ok {
+		return v, true
+	}
+	return scaledRat(s)
+}
+
+// scaledDigits reads the common form of a value, digits with up to four
+// decimals, without allocating; it reports false for any other form,
+// and for a value out of range, both of which scaledRat then reads.
+func scaledDigits(s string) (int64, bool) {
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 13 || len(frac) > 4 || (dot && frac == "") {
+		return 0, false
+	}
+	var v int64
+	for i := range len(whole) {
+		if whole[i] < '0' || whole[i] > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(whole[i]-'0')
+	}
+	for i := range 4 {
+		v *= 10
+		if i < len(frac) {
+			if frac[i] < '0' || frac[i] > '9' {
+				return 0, false
+			}
+			v += int64(frac[i] - '0')
+		}
+	}
+	if v > maxValue*10000 {
+		return 0, false
+	}
+	return v, true
+}
+
+// scaledRat is scaledValue for any form of a JSON number: exponents,
+// more decimals than four when the ones past the fourth are zeros.
+func scaledRat(s string) (int64, bool) {
 	r, ok := new(big.Rat).SetString(s)
 	if !ok || r.Sign() < 0 || r.Cmp(big.NewRat(maxValue, 1)) > 0 {
 		return 0, false

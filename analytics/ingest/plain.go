@@ -289,8 +289,15 @@ func (p *plainScanner) str() (string, bool) {
 // escapes replaced as encoding/json replaces them. Half of a surrogate
 // pair fails, as web.ScanJSON refuses it.
 func (p *plainScanner) unescape(start, i int) (string, bool) {
-	buf := make([]byte, 0, i-start+32)
-	buf = append(buf, p.s[start:i]...)
+	// The contents are never longer than the quoted text: a Builder
+	// grown to that holds them in one allocation, which String keeps.
+	end := strings.IndexByte(p.s[i:], '"')
+	if end < 0 {
+		return "", false
+	}
+	var buf strings.Builder
+	buf.Grow(i - start + end)
+	buf.WriteString(p.s[start:i])
 	for i < len(p.s) {
 		c := p.s[i]
 		switch {
@@ -299,11 +306,11 @@ func (p *plainScanner) unescape(start, i int) (string, bool) {
 				return "", false
 			}
 			p.pos = i + 1
-			return string(buf), true
+			return buf.String(), true
 		case c < 0x20:
 			return "", false
 		case c != '\\':
-			buf = append(buf, c)
+			buf.WriteByte(c)
 			i++
 			continue
 		}
@@ -312,17 +319,17 @@ func (p *plainScanner) unescape(start, i int) (string, bool) {
 		}
 		switch e := p.s[i+1]; e {
 		case '"', '\\', '/':
-			buf = append(buf, e)
+			buf.WriteByte(e)
 		case 'b':
-			buf = append(buf, '\b')
+			buf.WriteByte('\b')
 		case 'f':
-			buf = append(buf, '\f')
+			buf.WriteByte('\f')
 		case 'n':
-			buf = append(buf, '\n')
+			buf.WriteByte('\n')
 		case 'r':
-			buf = append(buf, '\r')
+			buf.WriteByte('\r')
 		case 't':
-			buf = append(buf, '\t')
+			buf.WriteByte('\t')
 		case 'u':
 			r, ok := hex4(p.s[i+2:])
 			if !ok {
@@ -341,7 +348,7 @@ func (p *plainScanner) unescape(start, i int) (string, bool) {
 				i += 6
 				r = utf16.DecodeRune(r, low)
 			}
-			buf = utf8.AppendRune(buf, r)
+			buf.WriteRune(r)
 			continue
 		default:
 			return "", false

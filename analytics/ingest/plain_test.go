@@ -111,3 +111,42 @@ func checkSameAsGeneral(t *testing.T, body []byte, isArray bool, ins []EventInpu
 		t.Fatalf("decoded\n%#v\nwant\n%#v\nfrom %q", ins, want, body)
 	}
 }
+
+func TestScaledValue(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want int64
+		ok   bool
+	}{
+		{name: "zero", in: "0", want: 0, ok: true},
+		{name: "whole", in: "49", want: 490_000, ok: true},
+		{name: "two decimals", in: "19.99", want: 199_900, ok: true},
+		{name: "four decimals", in: "0.0001", want: 1, ok: true},
+		{name: "the largest", in: "1000000000000", want: 10_000_000_000_000_000, ok: true},
+		{name: "the largest with decimals", in: "1000000000000.0000", want: 10_000_000_000_000_000, ok: true},
+		{name: "past the largest", in: "1000000000000.0001"},
+		{name: "far past the largest", in: "99999999999999"},
+		{name: "five decimals", in: "0.00001"},
+		{name: "trailing zeros past four decimals", in: "1.230000", want: 12_300, ok: true},
+		{name: "exponent", in: "1.5e2", want: 1_500_000, ok: true},
+		{name: "negative exponent", in: "15E-1", want: 15_000, ok: true},
+		{name: "negative", in: "-1"},
+		{name: "negative zero", in: "-0", want: 0, ok: true},
+		{name: "not a number", in: "1.2.3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := scaledValue(tc.in)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("scaledValue(%q) = %d, %v, want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+			}
+			// The fast form must agree with the general one wherever it
+			// answers.
+			if fast, ok := scaledDigits(tc.in); ok {
+				if slow, slowOK := scaledRat(tc.in); !slowOK || slow != fast {
+					t.Fatalf("scaledDigits(%q) = %d, scaledRat = %d, %v", tc.in, fast, slow, slowOK)
+				}
+			}
+		})
+	}
+}
