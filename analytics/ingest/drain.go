@@ -14,11 +14,10 @@ import (
 // drain moves spooled events to the warehouse until Stop has been called
 // and the spool is empty, or ctx ends.
 //
-// Reading and delivery overlap: while the warehouse stores one batch, the
-// drainer reads and decodes the next, so that the warehouse waits for
-// neither. Delivery still goes one batch at a time and in order: a batch
-// is marked in flight only once the one before it is committed, so at
-// most one batch is ever uncertain after a crash, as before.
+// Reading and delivery overlap: while the warehouse stores a batch, the
+// drainer reads and encodes the next, so that the warehouse waits for
+// neither; deliver inserts up to maxInflight batches at once and commits
+// them in order.
 func (m *Module) drain(ctx context.Context) {
 	defer func() {
 		if err := m.spool.Close(); err != nil {
@@ -51,9 +50,10 @@ func (m *Module) drain(ctx context.Context) {
 		<-delivered
 	}()
 
-	// A batch left in flight by the last run may have reached the
-	// warehouse before the process stopped: read exactly that batch again
-	// and check its ids before inserting.
+	// The batches left in flight by the last run (up to maxInflight of
+	// them) may have reached the warehouse before the process stopped:
+	// read exactly their records again and check the ids before
+	// inserting.
 	start, end, recovering := m.spool.Recovered()
 	if recovering {
 		m.log.Info("resuming an event batch that was in flight when the last run stopped",
@@ -184,55 +184,80 @@ func (m *Module) isStopping() bool {
 	}
 }
 
-// deliver delivers batches in order until batches is closed or ctx
-// ends. Each batch is marked in flight, inserted (retrying until it
-// succeeds or ctx ends) and committed. When the next batch is ready by
-// the time one is inserted, one write of the spool's checkpoint commits
-// the one and marks the other in flight, instead of two. A batch without
-// rows (only undecodable records, or empty segments) is committed at
-// once.
+// maxInflight is how many batches the drainer inserts at once. The
+// engine spreads one insert over fewer threads than two cores offer, and
+// a second insert keeps it busy while the first one's commit is synced.
+const maxInflight = 2
+
+// flight is a batch being inserted; done receives the insert's result.
+type flight struct {
+	p    prepared
+	done chan error
+}
+
+// deliver delivers batches until batches is closed or ctx ends. Each
+// batch is marked in flight, inserted (retrying until it succeeds or ctx
+// ends) and committed, up to maxInflight of them at once. Commits follow
+// the batches' order: a batch inserted before the one ahead of it waits
+// for it, and the checkpoint's in-flight mark always covers every batch
+// being inserted, so that after a crash each of them is checked against
+// the stored ids before it is sent again. A batch without rows (only
+// undecodable records, or empty segments) is committed in its turn.
 func (m *Module) deliver(ctx context.Context, batches <-chan prepared) error {
-	p, ok := <-batches
-	marked := false
-	for ok {
-		if len(p.rows) == 0 {
-			if err := m.spool.Commit(p.end); err != nil {
-				return err
-			}
-			p, ok = <-batches
-			continue
+	var queue []*flight // oldest first
+	var marked spool.Position
+	// When delivery stops on an error, the inserts still running are
+	// cut short and waited for: the spool and the warehouse must outlive
+	// them. What they inserted is covered by the in-flight mark.
+	insertCtx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		for _, f := range queue {
+			<-f.done
 		}
-		if !marked {
-			if err := m.spool.MarkInflight(p.end); err != nil {
-				return err
-			}
+	}()
+	in := batches
+	for in != nil || len(queue) > 0 {
+		var recv <-chan prepared
+		if len(queue) < maxInflight {
+			recv = in
 		}
-		if err := m.insertRetrying(ctx, p); err != nil {
-			return err
+		var oldest chan error
+		if len(queue) > 0 {
+			oldest = queue[0].done
 		}
-		var next prepared
-		ready := false
 		select {
-		case next, ok = <-batches:
-			ready = ok
-		default:
-		}
-		if ready && len(next.rows) > 0 {
-			if err := m.spool.CommitAndMark(p.end, next.end); err != nil {
+		case p, ok := <-recv:
+			if !ok {
+				in = nil
+				continue
+			}
+			f := &flight{p: p, done: make(chan error, 1)}
+			if len(p.rows) == 0 {
+				f.done <- nil
+			} else {
+				if err := m.spool.MarkInflight(p.end); err != nil {
+					return err
+				}
+				marked = p.end
+				go func() { f.done <- m.insertRetrying(insertCtx, p) }()
+			}
+			queue = append(queue, f)
+		case err := <-oldest:
+			// The result is taken: the deferred wait must not wait for it.
+			f := queue[0]
+			queue = queue[1:]
+			if err != nil {
 				return err
 			}
-			p, marked = next, true
-			continue
-		}
-		if err := m.spool.Commit(p.end); err != nil {
-			return err
-		}
-		marked = false
-		switch {
-		case ready:
-			p = next
-		case ok:
-			p, ok = <-batches
+			if len(queue) == 0 || !f.p.end.Less(marked) {
+				err = m.spool.Commit(f.p.end)
+			} else {
+				err = m.spool.CommitAndMark(f.p.end, marked)
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil
