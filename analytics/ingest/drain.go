@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/analytics/spool"
@@ -12,15 +13,17 @@ import (
 
 // drain moves spooled events to the warehouse until Stop has been called
 // and the spool is empty, or ctx ends.
+//
+// Reading and delivery overlap: while the warehouse stores a batch, the
+// drainer reads and encodes the next, so that the warehouse waits for
+// neither; deliver inserts up to maxInflight batches at once and commits
+// them in order.
 func (m *Module) drain(ctx context.Context) {
 	defer func() {
 		if err := m.spool.Close(); err != nil {
 			m.log.Error("close event spool", slog.Any("error", err))
 		}
 	}()
-	// A batch left in flight by the last run may have reached the
-	// warehouse before the process stopped: read exactly that batch again
-	// and check its ids before inserting.
 	// Waiting for a batch to fill ends early on Stop, so that the drain
 	// of what is left starts at once; inserts keep ctx.
 	waitCtx, cancelWait := context.WithCancel(ctx)
@@ -32,11 +35,31 @@ func (m *Module) drain(ctx context.Context) {
 		case <-waitCtx.Done():
 		}
 	}()
+
+	batches := make(chan prepared)
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		if err := m.deliver(ctx, batches); err != nil {
+			// Only a stop ends delivery; the batch stays spooled.
+			m.log.Warn("event delivery stopped; the batch stays spooled for the next start", slog.Any("error", err))
+		}
+	}()
+	defer func() {
+		close(batches)
+		<-delivered
+	}()
+
+	// The batches left in flight by the last run (up to maxInflight of
+	// them) may have reached the warehouse before the process stopped:
+	// read exactly their records again and check the ids before
+	// inserting.
 	start, end, recovering := m.spool.Recovered()
 	if recovering {
 		m.log.Info("resuming an event batch that was in flight when the last run stopped",
 			slog.Any("from", start), slog.Any("to", end))
 	}
+	seen := map[string]bool{}
 	for {
 		var limit *spool.Position
 		if recovering {
@@ -54,30 +77,88 @@ func (m *Module) drain(ctx context.Context) {
 			m.log.Error("read event spool", slog.Any("error", err))
 			return
 		}
-		if len(batch.Records) == 0 {
-			if recovering && !batch.End.Less(end) {
-				recovering = false
-			}
-			if ctx.Err() != nil || (stopping && !m.spool.Pending()) {
-				return
-			}
-			if batch.Start != batch.End {
-				// Only empty segments were passed; remember that.
-				if err := m.spool.Commit(batch.End); err != nil {
-					m.log.Error("commit event spool", slog.Any("error", err))
-				}
-			}
-			continue
-		}
-		if err := m.deliver(ctx, batch, recovering); err != nil {
-			// Only a stop ends delivery; the batch stays spooled.
-			m.log.Warn("event delivery stopped; the batch stays spooled for the next start", slog.Any("error", err))
-			return
-		}
+		p := prepared{end: batch.End, uncertain: recovering}
 		if recovering && !batch.End.Less(end) {
 			recovering = false
 		}
+		if len(batch.Records) == 0 {
+			if ctx.Err() != nil || (stopping && !m.spool.Pending()) {
+				return
+			}
+			if batch.Start == batch.End {
+				continue
+			}
+			// Only empty segments were passed; the delivery remembers
+			// that in its turn.
+		} else {
+			p.rows = m.decodeRows(batch.Records, seen)
+			if _, ok := m.deps.Warehouse.(warehouse.TextInserter); ok {
+				// Encoding here, while the warehouse stores the batch
+				// before, keeps it off the delivery's path.
+				p.text = appendRowsTSV(make([]byte, 0, textSizeHint(batch.Records)), p.rows)
+			}
+		}
+		select {
+		case batches <- p:
+		case <-delivered:
+			// Delivery has stopped; what is left stays spooled.
+			return
+		}
 	}
+}
+
+// prepared is a batch read from the spool and decoded, ready to deliver.
+type prepared struct {
+	// end is where the record after the batch begins.
+	end  spool.Position
+	rows []Row
+	// text is rows encoded for a warehouse.TextInserter, nil for another
+	// warehouse.
+	text []byte
+	// uncertain says the batch may already be in the warehouse: it was
+	// in flight when the last run stopped.
+	uncertain bool
+}
+
+// decodeRows decodes the records of a batch, each event id once; seen is
+// the caller's map, cleared and reused for each batch.
+func (m *Module) decodeRows(records [][]byte, seen map[string]bool) []Row {
+	clear(seen)
+	rows := make([]Row, 0, len(records))
+	// One string holds the bytes of every record, and the rows' strings
+	// are slices of it: one allocation for the batch instead of one for
+	// each row.
+	size := 0
+	for _, rec := range records {
+		size += len(rec)
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for _, rec := range records {
+		all.Write(rec)
+	}
+	data := all.String()
+	var purposes []string
+	for _, rec := range records {
+		r := Row{ConsentPurposes: purposes}
+		err := decodeRowFrom(rec, data[:len(rec)], &r)
+		data = data[len(rec):]
+		if err != nil {
+			// A record that passed its checksum but does not decode was
+			// written by an incompatible build; it cannot be stored.
+			m.log.Error("skipping an undecodable spooled event", slog.Any("error", err))
+			continue
+		}
+		// A client that resends an event before its first send was
+		// answered can put both copies in one batch.
+		if seen[r.EventID] {
+			continue
+		}
+		seen[r.EventID] = true
+		purposes = r.ConsentPurposes
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 // next reads the next batch; a Flush call ends the wait for a full batch.
@@ -103,41 +184,100 @@ func (m *Module) isStopping() bool {
 	}
 }
 
-// deliver inserts one batch, retrying until it succeeds or ctx ends, and
-// commits it. uncertain says the batch may already be in the warehouse.
-func (m *Module) deliver(ctx context.Context, batch spool.Batch, uncertain bool) error {
-	rows := make([]Row, 0, len(batch.Records))
-	seen := make(map[string]bool, len(batch.Records))
-	for _, rec := range batch.Records {
-		var r Row
-		if err := decodeRow(rec, &r); err != nil {
-			// A record that passed its checksum but does not decode was
-			// written by an incompatible build; it cannot be stored.
-			m.log.Error("skipping an undecodable spooled event", slog.Any("error", err))
-			continue
+// maxInflight is how many batches the drainer inserts at once. The
+// engine spreads one insert over fewer threads than two cores offer, and
+// a second insert keeps it busy while the first one's commit is synced.
+const maxInflight = 2
+
+// flight is a batch being inserted; done receives the insert's result.
+type flight struct {
+	p    prepared
+	done chan error
+}
+
+// deliver delivers batches until batches is closed or ctx ends. Each
+// batch is marked in flight, inserted (retrying until it succeeds or ctx
+// ends) and committed, up to maxInflight of them at once. Commits follow
+// the batches' order: a batch inserted before the one ahead of it waits
+// for it, and the checkpoint's in-flight mark always covers every batch
+// being inserted, so that after a crash each of them is checked against
+// the stored ids before it is sent again. A batch without rows (only
+// undecodable records, or empty segments) is committed in its turn.
+func (m *Module) deliver(ctx context.Context, batches <-chan prepared) error {
+	var queue []*flight // oldest first
+	var marked spool.Position
+	// When delivery stops on an error, the inserts still running are
+	// cut short and waited for: the spool and the warehouse must outlive
+	// them. What they inserted is covered by the in-flight mark.
+	insertCtx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		for _, f := range queue {
+			<-f.done
 		}
-		// A client that resends an event before its first send was
-		// answered can put both copies in one batch.
-		if seen[r.EventID] {
-			continue
+	}()
+	in := batches
+	for in != nil || len(queue) > 0 {
+		var recv <-chan prepared
+		if len(queue) < maxInflight {
+			recv = in
 		}
-		seen[r.EventID] = true
-		rows = append(rows, r)
+		var oldest chan error
+		if len(queue) > 0 {
+			oldest = queue[0].done
+		}
+		select {
+		case p, ok := <-recv:
+			if !ok {
+				in = nil
+				continue
+			}
+			f := &flight{p: p, done: make(chan error, 1)}
+			if len(p.rows) == 0 {
+				f.done <- nil
+			} else {
+				if err := m.spool.MarkInflight(p.end); err != nil {
+					return err
+				}
+				marked = p.end
+				go func() { f.done <- m.insertRetrying(insertCtx, p) }()
+			}
+			queue = append(queue, f)
+		case err := <-oldest:
+			// The result is taken: the deferred wait must not wait for it.
+			f := queue[0]
+			queue = queue[1:]
+			if err != nil {
+				return err
+			}
+			if len(queue) == 0 || !f.p.end.Less(marked) {
+				err = m.spool.Commit(f.p.end)
+			} else {
+				err = m.spool.CommitAndMark(f.p.end, marked)
+			}
+			if err != nil {
+				return err
+			}
+		}
 	}
-	if err := m.spool.MarkInflight(batch.End); err != nil {
-		return err
-	}
+	return nil
+}
+
+// insertRetrying inserts one batch, retrying until it succeeds or ctx
+// ends.
+func (m *Module) insertRetrying(ctx context.Context, p prepared) error {
+	uncertain := p.uncertain
 	backoff := m.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
-		err := m.insert(ctx, rows, uncertain)
+		err := m.insert(ctx, p, uncertain)
 		if err == nil {
-			break
+			return nil
 		}
 		// After a failure the insert may still have been applied (a lost
 		// answer from a server), so the next attempt checks first.
 		uncertain = true
 		m.log.Warn("warehouse insert failed; retrying", slog.Int("attempt", attempt),
-			slog.Int("rows", len(rows)), slog.Duration("backoff", backoff), slog.Any("error", err))
+			slog.Int("rows", len(p.rows)), slog.Duration("backoff", backoff), slog.Any("error", err))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -145,14 +285,12 @@ func (m *Module) deliver(ctx context.Context, batch spool.Batch, uncertain bool)
 		}
 		backoff = min(backoff*2, m.cfg.RetryMax)
 	}
-	if err := m.spool.Commit(batch.End); err != nil {
-		return err
-	}
-	return nil
 }
 
-// insert writes rows, leaving out those already stored when uncertain.
-func (m *Module) insert(ctx context.Context, rows []Row, uncertain bool) error {
+// insert writes the batch, leaving out the rows already stored when
+// uncertain.
+func (m *Module) insert(ctx context.Context, p prepared, uncertain bool) error {
+	rows, text := p.rows, p.text
 	if uncertain {
 		stored, err := m.storedIDs(ctx, rows)
 		if err != nil {
@@ -166,10 +304,13 @@ func (m *Module) insert(ctx context.Context, rows []Row, uncertain bool) error {
 				}
 			}
 			m.log.Info("events of a resent batch were already stored", slog.Int("stored", len(stored)), slog.Int("left", len(kept)))
-			rows = kept
+			rows, text = kept, nil
 		}
 	}
-	return Insert(ctx, m.deps.Warehouse, m.cfg.Table, rows)
+	if text == nil {
+		return Insert(ctx, m.deps.Warehouse, m.cfg.Table, rows)
+	}
+	return insertText(ctx, m.deps.Warehouse.(warehouse.TextInserter), m.cfg.Table, text)
 }
 
 // Store writes rows that are already in their stored form, past the spool
@@ -186,11 +327,22 @@ func Insert(ctx context.Context, w warehouse.Warehouse, table string, rows []Row
 	if len(rows) == 0 {
 		return nil
 	}
+	if ti, ok := w.(warehouse.TextInserter); ok {
+		return insertText(ctx, ti, table, appendRowsTSV(nil, rows))
+	}
 	values := make([][]any, len(rows))
 	for i := range rows {
 		values[i] = rows[i].Values()
 	}
 	if err := w.Insert(ctx, table, Columns(), values); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
+// insertText writes rows encoded by appendRowsTSV.
+func insertText(ctx context.Context, w warehouse.TextInserter, table string, text []byte) error {
+	if err := w.InsertTSV(ctx, table, Columns(), text); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil

@@ -131,6 +131,16 @@ func decodeBatch(body []byte, maxBatch int) ([]EventInput, [][]errs.FieldError, 
 	default:
 		return nil, nil, false, errs.Invalid("body", "json", "The request body must be an event object or an array of events.")
 	}
+	// The plain form, nearly every body, decodes in one pass; it passes
+	// the checks below by construction.
+	if ins, ok := decodePlain(trimmed, isArray); ok {
+		if isArray {
+			if err := batchSize(len(ins), maxBatch); err != nil {
+				return nil, nil, true, err
+			}
+		}
+		return ins, make([][]errs.FieldError, len(ins)), isArray, nil
+	}
 	// The same rules as every other JSON body: valid UTF-8 and no key
 	// given twice, checked over the raw bytes before decoding.
 	if err := web.ScanJSON(trimmed); err != nil {
@@ -221,7 +231,7 @@ func decodeEvent(raw json.RawMessage) (EventInput, []errs.FieldError) {
 }
 
 // validateEvent checks one decoded event, collecting every failed check.
-func (m *Module) validateEvent(input EventInput, now time.Time) (event, []errs.FieldError) {
+func (m *Module) validateEvent(input EventInput, now time.Time, memo *urlMemo) (event, []errs.FieldError) {
 	var v errs.ValidationError
 	ev := event{in: input}
 	in := &ev.in
@@ -259,13 +269,13 @@ func (m *Module) validateEvent(input EventInput, now time.Time) (event, []errs.F
 	}
 	if in.URL == "" {
 		v.Add("url", "required", "Every event needs the page URL.")
-	} else if !validURL(in.URL) {
+	} else if !memo.urlValid.of(in.URL, validURL) {
 		v.Add("url", "format", fmt.Sprintf("Must be an http(s) URL or an absolute path of at most %d bytes.", maxURL))
 	}
-	if in.Referrer != "" && !validURL(in.Referrer) {
+	if in.Referrer != "" && !memo.referrerValid.of(in.Referrer, validURL) {
 		v.Add("referrer", "format", fmt.Sprintf("Must be an http(s) URL of at most %d bytes.", maxURL))
 	}
-	if in.LandingPage != "" && !validURL(in.LandingPage) {
+	if in.LandingPage != "" && !memo.landingValid.of(in.LandingPage, validURL) {
 		v.Add("landing_page", "format", fmt.Sprintf("Must be an http(s) URL or an absolute path of at most %d bytes.", maxURL))
 	}
 	if in.SessionID != "" && !token(in.SessionID, maxSessionID) {
@@ -411,6 +421,45 @@ func currency(s string) bool {
 // scaledValue parses a non-negative decimal with at most 4 decimals into
 // ten-thousandths, exactly (no float rounding).
 func scaledValue(s string) (int64, bool) {
+	if v, ok := scaledDigits(s); ok {
+		return v, true
+	}
+	return scaledRat(s)
+}
+
+// scaledDigits reads the common form of a value, digits with up to four
+// decimals, without allocating; it reports false for any other form,
+// and for a value out of range, both of which scaledRat then reads.
+func scaledDigits(s string) (int64, bool) {
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 13 || len(frac) > 4 || (dot && frac == "") {
+		return 0, false
+	}
+	var v int64
+	for i := range len(whole) {
+		if whole[i] < '0' || whole[i] > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(whole[i]-'0')
+	}
+	for i := range 4 {
+		v *= 10
+		if i < len(frac) {
+			if frac[i] < '0' || frac[i] > '9' {
+				return 0, false
+			}
+			v += int64(frac[i] - '0')
+		}
+	}
+	if v > maxValue*10000 {
+		return 0, false
+	}
+	return v, true
+}
+
+// scaledRat is scaledValue for any form of a JSON number: exponents,
+// more decimals than four when the ones past the fourth are zeros.
+func scaledRat(s string) (int64, bool) {
 	r, ok := new(big.Rat).SetString(s)
 	if !ok || r.Sign() < 0 || r.Cmp(big.NewRat(maxValue, 1)) > 0 {
 		return 0, false

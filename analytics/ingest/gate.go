@@ -86,7 +86,7 @@ func compilePlan(d policies.ConsentDecision) *plan {
 
 // gate decides and builds the stored row of a valid event. It returns
 // false when consent (or the event type) means the event is not stored.
-func (m *Module) gate(ctx context.Context, s *subject, ev *event, received int64, row *Row) (bool, error) {
+func (m *Module) gate(ctx context.Context, s *subject, ev *event, received int64, row *Row, memo *urlMemo) (bool, error) {
 	d, err := m.deps.Policy.Consent(ctx, policies.ConsentInput{
 		PurposesGranted:   s.purposes,
 		EventType:         ev.in.Type,
@@ -118,11 +118,11 @@ func (m *Module) gate(ctx context.Context, s *subject, ev *event, received int64
 		// query strings and every segment that is an e-mail address, an
 		// id or a token, the referrer the same in its path and query
 		// values, and campaign fields any e-mail address they carry.
-		Path:        enrich.ScrubPath(pathOnly(in.URL)),
-		LandingPage: enrich.ScrubPath(pathOnly(in.LandingPage)),
+		Path:        memo.path.of(in.URL, scrubbedPath),
+		LandingPage: memo.landingPath.of(in.LandingPage, scrubbedPath),
 		// The full referrer is kept only when its category's richest
 		// tier is in effect; the plan reduces it to the host otherwise.
-		Referrer:        enrich.ScrubURL(in.Referrer),
+		Referrer:        memo.referrer.of(in.Referrer, enrich.ScrubURL),
 		ReferrerHost:    attr.ReferrerHost,
 		Source:          enrich.ScrubText(attr.Source),
 		Medium:          enrich.ScrubText(attr.Medium),
@@ -164,3 +164,32 @@ func (m *Module) gate(ctx context.Context, s *subject, ev *event, received int64
 
 // pathOnly is enrich.PathOnly, named here for the column table.
 func pathOnly(s string) string { return enrich.PathOnly(s) }
+
+// scrubbedPath is the path of a URL as stored: without its query string,
+// and scrubbed of personal data.
+func scrubbedPath(s string) string { return enrich.ScrubPath(enrich.PathOnly(s)) }
+
+// urlMemo keeps, for one request, the last result of each check and
+// reduction of a URL field. The events of a batch share their landing
+// page and referrer (the session's) and often their page, and parsing
+// URLs was most of the CPU time of validating and enriching an event.
+// Every function memoized is a pure function of its input.
+type urlMemo struct {
+	urlValid, referrerValid, landingValid last[bool]
+	path, landingPath, referrer           last[string]
+}
+
+// last remembers a function's last input and result.
+type last[T any] struct {
+	in  string
+	out T
+	set bool
+}
+
+// of returns f(in), from memory when in is the last input.
+func (l *last[T]) of(in string, f func(string) T) T {
+	if !l.set || l.in != in {
+		l.in, l.out, l.set = in, f(in), true
+	}
+	return l.out
+}

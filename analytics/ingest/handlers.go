@@ -36,12 +36,13 @@ func (m *Module) postEvents(c *fiber.Ctx) error {
 
 	events := make([]event, 0, len(ins))
 	var rejected []Rejected
+	var memo urlMemo
 	for i, in := range ins {
 		if len(decodeErrs[i]) > 0 {
 			rejected = append(rejected, Rejected{Index: i, Errors: decodeErrs[i]})
 			continue
 		}
-		ev, fieldErrs := m.validateEvent(in, now)
+		ev, fieldErrs := m.validateEvent(in, now, &memo)
 		if len(fieldErrs) > 0 {
 			rejected = append(rejected, Rejected{Index: i, Errors: fieldErrs})
 			continue
@@ -67,7 +68,7 @@ func (m *Module) postEvents(c *fiber.Ctx) error {
 		recs := make([][]byte, 0, len(events))
 		var row Row
 		for i := range events {
-			stored, err := m.gate(ctx, &s, &events[i], now.UnixMilli(), &row)
+			stored, err := m.gate(ctx, &s, &events[i], now.UnixMilli(), &row, &memo)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/stewardhq/steward/analytics/warehouse"
 )
 
 // Row is one event as stored in the warehouse's events table, after the
@@ -163,6 +165,61 @@ func (r *Row) Values() []any {
 	}
 }
 
+// appendRowsTSV appends rows as TabSeparated text for
+// warehouse.TextInserter, one line per row with the values of Values in
+// the order of Columns.
+func appendRowsTSV(b []byte, rows []Row) []byte {
+	for i := range rows {
+		b = rows[i].appendTSV(b)
+	}
+	return b
+}
+
+// textSizeHint guesses the bytes of the text of a batch from its spooled
+// records, which hold the same strings with shorter numbers and no tabs.
+func textSizeHint(records [][]byte) int {
+	n := 0
+	for _, r := range records {
+		n += len(r) + 96
+	}
+	return n
+}
+
+func (r *Row) appendTSV(b []byte) []byte {
+	b = warehouse.AppendTSVString(b, r.EventID)
+	b = append(b, '\t')
+	b = warehouse.AppendTSVTime(b, r.EventTime)
+	b = append(b, '\t')
+	b = warehouse.AppendTSVTime(b, r.ReceivedAt)
+	for _, s := range [...]string{r.EventType, r.EventName} {
+		b = append(b, '\t')
+		b = warehouse.AppendTSVString(b, s)
+	}
+	b = append(b, '\t')
+	if r.UserID == "" {
+		b = append(b, warehouse.TSVNull...)
+	} else {
+		b = warehouse.AppendTSVString(b, r.UserID)
+	}
+	for _, s := range [...]string{
+		r.VisitorID, r.SessionID, r.Path, r.LandingPage, r.Referrer, r.ReferrerHost, r.Source, r.Medium,
+		r.Campaign, r.Term, r.Content, r.Channel, r.ClickIDType, r.ClickID, r.Browser, r.OS, r.DeviceClass,
+		r.Screen, r.Language, r.IPTruncated,
+	} {
+		b = append(b, '\t')
+		b = warehouse.AppendTSVString(b, s)
+	}
+	b = append(b, '\t')
+	b = warehouse.AppendTSVStrings(b, r.ConsentPurposes)
+	b = append(b, '\t')
+	b = warehouse.AppendTSVDecimal(b, r.ConversionValue, 4)
+	for _, s := range [...]string{r.Currency, r.Props} {
+		b = append(b, '\t')
+		b = warehouse.AppendTSVString(b, s)
+	}
+	return append(b, '\n')
+}
+
 // rowFormat is the version byte of encoded rows; a spool written by a
 // later format is refused rather than misread.
 const rowFormat = 1
@@ -201,12 +258,18 @@ var errBadRow = errors.New("malformed spooled row")
 // decodeRow decodes a row written by appendRow. The strings share one
 // copy of b's bytes.
 func decodeRow(b []byte, r *Row) error {
+	// One string conversion for the whole record: every field is then a
+	// slice of it, without an allocation each.
+	return decodeRowFrom(b, string(b), r)
+}
+
+// decodeRowFrom is decodeRow with data, a copy of b as a string, given:
+// the strings of the row are slices of it. When the purposes decoded
+// equal those r holds on entry, r keeps that slice.
+func decodeRowFrom(b []byte, data string, r *Row) error {
 	if len(b) == 0 || b[0] != rowFormat {
 		return fmt.Errorf("%w: unknown format", errBadRow)
 	}
-	// One string conversion for the whole record: every field is then a
-	// slice of it, without an allocation each.
-	data := string(b)
 	pos := 1
 	varint := func() (int64, bool) {
 		v, n := binary.Varint(b[pos:])
@@ -253,13 +316,30 @@ func decodeRow(b []byte, r *Row) error {
 	if !ok || v > 16 {
 		return errBadRow
 	}
-	r.ConsentPurposes = make([]string, 0, v)
-	for range v {
+	// The rows of a batch mostly carry the same purposes: a slice equal
+	// to the one r holds already is kept rather than made again.
+	prev := r.ConsentPurposes
+	same := len(prev) == int(v)
+	r.ConsentPurposes = r.ConsentPurposes[:0:0]
+	for i := range int(v) {
 		s, ok := str()
 		if !ok {
 			return errBadRow
 		}
+		if same && prev[i] == s {
+			continue
+		}
+		if same {
+			same = false
+			r.ConsentPurposes = append(make([]string, 0, v), prev[:i]...)
+		}
 		r.ConsentPurposes = append(r.ConsentPurposes, s)
+	}
+	switch {
+	case same && prev != nil:
+		r.ConsentPurposes = prev
+	case r.ConsentPurposes == nil:
+		r.ConsentPurposes = []string{}
 	}
 	if pos != len(b) {
 		return fmt.Errorf("%w: %d trailing bytes", errBadRow, len(b)-pos)

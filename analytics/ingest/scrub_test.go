@@ -63,4 +63,32 @@ func TestURLsLosePersonalData(t *testing.T) {
 			}
 		})
 	}
+	// Within a request, the handler reuses the last event's results for
+	// a URL it has just seen: each event must still get its own.
+	t.Run("one batch with URLs repeated and alternating", func(t *testing.T) {
+		order := []int{0, 0, 1, 0, 1, 1}
+		batch := make([]any, len(order))
+		ids := make([]string, len(order))
+		for j, i := range order {
+			ev := fullEvent("page_view")
+			ev["url"], ev["referrer"], ev["landing_page"] = tests[i].url, tests[i].referrer, tests[i].landing
+			batch[j], ids[j] = ev, idOf(ev)
+		}
+		if status, res, raw := cl.send(batch); status != 202 || res.Stored != len(batch) {
+			t.Fatalf("send: %d %s", status, raw)
+		}
+		s.flush()
+		stored := s.rowsByID(ids)
+		for j, i := range order {
+			rows := stored[ids[j]]
+			if len(rows) != 1 {
+				t.Fatalf("event %d: %d rows stored, want 1", j, len(rows))
+			}
+			r, tt := rows[0], tests[i]
+			if r.Path != tt.wantPath || r.LandingPage != tt.wantLanding || r.Referrer != tt.wantRe || r.Campaign != tt.wantCampaign {
+				t.Errorf("event %d: stored path %q landing %q referrer %q campaign %q,\nwant %q %q %q %q",
+					j, r.Path, r.LandingPage, r.Referrer, r.Campaign, tt.wantPath, tt.wantLanding, tt.wantRe, tt.wantCampaign)
+			}
+		}
+	})
 }

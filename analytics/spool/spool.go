@@ -113,8 +113,10 @@ type checkpoint struct {
 }
 
 // Spool is a durable record queue with one reader. Append is safe for
-// concurrent use; the reading methods (Next, MarkInflight, Commit) must be
-// called from one goroutine.
+// concurrent use. Next, Pending and Rewind must be called from one
+// goroutine, and MarkInflight, Commit and CommitAndMark from one
+// goroutine, which may be another: a reader can then read the next batch while the last one is
+// handed on and committed.
 type Spool struct {
 	dir  string
 	opts Options
@@ -162,6 +164,9 @@ type Spool struct {
 
 // readChunk is the size of the reader's reads.
 const readChunk = 256 << 10
+
+// arenaChunk is the size of the allocations Next copies records into.
+const arenaChunk = 256 << 10
 
 type appendReq struct {
 	recs [][]byte
@@ -606,8 +611,8 @@ func (s *Spool) rotate() error {
 
 // Batch is a run of records read from the spool.
 type Batch struct {
-	// Records are the payloads, in append order. They stay valid until
-	// the next call of Next.
+	// Records are the payloads, in append order, in memory of their
+	// own: they stay valid after the next call of Next.
 	Records [][]byte
 	// Start is where the first record begins; End is where the record
 	// after the last one begins.
@@ -629,6 +634,7 @@ func (s *Spool) Recovered() (start, end Position, ok bool) {
 // possibly nothing. It returns early with what it has when ctx ends.
 func (s *Spool) Next(ctx context.Context, maxRecords int, wait time.Duration, limit *Position) (Batch, error) {
 	b := Batch{Start: s.rpos, End: s.rpos}
+	var arena []byte
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for len(b.Records) < maxRecords {
@@ -693,9 +699,14 @@ func (s *Spool) Next(ctx context.Context, maxRecords int, wait time.Duration, li
 		if crc32.Checksum(payload, castagnoli) != sum {
 			return b, s.skipDamaged(&b, "checksum", nil)
 		}
-		rec := make([]byte, n)
-		copy(rec, payload)
-		b.Records = append(b.Records, rec)
+		// The records of a batch share a few large allocations instead
+		// of one each.
+		if cap(arena)-len(arena) < int(n) {
+			arena = make([]byte, 0, max(int(n), arenaChunk))
+		}
+		at := len(arena)
+		arena = append(arena, payload...)
+		b.Records = append(b.Records, arena[at:len(arena):len(arena)])
 		s.rpos.Offset += headerSize + int64(n)
 		b.End = s.rpos
 	}
@@ -769,6 +780,24 @@ func (s *Spool) MarkInflight(end Position) error {
 // Commit durably moves the checkpoint to end: the records before it are
 // consumed and never read again. Segments wholly before end are deleted.
 func (s *Spool) Commit(end Position) error {
+	return s.commit(end, end)
+}
+
+// CommitAndMark is Commit(end) followed by MarkInflight(next) in one
+// durable write of the checkpoint: a reader that hands on batches one
+// after another saves a sync of the checkpoint per batch. The records
+// from end to next may have reached their destination after a crash,
+// exactly as after MarkInflight.
+func (s *Spool) CommitAndMark(end, next Position) error {
+	if next.Less(end) {
+		return fmt.Errorf("spool: in-flight end %+v is before the commit %+v", next, end)
+	}
+	return s.commit(end, next)
+}
+
+// commit writes the checkpoint {end, inflight} and frees what is before
+// end.
+func (s *Spool) commit(end, inflight Position) error {
 	s.mu.Lock()
 	old := s.cp
 	sizes := make(map[uint64]int64, len(s.segSizes))
@@ -779,7 +808,7 @@ func (s *Spool) Commit(end Position) error {
 	if end.Less(old.Committed) {
 		return fmt.Errorf("spool: commit %+v is before the checkpoint %+v", end, old.Committed)
 	}
-	cp := checkpoint{Committed: end, Inflight: end}
+	cp := checkpoint{Committed: end, Inflight: inflight}
 	if err := s.writeCheckpoint(cp); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}

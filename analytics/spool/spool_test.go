@@ -218,6 +218,46 @@ func TestRecoveredInflight(t *testing.T) {
 	}
 }
 
+// TestCommitAndMark commits one batch and marks the next in flight in
+// one write; after a crash the next batch is the one to check.
+func TestCommitAndMark(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := filled(t, dir, spool.Options{}, 10)
+	first, err := s.Next(ctx, 4, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkInflight(first.End); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.Next(ctx, 3, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitAndMark(second.End, first.End); err == nil {
+		t.Fatal("an in-flight end before the commit was accepted")
+	}
+	if err := s.CommitAndMark(first.End, second.End); err != nil {
+		t.Fatal(err)
+	}
+	if s.Used() != 6*int64(len(rec(0))+8) {
+		t.Fatalf("%d bytes in use after committing 4 of 10 records", s.Used())
+	}
+	// The process dies here, before the second batch is committed.
+	s.Close()
+
+	s = open(t, dir, spool.Options{})
+	start, end, ok := s.Recovered()
+	if !ok || start != second.Start || end != second.End {
+		t.Fatalf("Recovered() = %+v %+v %v, want %+v %+v true", start, end, ok, second.Start, second.End)
+	}
+	again, err := s.Next(ctx, 100, time.Second, &end)
+	if err != nil || len(again.Records) != 3 || string(again.Records[0]) != string(rec(4)) {
+		t.Fatalf("re-read of the in-flight batch: %d records, %v", len(again.Records), err)
+	}
+}
+
 // TestGroupCommit shows concurrent appends sharing fsyncs, and every one of
 // them durable when Append returns.
 func TestGroupCommit(t *testing.T) {

@@ -222,6 +222,29 @@ func (w *embedded) Insert(ctx context.Context, table string, columns []string, r
 	return nil
 }
 
+// InsertTSV runs one insert of rows given as TabSeparated text.
+func (w *embedded) InsertTSV(ctx context.Context, table string, columns []string, rows []byte) error {
+	head, err := insertHead(table, columns)
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if rows[len(rows)-1] != '\n' {
+		return fmt.Errorf("insert into %s: the rows do not end with a line break", table)
+	}
+	const format = " FORMAT TabSeparated\n"
+	buf := make([]byte, 0, len(head)+len(format)+len(rows))
+	buf = append(buf, head...)
+	buf = append(buf, format...)
+	buf = append(buf, rows...)
+	if err := w.run(ctx, buf, "TabSeparated", nil, nil); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
 func (w *embedded) Backend() string  { return BackendEmbedded }
 func (w *embedded) Database() string { return w.database }
 
@@ -238,4 +261,7 @@ func (w *embedded) Close() error {
 	return nil
 }
 
-var _ Warehouse = (*embedded)(nil)
+var (
+	_ Warehouse    = (*embedded)(nil)
+	_ TextInserter = (*embedded)(nil)
+)
