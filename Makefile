@@ -137,6 +137,7 @@ FUZZTIME     ?= 60s
 FUZZPARALLEL ?= 1
 FUZZ_TARGETS := \
 	./analytics/ingest:FuzzPostEvents \
+	./analytics/ingest:FuzzDecodePlain \
 	./consent:FuzzPutConsent \
 	./modules/assets:FuzzUploadCheck \
 	./modules/billing:FuzzStripeWebhook \
