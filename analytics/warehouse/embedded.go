@@ -101,20 +101,30 @@ func openEmbedded(ctx context.Context, cfg Config) (*embedded, error) {
 // statement once started, so ctx is honoured while waiting for a connection
 // and before the statement begins, not during it.
 func (w *embedded) run(ctx context.Context, query []byte, format string, args []any, read func([]byte) error) error {
-	named, err := namedArgs(args)
-	if err != nil {
-		return err
-	}
-	params, err := engineParams(named)
-	if err != nil {
-		return err
-	}
-	conn, err := w.take(ctx)
+	conn, params, err := w.begin(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer func() { w.pool <- conn }()
 	return w.lib.query(conn, query, format, params, read)
+}
+
+// begin turns args into the engine's parameters and takes a connection
+// for one statement; the caller puts it back in the pool.
+func (w *embedded) begin(ctx context.Context, args []any) (unsafe.Pointer, []param, error) {
+	named, err := namedArgs(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	params, err := engineParams(named)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := w.take(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, params, nil
 }
 
 // take waits for a free connection; the caller puts it back in the pool.
@@ -156,15 +166,7 @@ func (w *embedded) Select(ctx context.Context, dest any, query string, args ...a
 }
 
 func (w *embedded) SelectStrings(ctx context.Context, fn func(row [][]byte) error, query string, args ...any) error {
-	named, err := namedArgs(args)
-	if err != nil {
-		return err
-	}
-	params, err := engineParams(named)
-	if err != nil {
-		return err
-	}
-	conn, err := w.take(ctx)
+	conn, params, err := w.begin(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -177,15 +179,7 @@ func (w *embedded) SelectFormatted(ctx context.Context, format string, fn func(c
 	if err := checkLineFormat(format); err != nil {
 		return err
 	}
-	named, err := namedArgs(args)
-	if err != nil {
-		return err
-	}
-	params, err := engineParams(named)
-	if err != nil {
-		return err
-	}
-	conn, err := w.take(ctx)
+	conn, params, err := w.begin(ctx, args)
 	if err != nil {
 		return err
 	}
