@@ -8,11 +8,12 @@
 -- parts to the data and drop them.
 --
 -- Patch parts find their rows by block number and offset, which MergeTree
--- stores only when these settings are on. Changing them rewrites nothing:
--- parts written before keep their rows and are addressed by the block
--- numbers in their names, and parts written after store both columns.
--- The columns, their comments (the data categories) and the rows stay as
--- they are. Lightweight updates need ClickHouse 25.7 or later.
+-- stores only when these settings are on. Changing them rewrites no part:
+-- parts written after store both columns, and a DELETE reaches the rows
+-- of the parts written before as well (TestPatchPartDeletes in
+-- analytics/warehouse). The columns, their comments (the data categories)
+-- and the rows stay as they are. Lightweight updates need ClickHouse 25.7
+-- or later.
 ALTER TABLE events MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1;
 ALTER TABLE touches MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1;
 ALTER TABLE conversions MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1;
