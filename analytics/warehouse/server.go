@@ -239,13 +239,16 @@ var _ Warehouse = (*server)(nil)
 
 // MinServerVersion is the oldest ClickHouse server Steward's schema and
 // queries run on. What sets it:
-//   - lightweight DELETE, which erasure uses, is on by default from 23.3;
+//   - erasure deletes through lightweight updates (patch parts), which
+//     need 25.7, on tables with the block number and offset columns
+//     (migrations/clickhouse/0009), settings older than that;
+//   - lightweight DELETE, the fallback, is on by default from 23.3;
 //   - {name:Type} query parameters over the native protocol (22.8);
 //   - table and column COMMENTs carrying the data categories, DateTime64,
 //     TTL, LowCardinality and bloom-filter indexes (all older).
 //
 // The embedded engine is ClickHouse 26.7.
-var MinServerVersion = [2]uint64{23, 3}
+var MinServerVersion = [2]uint64{25, 7}
 
 // CheckServerVersion refuses a ClickHouse server older than
 // MinServerVersion, naming both versions. The embedded engine passes.
