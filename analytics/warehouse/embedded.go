@@ -166,27 +166,34 @@ func (w *embedded) Select(ctx context.Context, dest any, query string, args ...a
 }
 
 func (w *embedded) SelectStrings(ctx context.Context, fn func(row [][]byte) error, query string, args ...any) error {
-	conn, params, err := w.begin(ctx, args)
-	if err != nil {
-		return err
-	}
-	defer func() { w.pool <- conn }()
-	rows := newStringRows(fn)
-	return w.lib.stream(ctx, conn, []byte(query), "RowBinaryWithNamesAndTypes", params, rows.feed)
+	return w.stream(ctx, query, args, newStringRows(fn).feed)
 }
 
-func (w *embedded) SelectFormatted(ctx context.Context, format string, fn func(chunk []byte) error, query string, args ...any) error {
-	if err := checkLineFormat(format); err != nil {
+// SelectFormats reads the result once, in RowBinary, and writes each
+// format in Go (lines.go). A result holding a column type the Go writer
+// does not handle is written by the engine instead; the writer finds out
+// from the first chunk's header, before any row is handed over.
+func (w *embedded) SelectFormats(ctx context.Context, formats []string, fn func(format int, chunk []byte) error, query string, args ...any) error {
+	if err := checkLineFormats(formats); err != nil {
 		return err
 	}
+	lw := newLineWriter(formats, fn)
+	err := w.stream(ctx, query, args, lw.feed)
+	if errors.Is(err, errUnwritten) && lw.header == nil {
+		return selectFormatsByEngine(ctx, w.SelectStrings, formats, fn, query, args...)
+	}
+	return err
+}
+
+// stream runs a query on a connection of the pool as a stream of
+// RowBinaryWithNamesAndTypes chunks.
+func (w *embedded) stream(ctx context.Context, query string, args []any, read func([]byte) error) error {
 	conn, params, err := w.begin(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer func() { w.pool <- conn }()
-	// libchdb formats each chunk of a stream on its own (see rows.go), so
-	// a chunk of a line format holds whole rows.
-	return w.lib.stream(ctx, conn, []byte(query), format, params, fn)
+	return w.lib.stream(ctx, conn, []byte(query), "RowBinaryWithNamesAndTypes", params, read)
 }
 
 func (w *embedded) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {

@@ -278,7 +278,8 @@ func (l *chdbLib) query(connp unsafe.Pointer, q []byte, format string, params []
 // stream runs one statement on the connection behind connp as a streaming
 // query and hands each chunk of its result (the formatted output of one
 // block or more) to read before the chunk is freed; read must copy what
-// it keeps. Only one chunk is held at a time, so memory does not grow
+// it keeps. The engine formats the next chunk while read works on one
+// (fetchAhead), so at most two chunks are held and memory does not grow
 // with the result. ctx is checked between chunks: a cancelled context
 // cancels the rest of the query.
 func (l *chdbLib) stream(ctx context.Context, connp unsafe.Pointer, q []byte, format string, params []param, read func([]byte) error) error {
@@ -296,34 +297,101 @@ func (l *chdbLib) stream(ctx context.Context, connp unsafe.Pointer, q []byte, fo
 	if msg := l.resultError(res); msg != "" {
 		return &EngineError{Message: strings.TrimSpace(msg)}
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			l.streamCancelQuery(conn, res)
-			return err
+	f := l.fetchAhead(ctx, conn, res)
+	for c := range f.chunks {
+		if c.err != nil {
+			return c.err
 		}
-		chunk := l.streamFetchResult(conn, res)
-		if chunk == nil {
-			l.streamCancelQuery(conn, res)
-			return errors.New("embedded engine returned no result chunk")
-		}
-		if msg := l.resultError(chunk); msg != "" {
-			l.destroyResult(chunk)
-			return &EngineError{Message: strings.TrimSpace(msg)}
-		}
-		// chdb.h: an empty chunk ends the stream.
-		n := l.resultLength(chunk)
-		buf := l.resultBuffer(chunk)
-		if n == 0 || buf == nil {
-			l.destroyResult(chunk)
-			return nil
-		}
-		err := read(unsafe.Slice((*byte)(buf), n))
-		l.destroyResult(chunk)
+		err := read(unsafe.Slice((*byte)(c.buf), c.n))
+		l.destroyResult(c.res)
 		if err != nil {
-			l.streamCancelQuery(conn, res)
+			f.cancel()
 			return err
 		}
 	}
+	return nil
+}
+
+// fetched is one chunk of a streaming result: its bytes, or the error
+// that ended the stream. A stream that ends without error closes the
+// channel after its last chunk.
+type fetched struct {
+	res, buf unsafe.Pointer
+	n        int
+	err      error
+}
+
+// fetcher fetches the chunks of a streaming result on a goroutine of its
+// own, one ahead of the reader.
+type fetcher struct {
+	l      *chdbLib
+	conn   unsafe.Pointer
+	res    unsafe.Pointer
+	chunks chan fetched
+	stop   chan struct{}
+}
+
+// fetchAhead starts fetching the chunks of res. The reader takes them
+// from chunks and frees each with destroyResult; a reader that stops
+// early calls cancel. The fetcher checks ctx before each chunk and, once
+// it is cancelled, cancels the query and ends the stream with ctx's
+// error.
+func (l *chdbLib) fetchAhead(ctx context.Context, conn, res unsafe.Pointer) *fetcher {
+	f := &fetcher{l: l, conn: conn, res: res, chunks: make(chan fetched, 1), stop: make(chan struct{})}
+	go f.run(ctx)
+	return f
+}
+
+func (f *fetcher) run(ctx context.Context) {
+	defer close(f.chunks)
+	for {
+		select {
+		case <-f.stop:
+			return
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			f.l.streamCancelQuery(f.conn, f.res)
+			f.chunks <- fetched{err: err}
+			return
+		}
+		chunk := f.l.streamFetchResult(f.conn, f.res)
+		if chunk == nil {
+			f.l.streamCancelQuery(f.conn, f.res)
+			f.chunks <- fetched{err: errors.New("embedded engine returned no result chunk")}
+			return
+		}
+		if msg := f.l.resultError(chunk); msg != "" {
+			f.l.destroyResult(chunk)
+			f.chunks <- fetched{err: &EngineError{Message: strings.TrimSpace(msg)}}
+			return
+		}
+		// chdb.h: an empty chunk ends the stream.
+		n, buf := f.l.resultLength(chunk), f.l.resultBuffer(chunk)
+		if n == 0 || buf == nil {
+			f.l.destroyResult(chunk)
+			return
+		}
+		select {
+		case f.chunks <- fetched{res: chunk, buf: buf, n: int(n)}:
+		case <-f.stop:
+			f.l.destroyResult(chunk)
+			return
+		}
+	}
+}
+
+// cancel stops the fetcher, frees the chunks it fetched that no one
+// read, and cancels the rest of the query. It returns once the fetcher
+// is done with the result.
+func (f *fetcher) cancel() {
+	close(f.stop)
+	for c := range f.chunks {
+		if c.res != nil {
+			f.l.destroyResult(c.res)
+		}
+	}
+	f.l.streamCancelQuery(f.conn, f.res)
 }
 
 // paramArrays are a statement's parameters as the C arrays libchdb takes.

@@ -18,3 +18,10 @@ func MigrateToVersion(ctx context.Context, w Warehouse, version uint) error {
 	}
 	return nil
 }
+
+// WrittenInGo reports whether the embedded SelectFormats writes a column
+// of type t, as RowBinaryWithNamesAndTypes names it, in Go.
+func WrittenInGo(t string) bool {
+	_, ok := parseTextType(t)
+	return ok
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // appendRowBinary appends one RowBinary String.
@@ -79,5 +80,28 @@ func TestStringRows(t *testing.T) {
 				t.Fatalf("rows %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAppendISOSeconds checks the civil-date arithmetic against the
+// time package over every day from year 0 to past 9999 and the seconds
+// of a day.
+func TestAppendISOSeconds(t *testing.T) {
+	check := func(sec int64) {
+		got := string(appendISOSeconds(nil, sec))
+		want := time.Unix(sec, 0).UTC().Format("2006-01-02T15:04:05")
+		if got != want {
+			t.Fatalf("%d: got %s, want %s", sec, got, want)
+		}
+	}
+	first := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix() - 3*86400
+	last := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix() + 3*86400
+	for sec := first; sec < last; sec += 86400 {
+		check(sec)
+		check(sec + 86399)
+	}
+	for sec := range int64(86400) {
+		check(sec - 86400)
+		check(sec)
 	}
 }

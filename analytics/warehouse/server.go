@@ -159,31 +159,13 @@ func (s *server) SelectStrings(ctx context.Context, fn func(row [][]byte) error,
 	return rows.Err()
 }
 
-// formattedChunk is about how many bytes of rows the server's
-// SelectFormatted hands over at a time.
-const formattedChunk = 1 << 20
-
-// SelectFormatted has the server write each row in format, one String
-// per row (formatRowNoNewline), since the native protocol carries
-// columns rather than formatted text, and gathers the rows into chunks.
-func (s *server) SelectFormatted(ctx context.Context, format string, fn func(chunk []byte) error, query string, args ...any) error {
-	if err := checkLineFormat(format); err != nil {
+// SelectFormats has the server write each row in each format, since the
+// native protocol carries columns rather than formatted text.
+func (s *server) SelectFormats(ctx context.Context, formats []string, fn func(format int, chunk []byte) error, query string, args ...any) error {
+	if err := checkLineFormats(formats); err != nil {
 		return err
 	}
-	var buf []byte
-	err := s.SelectStrings(ctx, func(row [][]byte) error {
-		buf = append(append(buf, row[0]...), '\n')
-		if len(buf) < formattedChunk {
-			return nil
-		}
-		err := fn(buf)
-		buf = buf[:0]
-		return err
-	}, "SELECT formatRowNoNewline('"+format+"', *) FROM ("+query+")", args...)
-	if err != nil || len(buf) == 0 {
-		return err
-	}
-	return fn(buf)
+	return selectFormatsByEngine(ctx, s.SelectStrings, formats, fn, query, args...)
 }
 
 // Insert sends rows as one native batch with an explicit column list; the

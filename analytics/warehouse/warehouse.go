@@ -80,13 +80,16 @@ type Warehouse interface {
 	// the call; fn copies what it keeps. An error from fn stops the query
 	// and is returned.
 	SelectStrings(ctx context.Context, fn func(row [][]byte) error, query string, args ...any) error
-	// SelectFormatted runs a query and hands its result, written by the
-	// engine in format, to fn in chunks as the rows arrive. format is one
-	// of LineFormats, which write each row on a line of its own with no
-	// header: a chunk always ends at the end of a row. A chunk is only
-	// valid during the call; an error from fn stops the query and is
-	// returned.
-	SelectFormatted(ctx context.Context, format string, fn func(chunk []byte) error, query string, args ...any) error
+	// SelectFormats runs a query once and hands its result to fn in
+	// chunks as the rows arrive, written as the engine writes each of
+	// formats: fn(i, chunk) gets a chunk of rows in formats[i], and each
+	// format's chunks hold the same rows in the same order. A format is
+	// one of LineFormats, which write each row on a line of its own with
+	// no header, so a chunk always ends at the end of a row. Calls for
+	// one format come one after another; calls for different formats may
+	// run at the same time. A chunk is only valid during its call; an
+	// error from fn stops the query and is returned.
+	SelectFormats(ctx context.Context, formats []string, fn func(format int, chunk []byte) error, query string, args ...any) error
 	// Insert writes rows into table as one batch; every row holds one value
 	// per column, in the order of columns.
 	Insert(ctx context.Context, table string, columns []string, rows [][]any) error
@@ -129,16 +132,59 @@ func Named(name string, value any) driver.NamedValue {
 	return clickhouse.Named(name, value)
 }
 
-// LineFormats are the output formats SelectFormatted takes.
-var LineFormats = []string{"JSONEachRow", "CSV", "TabSeparated"}
+// LineFormats are the output formats SelectFormats takes.
+var LineFormats = []string{"JSONEachRow", "CSV"}
 
-// checkLineFormat refuses a format SelectFormatted does not take, so that
+// checkLineFormats refuses a format SelectFormats does not take, so that
 // a format name can never change the statement it is written into.
-func checkLineFormat(format string) error {
-	if !slices.Contains(LineFormats, format) {
-		return fmt.Errorf("format %q: want one of %s", format, strings.Join(LineFormats, ", "))
+func checkLineFormats(formats []string) error {
+	if len(formats) == 0 {
+		return errors.New("formats: want at least one")
+	}
+	for _, format := range formats {
+		if !slices.Contains(LineFormats, format) {
+			return fmt.Errorf("format %q: want one of %s", format, strings.Join(LineFormats, ", "))
+		}
 	}
 	return nil
+}
+
+// formattedChunk is about how many bytes of its first format
+// selectFormatsByEngine hands over at a time.
+const formattedChunk = 1 << 20
+
+// selectFormatsByEngine has the engine write each row in each format, one
+// String per row and format (formatRowNoNewline), through selectStrings,
+// and gathers the rows into chunks.
+func selectFormatsByEngine(ctx context.Context, selectStrings func(ctx context.Context, fn func(row [][]byte) error, query string, args ...any) error,
+	formats []string, fn func(format int, chunk []byte) error, query string, args ...any) error {
+	cols := make([]string, len(formats))
+	for i, f := range formats {
+		cols[i] = fmt.Sprintf("formatRowNoNewline('%s', *) AS f%d", f, i)
+	}
+	bufs := make([][]byte, len(formats))
+	flush := func() error {
+		for i, buf := range bufs {
+			if err := fn(i, buf); err != nil {
+				return err
+			}
+			bufs[i] = buf[:0]
+		}
+		return nil
+	}
+	err := selectStrings(ctx, func(row [][]byte) error {
+		for i, v := range row {
+			bufs[i] = append(append(bufs[i], v...), '\n')
+		}
+		if len(bufs[0]) < formattedChunk {
+			return nil
+		}
+		return flush()
+	}, "SELECT "+strings.Join(cols, ", ")+" FROM ("+query+")", args...)
+	if err != nil || len(bufs[0]) == 0 {
+		return err
+	}
+	return flush()
 }
 
 // identRe is what this package accepts as a table, column or database name.

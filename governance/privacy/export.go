@@ -517,14 +517,13 @@ func (a *warehouseAhead) stop() {
 }
 
 // readWarehouseTable reads the subject's rows of a warehouse table into
-// two compressed files, JSON Lines and CSV, each written by the engine,
-// in the order the engine reads them: no query sorts the subject's whole
-// history. The page's feed of the table, if any, sees each row.
+// two compressed files, JSON Lines and CSV, in the order the engine reads
+// them: no query sorts the subject's whole history. The page's feed of
+// the table, if any, sees each row.
 //
-// The two files are read at the same time, each by a query of its own on
-// a connection of its own (Warehouse.SelectFormatted), and each is
-// compressed as its rows arrive. The two queries see the rows there are
-// when each starts, as the export's queries of different tables do.
+// One query reads the rows (Warehouse.SelectFormats), written in both
+// formats as the engine writes them; each format's chunks are compressed
+// into its file as they come, the two formats at the same time.
 func (m *Module) readWarehouseTable(ctx context.Context, tp *tablePlan, subject module.SubjectRef, feed *pageFeed) (files []*compressedFile, err error) {
 	if m.deps.Warehouse == nil {
 		return nil, nil
@@ -565,45 +564,23 @@ func (m *Module) readWarehouseTable(ctx context.Context, tp *tablePlan, subject 
 		return files, fmt.Errorf("write csv: %w", err)
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s", quoteAll(names), sqlstore.Quote(tp.table), where)
-
-	var csvErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		csvErr = m.deps.Warehouse.SelectFormatted(ctx, "CSV", func(chunk []byte) error {
-			_, err := csv.Write(chunk)
-			return err
-		}, q, args...)
-		if csvErr == nil {
-			csvErr = csv.finish()
+	err = m.deps.Warehouse.SelectFormats(ctx, []string{"JSONEachRow", "CSV"}, func(format int, chunk []byte) error {
+		if format == 0 {
+			return jl.writeLines(chunk, feed)
 		}
-	})
-	err = m.deps.Warehouse.SelectFormatted(ctx, "JSONEachRow", func(chunk []byte) error {
-		if _, err := jl.Write(chunk); err != nil {
-			return err
-		}
-		// A row of JSON Lines never holds a newline of its own.
-		for line := range bytes.Lines(chunk) {
-			jl.file.Rows++
-			if feed != nil {
-				// The row's text lies in the engine's buffer, freed once
-				// the call returns; the feed copies what it keeps.
-				row := bytes.TrimSuffix(line, []byte("\n"))
-				if err := feed.offerJSON(unsafe.String(unsafe.SliceData(row), len(row))); err != nil {
-					return err
-				}
-			}
+		if _, err := csv.Write(chunk); err != nil {
+			return fmt.Errorf("write %s: %w", csv.file.File, err)
 		}
 		return nil
 	}, q, args...)
-	if err == nil {
-		err = jl.finish()
-	}
-	wg.Wait()
 	if err != nil {
+		return files, fmt.Errorf("read %s: %w", tp.table, err)
+	}
+	if err := jl.finish(); err != nil {
 		return files, fmt.Errorf("write %s: %w", jl.file.File, err)
 	}
-	if csvErr != nil {
-		return files, fmt.Errorf("write %s: %w", csv.file.File, csvErr)
+	if err := csv.finish(); err != nil {
+		return files, fmt.Errorf("write %s: %w", csv.file.File, err)
 	}
 	csv.file.Rows = jl.file.Rows
 	if feed != nil {
@@ -614,17 +591,46 @@ func (m *Module) readWarehouseTable(ctx context.Context, tp *tablePlan, subject 
 	return files, nil
 }
 
+// writeLines writes a chunk of JSON Lines into the file, counting its
+// rows, and offers each row to the page's feed, if any, while the chunk
+// is compressed.
+func (c *compressedFile) writeLines(chunk []byte, feed *pageFeed) error {
+	var offerErr error
+	var wg sync.WaitGroup
+	if feed != nil {
+		wg.Go(func() {
+			for line := range bytes.Lines(chunk) {
+				// A row of JSON Lines never holds a newline of its own. Its
+				// text lies in a buffer reused once the call returns; the
+				// feed copies what it keeps.
+				row := bytes.TrimSuffix(line, []byte("\n"))
+				if offerErr = feed.offerJSON(unsafe.String(unsafe.SliceData(row), len(row))); offerErr != nil {
+					return
+				}
+			}
+		})
+	}
+	_, err := c.Write(chunk)
+	c.file.Rows += int64(bytes.Count(chunk, []byte("\n")))
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("write %s: %w", c.file.File, err)
+	}
+	return offerErr
+}
+
 // compressedFile is a file of the package compressed ahead of its place
 // in the ZIP, into a temporary file, with what the ZIP's header and the
 // manifest need: the CRC-32, the SHA-256 and the size of its contents.
 type compressedFile struct {
-	file  ManifestFile
-	tmp   *os.File
-	buf   *bufio.Writer
-	fw    io.WriteCloser
-	crc   hash.Hash32
-	sum   hash.Hash
-	count countWriter
+	file ManifestFile
+	tmp  *os.File
+	buf  *bufio.Writer
+	fw   io.WriteCloser
+	crc  hash.Hash32
+	sum  hash.Hash
+	// size counts the bytes written, before compression.
+	size int64
 }
 
 func (m *Module) newCompressedFile(f ManifestFile) (*compressedFile, error) {
@@ -639,11 +645,30 @@ func (m *Module) newCompressedFile(f ManifestFile) (*compressedFile, error) {
 		return nil, err
 	}
 	c.fw = fw
-	c.count.w = io.MultiWriter(fw, c.crc, c.sum)
 	return c, nil
 }
 
-func (c *compressedFile) Write(p []byte) (int, error) { return c.count.Write(p) }
+// hashApart is the size of a write from which the checksums are computed
+// on a goroutine of their own while the bytes are compressed: a chunk of
+// rows, not a header line.
+const hashApart = 64 << 10
+
+func (c *compressedFile) Write(p []byte) (int, error) {
+	var wg sync.WaitGroup
+	hash := func() {
+		c.crc.Write(p)
+		c.sum.Write(p)
+	}
+	if len(p) >= hashApart {
+		wg.Go(hash)
+	} else {
+		hash()
+	}
+	n, err := c.fw.Write(p)
+	wg.Wait()
+	c.size += int64(n)
+	return n, err
+}
 
 // finish ends the compressed stream; the file is then ready to add.
 func (c *compressedFile) finish() error {
@@ -672,7 +697,7 @@ func (pk *packer) addCompressed(c *compressedFile) error {
 		return fmt.Errorf("write %s: %w", f.File, err)
 	}
 	fh := &zip.FileHeader{Name: f.File, Method: zip.Deflate, Modified: pk.man.GeneratedAt,
-		CRC32: c.crc.Sum32(), CompressedSize64: uint64(size), UncompressedSize64: uint64(c.count.n),
+		CRC32: c.crc.Sum32(), CompressedSize64: uint64(size), UncompressedSize64: uint64(c.size),
 		CreatorVersion: zipVersion20, ReaderVersion: zipVersion20}
 	fh.ModifiedDate, fh.ModifiedTime = msDosTime(pk.man.GeneratedAt)
 	fh.Extra = extendedTime(pk.man.GeneratedAt)
@@ -684,7 +709,7 @@ func (pk *packer) addCompressed(c *compressedFile) error {
 		return fmt.Errorf("write %s: %w", f.File, err)
 	}
 	f.SHA256 = hex.EncodeToString(c.sum.Sum(nil))
-	f.Bytes = c.count.n
+	f.Bytes = c.size
 	pk.man.Sources = append(pk.man.Sources, f)
 	return nil
 }
