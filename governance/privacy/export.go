@@ -592,45 +592,37 @@ func (m *Module) readWarehouseTable(ctx context.Context, tp *tablePlan, subject 
 }
 
 // writeLines writes a chunk of JSON Lines into the file, counting its
-// rows, and offers each row to the page's feed, if any, while the chunk
-// is compressed.
+// rows, and offers each row to the page's feed, if any.
 func (c *compressedFile) writeLines(chunk []byte, feed *pageFeed) error {
-	var offerErr error
-	var wg sync.WaitGroup
-	if feed != nil {
-		wg.Go(func() {
-			for line := range bytes.Lines(chunk) {
-				// A row of JSON Lines never holds a newline of its own. Its
-				// text lies in a buffer reused once the call returns; the
-				// feed copies what it keeps.
-				row := bytes.TrimSuffix(line, []byte("\n"))
-				if offerErr = feed.offerJSON(unsafe.String(unsafe.SliceData(row), len(row))); offerErr != nil {
-					return
-				}
-			}
-		})
-	}
-	_, err := c.Write(chunk)
-	c.file.Rows += int64(bytes.Count(chunk, []byte("\n")))
-	wg.Wait()
-	if err != nil {
+	if _, err := c.Write(chunk); err != nil {
 		return fmt.Errorf("write %s: %w", c.file.File, err)
 	}
-	return offerErr
+	// A row of JSON Lines never holds a newline of its own.
+	for line := range bytes.Lines(chunk) {
+		c.file.Rows++
+		if feed != nil {
+			// The row's text lies in a buffer reused once the call
+			// returns; the feed copies what it keeps.
+			row := bytes.TrimSuffix(line, []byte("\n"))
+			if err := feed.offerJSON(unsafe.String(unsafe.SliceData(row), len(row))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // compressedFile is a file of the package compressed ahead of its place
 // in the ZIP, into a temporary file, with what the ZIP's header and the
 // manifest need: the CRC-32, the SHA-256 and the size of its contents.
 type compressedFile struct {
-	file ManifestFile
-	tmp  *os.File
-	buf  *bufio.Writer
-	fw   io.WriteCloser
-	crc  hash.Hash32
-	sum  hash.Hash
-	// size counts the bytes written, before compression.
-	size int64
+	file  ManifestFile
+	tmp   *os.File
+	buf   *bufio.Writer
+	fw    io.WriteCloser
+	crc   hash.Hash32
+	sum   hash.Hash
+	count countWriter
 }
 
 func (m *Module) newCompressedFile(f ManifestFile) (*compressedFile, error) {
@@ -645,30 +637,11 @@ func (m *Module) newCompressedFile(f ManifestFile) (*compressedFile, error) {
 		return nil, err
 	}
 	c.fw = fw
+	c.count.w = io.MultiWriter(fw, c.crc, c.sum)
 	return c, nil
 }
 
-// hashApart is the size of a write from which the checksums are computed
-// on a goroutine of their own while the bytes are compressed: a chunk of
-// rows, not a header line.
-const hashApart = 64 << 10
-
-func (c *compressedFile) Write(p []byte) (int, error) {
-	var wg sync.WaitGroup
-	hash := func() {
-		c.crc.Write(p)
-		c.sum.Write(p)
-	}
-	if len(p) >= hashApart {
-		wg.Go(hash)
-	} else {
-		hash()
-	}
-	n, err := c.fw.Write(p)
-	wg.Wait()
-	c.size += int64(n)
-	return n, err
-}
+func (c *compressedFile) Write(p []byte) (int, error) { return c.count.Write(p) }
 
 // finish ends the compressed stream; the file is then ready to add.
 func (c *compressedFile) finish() error {
@@ -697,7 +670,7 @@ func (pk *packer) addCompressed(c *compressedFile) error {
 		return fmt.Errorf("write %s: %w", f.File, err)
 	}
 	fh := &zip.FileHeader{Name: f.File, Method: zip.Deflate, Modified: pk.man.GeneratedAt,
-		CRC32: c.crc.Sum32(), CompressedSize64: uint64(size), UncompressedSize64: uint64(c.size),
+		CRC32: c.crc.Sum32(), CompressedSize64: uint64(size), UncompressedSize64: uint64(c.count.n),
 		CreatorVersion: zipVersion20, ReaderVersion: zipVersion20}
 	fh.ModifiedDate, fh.ModifiedTime = msDosTime(pk.man.GeneratedAt)
 	fh.Extra = extendedTime(pk.man.GeneratedAt)
@@ -709,7 +682,7 @@ func (pk *packer) addCompressed(c *compressedFile) error {
 		return fmt.Errorf("write %s: %w", f.File, err)
 	}
 	f.SHA256 = hex.EncodeToString(c.sum.Sum(nil))
-	f.Bytes = c.size
+	f.Bytes = c.count.n
 	pk.man.Sources = append(pk.man.Sources, f)
 	return nil
 }
