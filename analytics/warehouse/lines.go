@@ -244,9 +244,9 @@ func (lw *lineWriter) appendJSONRow(dst, data []byte) ([]byte, int, error) {
 		var n int
 		var err error
 		if t.array {
-			dst, n, err = appendArray(dst, data[pos:], t, true)
+			dst, n, err = appendArray(dst, data[pos:], t, &jsonStyle)
 		} else {
-			dst, n, err = appendValue(dst, data[pos:], t, true)
+			dst, n, err = appendValue(dst, data[pos:], t, &jsonStyle)
 		}
 		if err != nil {
 			return dst, 0, err
@@ -268,10 +268,10 @@ func (lw *lineWriter) appendCSVRow(dst []byte, i int, data []byte) ([]byte, int,
 		var err error
 		if t.array {
 			// An array's text form, then quoted as a CSV string.
-			lw.text[i], n, err = appendArray(lw.text[i][:0], data[pos:], t, false)
+			lw.text[i], n, err = appendArray(lw.text[i][:0], data[pos:], t, &quotedStyle)
 			dst = appendCSVString(dst, lw.text[i])
 		} else {
-			dst, n, err = appendValue(dst, data[pos:], t, false)
+			dst, n, err = appendValue(dst, data[pos:], t, &csvStyle)
 		}
 		if err != nil {
 			return dst, 0, err
@@ -281,9 +281,25 @@ func (lw *lineWriter) appendCSVRow(dst []byte, i int, data []byte) ([]byte, int,
 	return append(dst, '\n'), pos, nil
 }
 
-// appendArray writes an array as JSON, or in the engine's text form
-// (['a','b']) for CSV to quote.
-func appendArray(dst, data []byte, t textType, json bool) ([]byte, int, error) {
+// textStyle is how a scalar is written: as JSON, as CSV, or in the
+// engine's text form inside an array (for CSV to quote).
+type textStyle struct {
+	// null is NULL's text.
+	null string
+	// str writes a string.
+	str func(dst, s []byte) []byte
+	// quote goes around a time.
+	quote byte
+}
+
+var (
+	jsonStyle   = textStyle{null: "null", str: appendJSONString, quote: '"'}
+	csvStyle    = textStyle{null: `\N`, str: appendCSVString, quote: '"'}
+	quotedStyle = textStyle{null: "NULL", str: appendQuotedString, quote: '\''}
+)
+
+// appendArray writes an array, [a,b], its elements in style.
+func appendArray(dst, data []byte, t textType, style *textStyle) ([]byte, int, error) {
 	count, pos := binary.Uvarint(data)
 	if pos <= 0 || count > uint64(len(data)) {
 		return dst, 0, errRowEnds
@@ -295,11 +311,7 @@ func appendArray(dst, data []byte, t textType, json bool) ([]byte, int, error) {
 		}
 		var n int
 		var err error
-		if json {
-			dst, n, err = appendValue(dst, data[pos:], t, true)
-		} else {
-			dst, n, err = appendQuotedValue(dst, data[pos:], t)
-		}
+		dst, n, err = appendValue(dst, data[pos:], t, style)
 		if err != nil {
 			return dst, 0, err
 		}
@@ -308,18 +320,15 @@ func appendArray(dst, data []byte, t textType, json bool) ([]byte, int, error) {
 	return append(dst, ']'), pos, nil
 }
 
-// appendValue writes one scalar as JSON or as CSV.
-func appendValue(dst, data []byte, t textType, json bool) ([]byte, int, error) {
+// appendValue writes one scalar in style.
+func appendValue(dst, data []byte, t textType, style *textStyle) ([]byte, int, error) {
 	pos := 0
 	if t.nullable {
 		if len(data) == 0 {
 			return dst, 0, errRowEnds
 		}
 		if data[0] == 1 {
-			if json {
-				return append(dst, "null"...), 1, nil
-			}
-			return append(dst, `\N`...), 1, nil
+			return append(dst, style.null...), 1, nil
 		}
 		pos = 1
 	}
@@ -332,54 +341,15 @@ func appendValue(dst, data []byte, t textType, json bool) ([]byte, int, error) {
 		if n == 0 {
 			return dst, 0, errRowEnds
 		}
-		if json {
-			return appendJSONString(dst, v), pos + n, nil
-		}
-		return appendCSVString(dst, v), pos + n, nil
+		return style.str(dst, v), pos + n, nil
 	case kindDateTime64:
 		if len(data) < pos+8 {
 			return dst, 0, errRowEnds
 		}
 		ticks := int64(binary.LittleEndian.Uint64(data[pos:]))
-		dst = append(dst, '"')
+		dst = append(dst, style.quote)
 		dst = appendISOTime(dst, ticks, t.scale)
-		return append(dst, '"'), pos + 8, nil
-	default:
-		return appendNumber(dst, data, pos, t)
-	}
-}
-
-// appendQuotedValue writes one scalar in the engine's text form inside an
-// array: a string quoted with ' and escaped with backslashes.
-func appendQuotedValue(dst, data []byte, t textType) ([]byte, int, error) {
-	pos := 0
-	if t.nullable {
-		if len(data) == 0 {
-			return dst, 0, errRowEnds
-		}
-		if data[0] == 1 {
-			return append(dst, "NULL"...), 1, nil
-		}
-		pos = 1
-	}
-	switch t.kind {
-	case kindString:
-		v, n, err := readString(data[pos:])
-		if err != nil {
-			return dst, 0, err
-		}
-		if n == 0 {
-			return dst, 0, errRowEnds
-		}
-		return appendQuotedString(dst, v), pos + n, nil
-	case kindDateTime64:
-		if len(data) < pos+8 {
-			return dst, 0, errRowEnds
-		}
-		ticks := int64(binary.LittleEndian.Uint64(data[pos:]))
-		dst = append(dst, '\'')
-		dst = appendISOTime(dst, ticks, t.scale)
-		return append(dst, '\''), pos + 8, nil
+		return append(dst, style.quote), pos + 8, nil
 	default:
 		return appendNumber(dst, data, pos, t)
 	}
@@ -525,6 +495,10 @@ var jsonEscapes = func() (t [256]bool) {
 
 const hexDigits = "0123456789ABCDEF"
 
+// shortEscapes are the control characters JSON strings and the engine's
+// quoted strings both escape with a letter.
+var shortEscapes = [256]string{'\b': `\b`, '\f': `\f`, '\n': `\n`, '\r': `\r`, '\t': `\t`}
+
 // appendJSONString writes s as a JSON string the way the engine's
 // writeJSONString does.
 func appendJSONString(dst, s []byte) []byte {
@@ -549,18 +523,10 @@ func appendJSONString(dst, s []byte) []byte {
 			continue
 		}
 		dst = append(dst, s[start:i]...)
-		switch c {
-		case '\b':
-			dst = append(dst, `\b`...)
-		case '\f':
-			dst = append(dst, `\f`...)
-		case '\n':
-			dst = append(dst, `\n`...)
-		case '\r':
-			dst = append(dst, `\r`...)
-		case '\t':
-			dst = append(dst, `\t`...)
-		case '"', '\\', '/':
+		switch {
+		case shortEscapes[c] != "":
+			dst = append(dst, shortEscapes[c]...)
+		case c == '"' || c == '\\' || c == '/':
 			dst = append(dst, '\\', c)
 		default:
 			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
@@ -591,20 +557,12 @@ func appendCSVString(dst, s []byte) []byte {
 func appendQuotedString(dst, s []byte) []byte {
 	dst = append(dst, '\'')
 	for _, c := range s {
-		switch c {
-		case '\b':
-			dst = append(dst, `\b`...)
-		case '\f':
-			dst = append(dst, `\f`...)
-		case '\n':
-			dst = append(dst, `\n`...)
-		case '\r':
-			dst = append(dst, `\r`...)
-		case '\t':
-			dst = append(dst, `\t`...)
-		case 0:
+		switch {
+		case shortEscapes[c] != "":
+			dst = append(dst, shortEscapes[c]...)
+		case c == 0:
 			dst = append(dst, `\0`...)
-		case '\\', '\'':
+		case c == '\\' || c == '\'':
 			dst = append(dst, '\\', c)
 		default:
 			dst = append(dst, c)
