@@ -242,6 +242,30 @@ func (l *chdbLib) open(dataPath string, settings []string) (unsafe.Pointer, erro
 	return connp, nil
 }
 
+// errNoResult is a statement the engine answered with no result at all.
+var errNoResult = errors.New("embedded engine returned no result")
+
+// engineError is the error a result or a chunk of one carries, if any.
+func (l *chdbLib) engineError(res unsafe.Pointer) error {
+	if msg := l.resultError(res); msg != "" {
+		return &EngineError{Message: strings.TrimSpace(msg)}
+	}
+	return nil
+}
+
+// opened checks that a statement began: the engine gave a result and no
+// error. A result with an error is freed; the caller frees one without.
+func (l *chdbLib) opened(res unsafe.Pointer) error {
+	if res == nil {
+		return errNoResult
+	}
+	if err := l.engineError(res); err != nil {
+		l.destroyResult(res)
+		return err
+	}
+	return nil
+}
+
 // query runs one statement on the connection behind connp and hands the
 // result bytes to read before they are freed. read must copy what it keeps.
 func (l *chdbLib) query(connp unsafe.Pointer, q []byte, format string, params []param, read func([]byte) error) error {
@@ -257,13 +281,10 @@ func (l *chdbLib) query(connp unsafe.Pointer, q []byte, format string, params []
 		res = l.queryWithParamsN(conn, q, uintptr(len(q)), format, uintptr(len(format)),
 			a.names, a.nameLens, a.values, a.valueLens, uintptr(len(params)))
 	}
-	if res == nil {
-		return errors.New("embedded engine returned no result")
+	if err := l.opened(res); err != nil {
+		return err
 	}
 	defer l.destroyResult(res)
-	if msg := l.resultError(res); msg != "" {
-		return &EngineError{Message: strings.TrimSpace(msg)}
-	}
 	if read == nil {
 		return nil
 	}
@@ -290,13 +311,10 @@ func (l *chdbLib) stream(ctx context.Context, connp unsafe.Pointer, q []byte, fo
 	a := newParamArrays(params)
 	res := l.streamQueryWithParamsN(conn, q, uintptr(len(q)), format, uintptr(len(format)),
 		a.names, a.nameLens, a.values, a.valueLens, uintptr(len(params)))
-	if res == nil {
-		return errors.New("embedded engine returned no result")
+	if err := l.opened(res); err != nil {
+		return err
 	}
 	defer l.destroyResult(res)
-	if msg := l.resultError(res); msg != "" {
-		return &EngineError{Message: strings.TrimSpace(msg)}
-	}
 	f := l.fetchAhead(ctx, conn, res)
 	for c := range f.chunks {
 		if c.err != nil {
@@ -361,9 +379,9 @@ func (f *fetcher) run(ctx context.Context) {
 			f.chunks <- fetched{err: errors.New("embedded engine returned no result chunk")}
 			return
 		}
-		if msg := f.l.resultError(chunk); msg != "" {
+		if err := f.l.engineError(chunk); err != nil {
 			f.l.destroyResult(chunk)
-			f.chunks <- fetched{err: &EngineError{Message: strings.TrimSpace(msg)}}
+			f.chunks <- fetched{err: err}
 			return
 		}
 		// chdb.h: an empty chunk ends the stream.
